@@ -1,0 +1,1 @@
+"""I/O adapters of the video analytics pipeline: Redis, MySQL, MongoDB and the data root."""

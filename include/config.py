@@ -1,0 +1,73 @@
+"""Where the pipeline's settings and connections come from.
+
+Inside Airflow and in the CLI alike: Airflow Variables ``log_dir`` / ``data_root`` (so also
+``AIRFLOW_VAR_*``) and connections ``video_redis``, ``video_mysql``, ``video_mongo`` (so also
+``AIRFLOW_CONN_*``, URI or JSON), read through Airflow's own machinery.
+"""
+
+from __future__ import annotations
+
+import os
+
+REDIS_CONN_ID = "video_redis"
+MYSQL_CONN_ID = "video_mysql"
+MONGO_CONN_ID = "video_mongo"
+MONGO_DB = "video"
+
+
+def variable(name: str, default: str | None = None) -> str:
+    """An Airflow Variable, falling back to ``AIRFLOW_VAR_<NAME>`` then ``default``."""
+    env = os.environ.get(f"AIRFLOW_VAR_{name.upper()}")
+    if env:
+        return env
+    try:
+        from airflow.sdk import Variable
+
+        return Variable.get(name)
+    except Exception:
+        if default is None:
+            raise LookupError(f"Airflow Variable {name!r} is not set (nor AIRFLOW_VAR_{name.upper()})") from None
+        return default
+
+
+def has_connection(conn_id: str) -> bool:
+    """Whether the connection is defined (env, secrets backend or metadata DB)."""
+    from airflow.sdk import Connection
+
+    try:
+        Connection.get(conn_id)
+    except Exception:
+        return False
+    return True
+
+
+def redis_client(conn_id: str = REDIS_CONN_ID):
+    """A ``redis.Redis`` client from the Airflow connection (responses decoded as str)."""
+    import redis
+    from airflow.sdk import Connection
+
+    c = Connection.get(conn_id)
+    db = int(c.schema or c.extra_dejson.get("db", 0) or 0)
+    return redis.Redis(
+        host=c.host or "127.0.0.1",
+        port=int(c.port or 6379),
+        db=db,
+        password=c.password or None,
+        decode_responses=True,
+    )
+
+
+def mysql_hook(conn_id: str = MYSQL_CONN_ID):
+    """Airflow's ``MySqlHook`` for the category lookup."""
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    return MySqlHook(mysql_conn_id=conn_id)
+
+
+def mongo_db(conn_id: str = MONGO_CONN_ID, db_name: str = MONGO_DB):
+    """The ``video`` database through Airflow's ``MongoHook``, or ``None`` without a connection."""
+    if not has_connection(conn_id):
+        return None
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    return MongoHook(mongo_conn_id=conn_id).get_conn()[db_name]

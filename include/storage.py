@@ -1,0 +1,89 @@
+"""The data root: a local folder or any fsspec URL (CONTRACT §4), the source of truth."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+
+
+@dataclass
+class DataRoot:
+    """Relative paths under one root URL, read and written through fsspec."""
+
+    url: str
+    fs: Any = field(init=False, repr=False)
+    base: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fs, self.base = fsspec.core.url_to_fs(self.url)
+        self.base = self.base.rstrip("/") or "/"
+
+    def path(self, *parts: str) -> str:
+        """Filesystem path (without protocol) of ``parts`` under the root."""
+        return posixpath.join(self.base, *parts)
+
+    def uri(self, *parts: str) -> str:
+        """Full URL of ``parts``, for messages and reports."""
+        p = self.path(*parts)
+        proto = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return p if proto in ("file", "local") else f"{proto}://{p}"
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path(*parts))
+
+    def makedirs(self, *parts: str) -> str:
+        p = self.path(*parts)
+        self.fs.makedirs(p, exist_ok=True)
+        return p
+
+    def remove(self, *parts: str) -> None:
+        p = self.path(*parts)
+        if self.fs.exists(p):
+            self.fs.rm(p, recursive=True)
+
+    def write_bytes(self, data: bytes, *parts: str) -> str:
+        """Write atomically where the filesystem allows it (write then rename)."""
+        p = self.path(*parts)
+        self.fs.makedirs(posixpath.dirname(p), exist_ok=True)
+        tmp = p + ".tmp"
+        with self.fs.open(tmp, "wb") as fh:
+            fh.write(data)
+        self.fs.mv(tmp, p)
+        return p
+
+    def read_bytes(self, *parts: str) -> bytes:
+        with self.fs.open(self.path(*parts), "rb") as fh:
+            return fh.read()
+
+    def write_json(self, obj: Any, *parts: str) -> str:
+        return self.write_bytes(json.dumps(obj, indent=2, sort_keys=True, default=str).encode(), *parts)
+
+    def read_json(self, *parts: str) -> Any:
+        return json.loads(self.read_bytes(*parts))
+
+    def write_table(self, table, *parts: str) -> str:
+        """Write a pyarrow Table (or pandas DataFrame) as Parquet."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not isinstance(table, pa.Table):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        p = self.path(*parts)
+        self.fs.makedirs(posixpath.dirname(p), exist_ok=True)
+        tmp = p + ".tmp"
+        pq.write_table(table, tmp, filesystem=self.fs)
+        self.fs.mv(tmp, p)
+        return p
+
+    def read_table(self, *parts: str, columns: list[str] | None = None, filters=None):
+        """Read Parquet as a pyarrow Table."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.path(*parts), columns=columns, filters=filters, filesystem=self.fs)
+
+    def glob(self, *parts: str) -> list[str]:
+        return sorted(self.fs.glob(self.path(*parts)))
