@@ -1,0 +1,76 @@
+# Video analytics on Airflow 3. Every target installs and starts what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+ENV := . $(ROOT)/scripts/env.sh &&
+DEMO_DATE ?= 2014-01-07
+DEMO_PLAYS ?= 5000
+DEMO_USERS ?= 2000
+PYTEST_ARGS ?=
+
+.PHONY: help venv system services services-stop airflow-init demo up down test lint bench clean
+
+help:
+	@echo "make demo   - install everything, generate sample data for $(DEMO_DATE), run the DAG end to end"
+	@echo "make test   - the whole test suite (starts Redis/MariaDB if missing, stops what it started)"
+	@echo "make up     - long-running local Airflow on http://127.0.0.1:8080 (admin/admin); make down stops it"
+	@echo "make bench  - benchmarks (see bench/README.md)"
+
+system:
+	$(ROOT)/scripts/services.sh install
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | system
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e $(ROOT)
+	touch $@
+
+venv: $(VENV)/.installed
+
+services: system
+	$(ROOT)/scripts/services.sh start
+
+services-stop:
+	$(ROOT)/scripts/services.sh stop
+
+airflow-init: venv
+	$(ENV) $(ROOT)/scripts/airflow_stack.sh init && \
+	  airflow pools set video_publish 1 "serialises MongoDB publishing across runs" >/dev/null
+
+demo: venv services airflow-init
+	$(ENV) mkdir -p "$$AIRFLOW_VAR_LOG_DIR" "$$AIRFLOW_VAR_DATA_ROOT" && \
+	  video-analytics sample-data --date $(DEMO_DATE) --log-dir "$$AIRFLOW_VAR_LOG_DIR" \
+	    --plays $(DEMO_PLAYS) --users $(DEMO_USERS) && \
+	  airflow dags test daily_analytics $(DEMO_DATE) > $(ROOT)/var/demo-dags-test.log 2>&1 || \
+	    { tail -n 60 $(ROOT)/var/demo-dags-test.log; echo "dags test failed: full log in var/demo-dags-test.log"; exit 1; }
+	$(ENV) $(PY) -m include.summary $(DEMO_DATE)
+
+up: venv services airflow-init
+	$(ENV) $(ROOT)/scripts/airflow_stack.sh up
+
+down:
+	$(ENV) $(ROOT)/scripts/airflow_stack.sh down
+
+lint: venv
+	$(VENV)/bin/ruff check dags plugins include tests bench
+
+# Starts Redis/MariaDB only if they are not answering, and stops only those it started.
+test: venv
+	@started=$$($(ROOT)/scripts/services.sh status | grep -c down || true); \
+	$(ROOT)/scripts/services.sh start; \
+	rc=0; \
+	( $(MAKE) --no-print-directory airflow-init && \
+	  $(VENV)/bin/ruff check dags plugins include tests bench && \
+	  $(PY) -m pytest $(PYTEST_ARGS) ) || rc=$$?; \
+	if [ "$$started" != "0" ]; then $(ROOT)/scripts/services.sh stop; fi; \
+	exit $$rc
+
+bench: venv services
+	$(ENV) $(PY) bench/bench_online_time.py
+	$(ENV) $(PY) bench/bench_plays.py
+
+clean: down
+	rm -rf $(ROOT)/var/data $(ROOT)/.airflow

@@ -1,0 +1,200 @@
+"""daily_analytics: users' online time and play statistics for one day (see README)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import (
+    CronDataIntervalTimetable,
+    Param,
+    PokeReturnValue,
+    TaskGroup,
+    dag,
+    get_current_context,
+    task,
+)
+
+from include.alerts import deadline_alert, failure_callbacks
+
+SENSOR_TIMEOUT = int(os.environ.get("VIDEO_SENSOR_TIMEOUT_SECONDS", 6 * 3600))
+SENSOR_POKE = int(os.environ.get("VIDEO_SENSOR_POKE_SECONDS", 60))
+RETRY_DELAY = int(os.environ.get("VIDEO_RETRY_DELAY_SECONDS", 300))
+PUBLISH_POOL = "video_publish"
+
+DOC = """
+### Daily video analytics
+The run with logical date **D** covers [D, D+1) and processes day **D**.
+
+1. **Sensors** wait (reschedule mode, no worker slot held) for `<log_dir>/D.log` and the
+   collector's Redis list `T_endlist_D`.
+2. **online_time**: sort the window's logs into user-aligned Parquet shards, compute every
+   user's online time per shard (mapped tasks), merge and publish (CONTRACT §1).
+3. **plays**: snapshot D's plays from Redis, quarantine bad ones, roll up videos, users and
+   categories, publish the legacy-compatible MongoDB documents (CONTRACT §2–§5).
+4. **verify** checks the results against their inputs and writes `reports/D.json` to the data
+   root; **cleanup** then removes the archived plays from `T_endlist_D`.
+
+Results, rejects, quarantine, reports and alerts live under the `data_root` Variable.
+"""
+
+
+def _ctx():
+    from include.runtime import run_day
+
+    context = get_current_context()
+    return context, context["params"], run_day(context)
+
+
+@dag(
+    dag_id="daily_analytics",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2014, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["video", "analytics", "daily"],
+    doc_md=DOC,
+    default_args={
+        "owner": "analytics",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=RETRY_DELAY),
+        "on_failure_callback": failure_callbacks(),
+    },
+    deadline=deadline_alert(),
+    params={
+        "day": Param(None, type=["null", "string"], format="date",
+                     description="Process this day (YYYY-MM-DD) instead of the run's logical date."),
+        "window_days": Param(7, type="integer", minimum=1, maximum=31, description="Days in the online-time window."),
+        "lookback_days": Param(1, type="integer", minimum=0, maximum=7,
+                               description="Days read before the window, for sessions open at midnight."),
+        "shards": Param(8, type="integer", minimum=1, maximum=64, description="User-aligned shards (mapped tasks)."),
+        "max_reject_rate": Param(0.01, type="number", minimum=0, maximum=1,
+                                 description="Fail when rejected log rows pass this share."),
+        "max_quarantine_rate": Param(0.01, type="number", minimum=0, maximum=1,
+                                     description="Fail when quarantined plays pass this share."),
+    },
+    render_template_as_native_obj=True,
+)
+def daily_analytics():
+    @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
+    def wait_for_logs() -> PokeReturnValue:
+        """Wait for `<log_dir>/D.log`; a missing earlier window file fails, naming it."""
+        from include.runtime import log_dir
+        from include.sensors import logs_ready
+
+        _, p, day = _ctx()
+        return PokeReturnValue(is_done=logs_ready(log_dir(), day, p["window_days"], p["lookback_days"]))
+
+    @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
+    def wait_for_plays() -> PokeReturnValue:
+        """Wait for the collector's `T_endlist_D` key in Redis."""
+        from include.config import redis_client
+        from include.runtime import ymd
+        from include.sensors import plays_ready
+
+        _, _, day = _ctx()
+        return PokeReturnValue(is_done=plays_ready(redis_client(), ymd(day)))
+
+    with TaskGroup("online_time", tooltip="Users' online time over the window (CONTRACT §1)") as online_group:
+
+        @task(multiple_outputs=True)
+        def sort_and_partition() -> dict:
+            """Stream the window's logs, reject bad rows, write user-aligned sorted Parquet shards."""
+            from include.online_time_io import sort_and_partition as run
+            from include.runtime import data_root, log_dir
+
+            _, p, day = _ctx()
+            return run(data_root(), log_dir(), day, p["window_days"], p["lookback_days"], p["shards"],
+                       p["max_reject_rate"])
+
+        @task(map_index_template="shard {{ task.op_kwargs['shard']['index'] }}")
+        def compute_shard(shard: dict) -> dict:
+            """Compute every user's online time in one shard (vectorised rules)."""
+            from include.online_time_io import compute_shard as run
+            from include.runtime import data_root
+
+            _, p, day = _ctx()
+            return run(data_root(), shard, day, p["window_days"])
+
+        @task
+        def merge_report(partition: dict, results: list[dict]) -> dict:
+            """Merge the shard results into the window's dataset; publish to MongoDB when configured."""
+            from include.config import mongo_db
+            from include.online_time_io import merge_report as run
+            from include.runtime import data_root
+
+            _, _, day = _ctx()
+            return run(data_root(), day, partition, list(results), mongo_db=mongo_db())
+
+        partition = sort_and_partition()
+        shard_results = compute_shard.expand(shard=partition["shards"])
+        online_report = merge_report(partition, shard_results)
+
+    with TaskGroup("plays", tooltip="Play statistics from Redis to MongoDB (CONTRACT §2-§5)") as plays_group:
+
+        @task
+        def ingest_plays() -> dict:
+            """Snapshot D's plays from Redis, quarantine bad ones, resolve categories, allocate play ids."""
+            from include.config import mongo_db, mysql_hook, redis_client
+            from include.plays_io import ingest_plays as run
+            from include.runtime import data_root, ymd
+
+            _, _, day = _ctx()
+            return run(data_root(), redis_client(), mysql_hook(), ymd(day), mongo_db=mongo_db())
+
+        @task
+        def rollup_videos(ingested: dict) -> dict:
+            """Roll D's plays up into per-video, per-user and per-category contributions and documents."""
+            from include.plays_io import rollup_videos as run
+            from include.runtime import data_root
+
+            return run(data_root(), ingested["day"])
+
+        @task(pool=PUBLISH_POOL)
+        def publish(rolled: dict) -> dict:
+            """Bulk-upsert the changed documents into MongoDB; skips when `video_mongo` is not defined."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from include.config import MONGO_CONN_ID, mongo_db
+            from include.plays_io import publish as run
+            from include.runtime import data_root
+
+            db = mongo_db()
+            if db is None:
+                raise AirflowSkipException(
+                    f"connection {MONGO_CONN_ID!r} is not defined: documents stay in the data root "
+                    "(`video-analytics export-docs` writes them out)"
+                )
+            return run(data_root(), rolled["day"], db)
+
+        published = publish(rollup_videos(ingest_plays()))
+
+    @task(trigger_rule="none_failed")
+    def verify() -> dict:
+        """Check the day's results against their inputs; write `reports/D.json`; fail on any failed check."""
+        from include.config import mongo_db
+        from include.runtime import data_root
+        from include.verify import verify_day
+
+        _, p, day = _ctx()
+        return verify_day(data_root(), day, window_days=p["window_days"], max_reject_rate=p["max_reject_rate"],
+                          max_quarantine_rate=p["max_quarantine_rate"], mongo_db=mongo_db())
+
+    @task
+    def cleanup(verified: dict) -> dict:
+        """After a passing verify: remove the archived plays from `T_endlist_D`, mirror play-id counters."""
+        from include.config import redis_client
+        from include.plays_io import cleanup as run
+        from include.runtime import data_root, ymd
+
+        _, _, day = _ctx()
+        return run(data_root(), redis_client(), ymd(day))
+
+    verified = verify()
+    wait_for_logs() >> online_group
+    wait_for_plays() >> plays_group
+    [online_report, published] >> verified
+    cleanup(verified)
+
+
+daily_analytics()

@@ -1,0 +1,27 @@
+"""What the DAG's sensors poke: the day's log file and the collector's finished-plays list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+
+import fsspec
+
+
+def logs_ready(log_dir: str, day: dt.date, window_days: int, lookback_days: int) -> bool:
+    """True once ``<log_dir>/<day>.log`` exists; then every earlier window file must exist too.
+
+    Raises FileNotFoundError naming the missing window files (waiting would not bring them).
+    """
+    fs, base = fsspec.core.url_to_fs(log_dir)
+    if not fs.exists(posixpath.join(base, f"{day.isoformat()}.log")):
+        return False
+    from include.online_time_io import check_window
+
+    check_window(log_dir, day, window_days, lookback_days)
+    return True
+
+
+def plays_ready(redis, day: str) -> bool:
+    """True once the collector has written ``T_endlist_<day>``."""
+    return bool(redis.exists(f"T_endlist_{day}"))

@@ -1,0 +1,68 @@
+"""The day's verification report: checks of results against inputs, written to the data root."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from include.storage import DataRoot
+
+log = logging.getLogger(__name__)
+
+
+class VerificationFailed(RuntimeError):
+    """At least one check failed; the message lists them."""
+
+
+def report_path(day: dt.date) -> tuple[str, str]:
+    return ("reports", f"{day.isoformat()}.json")
+
+
+def build_report(day: dt.date, sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Combine check lists ``{"name", "ok", "detail"}`` per section into one report."""
+    failed = [f"{sec}.{c['name']}" for sec, checks in sections.items() for c in checks if not c["ok"]]
+    return {
+        "day": day.isoformat(),
+        "ok": not failed,
+        "failed": failed,
+        "checks": sections,
+        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A few lines for the task log and the UI."""
+    lines = [f"verify {report['day']}: {'OK' if report['ok'] else 'FAILED'}"]
+    for sec, checks in report["checks"].items():
+        for c in checks:
+            lines.append(f"  [{'ok' if c['ok'] else 'FAIL'}] {sec}.{c['name']}: {c['detail']}")
+    return "\n".join(lines)
+
+
+def verify_day(
+    root: DataRoot,
+    day: dt.date,
+    *,
+    window_days: int = 7,
+    max_reject_rate: float = 0.01,
+    max_quarantine_rate: float = 0.01,
+    mongo_db=None,
+) -> dict[str, Any]:
+    """Run both parts' checks, write ``reports/<day>.json`` and raise if any check failed."""
+    from include.online_time_io import verify_online_time
+    from include.plays_io import verify_plays
+
+    sections = {
+        "online_time": verify_online_time(root, day, max_reject_rate=max_reject_rate),
+        "plays": verify_plays(root, day.strftime("%Y%m%d"), mongo_db=mongo_db,
+                              max_quarantine_rate=max_quarantine_rate),
+    }
+    report = build_report(day, sections)
+    root.write_json(report, *report_path(day))
+    text = summary(report)
+    (log.info if report["ok"] else log.error)("%s\nreport: %s", text, root.uri(*report_path(day)))
+    if not report["ok"]:
+        raise VerificationFailed(f"{len(report['failed'])} check(s) failed: {', '.join(report['failed'])}")
+    return {"day": report["day"], "ok": True, "checks": sum(len(c) for c in sections.values()),
+            "report": root.uri(*report_path(day))}

@@ -1,0 +1,52 @@
+"""A small UI view of the daily verification reports (``reports/<day>.json`` in the data root)."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+
+def _app():
+    import html
+
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    app = FastAPI(title="Video analytics verification reports")
+
+    def _root():
+        from include.runtime import data_root
+
+        return data_root()
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        root = _root()
+        rows = []
+        for path in reversed(root.glob("reports", "*.json")[-60:]):
+            day = path.rsplit("/", 1)[-1][:-5]
+            rep = root.read_json("reports", f"{day}.json")
+            status = "OK" if rep.get("ok") else "FAILED: " + ", ".join(rep.get("failed", []))
+            rows.append(f"<tr><td><a href='{html.escape(day)}'>{html.escape(day)}</a></td>"
+                        f"<td>{html.escape(status)}</td></tr>")
+        body = "".join(rows) or "<tr><td colspan=2>no reports yet</td></tr>"
+        return (f"<html><body><h2>daily_analytics verification</h2><p>{html.escape(root.uri('reports'))}</p>"
+                f"<table border=1 cellpadding=4><tr><th>day</th><th>result</th></tr>{body}</table></body></html>")
+
+    @app.get("/{day}")
+    def report(day: str):
+        from include.verify import summary
+
+        root = _root()
+        if not root.exists("reports", f"{day}.json") or "/" in day:
+            return JSONResponse({"error": f"no report for {day}"}, status_code=404)
+        rep = root.read_json("reports", f"{day}.json")
+        return HTMLResponse(f"<html><body><pre>{html.escape(summary(rep))}</pre></body></html>")
+
+    return app
+
+
+class VerifyReportsPlugin(AirflowPlugin):
+    name = "video_verify_reports"
+    fastapi_apps = [{"app": _app(), "url_prefix": "/video-reports", "name": "Verification reports"}]
+    external_views = [{"name": "Verification reports", "href": "/video-reports/", "destination": "nav",
+                       "url_route": "video_reports"}]

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The local Airflow stack (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1.
+#   scripts/airflow_stack.sh init | up | down | status
+# init   airflow db migrate + $AIRFLOW_HOME/passwords.json {"admin": "admin"} (idempotent)
+# up     start the components that are not running yet, each in its own process group
+#        (setsid), logs and pids in $AIRFLOW_HOME/stack/; wait (bounded) until
+#        /api/v2/monitor/health reports every component healthy; on failure print the log
+#        tails, stop what this call started and exit 1
+# down   stop exactly the recorded process groups (TERM, bounded wait, then KILL)
+# status per-component state and the health answer; exit 0 only when all run and are healthy
+# Settings come from scripts/env.sh (values already in the environment win).
+# AIRFLOW_STACK_TIMEOUT (default 180 s) bounds `up`; AIRFLOW_STACK_STOP_TIMEOUT (30 s) bounds `down`.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=env.sh
+. "$ROOT/scripts/env.sh"
+
+STACK_DIR="$AIRFLOW_HOME/stack"
+COMPONENTS=(api-server scheduler dag-processor triggerer)
+UP_TIMEOUT=${AIRFLOW_STACK_TIMEOUT:-180}
+STOP_TIMEOUT=${AIRFLOW_STACK_STOP_TIMEOUT:-30}
+API_URL="http://${AIRFLOW__API__HOST}:${AIRFLOW__API__PORT}"
+HEALTH_URL="$API_URL/api/v2/monitor/health"
+PY="$VIDEO_ROOT/.venv/bin/python"
+[ -x "$PY" ] || PY=python3
+
+log() { echo "airflow_stack: $*" >&2; }
+
+pid_of() { # pid_of <component>: the recorded pid when that process is alive and is ours
+  local f="$STACK_DIR/$1.pid" pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  # guard against pid reuse: the process must still be an airflow <component>
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "airflow.* $1" || return 1
+  echo "$pid"
+}
+
+group_alive() { kill -0 -- "-$1" 2>/dev/null; }
+
+health_json() { # the health endpoint's body, or nothing
+  "$PY" - "$HEALTH_URL" <<'EOF' 2>/dev/null || true
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+        print(r.read().decode())
+except Exception:
+    pass
+EOF
+}
+
+all_healthy() { # all_healthy <json>: metadatabase, scheduler, dag_processor and triggerer healthy
+  "$PY" -c '
+import json, sys
+try:
+    h = json.loads(sys.argv[1])
+except Exception:
+    sys.exit(1)
+need = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+sys.exit(0 if all((h.get(k) or {}).get("status") == "healthy" for k in need) else 1)
+' "$1"
+}
+
+port_in_use() {
+  "$PY" -c '
+import socket, sys
+s = socket.socket()
+s.settimeout(1)
+sys.exit(0 if s.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0 else 1)
+' "$AIRFLOW__API__HOST" "$AIRFLOW__API__PORT"
+}
+
+tails() {
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    if [ -f "$STACK_DIR/$c.log" ]; then
+      echo "----- $STACK_DIR/$c.log (last 40 lines) -----" >&2
+      tail -n 40 "$STACK_DIR/$c.log" >&2 || true
+    fi
+  done
+}
+
+stop_component() { # stop_component <component>: TERM the recorded group, bounded wait, then KILL
+  local c=$1 f="$STACK_DIR/$1.pid" pid pgid i
+  if ! pid=$(pid_of "$c"); then
+    [ -f "$f" ] && log "$c: not running (removing stale $f)"
+    rm -f "$f"
+    return 0
+  fi
+  pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
+  if [ "$pgid" != "$pid" ]; then
+    # not a group leader (should not happen with setsid): signal the pid alone
+    log "$c: pid $pid is not a process-group leader; stopping the pid only"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  else
+    log "$c: stopping process group $pgid"
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do group_alive "$pgid" || break; sleep 0.2; done
+    if group_alive "$pgid"; then
+      log "$c: still alive after ${STOP_TIMEOUT}s, sending SIGKILL to group $pgid"
+      kill -KILL -- "-$pgid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do group_alive "$pgid" || break; sleep 0.1; done
+    fi
+  fi
+  rm -f "$f"
+}
+
+cmd_init() {
+  mkdir -p "$AIRFLOW_HOME" "$STACK_DIR"
+  log "airflow db migrate ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
+  airflow db migrate >"$STACK_DIR/init.log" 2>&1 || { tail -n 40 "$STACK_DIR/init.log" >&2; log "db migrate failed"; exit 1; }
+  local pw="$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+  mkdir -p "$(dirname "$pw")"
+  printf '{"admin": "admin"}\n' >"$pw.tmp" && mv "$pw.tmp" "$pw"
+  log "init done (passwords file $pw)"
+}
+
+cmd_up() {
+  mkdir -p "$STACK_DIR"
+  local c pid started=() missing=0
+  for c in "${COMPONENTS[@]}"; do pid_of "$c" >/dev/null || missing=1; done
+  if [ "$missing" = 1 ] && ! pid_of api-server >/dev/null && port_in_use; then
+    log "port $AIRFLOW__API__PORT on $AIRFLOW__API__HOST is already used by a process this script did not start; refusing to start"
+    exit 1
+  fi
+  if [ ! -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]; then
+    log "no passwords file: running init first"
+    cmd_init
+  fi
+  for c in "${COMPONENTS[@]}"; do
+    if pid=$(pid_of "$c"); then
+      log "$c already running (pid $pid)"
+      continue
+    fi
+    rm -f "$STACK_DIR/$c.pid"
+    # setsid: a background job of this (non-interactive) script is not a group leader, so
+    # setsid execs in place and the recorded pid is the new process group's id.
+    setsid airflow "$c" >>"$STACK_DIR/$c.log" 2>&1 </dev/null &
+    echo $! >"$STACK_DIR/$c.pid"
+    started+=("$c")
+    log "started $c (pid $!, log $STACK_DIR/$c.log)"
+  done
+
+  local deadline=$((SECONDS + UP_TIMEOUT)) body=""
+  while :; do
+    for c in "${COMPONENTS[@]}"; do
+      if ! pid_of "$c" >/dev/null; then
+        log "$c exited during startup"
+        tails
+        for c in "${started[@]}"; do stop_component "$c"; done
+        exit 1
+      fi
+    done
+    body=$(health_json)
+    if [ -n "$body" ] && all_healthy "$body"; then
+      log "stack healthy at $API_URL ($body)"
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "stack not healthy after ${UP_TIMEOUT}s; last health answer: ${body:-<none>}"
+      tails
+      for c in "${started[@]}"; do stop_component "$c"; done
+      exit 1
+    fi
+    sleep 2
+  done
+}
+
+cmd_down() {
+  local c
+  for c in "${COMPONENTS[@]}"; do stop_component "$c"; done
+  log "down"
+}
+
+cmd_status() {
+  local c pid rc=0 body
+  for c in "${COMPONENTS[@]}"; do
+    if pid=$(pid_of "$c"); then echo "$c: running (pid $pid)"; else echo "$c: stopped"; rc=1; fi
+  done
+  body=$(health_json)
+  echo "health ($HEALTH_URL): ${body:-<no answer>}"
+  if [ -z "$body" ] || ! all_healthy "$body"; then rc=1; fi
+  return "$rc"
+}
+
+case "${1:-}" in
+  init) cmd_init ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 init|up|down|status" >&2; exit 2 ;;
+esac
