@@ -51,7 +51,6 @@ def _ctx():
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2014, 1, 1),
     catchup=False,
-    max_active_runs=1,
     tags=["video", "analytics", "daily"],
     doc_md=DOC,
     default_args={
@@ -73,7 +72,6 @@ def _ctx():
         "max_quarantine_rate": Param(0.01, type="number", minimum=0, maximum=1,
                                      description="Fail when quarantined plays pass this share."),
     },
-    render_template_as_native_obj=True,
 )
 def daily_analytics():
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)

@@ -33,11 +33,14 @@ pid_of() { # pid_of <component>: the recorded pid when that process is alive and
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
   # guard against pid reuse: the process must still be an airflow <component>
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "airflow.* $1" || return 1
+  # (airflow rewrites some process titles, e.g. "airflow api_server -- host:...")
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq "airflow.* ${1//-/[-_]}" || return 1
   echo "$pid"
 }
 
-group_alive() { kill -0 -- "-$1" 2>/dev/null; }
+group_alive() { # group_alive <pgid>: a live (non-zombie) process is still in that group
+  ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
 
 health_json() { # the health endpoint's body, or nothing
   "$PY" - "$HEALTH_URL" <<'EOF' 2>/dev/null || true
@@ -96,11 +99,21 @@ stop_component() { # stop_component <component>: TERM the recorded group, bounde
     for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   else
-    log "$c: stopping process group $pgid"
-    kill -TERM -- "-$pgid" 2>/dev/null || true
+    # TERM the leader first: it shuts its own children down cleanly (signalling the whole
+    # group at once leaves the scheduler waiting on its killed executor workers).
+    log "$c: stopping pid $pid (process group $pgid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do group_alive "$pgid" || break; sleep 0.2; done
+    if group_alive "$pgid" && kill -0 "$pid" 2>/dev/null; then
+      # the LocalExecutor waits for its workers after the first TERM; a second one ends that wait
+      log "$c: still running after 10s: second SIGTERM to pid $pid"
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
     for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do group_alive "$pgid" || break; sleep 0.2; done
     if group_alive "$pgid"; then
-      log "$c: still alive after ${STOP_TIMEOUT}s, sending SIGKILL to group $pgid"
+      log "$c: group $pgid still alive after ${STOP_TIMEOUT}s: SIGTERM to the group, then SIGKILL"
+      kill -TERM -- "-$pgid" 2>/dev/null || true
+      for ((i = 0; i < 25; i++)); do group_alive "$pgid" || break; sleep 0.2; done
       kill -KILL -- "-$pgid" 2>/dev/null || true
       for ((i = 0; i < 50; i++)); do group_alive "$pgid" || break; sleep 0.1; done
     fi

@@ -61,26 +61,25 @@ def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + doe - 719468
 
 
-def _gather(arr: np.ndarray, start: np.ndarray, width: int) -> np.ndarray:
-    idx = start[:, None] + np.arange(width)
-    np.minimum(idx, len(arr) - 1, out=idx)
-    return arr[idx]
+def _civil_day(text: bytes) -> int | None:
+    """Days since 1970-01-01 of a strict ``YYYY-MM-DD``, else None."""
+    if len(text) != 10 or text[4:5] != b"-" or text[7:8] != b"-":
+        return None
+    y, m, d = text[:4], text[5:7], text[8:]
+    if not (y.isdigit() and m.isdigit() and d.isdigit()):
+        return None
+    y, m, d = int(y), int(m), int(d)
+    leap = (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
+    if not (1 <= m <= 12 and 1 <= d <= _DIM[m - 1] + (m == 2 and leap)):
+        return None
+    return int(days_from_civil(np.int64(y), np.int64(m), np.int64(d)))
 
 
-def _all_digits(b: np.ndarray) -> np.ndarray:
-    return ((b >= 48) & (b <= 57)).all(axis=1)
-
-
-def _pack(b: np.ndarray, length: np.ndarray, width: int) -> np.ndarray:
-    key = np.zeros(len(b), dtype=np.uint64)
-    for k in range(width):
-        key |= np.where(k < length, b[:, k].astype(np.uint64) << np.uint64(8 * k), np.uint64(0))
-    return key
-
-
-_ACTION_KEYS = np.array(
-    [sum(c << (8 * k) for k, c in enumerate(a.encode())) for a in ACTIONS], dtype=np.uint64
-)
+_PAD = 32
+_PAD_BYTES = np.full(_PAD, 32, dtype=np.uint8)
+_POW10 = 10 ** np.arange(_MAX_USERID_DIGITS - 1, -1, -1, dtype=np.int64)
+_LEN_MASK = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
+_ACTION_KEYS = np.array([int.from_bytes(a.encode(), "little") for a in ACTIONS], dtype=np.uint64)
 
 
 def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False) -> Parsed:
@@ -94,7 +93,9 @@ def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False)
         data = data + b"\n"
     arr = np.frombuffer(data, dtype=np.uint8)
     n = len(arr)
-    nl = np.flatnonzero(arr == 10)
+    low = np.flatnonzero(arr < 32)
+    lowv = arr[low]
+    nl = low[lowv == 10]
     nlines = len(nl)
     if nlines == 0:
         e64 = np.empty(0, np.int64)
@@ -103,7 +104,8 @@ def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False)
 
     tok = np.empty(n + 1, dtype=np.int8)
     tok[0] = 0
-    np.greater(arr, 32, out=tok[1:].view(np.bool_))  # not space, tab, CR, LF or other control
+    np.greater(arr, 32, out=tok[1:].view(np.bool_))
+    tok[1 + low[(lowv != 9) & (lowv != 10) & (lowv != 13)]] = 1  # other control bytes are not separators
     d = np.diff(tok)
     del tok
     starts = np.flatnonzero(d == 1)
@@ -118,55 +120,58 @@ def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False)
     if header_allowed and data.startswith(b"logtime"):
         counted[0] = False
     reason = np.zeros(nlines, dtype=np.int8)  # 0 ok, 1..6 reasons
-    reason[counted & (counts < 5)] = 1
-    reason[counted & (counts > 5)] = 2
-    cand = np.flatnonzero(counted & (counts == 5))
+    reason[counted & (counts < 4)] = 1
+    reason[counted & (counts > 4)] = 2
+    cand = np.flatnonzero(counted & (counts == 4))
     f = first[cand]
-    s = [starts[f + k] for k in range(4)]
-    ln = [ends[f + k] - s[k] for k in range(4)]
+    s = [starts[f + k] + _PAD for k in range(4)]
+    ln = [ends[f + k] + _PAD - s[k] for k in range(4)]
+    padded = np.concatenate((_PAD_BYTES, arr, _PAD_BYTES))
+    win8 = np.lib.stride_tricks.sliding_window_view(padded, 8)
 
-    # date YYYY-MM-DD
-    b = _gather(arr, s[0], 10).astype(np.int64)
-    dig = b - 48
-    ok_date = (ln[0] == 10) & _all_digits(b[:, [0, 1, 2, 3, 5, 6, 8, 9]]) & (b[:, 4] == 45) & (b[:, 7] == 45)
-    y = dig[:, 0] * 1000 + dig[:, 1] * 100 + dig[:, 2] * 10 + dig[:, 3]
-    mo = dig[:, 5] * 10 + dig[:, 6]
-    dd = dig[:, 8] * 10 + dig[:, 9]
-    ok_date &= (mo >= 1) & (mo <= 12) & (dd >= 1)
-    mo_c = np.clip(mo, 1, 12)
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    dim = _DIM[mo_c - 1] + ((mo_c == 2) & leap)
-    ok_date &= dd <= dim
-    days = days_from_civil(y, mo_c, np.clip(dd, 1, 31))
+    # date YYYY-MM-DD: parse each distinct 10-byte value once (a file holds a few dates)
+    lo = np.ascontiguousarray(win8[s[0]]).view("<u8").ravel()
+    hi = np.ascontiguousarray(win8[s[0] + 2]).view("<u8").ravel()
+    days = np.zeros(len(cand), dtype=np.int64)
+    ok_date = ln[0] == 10
+    todo = ok_date.copy()
+    while todo.any():
+        i = int(np.argmax(todo))
+        same = todo & (lo == lo[i]) & (hi == hi[i])
+        v = _civil_day(data[s[0][i] - _PAD:s[0][i] - _PAD + 10])
+        if v is None:
+            ok_date[same] = False
+        else:
+            days[same] = v
+        todo &= ~same
 
     # time HH:MM:SS
-    b = _gather(arr, s[1], 8).astype(np.int64)
-    dig = b - 48
-    ok_time = (ln[1] == 8) & _all_digits(b[:, [0, 1, 3, 4, 6, 7]]) & (b[:, 2] == 58) & (b[:, 5] == 58)
+    b = win8[s[1]]
+    dig = b - np.uint8(48)
+    ok_time = (ln[1] == 8) & (dig[:, [0, 1, 3, 4, 6, 7]] <= 9).all(axis=1) & (b[:, 2] == 58) & (b[:, 5] == 58)
+    dig = dig.astype(np.int32)
     hh = dig[:, 0] * 10 + dig[:, 1]
     mi = dig[:, 3] * 10 + dig[:, 4]
     ss = dig[:, 6] * 10 + dig[:, 7]
     ok_time &= (hh < 24) & (mi < 60) & (ss < 60)
-    logtime = days * 86400 + hh * 3600 + mi * 60 + ss
+    logtime = days * 86400 + (hh * 3600 + mi * 60 + ss)
 
-    # userid: 1..18 decimal digits
+    # userid: 1..18 decimal digits, gathered right-aligned
     w = _MAX_USERID_DIGITS
-    b = _gather(arr, s[2], w)
-    inside = np.arange(w) < ln[2][:, None]
-    isdig = (b >= 48) & (b <= 57)
-    ok_uid = (ln[2] >= 1) & (ln[2] <= w) & (isdig | ~inside).all(axis=1)
-    uid = np.zeros(len(cand), dtype=np.int64)
-    digv = (b.astype(np.int64) - 48)
-    for k in range(w):
-        m = inside[:, k]
-        uid = np.where(m, uid * 10 + digv[:, k], uid)
+    b = np.lib.stride_tricks.sliding_window_view(padded, w)[s[2] + ln[2] - w]
+    inside = np.arange(w - 1, -1, -1) < ln[2][:, None]
+    dig = b - np.uint8(48)
+    ok_uid = (ln[2] <= w) & ((dig <= 9) | ~inside).all(axis=1)
+    dig[~inside] = 0
+    uid = dig.astype(np.int64) @ _POW10
 
-    # action, any letter case
-    b = _gather(arr, s[3], 6) | np.uint8(0x20)
-    key = _pack(b, ln[3], 6)
+    # action, any letter case: up to 8 bytes as one little-endian integer
+    key = np.ascontiguousarray(win8[s[3]]).view("<u8").ravel()
+    key = (key | np.uint64(0x2020202020202020)) & _LEN_MASK[np.minimum(ln[3], 8)]
     act = np.full(len(cand), -1, dtype=np.int8)
     for code, k in enumerate(_ACTION_KEYS):
-        act[(key == k) & (ln[3] == len(ACTIONS[code]))] = code
+        act[key == k] = code
+    act[ln[3] > 8] = -1
     ok_act = act >= 0
 
     r = np.zeros(len(cand), dtype=np.int8)

@@ -1,0 +1,194 @@
+"""Failure alerting: alert records in the data root, optional e-mail, and a run deadline.
+
+* ``failure_callbacks()`` is the task-level ``on_failure_callback`` list. Airflow calls it once
+  per task try that fails with no retries left (a try that is retried calls
+  ``on_retry_callback`` instead), so each exhausted task leaves exactly one record.
+* ``AlertRecordNotifier`` writes ``alerts/<dag_id>/<run_id>/<task_id>[-<map_index>]-try<N>.json``
+  under the data root (Variable ``data_root`` / ``AIRFLOW_VAR_DATA_ROOT``) and logs it at ERROR.
+* ``SmtpWhenConfigured`` sends Airflow's SMTP notification only when, at callback time, an
+  ``smtp_default`` connection exists and Variable ``alert_emails`` (comma separated) is set.
+* ``deadline_alert()`` fires when a daily run is still not finished ``deadline_hours``
+  (default 6) after its data interval ends; its callback writes ``alerts/.../deadline.json``.
+
+Module-level imports stay light: the DAG file imports this at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+log = logging.getLogger(__name__)
+
+SMTP_CONN_ID = "smtp_default"
+DEFAULT_DEADLINE_HOURS = 6.0
+
+
+def _data_root_url(data_root: str | None = None) -> str:
+    if data_root:
+        return data_root
+    from include.config import variable
+
+    return variable("data_root")
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _safe(part: Any) -> str:
+    """A path component: ``/`` would create folders, so it is replaced."""
+    return str(part).replace("/", "_")
+
+
+def alert_record(context: dict[str, Any]) -> dict[str, Any]:
+    """The structured alert for a failed task try, from an Airflow task context."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_run = context.get("dag_run")
+    exc = context.get("exception")
+    map_index = getattr(ti, "map_index", -1)
+    try:
+        log_url = getattr(ti, "log_url", None)
+    except Exception:  # log_url needs [api] base_url; never fail an alert on it
+        log_url = None
+    return {
+        "kind": "task_failed",
+        "dag_id": getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None),
+        "task_id": getattr(ti, "task_id", None),
+        "run_id": getattr(ti, "run_id", None) or context.get("run_id") or getattr(dag_run, "run_id", None),
+        "logical_date": _iso(context.get("logical_date") or getattr(dag_run, "logical_date", None)),
+        "map_index": -1 if map_index is None else int(map_index),
+        "try_number": getattr(ti, "try_number", None),
+        "max_tries": getattr(ti, "max_tries", None),
+        "log_url": log_url,
+        "exception": None if exc is None else f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc),
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+    }
+
+
+def record_path(record: dict[str, Any]) -> tuple[str, ...]:
+    """Where a task alert goes, relative to the data root."""
+    name = _safe(record["task_id"])
+    if record.get("map_index", -1) not in (None, -1):
+        name += f"-{record['map_index']}"
+    name += f"-try{record.get('try_number')}.json"
+    return ("alerts", _safe(record["dag_id"]), _safe(record["run_id"]), name)
+
+
+def write_alert(record: dict[str, Any], parts: tuple[str, ...], data_root: str | None = None) -> str:
+    """Write ``record`` under the data root, log it at ERROR, return its URI."""
+    from include.storage import DataRoot
+
+    root = DataRoot(_data_root_url(data_root))
+    root.write_json(record, *parts)
+    uri = root.uri(*parts)
+    log.error("ALERT %s: %s", uri, json.dumps(record, sort_keys=True, default=str))
+    return uri
+
+
+class AlertRecordNotifier(BaseNotifier):
+    """Write a JSON alert record for the failed try to the data root and log it at ERROR."""
+
+    def __init__(self, data_root: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.data_root = data_root
+
+    def notify(self, context: dict[str, Any]) -> None:
+        record = alert_record(context)
+        write_alert(record, record_path(record), self.data_root)
+
+
+class SmtpWhenConfigured(BaseNotifier):
+    """Airflow's ``SmtpNotifier``, only if ``smtp_default`` and ``alert_emails`` exist when it fires."""
+
+    def __init__(self, conn_id: str = SMTP_CONN_ID, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+
+    @staticmethod
+    def recipients() -> list[str]:
+        from include.config import variable
+
+        raw = variable("alert_emails", "")
+        return [a.strip() for a in raw.split(",") if a.strip()]
+
+    def notify(self, context: dict[str, Any]) -> None:
+        from include.config import has_connection
+
+        if not has_connection(self.conn_id):
+            log.info("no %r connection: e-mail alert skipped", self.conn_id)
+            return
+        to = self.recipients()
+        if not to:
+            log.warning("%r exists but Variable alert_emails is empty: e-mail alert skipped", self.conn_id)
+            return
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        SmtpNotifier(to=to, smtp_conn_id=self.conn_id)(context)
+
+
+def failure_callbacks(data_root: str | None = None) -> list[BaseNotifier]:
+    """The ``on_failure_callback`` list: the alert record, then e-mail when configured."""
+    return [AlertRecordNotifier(data_root=data_root), SmtpWhenConfigured()]
+
+
+# ---- run deadline --------------------------------------------------------------------------
+
+
+def deadline_hours() -> float:
+    """``deadline_hours`` from ``AIRFLOW_VAR_DEADLINE_HOURS`` / the Variable, default 6."""
+    raw = os.environ.get("AIRFLOW_VAR_DEADLINE_HOURS")
+    if raw is None:
+        from include.config import variable
+
+        raw = variable("deadline_hours", str(DEFAULT_DEADLINE_HOURS))
+    try:
+        hours = float(raw)
+    except ValueError:
+        log.warning("deadline_hours=%r is not a number; using %s", raw, DEFAULT_DEADLINE_HOURS)
+        return DEFAULT_DEADLINE_HOURS
+    return hours
+
+
+async def deadline_missed(context: dict[str, Any] | None = None, hours: float | None = None,
+                          data_root: str | None = None) -> str:
+    """Deadline callback (runs in the triggerer): write ``alerts/<dag_id>/<run_id>/deadline.json``."""
+    import asyncio
+
+    context = context or {}
+    run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    record = {
+        "kind": "deadline_missed",
+        "dag_id": run.get("dag_id"),
+        "run_id": run.get("dag_run_id") or run.get("run_id"),
+        "logical_date": _iso(run.get("logical_date")),
+        "data_interval_end": _iso(run.get("data_interval_end")),
+        "state": run.get("state"),
+        "deadline_time": _iso(deadline.get("deadline_time")),
+        "deadline_hours": hours,
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    parts = ("alerts", _safe(record["dag_id"]), _safe(record["run_id"]), "deadline.json")
+    return await asyncio.to_thread(write_alert, record, parts, data_root)
+
+
+def deadline_alert(hours: float | None = None):
+    """``DeadlineAlert``: run not done ``hours`` after its data interval ends (logical date + 1 day)."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    hours = deadline_hours() if hours is None else float(hours)
+    return DeadlineAlert(
+        # the daily data-interval timetable: data interval end = logical date + 1 day
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=dt.timedelta(days=1, hours=hours),
+        callback=AsyncCallback(deadline_missed, kwargs={"hours": hours}),
+        name="daily_analytics_not_done",
+    )

@@ -1,0 +1,404 @@
+"""Play statistics core (CONTRACT §2, §3, §5): validation, vectorised rollups, documents.
+
+Pure functions over pandas frames and plain values: no Airflow, no Redis, no files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import ujson
+
+from video_analytics.segments import map_runs, play_runs
+
+NOKID = "nokid"
+FIELDS = ("starttime", "country", "region", "city", "ip", "os", "browser", "flow", "comprate")
+NUMERIC_FIELDS = ("flow", "comprate")
+# S field -> play document field, for the fields copied as they are.
+TEXT_DOC_FIELDS = {"starttime": "PlayTime", "ip": "PIP", "country": "Country", "city": "PGeo",
+                   "os": "OS", "browser": "Browser"}
+PLAY_DOC_FIELDS = ("Date", "PlayTime", "PIP", "Engage", "Country", "Provinces", "PGeo", "Htmap", "OS",
+                   "Browser", "zz_uinfo")
+
+_BAD = object()
+
+
+def dumps(obj) -> str:
+    """Compact JSON exactly as the legacy job wrote it (``ujson.dumps`` defaults)."""
+    return ujson.dumps(obj)
+
+
+def ratio(num, den) -> float:
+    """``num / den`` as a float; 0.0 when the denominator is 0 (CONTRACT §6)."""
+    return float(num) / den if den else 0.0
+
+
+def safe_name(name: str) -> bool:
+    """A usable MongoDB field name: non-empty, without ``.`` or ``$``."""
+    return bool(name) and "." not in name and "$" not in name
+
+
+def _loads(raw):
+    try:
+        return ujson.loads(raw)
+    except (ValueError, TypeError, OverflowError):
+        return _BAD
+
+
+def parse_segments(raw) -> tuple[list[int], list[int]] | str:
+    """``K_J`` text -> (segments, counts), or a quarantine reason."""
+    data = _loads(raw)
+    if data is _BAD:
+        return "invalid_json_J"
+    if not isinstance(data, list):
+        return "bad_segments"
+    segs: list[int] = []
+    cnts: list[int] = []
+    for item in data:
+        if not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int or type(item[1]) is not int:
+            return "bad_segments"
+        segs.append(item[0])
+        cnts.append(item[1])
+    return segs, cnts
+
+
+@dataclass
+class SegmentTable:
+    """The distinct ``K_J`` values of a day, parsed once each (plays refer to them by code)."""
+
+    htmap: list[str]          # per distinct value: the play's merged runs as compact JSON
+    lengths: np.ndarray       # per distinct value: number of K_J entries
+    offsets: np.ndarray       # per distinct value: start in the flat arrays
+    segs: np.ndarray          # flat segment numbers
+    cnts: np.ndarray          # flat counts
+
+
+def build_segment_table(uniques: Sequence) -> tuple[SegmentTable, list[str | None]]:
+    """Parse each distinct ``K_J`` once; return the table and a reason (or None) per value."""
+    reasons: list[str | None] = []
+    htmap: list[str] = []
+    lengths: list[int] = []
+    flat_s: list[int] = []
+    flat_c: list[int] = []
+    for raw in uniques:
+        parsed = parse_segments(raw)
+        if isinstance(parsed, str):
+            reasons.append(parsed)
+            htmap.append("[]")
+            lengths.append(0)
+            continue
+        segs, cnts = parsed
+        reasons.append(None)
+        htmap.append(dumps(play_runs(zip(segs, cnts, strict=True))))
+        lengths.append(len(segs))
+        flat_s.extend(segs)
+        flat_c.extend(cnts)
+    lengths_a = np.asarray(lengths, dtype=np.int64)
+    offsets = np.zeros(len(lengths_a), dtype=np.int64)
+    if len(lengths_a) > 1:
+        np.cumsum(lengths_a[:-1], out=offsets[1:])
+    table = SegmentTable(htmap, lengths_a, offsets, np.asarray(flat_s, dtype=np.int64),
+                         np.asarray(flat_c, dtype=np.int64))
+    return table, reasons
+
+
+def _as_float(values: list) -> np.ndarray:
+    """Values as float64 (what the legacy ``float(x)`` accepted); NaN where it fails."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = np.empty(len(values), dtype=np.float64)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError, OverflowError):
+                out[i] = np.nan
+        return out
+
+
+def _as_str(values: list) -> list[str]:
+    return [v if type(v) is str else str(v) for v in values]
+
+
+def _bad_names(names: pd.Series) -> np.ndarray:
+    return ((names.str.len() == 0) | names.str.contains(r"[.$]", regex=True)).to_numpy(dtype=bool)
+
+
+def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, day: str
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, SegmentTable]:
+    """Validate and decode the unique plays of a day (CONTRACT §5), in the given order.
+
+    Returns ``(plays, quarantine, segments)``: ``plays`` has one row per valid play with the
+    columns the rollups and play documents need; ``quarantine`` has ``key, reason, S, J, z1``
+    (raw values) for the rest. Kids are checked later (``kid_reasons``).
+    """
+    n = len(keys)
+    keys_s = pd.Series(list(keys), dtype=object)
+    vid = keys_s.str.slice(0, 7)
+    reason = np.full(n, None, dtype=object)
+
+    def mark(mask: np.ndarray, why) -> None:
+        free = mask & pd.isna(reason)
+        reason[free] = why if isinstance(why, str) else np.asarray(why, dtype=object)[free]
+
+    mark(_bad_names(vid), "bad_vid")
+    s_arr = np.asarray(s_raw, dtype=object) if n else np.empty(0, dtype=object)
+    j_arr = np.asarray(j_raw, dtype=object) if n else np.empty(0, dtype=object)
+    mark(pd.isna(s_arr), "missing_S")
+    mark(pd.isna(j_arr), "missing_J")
+
+    dicts = [_loads(s) if s is not None else None for s in s_raw]
+    mark(np.fromiter((type(d) is not dict for d in dicts), dtype=bool, count=n), "invalid_json_S")
+
+    codes, uniques = pd.factorize(j_arr, use_na_sentinel=True)
+    segtab, j_reasons = build_segment_table(list(uniques))
+    jr = np.asarray(j_reasons + [None], dtype=object)[codes]  # code -1 (missing) -> None
+    mark(pd.notna(jr), jr)
+
+    cols: dict[str, list] = {}
+    for f in FIELDS:
+        col = [d.get(f) if type(d) is dict else None for d in dicts]
+        cols[f] = col
+        mark(np.fromiter((v is None for v in col), dtype=bool, count=n), f"missing_field:{f}")
+    del dicts
+    nums = {}
+    for f in NUMERIC_FIELDS:
+        arr = _as_float(cols[f])
+        nums[f] = arr
+        mark(~np.isfinite(arr), f"non_numeric:{f}")
+    region = pd.Series(_as_str(cols["region"]), dtype=object)
+    mark(_bad_names(region), "bad_region")
+
+    ok = pd.isna(reason)
+    idx = np.flatnonzero(ok)
+    plays = pd.DataFrame({
+        "pos": idx.astype(np.int64),
+        "key": keys_s.to_numpy(dtype=object)[idx],
+        "vid": vid.to_numpy(dtype=object)[idx],
+        "region": region.to_numpy(dtype=object)[idx],
+        "flow": nums["flow"][idx],
+        "comprate": nums["comprate"][idx],
+        "ipkey": np.asarray(_as_str([cols["ip"][i] for i in idx]), dtype=object),
+        "jcode": codes[idx].astype(np.int64),
+    })
+    plays["uid"] = plays["vid"].str.slice(0, 4)
+    for f, doc in TEXT_DOC_FIELDS.items():
+        plays[doc] = pd.Series([cols[f][i] for i in idx], dtype=object)
+    plays["Htmap"] = np.asarray(segtab.htmap, dtype=object)[plays["jcode"].to_numpy()] if len(idx) else []
+    plays["zz_uinfo"] = [None if z1_raw[i] is None else dumps(_text(z1_raw[i])) for i in idx]
+
+    bad = np.flatnonzero(~ok)
+    quarantine = pd.DataFrame({
+        "key": keys_s.to_numpy(dtype=object)[bad],
+        "reason": reason[bad],
+        "S": [s_raw[i] for i in bad],
+        "J": [j_raw[i] for i in bad],
+        "z1": [z1_raw[i] for i in bad],
+    })
+    return plays, quarantine, segtab
+
+
+def _text(raw) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw)
+
+
+def kid_reasons(vids: pd.Series, kids: dict[str, str]) -> np.ndarray:
+    """``bad_kid`` where a vid's kid is empty or contains ``.``/``$`` (``nokid`` is fine)."""
+    k = vids.map(kids).fillna("")
+    return _bad_names(k.astype(object))
+
+
+def play_segments(plays: pd.DataFrame, segtab: SegmentTable) -> pd.DataFrame:
+    """The day's per (vid, segment) ``heat`` (Σ count) and ``plays`` (number of K_J entries)."""
+    if plays.empty or not len(segtab.segs):
+        return pd.DataFrame({"vid": pd.Series([], dtype=object), "seg": pd.Series([], dtype=np.int64),
+                             "heat": pd.Series([], dtype=np.int64), "plays": pd.Series([], dtype=np.int64)})
+    pairs = plays.groupby(["vid", "jcode"], sort=False).size().reset_index(name="n")
+    code = pairs["jcode"].to_numpy()
+    lens = segtab.lengths[code]
+    total = int(lens.sum())
+    starts = np.repeat(segtab.offsets[code] - (np.cumsum(lens) - lens), lens)
+    flat = starts + np.arange(total)
+    weight = np.repeat(pairs["n"].to_numpy(), lens)
+    df = pd.DataFrame({
+        "vid": np.repeat(pairs["vid"].to_numpy(dtype=object), lens),
+        "seg": segtab.segs[flat],
+        "heat": segtab.cnts[flat] * weight,
+        "plays": weight,
+    })
+    return df.groupby(["vid", "seg"], sort=True, as_index=False).sum()
+
+
+def _lookup(table: dict[str, int], keys: Iterable[str]) -> np.ndarray:
+    return np.fromiter((table.get(k, 0) for k in keys), dtype=np.int64)
+
+
+def contributions(plays: pd.DataFrame, segs: pd.DataFrame, load: dict[str, int], play: dict[str, int],
+                  region_load: dict[str, int]) -> dict[str, pd.DataFrame]:
+    """One day's contributions: per vid, (vid, region), (vid, seg), uid, (uid, region), kid, (kid, region).
+
+    ``plays`` needs ``vid, uid, kid, region, flow, comprate, ipkey, playid``.
+    """
+    g = plays.groupby("vid", sort=True)
+    vid = g.agg(uid=("uid", "first"), kid=("kid", "first"), ClickNum=("flow", "size"),
+                Traffic=("flow", "sum"), EngageSum=("comprate", "sum"), IP=("ipkey", "nunique"),
+                PlayID=("playid", "max")).reset_index()
+    vid["Load"] = _lookup(load, vid["vid"])
+    vid["Play"] = _lookup(play, vid["vid"])
+    vr = plays.groupby(["vid", "region"], sort=True).agg(
+        uid=("uid", "first"), kid=("kid", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
+        EngageSum=("comprate", "sum")).reset_index()
+    vr["Load"] = _lookup(region_load, (vr["vid"] + vr["region"]))
+    uid = vid.groupby("uid", sort=True)[["Traffic", "EngageSum", "Load", "Play", "IP"]].sum().reset_index()
+    ur = vr.groupby(["uid", "region"], sort=True)[["ClickNum", "Traffic", "EngageSum"]].sum().reset_index()
+    kv = vid[vid["kid"] != NOKID]
+    kid = kv.groupby(["uid", "kid"], sort=True)[["Traffic", "EngageSum", "Load", "Play", "IP"]].sum().reset_index()
+    kr = vr[vr["kid"] != NOKID].groupby(["uid", "kid", "region"], sort=True)[
+        ["ClickNum", "Traffic", "EngageSum", "Load"]].sum().reset_index()
+    return {"vid": vid, "vid_region": vr, "vid_seg": segs.reset_index(drop=True), "uid": uid,
+            "uid_region": ur, "kid": kid, "kid_region": kr}
+
+
+# ---- documents -------------------------------------------------------------------------------------------
+
+def _records(df: pd.DataFrame, cols: Sequence[str]) -> Iterable[tuple]:
+    return zip(*(df[c].tolist() for c in cols), strict=True)
+
+
+def _geo(df: pd.DataFrame, keys: Sequence[str], load: bool) -> dict[tuple, dict]:
+    """``{key tuple: {region: {ClickNum, Traffic, EngageSum, Load}}}``; Load 0 unless ``load``."""
+    out: dict[tuple, dict] = {}
+    cols = [*keys, "region", "ClickNum", "Traffic", "EngageSum"] + (["Load"] if load else [])
+    for row in _records(df, cols):
+        k = tuple(row[: len(keys)])
+        r, c, t, e = row[len(keys): len(keys) + 4]
+        out.setdefault(k, {})[r] = {"ClickNum": int(c), "Traffic": float(t), "EngageSum": float(e),
+                                    "Load": int(row[-1]) if load else 0}
+    return out
+
+
+def vdaily_docs(c: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """``{uid: {vid: {...}}}``: the ``<uid>_vdaily`` document of the day, per uid."""
+    geo = _geo(c["vid_region"], ["vid"], load=True)
+    out: dict[str, dict] = {}
+    for vid, uid, t, e, load, play, ip in _records(c["vid"], ["vid", "uid", "Traffic", "EngageSum", "Load",
+                                                                  "Play", "IP"]):
+        out.setdefault(uid, {})[vid] = {
+            "Traffic": float(t), "EngageSum": float(e), "Geo": geo.get((vid,), {}), "Load": int(load),
+            "Play": int(play), "Click": ratio(play, load), "IP": int(ip), "Engage": ratio(e, play)}
+    return out
+
+
+def daily_docs(c: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """``{uid: {...}}``: the ``<uid>_daily`` document of the day."""
+    geo = _geo(c["uid_region"], ["uid"], load=False)
+    return {uid: {"Traffic": float(t), "EngageSum": float(e), "Load": int(load), "Play": int(play),
+                  "IP": int(ip), "Geo": geo.get((uid,), {})}
+            for uid, t, e, load, play, ip in _records(c["uid"], ["uid", "Traffic", "EngageSum", "Load", "Play",
+                                                                   "IP"])}
+
+
+def type_docs(c: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """``{uid: {kid: {...}}}``: the ``<uid>_type`` document of the day (kids other than nokid)."""
+    geo = _geo(c["kid_region"], ["uid", "kid"], load=True)
+    out: dict[str, dict] = {}
+    for uid, kid, t, e, load, play, ip in _records(c["kid"], ["uid", "kid", "Traffic", "EngageSum", "Load",
+                                                                  "Play", "IP"]):
+        out.setdefault(uid, {})[kid] = {"Traffic": float(t), "EngageSum": float(e), "Load": int(load),
+                                        "Play": int(play), "IP": int(ip), "Geo": geo.get((uid, kid), {})}
+    return out
+
+
+def sum_contributions(frames: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """Running totals from several days' contribution frames (``vid``, ``vid_region``, ``vid_seg``, ``uid``,
+    ``uid_region``); ``PlayID`` is the max, the rest are sums."""
+    def cat(name, cols):
+        parts = [f for f in frames.get(name, []) if len(f)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+    v = cat("vid", ["vid", "uid", "Traffic", "EngageSum", "Load", "Play", "IP", "PlayID"])
+    vid = v.groupby("vid", sort=True).agg(
+        uid=("uid", "first"), Traffic=("Traffic", "sum"), EngageSum=("EngageSum", "sum"), Load=("Load", "sum"),
+        Play=("Play", "sum"), IP=("IP", "sum"), PlayID=("PlayID", "max")).reset_index()
+    vr = cat("vid_region", ["vid", "region", "ClickNum", "Traffic", "EngageSum", "Load"]).groupby(
+        ["vid", "region"], sort=True)[["ClickNum", "Traffic", "EngageSum", "Load"]].sum().reset_index()
+    vs = cat("vid_seg", ["vid", "seg", "heat", "plays"]).groupby(["vid", "seg"], sort=True)[
+        ["heat", "plays"]].sum().reset_index()
+    uid = cat("uid", ["uid", "Traffic", "EngageSum", "Load", "Play", "IP"]).groupby("uid", sort=True)[
+        ["Traffic", "EngageSum", "Load", "Play", "IP"]].sum().reset_index()
+    ur = cat("uid_region", ["uid", "region", "ClickNum", "Traffic", "EngageSum"]).groupby(
+        ["uid", "region"], sort=True)[["ClickNum", "Traffic", "EngageSum"]].sum().reset_index()
+    return {"vid": vid, "vid_region": vr, "vid_seg": vs, "uid": uid, "uid_region": ur}
+
+
+def vid_stat_docs(t: dict[str, pd.DataFrame]) -> dict[str, tuple[str, dict]]:
+    """``{vid: (uid, doc)}``: the ``<uid>_stat`` document with ``_id`` = vid."""
+    geo = _geo(t["vid_region"], ["vid"], load=True)
+    heat: dict[str, dict[int, int]] = {}
+    pmap: dict[str, dict[int, int]] = {}
+    for vid, s, h, p in _records(t["vid_seg"], ["vid", "seg", "heat", "plays"]):
+        heat.setdefault(vid, {})[int(s)] = int(h)
+        pmap.setdefault(vid, {})[int(s)] = int(p)
+    out = {}
+    for vid, uid, tr, e, load, play, ip, pid in _records(t["vid"], ["vid", "uid", "Traffic", "EngageSum", "Load",
+                                                                       "Play", "IP", "PlayID"]):
+        hs, ps = heat.get(vid, {}), pmap.get(vid, {})
+        out[vid] = (uid, {
+            "Traffic": float(tr), "EngageSum": float(e), "Load": int(load), "Play": int(play), "IP": int(ip),
+            "Geo": geo.get((vid,), {}),
+            "HeatMapSum": {str(k): v for k, v in hs.items()}, "PlayMapSum": {str(k): v for k, v in ps.items()},
+            "PlayID": int(pid), "Click": ratio(play, load), "Engage": ratio(e, play),
+            "Htmap": dumps(map_runs(hs)), "Ptmap": dumps(map_runs(ps))})
+    return out
+
+
+def uid_stat_docs(t: dict[str, pd.DataFrame], mtraffic: dict[str, float]) -> dict[str, dict]:
+    """``{uid: doc}``: the ``<uid>_stat`` document with ``_id`` = uid."""
+    geo = _geo(t["uid_region"], ["uid"], load=False)
+    return {uid: {"Traffic": float(tr), "EngageSum": float(e), "Load": int(load), "Play": int(play),
+                  "IP": int(ip), "Geo": geo.get((uid,), {}), "Mtraffic": float(mtraffic.get(uid, 0.0))}
+            for uid, tr, e, load, play, ip in _records(t["uid"], ["uid", "Traffic", "EngageSum", "Load", "Play",
+                                                                   "IP"])}
+
+
+def allocate_ids(vids: pd.Series, last: dict[str, int]) -> np.ndarray:
+    """Play ids for plays of ``vids`` (in order): each vid continues from ``last[vid]`` (the id before its
+    first new play)."""
+    rank = vids.groupby(vids, sort=False).cumcount().to_numpy() + 1
+    base = vids.map(last).to_numpy(dtype=np.int64)
+    return base + rank
+
+
+def close(a, b, rel: float = 1e-9) -> bool:
+    """Field-by-field equality of documents: floats within ``rel`` relative, the rest exactly."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close(x, y, rel) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        if type(a) is bool or type(b) is bool or not isinstance(a, int | float) or not isinstance(b, int | float):
+            return False
+        if type(a) is not type(b):
+            return False
+        return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+    return type(a) is type(b) and a == b
+
+
+def diff(a, b, path: str = "", rel: float = 1e-9, limit: int = 5) -> list[str]:
+    """The first differing paths between two documents (for reports)."""
+    out: list[str] = []
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                out.append(f"{path}.{k}: {'missing left' if k not in a else 'missing right'}")
+            else:
+                out.extend(diff(a[k], b[k], f"{path}.{k}", rel, limit))
+            if len(out) >= limit:
+                break
+    elif not close(a, b, rel):
+        out.append(f"{path}: {a!r} != {b!r}")
+    return out[:limit]

@@ -1,0 +1,127 @@
+"""include.alerts: the alert record written on a failed try, the e-mail gate and the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from types import SimpleNamespace
+
+from include import alerts
+
+
+def _context(map_index: int = -1, try_number: int = 3) -> dict:
+    ti = SimpleNamespace(
+        dag_id="daily_analytics",
+        task_id="online_time.compute_shard",
+        run_id="scheduled__2014-01-07T00:00:00+00:00",
+        map_index=map_index,
+        try_number=try_number,
+        max_tries=2,
+        log_url="http://127.0.0.1:8080/dags/daily_analytics/runs/x/tasks/y?try_number=3",
+    )
+    return {
+        "ti": ti,
+        "task_instance": ti,
+        "logical_date": dt.datetime(2014, 1, 7, tzinfo=dt.UTC),
+        "exception": ValueError("reject rate 5.00% above 1.00%"),
+    }
+
+
+def test_notifier_writes_record_and_logs_error(tmp_path, caplog):
+    caplog.set_level(logging.ERROR, logger="include.alerts")
+    notifier = alerts.AlertRecordNotifier(data_root=str(tmp_path))
+    notifier(_context(map_index=4))
+
+    files = list((tmp_path / "alerts").rglob("*.json"))
+    expected = (tmp_path / "alerts" / "daily_analytics" / "scheduled__2014-01-07T00:00:00+00:00"
+                / "online_time.compute_shard-4-try3.json")
+    assert files == [expected]
+    rec = json.loads(expected.read_text())
+    assert rec["dag_id"] == "daily_analytics"
+    assert rec["task_id"] == "online_time.compute_shard"
+    assert rec["run_id"] == "scheduled__2014-01-07T00:00:00+00:00"
+    assert rec["logical_date"] == "2014-01-07T00:00:00+00:00"
+    assert (rec["map_index"], rec["try_number"], rec["max_tries"]) == (4, 3, 2)
+    assert rec["log_url"].endswith("try_number=3")
+    assert rec["exception"] == "ValueError: reject rate 5.00% above 1.00%"
+    assert dt.datetime.fromisoformat(rec["timestamp"]).tzinfo is not None
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "include.alerts"]
+    assert len(errors) == 1 and "online_time.compute_shard-4-try3.json" in errors[0].getMessage()
+
+
+def test_unmapped_task_name_and_data_root_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(tmp_path))
+    alerts.AlertRecordNotifier()(_context(map_index=-1, try_number=1))
+    names = [p.name for p in (tmp_path / "alerts").rglob("*.json")]
+    assert names == ["online_time.compute_shard-try1.json"]
+
+
+def test_same_try_rewrites_one_record(tmp_path):
+    n = alerts.AlertRecordNotifier(data_root=str(tmp_path))
+    n(_context())
+    n(_context())
+    assert len(list((tmp_path / "alerts").rglob("*.json"))) == 1
+
+
+def test_failure_callbacks_are_notifiers():
+    cbs = alerts.failure_callbacks()
+    assert [type(c).__name__ for c in cbs] == ["AlertRecordNotifier", "SmtpWhenConfigured"]
+
+
+def test_smtp_skipped_without_connection(monkeypatch, caplog):
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    monkeypatch.setattr("include.config.has_connection", lambda conn_id: False)
+    sent = []
+    monkeypatch.setattr("airflow.providers.smtp.notifications.smtp.SmtpNotifier.notify",
+                        lambda self, context: sent.append(self.to))
+    caplog.set_level(logging.INFO, logger="include.alerts")
+    alerts.SmtpWhenConfigured()(_context())
+    assert sent == []
+    assert "e-mail alert skipped" in caplog.text
+
+
+def test_smtp_sent_when_connection_and_recipients(monkeypatch):
+    monkeypatch.setattr("include.config.has_connection", lambda conn_id: conn_id == "smtp_default")
+    monkeypatch.setenv("AIRFLOW_VAR_ALERT_EMAILS", "a@example.com, b@example.com")
+    sent = []
+    monkeypatch.setattr("airflow.providers.smtp.notifications.smtp.SmtpNotifier.notify",
+                        lambda self, context: sent.append(list(self.to)))
+    alerts.SmtpWhenConfigured().notify(_context())
+    assert sent == [["a@example.com", "b@example.com"]]
+
+
+def test_deadline_alert_interval_and_callback(monkeypatch):
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    monkeypatch.setenv("AIRFLOW_VAR_DEADLINE_HOURS", "2.5")
+    d = alerts.deadline_alert()
+    assert isinstance(d, DeadlineAlert)
+    assert d.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
+    assert d.interval == dt.timedelta(days=1, hours=2.5)
+    assert isinstance(d.callback, AsyncCallback)
+    assert d.callback.path == "include.alerts.deadline_missed"
+    monkeypatch.delenv("AIRFLOW_VAR_DEADLINE_HOURS")
+    monkeypatch.setattr("include.config.variable", lambda name, default=None: default)
+    assert alerts.deadline_alert().interval == dt.timedelta(days=1, hours=6)
+
+
+def test_deadline_hours_bad_value_falls_back(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_DEADLINE_HOURS", "abc")
+    assert alerts.deadline_hours() == 6.0
+
+
+def test_deadline_callback_writes_record(tmp_path, caplog):
+    caplog.set_level(logging.ERROR, logger="include.alerts")
+    ctx = {
+        "dag_run": {"dag_id": "daily_analytics", "dag_run_id": "scheduled__2014-01-07T00:00:00+00:00",
+                    "logical_date": "2014-01-07T00:00:00Z", "state": "running"},
+        "deadline": {"id": "x", "deadline_time": "2014-01-08T06:00:00Z"},
+    }
+    asyncio.run(alerts.deadline_missed(context=ctx, hours=6.0, data_root=str(tmp_path)))
+    path = tmp_path / "alerts" / "daily_analytics" / "scheduled__2014-01-07T00:00:00+00:00" / "deadline.json"
+    rec = json.loads(path.read_text())
+    assert rec["kind"] == "deadline_missed" and rec["deadline_hours"] == 6.0 and rec["state"] == "running"
+    assert "deadline.json" in caplog.text

@@ -1,0 +1,277 @@
+"""CONTRACT §1 on files: window check, shards, report, publishing, verification."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import mongomock
+import pytest
+from online_oracle import oracle_for_dir
+
+from include import online_time_io as io
+from include.sample_logs import generate_logs
+from include.storage import DataRoot
+
+END = date(2014, 1, 11)
+HEADER = "logtime userid action\n"
+
+
+def write_days(log_dir: Path, days: dict[date, str], header: bool = True) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for d, text in days.items():
+        (log_dir / f"{d.isoformat()}.log").write_text((HEADER if header else "") + text)
+
+
+def full_week(log_dir: Path, extra: dict[date, str] | None = None, lookback: bool = True) -> None:
+    days = {END - timedelta(days=k): "" for k in range(7 + lookback)}
+    days.update(extra or {})
+    write_days(log_dir, days)
+
+
+def run_all(root: DataRoot, log_dir: Path, shards: int = 4, mongo_db=None, **kw) -> tuple[dict, dict]:
+    part = io.sort_and_partition(root, str(log_dir), END, shards=shards, **kw)
+    results = [io.compute_shard(root, s, END) for s in part["shards"]]
+    return part, io.merge_report(root, END, part, results, mongo_db=mongo_db)
+
+
+def result_dict(root: DataRoot) -> dict[int, tuple[int, int]]:
+    t = root.read_table(f"online_time/{END}/online_time.parquet").to_pylist()
+    return {r["userid"]: (r["online_seconds"], r["sessions"]) for r in t}
+
+
+@pytest.fixture
+def root(tmp_path) -> DataRoot:
+    return DataRoot(str(tmp_path / "root"))
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("logs")
+    generate_logs(str(d), END, days=8, users=300, seed=11)
+    return d
+
+
+# --- window ----------------------------------------------------------------------------------
+
+def test_check_window_names_every_missing_window_file(tmp_path):
+    full_week(tmp_path)
+    (tmp_path / "2014-01-07.log").unlink()
+    (tmp_path / "2014-01-11.log").unlink()
+    with pytest.raises(FileNotFoundError) as exc:
+        io.check_window(str(tmp_path), END)
+    assert "2014-01-07.log" in str(exc.value) and "2014-01-11.log" in str(exc.value)
+    assert "2014-01-08.log" not in str(exc.value)
+
+
+def test_check_window_skips_a_missing_lookback_file(tmp_path, caplog):
+    full_week(tmp_path, lookback=False)
+    files = io.check_window(str(tmp_path), END)
+    assert [Path(f).name for f in files] == [f"2014-01-{d:02d}.log" for d in range(5, 12)]
+    assert "2014-01-04.log" in caplog.text
+    full_week(tmp_path)
+    assert Path(io.check_window(str(tmp_path), END, window_days=2, lookback_days=2)[0]).name == "2014-01-08.log"
+
+
+# --- whole pipeline on hand-made logs ---------------------------------------------------------
+
+def test_pipeline_hand_made_week(tmp_path, root):
+    full_week(tmp_path / "logs", {
+        date(2014, 1, 4): "2014-01-04 23:58:00 1 login\n2014-01-04 23:59:00 1 post\n2014-01-04 10:00:00 9 login\n",
+        date(2014, 1, 5): "2014-01-05 00:01:00   1\tget\n\n2014-01-05 00:00:05 2 LOGIN\n"
+                          "2014-01-05 00:00:15 2 Get\nbad line here\n",
+        date(2014, 1, 11): "2014-01-11 23:59:00 3 login\n2014-01-11 23:59:30 3 logout\n2014-01-11 23:59:40 4 get\n",
+    })
+    part, totals = run_all(root, tmp_path / "logs", max_reject_rate=0.2)
+    assert result_dict(root) == {1: (360, 1), 2: (10, 1), 3: (30, 1), 4: (0, 0)}
+    assert part["rows_in"] == 10 and part["rows_parsed"] == 9 and part["rejects"] == 1
+    assert part["distinct_users_in_window"] == 4
+    assert totals["users"] == 4 and totals["online_seconds"] == 400 and totals["sessions"] == 3
+    rej = root.read_table(part["rejects_path"]).to_pylist()
+    assert rej == [{"file": str(tmp_path / "logs" / "2014-01-05.log"), "line": 6, "reason": "too few fields",
+                    "raw": "bad line here"}]
+    checks = io.verify_online_time(root, END, max_reject_rate=0.2)
+    assert all(c["ok"] for c in checks), checks
+
+
+def test_ties_are_ordered_by_file_date_then_line(tmp_path, root):
+    full_week(tmp_path / "a", {
+        date(2014, 1, 5): "2014-01-06 00:00:05 1 login\n2014-01-05 10:00:00 2 login\n2014-01-05 10:00:00 2 post\n"
+                          "2014-01-05 10:00:10 2 get\n",
+        date(2014, 1, 6): "2014-01-06 00:00:05 1 post\n2014-01-06 00:00:10 1 get\n",
+    })
+    run_all(root, tmp_path / "a")
+    assert result_dict(root) == {1: (15, 1), 2: (30, 1)}
+    full_week(tmp_path / "b", {
+        date(2014, 1, 5): "2014-01-06 00:00:05 1 post\n2014-01-05 10:00:00 2 post\n2014-01-05 10:00:00 2 login\n"
+                          "2014-01-05 10:00:10 2 get\n",
+        date(2014, 1, 6): "2014-01-06 00:00:05 1 login\n2014-01-06 00:00:10 1 get\n",
+    })
+    run_all(root, tmp_path / "b")
+    assert result_dict(root) == {1: (5, 1), 2: (10, 1)}
+
+
+def test_blocks_split_anywhere_give_the_same_result(sample, root, tmp_path):
+    part, totals = run_all(root, sample)
+    small = DataRoot(str(tmp_path / "small"))
+    part2, totals2 = run_all(small, sample, block_bytes=97)
+    assert result_dict(root) == result_dict(small)
+    assert root.read_table(part["rejects_path"]).equals(small.read_table(part2["rejects_path"]))
+    for k in ("rows_in", "rows_parsed", "rejects", "distinct_users_in_window"):
+        assert part[k] == part2[k]
+
+
+def test_generated_week_matches_the_oracle_and_one_shard_equals_eight(sample, tmp_path):
+    want, rows_in, rejects = oracle_for_dir(sample, END)
+    got = {}
+    for shards in (1, 8):
+        root = DataRoot(str(tmp_path / f"s{shards}"))
+        part, totals = run_all(root, sample, shards=shards)
+        assert len(part["shards"]) == shards
+        assert (part["rows_in"], part["rejects"]) == (rows_in, rejects)
+        got[shards] = root.read_table(f"online_time/{END}/online_time.parquet")
+        assert result_dict(root) == want
+        assert totals["users"] == len(want) == part["distinct_users_in_window"]
+    assert got[1].equals(got[8])
+    assert got[1].column("userid").to_pylist() == sorted(want)
+
+
+def test_shards_are_sorted_and_partitioned_by_user(sample, root):
+    part, _ = run_all(root, sample, shards=3)
+    seen = set()
+    for s in part["shards"]:
+        t = root.read_table(s["path"]).to_pylist()
+        assert len(t) == s["rows"]
+        keys = [(r["userid"], r["logtime"], r["file_date"], r["line"]) for r in t]
+        assert keys == sorted(keys)
+        users = {r["userid"] for r in t}
+        assert not users & seen
+        seen |= users
+
+
+def test_rerun_overwrites_and_leaves_no_stale_files(sample, root):
+    run_all(root, sample, shards=6)
+    part, _ = run_all(root, sample, shards=2)
+    names = sorted(Path(p).name for p in root.glob(f"online_time/{END}/*/*.parquet"))
+    assert names == ["part-0.parquet", "part-1.parquet", "shard-0.parquet", "shard-1.parquet"]
+    assert all(c["ok"] for c in io.verify_online_time(root, END))
+
+
+def test_reject_threshold(tmp_path, root):
+    full_week(tmp_path / "logs", {date(2014, 1, 6): "2014-01-06 10:00:00 1 login\n2014-01-06 10:00:00 1 jump\n"})
+    with pytest.raises(io.RejectThresholdExceeded) as exc:
+        io.sort_and_partition(root, str(tmp_path / "logs"), END)
+    msg = str(exc.value)
+    assert "1 rejected" in msg and "50.0000%" in msg and "1.0000%" in msg and "rejects.parquet" in msg
+    assert root.read_table(f"online_time/{END}/rejects.parquet").num_rows == 1
+    assert io.sort_and_partition(root, str(tmp_path / "logs"), END, max_reject_rate=0.5)["rejects"] == 1
+
+
+# --- publishing ------------------------------------------------------------------------------
+
+@pytest.fixture
+def mongo(monkeypatch):
+    """A mongomock database whose ``bulk_write`` accepts pymongo 4.x ``UpdateOne`` objects
+    (mongomock 4.3 chokes on their ``sort`` argument)."""
+
+    class Result:
+        def __init__(self, upserted: int, matched: int):
+            self.upserted_count, self.matched_count = upserted, matched
+
+    def bulk_write(self, requests, ordered=True, **_):
+        assert ordered is False
+        upserted = matched = 0
+        for op in requests:
+            r = self.update_one(op._filter, op._doc, upsert=op._upsert)
+            upserted += r.upserted_id is not None
+            matched += r.matched_count
+        return Result(upserted, matched)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "bulk_write", bulk_write)
+    return mongomock.MongoClient().db
+
+
+def test_publish_to_mongo_is_idempotent_and_drops_gone_users(sample, root, tmp_path, mongo):
+    db = mongo
+    part, totals = run_all(root, sample, mongo_db=db)
+    coll = db["online_time"]
+    want = result_dict(root)
+    assert totals["published"] == len(want) == coll.count_documents({})
+    doc = coll.find_one({"userid": next(iter(want))})
+    u = doc["userid"]
+    assert doc["_id"] == f"{u}_20140111" and doc["window_end"] == "2014-01-11" and doc["window_days"] == 7
+    assert (doc["online_seconds"], doc["sessions"]) == want[u]
+    run_all(root, sample, mongo_db=db)
+    assert coll.count_documents({}) == len(want)
+    # a smaller week: users that vanished are removed
+    full_week(tmp_path / "tiny", {date(2014, 1, 6): "2014-01-06 10:00:00 1 login\n2014-01-06 10:00:09 1 get\n"})
+    io.sort_and_partition(root, str(tmp_path / "tiny"), END)
+    run_all(root, tmp_path / "tiny", mongo_db=db)
+    assert list(coll.find({}, {"run": 0})) == [{"_id": "1_20140111", "userid": 1, "window_end": "2014-01-11",
+                                                 "window_days": 7, "online_seconds": 9, "sessions": 1}]
+
+
+# --- verification ----------------------------------------------------------------------------
+
+def failed(root: DataRoot, **kw) -> set[str]:
+    return {c["name"] for c in io.verify_online_time(root, END, **kw) if not c["ok"]}
+
+
+def test_verify_passes_then_fails_on_a_missing_part(sample, root):
+    run_all(root, sample)
+    assert failed(root) == set()
+    root.remove(f"online_time/{END}/results/part-2.parquet")
+    assert failed(root) == {"every shard has a result", "users out == users with an in-window event"}
+
+
+def test_verify_fails_on_row_count_mismatch_and_missing_users(sample, root):
+    run_all(root, sample)
+    part = root.read_json(f"online_time/{END}", "partition.json")
+    part["rows_in"] += 1
+    root.write_json(part, f"online_time/{END}", "partition.json")
+    assert failed(root) == {"rows_in == rows_parsed + rejects"}
+    t = root.read_table(f"online_time/{END}/online_time.parquet")
+    root.write_table(t.slice(1), f"online_time/{END}/online_time.parquet")
+    assert "users out == users with an in-window event" in failed(root)
+
+
+def test_verify_fails_on_reject_rate_and_missing_run(sample, root):
+    run_all(root, sample)
+    assert failed(root, max_reject_rate=0.0) == {"reject rate under threshold"}
+    assert failed(DataRoot(str(Path(root.base) / "nothing"))) == {"partition"}
+
+
+def test_verify_fails_on_a_missing_shard(sample, root):
+    part, _ = run_all(root, sample)
+    root.remove(part["shards"][0]["path"])
+    assert {"every shard has a result", "rows_in == rows_parsed + rejects"} <= failed(root)
+
+
+def test_return_values_are_small_and_json_able(sample, root):
+    import json
+
+    part, totals = run_all(root, sample)
+    for d in (part, totals):
+        assert len(json.dumps(d)) < 5000
+    assert set(totals) >= {"end", "users", "online_seconds", "sessions", "rows_in", "rows_parsed", "rejects",
+                           "shards", "shards_with_results", "distinct_users_in_window", "result_path", "published"}
+    assert totals["shards"] == totals["shards_with_results"] == 4 and totals["published"] is None
+
+
+# --- sample logs -----------------------------------------------------------------------------
+
+def test_generate_logs_is_deterministic_and_realistic(tmp_path):
+    a = generate_logs(str(tmp_path / "a"), END, days=3, users=200, seed=3)
+    b = generate_logs(str(tmp_path / "b"), END, days=3, users=200, seed=3)
+    assert [Path(f).read_bytes() for f in a["files"]] == [Path(f).read_bytes() for f in b["files"]]
+    assert [Path(f).name for f in a["files"]] == ["2014-01-09.log", "2014-01-10.log", "2014-01-11.log"]
+    text = Path(a["files"][1]).read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("logtime")
+    stamps = [ln[:19] for ln in lines[1:] if not ln.startswith("2014-02-30")]
+    assert stamps == sorted(stamps) and {s[:10] for s in stamps} == {"2014-01-10"}
+    assert 0 < a["malformed"] / a["events"] < 0.003
+    assert any("\t" in ln for ln in lines) and any("   " in ln for ln in lines)
+    assert any(ln.split()[-1] not in ("login", "logout", "get", "post") for ln in lines[1:])
+    big = generate_logs(str(tmp_path / "c"), END, days=2, users=50, seed=1, events=50_000)
+    assert 45_000 < big["events"] <= 50_000 + 100
