@@ -95,38 +95,43 @@ def daily_analytics():
 
     with TaskGroup("online_time", tooltip="Users' online time over the window (CONTRACT §1)") as online_group:
 
-        @task(multiple_outputs=True)
-        def sort_and_partition() -> dict:
-            """Stream the window's logs, reject bad rows, write user-aligned sorted Parquet shards."""
+        @task
+        def sort_and_partition() -> list[dict]:
+            """Stream the window's logs, reject bad rows, write user-aligned sorted Parquet shards.
+
+            Returns the shard descriptors (path, rows); the full partition manifest stays in the data root.
+            """
             from include.online_time_io import sort_and_partition as run
             from include.runtime import data_root, log_dir
 
             _, p, day = _ctx()
             return run(data_root(), log_dir(), day, p["window_days"], p["lookback_days"], p["shards"],
-                       p["max_reject_rate"])
+                       p["max_reject_rate"])["shards"]
 
-        @task(map_index_template="shard {{ task.op_kwargs['shard']['index'] }}")
+        @task(map_index_template="{{ shard_label }}",
+              doc_md="Compute every user's online time in one shard (vectorised rules); one mapped task per shard.")
         def compute_shard(shard: dict) -> dict:
             """Compute every user's online time in one shard (vectorised rules)."""
             from include.online_time_io import compute_shard as run
             from include.runtime import data_root
 
-            _, p, day = _ctx()
+            context, p, day = _ctx()
+            context["shard_label"] = f"shard {shard['index']}"
             return run(data_root(), shard, day, p["window_days"])
 
         @task
-        def merge_report(partition: dict, results: list[dict]) -> dict:
+        def merge_report(results: list[dict]) -> dict:
             """Merge the shard results into the window's dataset; publish to MongoDB when configured."""
             from include.config import mongo_db
             from include.online_time_io import merge_report as run
+            from include.online_time_io import read_partition
             from include.runtime import data_root
 
             _, _, day = _ctx()
-            return run(data_root(), day, partition, list(results), mongo_db=mongo_db())
+            root = data_root()
+            return run(root, day, read_partition(root, day), list(results), mongo_db=mongo_db())
 
-        partition = sort_and_partition()
-        shard_results = compute_shard.expand(shard=partition["shards"])
-        online_report = merge_report(partition, shard_results)
+        online_report = merge_report(compute_shard.expand(shard=sort_and_partition()))
 
     with TaskGroup("plays", tooltip="Play statistics from Redis to MongoDB (CONTRACT §2-§5)") as plays_group:
 

@@ -8,7 +8,8 @@
 * ``SmtpWhenConfigured`` sends Airflow's SMTP notification only when, at callback time, an
   ``smtp_default`` connection exists and Variable ``alert_emails`` (comma separated) is set.
 * ``deadline_alert()`` fires when a daily run is still not finished ``deadline_hours``
-  (default 6) after its data interval ends; its callback writes ``alerts/.../deadline.json``.
+  (default 6) after its data interval ends; its callback writes ``alerts/.../deadline.json``
+  for scheduled runs (manual runs and backfills of past days are late by construction).
 
 Module-level imports stay light: the DAG file imports this at parse time.
 """
@@ -158,13 +159,21 @@ def deadline_hours() -> float:
 
 
 async def deadline_missed(context: dict[str, Any] | None = None, hours: float | None = None,
-                          data_root: str | None = None) -> str:
-    """Deadline callback (runs in the triggerer): write ``alerts/<dag_id>/<run_id>/deadline.json``."""
+                          data_root: str | None = None) -> str | None:
+    """Deadline callback (runs in the triggerer): write ``alerts/<dag_id>/<run_id>/deadline.json``.
+
+    Only for scheduled runs; manual runs and backfills are skipped (returns ``None``).
+    """
     import asyncio
 
     context = context or {}
     run = context.get("dag_run") or {}
     deadline = context.get("deadline") or {}
+    if run.get("run_type") not in (None, "scheduled"):
+        # a manual run or a backfill of past days is "late" by construction: not an alert
+        log.info("deadline passed for %s run %s: no alert for non-scheduled runs",
+                 run.get("run_type"), run.get("dag_run_id"))
+        return None
     record = {
         "kind": "deadline_missed",
         "dag_id": run.get("dag_id"),

@@ -471,6 +471,9 @@ def run_cli(args) -> int:
     root = DataRoot(os.path.abspath(work))
     workers = max(1, min(2, os.cpu_count() or 1))
     executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    if executor is not None:
+        for _ in range(workers):
+            executor.submit(_warm_up)  # workers import NumPy and Arrow while the window is checked
     try:
         part = sort_and_partition(root, args.log_dir, end, args.window, args.lookback, args.shards,
                                   args.max_reject_rate, executor=executor)
@@ -503,6 +506,10 @@ def run_cli(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _warm_up() -> None:
+    return None
 
 
 def _compute_task(task: tuple) -> dict:

@@ -102,15 +102,13 @@ def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False)
         return Parsed(e64, e64.copy(), np.empty(0, np.int8), np.empty(0, np.int32),
                       np.empty(0, np.int32), [], [], 0, 0)
 
-    tok = np.empty(n + 1, dtype=np.int8)
-    tok[0] = 0
-    np.greater(arr, 32, out=tok[1:].view(np.bool_))
-    tok[1 + low[(lowv != 9) & (lowv != 10) & (lowv != 13)]] = 1  # other control bytes are not separators
-    d = np.diff(tok)
+    tok = np.empty(n + 1, dtype=np.bool_)
+    tok[0] = False
+    np.greater(arr, 32, out=tok[1:])
+    tok[1 + low[(lowv != 9) & (lowv != 10) & (lowv != 13)]] = True  # other control bytes are not separators
+    edges = np.flatnonzero(tok[1:] != tok[:-1])  # token starts and ends alternate; data ends with LF
     del tok
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1)
-    del d
+    starts, ends = edges[0::2], edges[1::2]
     tok_line = np.searchsorted(nl, starts)
     counts = np.bincount(tok_line, minlength=nlines)
     del tok_line

@@ -219,6 +219,7 @@ def _task_instances(api: Api, run_id: str) -> list[dict]:
 
 
 def _alerts(stack: Stack, run_id: str) -> list[Path]:
+    """The run's alert files (task alerts and any deadline.json)."""
     return sorted((stack.data_root / "alerts" / DAG_ID / run_id).glob("*.json"))
 
 
@@ -353,6 +354,7 @@ def test_one_alert_per_exhausted_task_and_none_after_a_successful_retry(stack):
               if t["state"] == "failed"}
     assert (task, -1) in failed, failed.keys()
     records = [json.loads(p.read_text()) for p in _alerts(stack, failing)]
+    assert all(r["kind"] == "task_failed" for r in records), records  # no deadline alert for manual runs
     assert sorted((r["task_id"], r["map_index"]) for r in records) == sorted(failed)
     for r in records:
         ti = failed[(r["task_id"], r["map_index"])]

@@ -117,7 +117,7 @@ def test_deadline_callback_writes_record(tmp_path, caplog):
     caplog.set_level(logging.ERROR, logger="include.alerts")
     ctx = {
         "dag_run": {"dag_id": "daily_analytics", "dag_run_id": "scheduled__2014-01-07T00:00:00+00:00",
-                    "logical_date": "2014-01-07T00:00:00Z", "state": "running"},
+                    "logical_date": "2014-01-07T00:00:00Z", "state": "running", "run_type": "scheduled"},
         "deadline": {"id": "x", "deadline_time": "2014-01-08T06:00:00Z"},
     }
     asyncio.run(alerts.deadline_missed(context=ctx, hours=6.0, data_root=str(tmp_path)))
@@ -125,3 +125,10 @@ def test_deadline_callback_writes_record(tmp_path, caplog):
     rec = json.loads(path.read_text())
     assert rec["kind"] == "deadline_missed" and rec["deadline_hours"] == 6.0 and rec["state"] == "running"
     assert "deadline.json" in caplog.text
+
+
+def test_deadline_callback_skips_backfills_and_manual_runs(tmp_path):
+    for run_type in ("backfill", "manual"):
+        ctx = {"dag_run": {"dag_id": "daily_analytics", "dag_run_id": f"{run_type}__x", "run_type": run_type}}
+        assert asyncio.run(alerts.deadline_missed(context=ctx, hours=6.0, data_root=str(tmp_path))) is None
+    assert not (tmp_path / "alerts").exists()
