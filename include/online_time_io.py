@@ -354,6 +354,11 @@ def _publish(mongo_db, table: pa.Table, end: date, window_days: int) -> int:
     return n
 
 
+def read_partition(root: DataRoot, end: date) -> dict:
+    """The partition manifest ``sort_and_partition`` wrote for the window ending ``end``."""
+    return root.read_json(run_dir(end), "partition.json")
+
+
 def merge_report(root: DataRoot, end: date, partition: dict, shard_results: list[dict], mongo_db=None) -> dict:
     """Concatenate shard results into ``online_time.parquet``, publish, write ``totals.json``."""
     rd = run_dir(end)

@@ -114,7 +114,6 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     dumps = ujson.dumps
     pipe = redis.pipeline(transaction=False)
     batch: dict[str, str] = {}
-    ts0 = base.timestamp()
     day_dash = f"{day[:4]}-{day[4:6]}-{day[6:]}"
     per_vid = np.zeros(n_vids, dtype=np.int64)
     per_vid_region: dict[tuple[int, int], int] = {}

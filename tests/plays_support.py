@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 import mongomock
+import mongomock_shim  # noqa: F401  (patches mongomock for pymongo >= 4.13)
 import pytest
 import redis as redis_mod
 import ujson
 
-import mongomock_shim  # noqa: F401  (patches mongomock for pymongo >= 4.13)
 from video_analytics.plays import close, diff
 
 GOOD_S = {"starttime": "2014-01-07 10:00:00", "country": "CN", "region": "Guangdong", "city": "Shenzhen",

@@ -1,0 +1,56 @@
+# ruff: noqa: F811  (pytest fixtures imported from plays_support)
+"""Publishing (owned fields only, stale sub-keys gone) and cleanup (later arrivals stay)."""
+
+from __future__ import annotations
+
+from plays_support import GOOD_S, categories, mongo, mysql_hook, put_play, run_day  # noqa: F401
+
+from include import plays_io as io
+from include.storage import DataRoot
+
+DAY = "20140107"
+
+
+def test_publish_sets_owned_fields_and_leaves_foreign_ones(redis_db, mysql_db, mongo, tmp_path):
+    categories(mysql_db, [("1000001", 1)], [(1, "music")])
+    mongo["1000_stat"].insert_one({"_id": "1000001", "Title": "keep me", "Traffic": 999.0,
+                                   "Geo": {"Mars": {"ClickNum": 5}}})
+    mongo["1000_vdaily"].insert_one({"_id": DAY, "1000001": {"Stale": 1}, "1000999": {"Traffic": 1.0}})
+    mongo["1000001_play"].insert_one({"_id": 1, "Note": "foreign"})
+    for i in range(3):
+        put_play(redis_db, DAY, f"1000001_{i}")
+    root = DataRoot(str(tmp_path / "r"))
+    out = run_day(root, redis_db, mysql_hook(mysql_db), DAY, mongo_db=mongo)
+    assert all(c["ok"] for c in out["verify"]), out["verify"]
+    pub = out["publish"]
+    assert pub["upserts"] == 3 + 3 + 2 and pub["bulk_calls"] == 5  # plays, vdaily, daily, type, stat
+    stat = mongo["1000_stat"].find_one({"_id": "1000001"})
+    assert stat["Title"] == "keep me" and stat["Traffic"] == 301.5 and set(stat["Geo"]) == {"Guangdong"}
+    vd = mongo["1000_vdaily"].find_one({"_id": DAY})
+    assert "Stale" not in vd["1000001"] and vd["1000999"] == {"Traffic": 1.0}
+    assert mongo["1000001_play"].find_one({"_id": 1})["Note"] == "foreign"
+    # the published documents are checked against the data root, and the check can fail
+    mongo["1000_daily"].update_one({"_id": DAY}, {"$set": {"Traffic": 1.0}})
+    bad = [c for c in io.verify_plays(root, DAY, mongo) if not c["ok"]]
+    assert [c["name"] for c in bad] == ["published_documents_match"]
+
+
+def test_cleanup_removes_archived_keys_only_and_never_lowers_playids(redis_db, mysql_db, tmp_path):
+    categories(mysql_db, [], [])
+    for i in range(5):
+        put_play(redis_db, DAY, f"1000001_{i}")
+    put_play(redis_db, DAY, "1000001_bad", s=None)
+    put_play(redis_db, DAY, "1000001_0", s=GOOD_S)  # a duplicate
+    root = DataRoot(str(tmp_path / "r"))
+    io.ingest_plays(root, redis_db, mysql_hook(mysql_db), DAY)
+    io.rollup_videos(root, DAY)
+    put_play(redis_db, DAY, "1000001_late")           # arrives after the snapshot
+    redis_db.hset("vid_playid", "1000001", 2)         # someone lowered it
+    out = io.cleanup(root, redis_db, DAY)
+    assert out["removed"] == 7 and out["playid_raised"] == 1
+    assert redis_db.lrange(f"T_endlist_{DAY}", 0, -1) == ["1000001_late"]
+    assert redis_db.hget("vid_playid", "1000001") == "5"
+    redis_db.hset("vid_playid", "1000001", 50)
+    again = io.cleanup(root, redis_db, DAY)            # idempotent, and never lowers
+    assert again["removed"] == 0 and redis_db.hget("vid_playid", "1000001") == "50"
+    assert redis_db.lrange(f"T_endlist_{DAY}", 0, -1) == ["1000001_late"]

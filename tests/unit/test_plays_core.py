@@ -1,0 +1,105 @@
+"""The pure play-statistics core (no Redis, no files)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import ujson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from video_analytics import plays as core
+from video_analytics.segments import play_runs
+
+S = {"starttime": "t", "country": "CN", "region": "R", "city": "c", "ip": "1.1.1.1", "os": "o", "browser": "b",
+     "flow": 10.0, "comprate": 0.5}
+
+
+def _b(obj):
+    return ujson.dumps(obj).encode()
+
+
+def test_dumps_is_legacy_ujson():
+    assert core.dumps([[0, 2, 1], [2, 6, 3]]) == "[[0,2,1],[2,6,3]]"
+    assert core.dumps("a/é") == '"a\\/\\u00e9"'
+
+
+def test_ratio_zero_denominator():
+    assert core.ratio(3, 0) == 0.0 and core.ratio(3, 4) == 0.75 and isinstance(core.ratio(2, 1), float)
+
+
+def test_decode_reasons_in_order():
+    keys = ["1000001_a", "1000001_b", "1000001_c", "1000001_d", "", "1000001_f", "1000001_g"]
+    s = [_b(S), None, b"{", _b({**S, "region": "a.b"}), _b(S), _b({**S, "flow": "x"}), _b({k: v for k, v in S.items() if k != "os"})]
+    j = [b"[[1,2],[2,2],[3,1]]", b"[]", b"[]", b"[]", b"[]", b"[]", None]
+    z = [b"\xc3\xbc/", None, None, None, None, None, None]
+    plays, q, seg = core.decode_plays(keys, s, j, z, "20140101")
+    assert plays["key"].tolist() == ["1000001_a"]
+    assert dict(zip(q["key"], q["reason"], strict=True)) == {
+        "1000001_b": "missing_S", "1000001_c": "invalid_json_S", "1000001_d": "bad_region", "": "bad_vid",
+        "1000001_f": "non_numeric:flow", "1000001_g": "missing_J"}
+    row = plays.iloc[0]
+    assert row["Htmap"] == "[[0,4,2],[4,6,1]]" and row["zz_uinfo"] == '"\\u00fc\\/"'
+    assert (row["vid"], row["uid"], row["region"], row["flow"]) == ("1000001", "1000", "R", 10.0)
+
+
+def test_empty_segments_give_empty_htmap():
+    plays, q, _ = core.decode_plays(["1000001_a"], [_b(S)], [b"[]"], [None], "d")
+    assert plays["Htmap"].tolist() == ["[]"] and q.empty
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(1, 8), st.integers(0, 3)), max_size=6), min_size=1, max_size=12),
+       st.lists(st.integers(0, 2), min_size=12, max_size=12))
+def test_play_segments_match_a_naive_sum(js, vids):
+    keys = [f"100000{vids[i]}_{i}" for i in range(len(js))]
+    plays, q, segtab = core.decode_plays(keys, [_b(S)] * len(js), [_b([list(x) for x in j]) for j in js],
+                                         [None] * len(js), "d")
+    assert q.empty
+    got = core.play_segments(plays, segtab)
+    heat, cnt = {}, {}
+    for k, j in zip(keys, js, strict=True):
+        for s, c in j:
+            heat[(k[:7], s)] = heat.get((k[:7], s), 0) + c
+            cnt[(k[:7], s)] = cnt.get((k[:7], s), 0) + 1
+    assert {(v, s): h for v, s, h in zip(got["vid"], got["seg"], got["heat"], strict=True)} == heat
+    assert {(v, s): p for v, s, p in zip(got["vid"], got["seg"], got["plays"], strict=True)} == cnt
+    assert plays["Htmap"].tolist() == [core.dumps(play_runs(j)) for j in js]
+
+
+def test_contributions_and_documents():
+    plays = pd.DataFrame({
+        "vid": ["1000001", "1000001", "1000002"], "uid": ["1000"] * 3, "kid": ["k", "k", "nokid"],
+        "region": ["A", "B", "A"], "flow": [1.0, 2.0, 4.0], "comprate": [0.5, 0.25, 1.0],
+        "ipkey": ["x", "x", "y"], "playid": [3, 4, 1]})
+    segs = pd.DataFrame({"vid": ["1000001"], "seg": [1], "heat": [3], "plays": [2]})
+    c = core.contributions(plays, segs, {"1000001": 10}, {"1000001": 2}, {"1000001A": 7})
+    vd = core.vdaily_docs(c)["1000"]
+    assert vd["1000001"] == {"Traffic": 3.0, "EngageSum": 0.75, "Load": 10, "Play": 2, "Click": 0.2, "IP": 1,
+                             "Engage": 0.375, "Geo": {
+                                 "A": {"ClickNum": 1, "Traffic": 1.0, "EngageSum": 0.5, "Load": 7},
+                                 "B": {"ClickNum": 1, "Traffic": 2.0, "EngageSum": 0.25, "Load": 0}}}
+    assert vd["1000002"]["Click"] == 0.0 and vd["1000002"]["Engage"] == 0.0  # missing entries -> 0
+    daily = core.daily_docs(c)["1000"]
+    assert daily["Geo"]["A"] == {"ClickNum": 2, "Traffic": 5.0, "EngageSum": 1.5, "Load": 0}
+    assert daily["IP"] == 2 and daily["Load"] == 10
+    assert set(core.type_docs(c)["1000"]) == {"k"}
+    t = core.sum_contributions({k: [c[k], c[k]] for k in ("vid", "vid_region", "vid_seg", "uid", "uid_region")})
+    stat = core.vid_stat_docs(t)["1000001"][1]
+    assert stat["Play"] == 4 and stat["PlayID"] == 4 and stat["HeatMapSum"] == {"1": 6}
+    assert stat["Htmap"] == "[[0,2,6]]" and stat["Ptmap"] == "[[0,2,4]]"
+    assert core.uid_stat_docs(t, {"1000": 1.5})["1000"]["Mtraffic"] == 1.5
+
+
+def test_allocate_ids_in_order_per_vid():
+    ids = core.allocate_ids(pd.Series(["a", "b", "a", "a"], dtype=object), {"a": 10, "b": 0})
+    assert ids.tolist() == [11, 1, 12, 13]
+
+
+def test_close_and_diff():
+    assert core.close({"a": 1.0, "b": [1, 2]}, {"a": 1.0 + 1e-12, "b": [1, 2]})
+    assert not core.close({"a": 1}, {"a": 1.0})  # ints stay ints
+    assert not core.close({"a": 1.0}, {"a": 1.1})
+    assert core.diff({"a": {"b": 1}}, {"a": {"b": 2}}) == [".a.b: 1 != 2"]
+    assert core.safe_name("x") and not core.safe_name("a.b") and not core.safe_name("$a") and not core.safe_name("")
+    assert np.isnan(core._as_float(["x"])[0])
