@@ -85,13 +85,13 @@ def daily_analytics():
 
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
     def wait_for_plays() -> PokeReturnValue:
-        """Wait for the collector's `T_endlist_D` key in Redis."""
+        """Wait for the collector's `T_endlist_D` key in Redis (or D's earlier snapshot, on a re-run)."""
         from include.config import redis_client
-        from include.runtime import ymd
+        from include.runtime import data_root, ymd
         from include.sensors import plays_ready
 
         _, _, day = _ctx()
-        return PokeReturnValue(is_done=plays_ready(redis_client(), ymd(day)))
+        return PokeReturnValue(is_done=plays_ready(redis_client(), ymd(day), data_root()))
 
     with TaskGroup("online_time", tooltip="Users' online time over the window (CONTRACT §1)") as online_group:
 

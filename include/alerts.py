@@ -145,12 +145,12 @@ def failure_callbacks(data_root: str | None = None) -> list[BaseNotifier]:
 
 
 def deadline_hours() -> float:
-    """``deadline_hours`` from ``AIRFLOW_VAR_DEADLINE_HOURS`` / the Variable, default 6."""
-    raw = os.environ.get("AIRFLOW_VAR_DEADLINE_HOURS")
-    if raw is None:
-        from include.config import variable
+    """``deadline_hours`` from ``AIRFLOW_VAR_DEADLINE_HOURS``, default 6.
 
-        raw = variable("deadline_hours", str(DEFAULT_DEADLINE_HOURS))
+    Read from the environment only: the DAG asks for it at parse time, which must not query
+    the metadata database.
+    """
+    raw = os.environ.get("AIRFLOW_VAR_DEADLINE_HOURS", str(DEFAULT_DEADLINE_HOURS))
     try:
         hours = float(raw)
     except ValueError:

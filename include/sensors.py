@@ -22,6 +22,12 @@ def logs_ready(log_dir: str, day: dt.date, window_days: int, lookback_days: int)
     return True
 
 
-def plays_ready(redis, day: str) -> bool:
-    """True once the collector has written ``T_endlist_<day>``."""
-    return bool(redis.exists(f"T_endlist_{day}"))
+def plays_ready(redis, day: str, root=None) -> bool:
+    """True once the collector has written ``T_endlist_<day>``, or when the day was archived before.
+
+    ``cleanup`` empties ``T_endlist_<day>`` (Redis then drops the key), so a re-run, clear or
+    backfill of a processed day goes on from its snapshot in the data root.
+    """
+    if redis.exists(f"T_endlist_{day}"):
+        return True
+    return root is not None and root.exists("plays", day)

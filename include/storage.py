@@ -65,8 +65,9 @@ class DataRoot:
     def read_json(self, *parts: str) -> Any:
         return json.loads(self.read_bytes(*parts))
 
-    def write_table(self, table, *parts: str) -> str:
-        """Write a pyarrow Table (or pandas DataFrame) as Parquet."""
+    def write_table(self, table, *parts: str, **options) -> str:
+        """Write a pyarrow Table (or pandas DataFrame) as Parquet (``options`` go to
+        ``pyarrow.parquet.write_table``)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -75,7 +76,7 @@ class DataRoot:
         p = self.path(*parts)
         self.fs.makedirs(posixpath.dirname(p), exist_ok=True)
         tmp = p + ".tmp"
-        pq.write_table(table, tmp, filesystem=self.fs)
+        pq.write_table(table, tmp, filesystem=self.fs, **options)
         self.fs.mv(tmp, p)
         return p
 
