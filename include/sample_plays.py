@@ -95,7 +95,7 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     region_p = 1.0 / np.arange(1, len(REGIONS) + 1)
     region_p /= region_p.sum()
     region_of = rng.choice(len(REGIONS), size=plays, p=region_p)
-    base = datetime.strptime(day, "%Y%m%d")
+    datetime.strptime(day, "%Y%m%d")  # validates the day
     secs = np.sort(rng.integers(0, 86400, plays))
     ip_pool = max(10, plays // 3)
     ip_of = rng.integers(0, ip_pool, plays)
