@@ -117,8 +117,7 @@ def _file_day(path: str) -> date:
 
 
 def _iter_blocks(path: str, block_bytes: int):
-    """Blocks of whole lines of a file: ``(bytes, lines before it)``."""
-    lines_before = 0
+    """Blocks of whole lines of a file (the last one may lack its newline)."""
     rest = b""
     with fsspec.open(path, "rb") as fh:
         while True:
@@ -131,10 +130,9 @@ def _iter_blocks(path: str, block_bytes: int):
                 rest = buf
                 continue
             block, rest = buf[:cut], buf[cut:]
-            yield block, lines_before
-            lines_before += block.count(b"\n")
+            yield block
     if rest:
-        yield rest, lines_before
+        yield rest
 
 
 def _split_file(task: tuple) -> dict:
@@ -145,8 +143,10 @@ def _split_file(task: tuple) -> dict:
     rej_line, rej_reason, rej_raw = [], [], []
     rows_in = rows_parsed = 0
     try:
-        for block, before in _iter_blocks(path, block_bytes):
+        before = 0  # lines of the file before the block
+        for block in _iter_blocks(path, block_bytes):
             p = core.parse_block(block, before, header_allowed=before == 0)
+            before += p.lines
             rows_in += p.rows_in
             rows_parsed += len(p.userid)
             rej_line.extend(p.reject_line.tolist())
@@ -155,8 +155,9 @@ def _split_file(task: tuple) -> dict:
             if not len(p.userid):
                 continue
             sh = core.shard_of(p.userid, shards)
-            order = np.argsort(sh, kind="stable")
-            bounds = np.searchsorted(sh[order], np.arange(shards + 1))
+            # stable sort by shard: NumPy radix-sorts 8-bit keys, several times faster than int32
+            order = np.argsort(sh.astype(np.uint8) if shards <= 256 else sh, kind="stable")
+            bounds = np.concatenate(([0], np.cumsum(np.bincount(sh, minlength=shards))))
             cols = (p.userid[order], p.logtime[order], p.action[order], p.line[order])
             fd = np.full(len(order), fday, dtype=np.int32)
             for i in range(shards):

@@ -109,10 +109,12 @@ def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False)
     edges = np.flatnonzero(tok[1:] != tok[:-1])  # token starts and ends alternate; data ends with LF
     del tok
     starts, ends = edges[0::2], edges[1::2]
-    tok_line = np.searchsorted(nl, starts)
-    counts = np.bincount(tok_line, minlength=nlines)
-    del tok_line
-    first = np.cumsum(counts) - counts
+    # tokens before each line's newline; far fewer lines than tokens to look up
+    upto = np.searchsorted(starts, nl)
+    first = np.empty(nlines, dtype=upto.dtype)
+    first[0] = 0
+    first[1:] = upto[:-1]
+    counts = upto - first
 
     counted = counts > 0
     if header_allowed and data.startswith(b"logtime"):
@@ -154,14 +156,14 @@ def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False)
     ok_time &= (hh < 24) & (mi < 60) & (ss < 60)
     logtime = days * 86400 + (hh * 3600 + mi * 60 + ss)
 
-    # userid: 1..18 decimal digits, gathered right-aligned
-    w = _MAX_USERID_DIGITS
+    # userid: 1..18 decimal digits, gathered right-aligned in windows as wide as the longest
+    w = int(min(_MAX_USERID_DIGITS, ln[2].max())) if len(cand) else 1
     b = np.lib.stride_tricks.sliding_window_view(padded, w)[s[2] + ln[2] - w]
     inside = np.arange(w - 1, -1, -1) < ln[2][:, None]
     dig = b - np.uint8(48)
-    ok_uid = (ln[2] <= w) & ((dig <= 9) | ~inside).all(axis=1)
     dig[~inside] = 0
-    uid = dig.astype(np.int64) @ _POW10
+    ok_uid = (ln[2] <= _MAX_USERID_DIGITS) & (dig <= 9).all(axis=1)
+    uid = dig.astype(np.int64) @ _POW10[_MAX_USERID_DIGITS - w:]
 
     # action, any letter case: up to 8 bytes as one little-endian integer
     key = np.ascontiguousarray(win8[s[3]]).view("<u8").ravel()

@@ -124,8 +124,16 @@ def _as_str(values: list) -> list[str]:
     return [v if type(v) is str else str(v) for v in values]
 
 
-def _bad_names(names: pd.Series) -> np.ndarray:
-    return ((names.str.len() == 0) | names.str.contains(r"[.$]", regex=True)).to_numpy(dtype=bool)
+def _bad_names(names) -> np.ndarray:
+    """Per value: not a usable field name (checked once per distinct value)."""
+    codes, uniq = pd.factorize(np.asarray(names, dtype=object))
+    bad = np.fromiter((not safe_name(u) for u in uniq), dtype=bool, count=len(uniq))
+    return bad[codes] if len(codes) else np.zeros(0, dtype=bool)
+
+
+def _is_none(values: list) -> np.ndarray:
+    """Per value: absent or JSON null (a NaN is present, and non-numeric)."""
+    return np.equal(np.asarray(values, dtype=object), None).astype(bool) if values else np.zeros(0, dtype=bool)
 
 
 def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, day: str
@@ -137,8 +145,8 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
     (raw values) for the rest. Kids are checked later (``kid_reasons``).
     """
     n = len(keys)
-    keys_s = pd.Series(list(keys), dtype=object)
-    vid = keys_s.str.slice(0, 7)
+    keys_a = np.asarray(list(keys), dtype=object)
+    vid = np.asarray([k[:7] for k in keys], dtype=object)
     reason = np.full(n, None, dtype=object)
 
     def mark(mask: np.ndarray, why) -> None:
@@ -163,37 +171,37 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
     for f in FIELDS:
         col = [d.get(f) if type(d) is dict else None for d in dicts]
         cols[f] = col
-        mark(np.fromiter((v is None for v in col), dtype=bool, count=n), f"missing_field:{f}")
+        mark(_is_none(col), f"missing_field:{f}")
     del dicts
     nums = {}
     for f in NUMERIC_FIELDS:
         arr = _as_float(cols[f])
         nums[f] = arr
         mark(~np.isfinite(arr), f"non_numeric:{f}")
-    region = pd.Series(_as_str(cols["region"]), dtype=object)
+    region = np.asarray(_as_str(cols["region"]), dtype=object)
     mark(_bad_names(region), "bad_region")
 
     ok = pd.isna(reason)
     idx = np.flatnonzero(ok)
     plays = pd.DataFrame({
         "pos": idx.astype(np.int64),
-        "key": keys_s.to_numpy(dtype=object)[idx],
-        "vid": vid.to_numpy(dtype=object)[idx],
-        "region": region.to_numpy(dtype=object)[idx],
+        "key": keys_a[idx],
+        "vid": vid[idx],
+        "region": region[idx],
         "flow": nums["flow"][idx],
         "comprate": nums["comprate"][idx],
-        "ipkey": np.asarray(_as_str([cols["ip"][i] for i in idx]), dtype=object),
+        "ipkey": np.asarray(_as_str(cols["ip"]), dtype=object)[idx],
         "jcode": codes[idx].astype(np.int64),
     })
     plays["uid"] = plays["vid"].str.slice(0, 4)
     for f, doc in TEXT_DOC_FIELDS.items():
-        plays[doc] = pd.Series([cols[f][i] for i in idx], dtype=object)
+        plays[doc] = pd.Series(np.asarray(cols[f], dtype=object)[idx], dtype=object)
     plays["Htmap"] = np.asarray(segtab.htmap, dtype=object)[plays["jcode"].to_numpy()] if len(idx) else []
     plays["zz_uinfo"] = [None if z1_raw[i] is None else dumps(_text(z1_raw[i])) for i in idx]
 
     bad = np.flatnonzero(~ok)
     quarantine = pd.DataFrame({
-        "key": keys_s.to_numpy(dtype=object)[bad],
+        "key": keys_a[bad],
         "reason": reason[bad],
         "S": [s_raw[i] for i in bad],
         "J": [j_raw[i] for i in bad],
@@ -208,8 +216,7 @@ def _text(raw) -> str:
 
 def kid_reasons(vids: pd.Series, kids: dict[str, str]) -> np.ndarray:
     """``bad_kid`` where a vid's kid is empty or contains ``.``/``$`` (``nokid`` is fine)."""
-    k = vids.map(kids).fillna("")
-    return _bad_names(k.astype(object))
+    return _bad_names([kids.get(v, "") for v in vids.tolist()])
 
 
 def play_segments(plays: pd.DataFrame, segtab: SegmentTable) -> pd.DataFrame:

@@ -1,0 +1,181 @@
+"""Benchmark of the play statistics (ingest + rollup) against the legacy port, on the local Redis.
+
+Each size runs in its own process (so peak RSS is that run's): generate the day into a scratch Redis
+database, then time ``ingest_plays`` and ``rollup_videos``, count Redis round trips (socket sends: one
+per pipeline or command) and MongoDB calls on mongomock (``bulk_write`` / ``find``), and optionally run
+the legacy port (tests/legacy_oracle.py) on the same data in another Redis database.
+
+    .venv/bin/python bench/bench_plays.py --plays 100000 1000000 --legacy-plays 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+DAY = "20140107"
+
+
+class Counts:
+    redis = 0
+    bulk = 0
+    find = 0
+    update = 0
+
+
+def _instrument():
+    import mongomock.collection as mc
+    import redis.connection as rc
+
+    orig_send = rc.AbstractConnection.send_packed_command
+
+    def send(self, *a, **k):
+        Counts.redis += 1
+        return orig_send(self, *a, **k)
+
+    rc.AbstractConnection.send_packed_command = send
+    for name, attr in (("bulk_write", "bulk"), ("find", "find"), ("find_one", "find"), ("update_one", "update")):
+        orig = getattr(mc.Collection, name)
+
+        def wrap(self, *a, _o=orig, _attr=attr, **k):
+            setattr(Counts, _attr, getattr(Counts, _attr) + 1)
+            return _o(self, *a, **k)
+
+        setattr(mc.Collection, name, wrap)
+
+
+def _mysql(db: str):
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", user="video", passwd="video")
+    conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")  # noqa: S608 - fixed test_* name
+    conn.close()
+    return MySQLdb.connect(host="127.0.0.1", user="video", passwd="video", db=db, charset="utf8")
+
+
+def _redis(db: int):
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=6379, db=db, decode_responses=True)
+
+
+def cmd_gen(a) -> dict:
+    from include.sample_plays import generate_plays
+
+    r = _redis(a.redis_db)
+    r.flushdb()
+    return generate_plays(r, _mysql(a.mysql_db), DAY, plays=a.n)
+
+
+def cmd_new(a) -> dict:
+    import mongomock
+
+    import mongomock_shim  # noqa: F401
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    from include import plays_io as io
+    from include.storage import DataRoot
+
+    _instrument()
+    r = _redis(a.redis_db)
+    hook = MySqlHook(mysql_conn_id="video_mysql", schema=a.mysql_db)
+    tmp = tempfile.mkdtemp(prefix="bench_plays_")
+    try:
+        root = DataRoot(tmp)
+        t0 = time.perf_counter()
+        ing = io.ingest_plays(root, r, hook, DAY)
+        t1 = time.perf_counter()
+        rol = io.rollup_videos(root, DAY)
+        t2 = time.perf_counter()
+        rt = Counts.redis
+        out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
+               "plays_per_s": a.n / (t2 - t0), "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n,
+               "distinct_J": ing["distinct_segment_values"], "phase_s": ing["seconds"],
+               "peak_rss_mb_ingest_rollup": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        if a.publish:
+            db = mongomock.MongoClient()["video"]
+            Counts.bulk = Counts.find = 0
+            t3 = time.perf_counter()
+            pub = io.publish(root, DAY, db)
+            out["publish_s"] = time.perf_counter() - t3
+            out["mongo_bulk_calls"] = pub["bulk_calls"]
+            out["mongo_calls_per_1000"] = 1000 * (Counts.bulk + Counts.find) / a.n
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["data_root_mb"] = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 2**20
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cmd_legacy(a) -> dict:
+    import mongomock
+
+    import mongomock_shim  # noqa: F401
+    from legacy_oracle import LegacyJob
+
+    _instrument()
+    r = _redis(a.redis_db)
+    job = LegacyJob(r, mongomock.MongoClient()["video"], _mysql(a.mysql_db), lrem=True)
+    t0 = time.perf_counter()
+    job.run_day(DAY)
+    dt = time.perf_counter() - t0
+    return {"plays": a.n, "seconds": dt, "plays_per_s": a.n / dt, "redis_rt_per_1000": 1000 * Counts.redis / a.n,
+            "mongo_calls_per_1000": 1000 * (Counts.update + Counts.find) / a.n,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _child(*args) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True, env=env,
+                         check=False)
+    if out.returncode:
+        raise SystemExit(out.stderr[-4000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--plays", type=int, nargs="+", default=[100_000, 1_000_000])
+    p.add_argument("--legacy-plays", type=int, nargs="*", default=[20_000])
+    p.add_argument("--publish-max", type=int, default=100_000, help="publish to mongomock up to this size")
+    p.add_argument("--redis-db", type=int, default=13)
+    p.add_argument("--legacy-redis-db", type=int, default=12)
+    p.add_argument("--mysql-db", default="test_bench_plays")
+    p.add_argument("--stage", choices=["gen", "new", "legacy"])
+    p.add_argument("--n", type=int)
+    p.add_argument("--publish", action="store_true")
+    a = p.parse_args(argv)
+    if a.stage:
+        print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy}[a.stage](a), default=str))
+        return 0
+    results = {"new": [], "legacy": []}
+    for n in a.plays:
+        gen = _child("--stage", "gen", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db)
+        extra = ["--publish"] if n <= a.publish_max else []
+        res = _child("--stage", "new", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db, *extra)
+        res["generate_s"] = gen["seconds"]
+        results["new"].append(res)
+        print(json.dumps(res, default=str), flush=True)
+    for n in a.legacy_plays or []:
+        _child("--stage", "gen", "--n", n, "--redis-db", a.legacy_redis_db, "--mysql-db", a.mysql_db)
+        res = _child("--stage", "legacy", "--n", n, "--redis-db", a.legacy_redis_db, "--mysql-db", a.mysql_db)
+        results["legacy"].append(res)
+        print(json.dumps(res, default=str), flush=True)
+    for db in {a.redis_db, a.legacy_redis_db}:
+        _redis(db).flushdb()
+    print(json.dumps(results, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
