@@ -40,6 +40,14 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _checks(fn, *args, **kwargs) -> list[dict[str, Any]]:
+    """A section's checks; a section that cannot even read its results is one failed check."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # a missing or unreadable result is a failed check, not a crash
+        return [{"name": "results_readable", "ok": False, "detail": f"{type(exc).__name__}: {exc}"}]
+
+
 def verify_day(
     root: DataRoot,
     day: dt.date,
@@ -54,9 +62,9 @@ def verify_day(
     from include.plays_io import verify_plays
 
     sections = {
-        "online_time": verify_online_time(root, day, max_reject_rate=max_reject_rate),
-        "plays": verify_plays(root, day.strftime("%Y%m%d"), mongo_db=mongo_db,
-                              max_quarantine_rate=max_quarantine_rate),
+        "online_time": _checks(verify_online_time, root, day, max_reject_rate=max_reject_rate),
+        "plays": _checks(verify_plays, root, day.strftime("%Y%m%d"), mongo_db=mongo_db,
+                         max_quarantine_rate=max_quarantine_rate),
     }
     report = build_report(day, sections)
     root.write_json(report, *report_path(day))
