@@ -314,65 +314,6 @@ def test_ui_without_token_is_not_logged_in(stack, tmp_path):
 # ---- b) alerts ------------------------------------------------------------------------------
 
 
-def _garbage(log: Path, lines: int) -> bytes:
-    original = log.read_bytes()
-    log.write_bytes(original + b"".join(b"not a log line %d\n" % i for i in range(lines)))
-    return original
-
-
-def test_one_alert_per_exhausted_task_and_none_after_a_successful_retry(stack):
-    failing_day, retry_day = "2014-02-10", "2014-02-20"
-    _sample(stack.env, failing_day)
-    _sample(stack.env, retry_day)
-    # the failing day: a few malformed lines and a zero reject threshold -> every try fails
-    _garbage(stack.log_dir / f"{failing_day}.log", 3)
-    # the retried day: rejects far above the default 1% on the first try only
-    retry_log = stack.log_dir / f"{retry_day}.log"
-    n_lines = len(retry_log.read_bytes().splitlines())
-    original = _garbage(retry_log, max(50, n_lines))
-
-    failing = _trigger(stack.api, failing_day, {"max_reject_rate": 0.0})
-    retried = _trigger(stack.api, retry_day)
-
-    task = "online_time.sort_and_partition"
-    end, restored = time.monotonic() + 300, False
-    while time.monotonic() < end and not restored:
-        ti = next((t for t in _task_instances(stack.api, retried) if t["task_id"] == task), None)
-        if ti and ti["state"] == "up_for_retry":
-            retry_log.write_bytes(original)
-            restored = True
-        elif ti and ti["state"] in ("success", "failed"):
-            pytest.fail(f"{task} ended {ti['state']} on try {ti['try_number']} before a retry was seen")
-        time.sleep(0.5)
-    assert restored, f"{task} of {retried} never went up_for_retry"
-
-    states = _wait_runs(stack.api, [failing, retried], timeout=600)
-    assert states == {failing: "failed", retried: "success"}, states
-
-    # the failing run: one record per failed task instance, for its last try, and no other
-    failed = {(t["task_id"], t["map_index"]): t for t in _task_instances(stack.api, failing)
-              if t["state"] == "failed"}
-    assert (task, -1) in failed, failed.keys()
-    records = [json.loads(p.read_text()) for p in _alerts(stack, failing)]
-    assert all(r["kind"] == "task_failed" for r in records), records  # no deadline alert for manual runs
-    assert sorted((r["task_id"], r["map_index"]) for r in records) == sorted(failed)
-    for r in records:
-        ti = failed[(r["task_id"], r["map_index"])]
-        assert r["dag_id"] == DAG_ID and r["run_id"] == failing
-        assert r["try_number"] == ti["try_number"] == ti["max_tries"] + 1, (r, ti)
-        assert r["exception"] and r["timestamp"]
-    rec = next(r for r in records if r["task_id"] == task)
-    assert "reject" in rec["exception"].lower()
-    assert stack.data_root.joinpath("alerts", DAG_ID, failing, f"{task}-try{rec['try_number']}.json").is_file()
-
-    # the retried run: the task failed once, then succeeded -> no alert at all
-    ti = next(t for t in _task_instances(stack.api, retried) if t["task_id"] == task)
-    assert ti["state"] == "success" and ti["try_number"] == 2, ti
-    assert _alerts(stack, retried) == []
-
-
-# ---- c) backfill ----------------------------------------------------------------------------
-
 BACKFILL_DAYS = ["2014-03-01", "2014-03-02", "2014-03-03"]
 
 
@@ -451,3 +392,65 @@ def test_backfill_matches_dags_test_and_reprocessing_changes_nothing(stack, mysq
     for day in BACKFILL_DAYS:
         assert _online(stack.data_root, day).equals(online_before[day]), day
     assert _export(stack.env, stack.data_root, stack.tmp / "export2") == docs
+
+
+# Runs after the backfill test on purpose: its plays would otherwise be in the backfill's data
+# root and play-id counters, and the comparison with in-order `dags test` runs must start clean.
+def _garbage(log: Path, lines: int) -> bytes:
+    original = log.read_bytes()
+    log.write_bytes(original + b"".join(b"not a log line %d\n" % i for i in range(lines)))
+    return original
+
+
+def test_one_alert_per_exhausted_task_and_none_after_a_successful_retry(stack):
+    failing_day, retry_day = "2014-02-10", "2014-02-20"
+    _sample(stack.env, failing_day)
+    _sample(stack.env, retry_day)
+    # the failing day: a few malformed lines and a zero reject threshold -> every try fails
+    _garbage(stack.log_dir / f"{failing_day}.log", 3)
+    # the retried day: rejects far above the default 1% on the first try only
+    retry_log = stack.log_dir / f"{retry_day}.log"
+    n_lines = len(retry_log.read_bytes().splitlines())
+    original = _garbage(retry_log, max(50, n_lines))
+
+    failing = _trigger(stack.api, failing_day, {"max_reject_rate": 0.0})
+    retried = _trigger(stack.api, retry_day)
+
+    task = "online_time.sort_and_partition"
+    end, restored = time.monotonic() + 300, False
+    while time.monotonic() < end and not restored:
+        ti = next((t for t in _task_instances(stack.api, retried) if t["task_id"] == task), None)
+        if ti and ti["state"] == "up_for_retry":
+            retry_log.write_bytes(original)
+            restored = True
+        elif ti and ti["state"] in ("success", "failed"):
+            pytest.fail(f"{task} ended {ti['state']} on try {ti['try_number']} before a retry was seen")
+        time.sleep(0.5)
+    assert restored, f"{task} of {retried} never went up_for_retry"
+
+    states = _wait_runs(stack.api, [failing, retried], timeout=600)
+    assert states == {failing: "failed", retried: "success"}, states
+
+    # the failing run: one record per failed task instance, for its last try, and no other
+    failed = {(t["task_id"], t["map_index"]): t for t in _task_instances(stack.api, failing)
+              if t["state"] == "failed"}
+    assert (task, -1) in failed, failed.keys()
+    records = [json.loads(p.read_text()) for p in _alerts(stack, failing)]
+    assert all(r["kind"] == "task_failed" for r in records), records  # no deadline alert for manual runs
+    assert sorted((r["task_id"], r["map_index"]) for r in records) == sorted(failed)
+    for r in records:
+        ti = failed[(r["task_id"], r["map_index"])]
+        assert r["dag_id"] == DAG_ID and r["run_id"] == failing
+        assert r["try_number"] == ti["try_number"] == ti["max_tries"] + 1, (r, ti)
+        assert r["exception"] and r["timestamp"]
+    rec = next(r for r in records if r["task_id"] == task)
+    assert "reject" in rec["exception"].lower()
+    assert stack.data_root.joinpath("alerts", DAG_ID, failing, f"{task}-try{rec['try_number']}.json").is_file()
+
+    # the retried run: the task failed once, then succeeded -> no alert at all
+    ti = next(t for t in _task_instances(stack.api, retried) if t["task_id"] == task)
+    assert ti["state"] == "success" and ti["try_number"] == 2, ti
+    assert _alerts(stack, retried) == []
+
+
+# ---- c) backfill ----------------------------------------------------------------------------
