@@ -79,7 +79,6 @@ def cmd_gen(a) -> dict:
 
 def cmd_new(a) -> dict:
     import mongomock
-
     import mongomock_shim  # noqa: F401
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
@@ -95,7 +94,7 @@ def cmd_new(a) -> dict:
         t0 = time.perf_counter()
         ing = io.ingest_plays(root, r, hook, DAY)
         t1 = time.perf_counter()
-        rol = io.rollup_videos(root, DAY)
+        io.rollup_videos(root, DAY)
         t2 = time.perf_counter()
         rt = Counts.redis
         out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
@@ -119,7 +118,6 @@ def cmd_new(a) -> dict:
 
 def cmd_legacy(a) -> dict:
     import mongomock
-
     import mongomock_shim  # noqa: F401
     from legacy_oracle import LegacyJob
 

@@ -67,7 +67,10 @@ def _raw_client(redis):
     import redis as redis_mod
 
     pool = redis.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    # RESP2: redis-py's pure-Python parser reads it ~20% faster than RESP3 for large MGET replies
+    kwargs = {k: v for k, v in pool.connection_kwargs.items()
+              if not k.startswith(("maint_notifications", "orig_", "oss_cluster"))}
+    kwargs.update(decode_responses=False, protocol=2)
     return redis_mod.Redis(connection_pool=pool.__class__(connection_class=pool.connection_class, **kwargs))
 
 
@@ -355,8 +358,12 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     else:
         alloc = pd.DataFrame({"key": pd.Series([], dtype=object), "vid": pd.Series([], dtype=object),
                               "playid": pd.Series([], dtype=np.int64)})
-    known = dict(zip(alloc["key"].tolist(), alloc["playid"].tolist(), strict=True))
-    is_new = ~plays["key"].isin(known.keys()).to_numpy() if known else np.ones(len(plays), dtype=bool)
+    playid = np.zeros(len(plays), dtype=np.int64)
+    is_new = np.ones(len(plays), dtype=bool)
+    if len(alloc):
+        prev_ids = plays["key"].map(dict(zip(alloc["key"].tolist(), alloc["playid"].tolist(), strict=True)))
+        is_new = prev_ids.isna().to_numpy()
+        playid[~is_new] = prev_ids[~is_new].to_numpy(dtype=np.int64)
     newp = plays.loc[is_new, ["key", "vid"]]
     astats: dict = {}
     if len(newp):
@@ -364,12 +371,13 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
         before, astats = reserve_ids(redis, root, counts, mongo_db, batch)
         rt.n += astats.pop("round_trips")
         ids = core.allocate_ids(newp["vid"].astype(object).reset_index(drop=True), before)
-        alloc = pd.concat([alloc, pd.DataFrame({"key": newp["key"].tolist(), "vid": newp["vid"].tolist(),
-                                                "playid": ids})], ignore_index=True)
+        playid[is_new] = ids
+        alloc = pd.concat([alloc, pd.DataFrame({"key": newp["key"].to_numpy(dtype=object),
+                                                "vid": newp["vid"].to_numpy(dtype=object), "playid": ids})],
+                          ignore_index=True)
         _write(root, alloc, *_d(day, "allocation.parquet"),
                schema={"key": pa.string(), "vid": pa.string(), "playid": pa.int64()})
-        known = dict(zip(alloc["key"].tolist(), alloc["playid"].tolist(), strict=True))
-    plays["playid"] = plays["key"].map(known).astype(np.int64)
+    plays["playid"] = playid
     t_ids = time.perf_counter()
 
     segs = core.play_segments(plays, segtab)

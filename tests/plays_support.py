@@ -37,8 +37,10 @@ class CountingHook:
 def mysql_conn(db: str):
     import MySQLdb
 
-    return MySQLdb.connect(host="127.0.0.1", port=int(os.environ.get("VIDEO_MYSQL_PORT", "3306")), user="video",
+    conn = MySQLdb.connect(host="127.0.0.1", port=int(os.environ.get("VIDEO_MYSQL_PORT", "3306")), user="video",
                            passwd="video", db=db, charset="utf8")
+    conn.autocommit(True)  # no open transaction may hold a lock on the scratch database when it is dropped
+    return conn
 
 
 def categories(db: str, vinfo: list[tuple[str, int]], vsort: list[tuple[int, str | None]]) -> None:
