@@ -67,6 +67,9 @@ def _ctx():
         "lookback_days": Param(1, type="integer", minimum=0, maximum=7,
                                description="Days read before the window, for sessions open at midnight."),
         "shards": Param(8, type="integer", minimum=1, maximum=64, description="User-aligned shards (mapped tasks)."),
+        "min_gap": Param(3, type="integer", minimum=0, description="Gaps shorter than this (s) add no time."),
+        "timeout": Param(600, type="integer", minimum=1, description="A longer gap (s) ends the session."),
+        "post_multiplier": Param(3, type="integer", minimum=1, description="A session with a post counts this many times."),
         "max_reject_rate": Param(0.01, type="number", minimum=0, maximum=1,
                                  description="Fail when rejected log rows pass this share."),
         "max_quarantine_rate": Param(0.01, type="number", minimum=0, maximum=1,
@@ -117,7 +120,8 @@ def daily_analytics():
 
             context, p, day = _ctx()
             context["shard_label"] = f"shard {shard['index']}"
-            return run(data_root(), shard, day, p["window_days"])
+            rules = {k: p[k] for k in ("min_gap", "timeout", "post_multiplier")}
+            return run(data_root(), shard, day, p["window_days"], rules)
 
         @task
         def merge_report(results: list[dict]) -> dict:
