@@ -59,13 +59,13 @@ lint: venv
 
 # Starts Redis/MariaDB only if they are not answering, and stops only those it started.
 test: venv
-	@started=$$($(ROOT)/scripts/services.sh status | grep -c down || true); \
+	@export SERVICES_STARTED_FILE=$(ROOT)/var/services-started-by-test; rm -f "$$SERVICES_STARTED_FILE"; \
 	$(ROOT)/scripts/services.sh start; \
 	rc=0; \
 	( $(MAKE) --no-print-directory airflow-init && \
 	  $(VENV)/bin/ruff check dags plugins include tests bench && \
 	  $(PY) -m pytest $(PYTEST_ARGS) ) || rc=$$?; \
-	if [ "$$started" != "0" ]; then $(ROOT)/scripts/services.sh stop; fi; \
+	$(ROOT)/scripts/services.sh stop; \
 	exit $$rc
 
 bench: venv services

@@ -3,6 +3,8 @@
 # not already answering. Data lives under var/ (git-ignored). Stops only what it started,
 # by recorded pid.
 #   scripts/services.sh install | start | stop | status
+# With SERVICES_STARTED_FILE set, `start` appends the names it started to that file and
+# `stop` stops only the names listed there (used by `make test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -48,6 +50,7 @@ start_redis() {
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --daemonize yes \
     --pidfile "$VAR/redis.pid" --logfile "$VAR/redis.log" --save "" --appendonly no >/dev/null
   wait_for 20 redis_up redis
+  record redis
   echo "services: started redis on 127.0.0.1:$REDIS_PORT (pid $(cat "$VAR/redis.pid"))"
 }
 
@@ -73,8 +76,12 @@ GRANT ALL ON \`test\\_%\`.* TO '$MYSQL_USER'@'127.0.0.1';
 FLUSH PRIVILEGES;
 SQL
   wait_for 20 mysql_up mariadb-user
+  record mariadb
   echo "services: started mariadb on 127.0.0.1:$MYSQL_PORT (pid $(cat "$VAR/mysql.pid"))"
 }
+
+record() { [ -z "${SERVICES_STARTED_FILE:-}" ] || echo "$1" >>"$SERVICES_STARTED_FILE"; }
+wanted() { [ -z "${SERVICES_STARTED_FILE:-}" ] || grep -qx "$1" "$SERVICES_STARTED_FILE" 2>/dev/null; }
 
 stop_pidfile() { # stop_pidfile <file> <name>
   local f=$1 name=$2 pid i
@@ -92,7 +99,10 @@ stop_pidfile() { # stop_pidfile <file> <name>
 case "${1:-start}" in
   install) install ;;
   start) install; start_redis; start_mysql ;;
-  stop) stop_pidfile "$VAR/redis.pid" redis; stop_pidfile "$VAR/mysql.pid" mariadb ;;
+  stop)
+    if wanted redis; then stop_pidfile "$VAR/redis.pid" redis; fi
+    if wanted mariadb; then stop_pidfile "$VAR/mysql.pid" mariadb; fi
+    [ -z "${SERVICES_STARTED_FILE:-}" ] || rm -f "$SERVICES_STARTED_FILE" ;;
   status) redis_up && echo "redis: up" || echo "redis: down"; mysql_up && echo "mariadb: up" || echo "mariadb: down" ;;
   *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac
