@@ -572,8 +572,3 @@ def run_cli(args) -> int:
 
 def _warm_up() -> None:
     return None
-
-
-def _compute_task(task: tuple) -> dict:
-    root_url, shard, end, window_days = task
-    return compute_shard(DataRoot(root_url), shard, end, window_days)
