@@ -10,11 +10,12 @@ DEMO_PLAYS ?= 5000
 DEMO_USERS ?= 2000
 PYTEST_ARGS ?=
 
-.PHONY: help venv system services services-stop airflow-init demo up down test lint bench clean
+.PHONY: help venv system services services-stop airflow-init demo up down test unit lint bench clean
 
 help:
 	@echo "make demo   - install everything, generate sample data for $(DEMO_DATE), run the DAG end to end"
 	@echo "make test   - the whole test suite (starts Redis/MariaDB if missing, stops what it started)"
+	@echo "make unit   - the fast inner loop: core, adapter and DAG tests, no services (under a minute)"
 	@echo "make up     - long-running local Airflow on http://127.0.0.1:8080 (admin/admin); make down stops it"
 	@echo "make bench  - benchmarks (see bench/README.md)"
 
@@ -46,7 +47,7 @@ demo: venv services airflow-init
 	    --plays $(DEMO_PLAYS) --users $(DEMO_USERS) && \
 	  airflow dags test daily_analytics $(DEMO_DATE) > $(ROOT)/var/demo-dags-test.log 2>&1 || \
 	    { tail -n 60 $(ROOT)/var/demo-dags-test.log; echo "dags test failed: full log in var/demo-dags-test.log"; exit 1; }
-	$(ENV) $(PY) -m include.summary $(DEMO_DATE)
+	$(ENV) video-analytics summary $(DEMO_DATE)
 
 up: venv services airflow-init
 	$(ENV) $(ROOT)/scripts/airflow_stack.sh up
@@ -67,6 +68,11 @@ test: venv
 	  $(PY) -m pytest $(PYTEST_ARGS) ) || rc=$$?; \
 	$(ROOT)/scripts/services.sh stop; \
 	exit $$rc
+
+# The fast inner loop: no services, no Airflow home.
+unit: venv
+	$(VENV)/bin/ruff check dags plugins include tests bench
+	$(ENV) $(PY) -m pytest -q tests/unit tests/dags $(PYTEST_ARGS)
 
 bench: venv services
 	$(ENV) $(PY) bench/bench_online_time.py

@@ -3,7 +3,7 @@
 Each size runs in its own process (so peak RSS is that run's): generate the day into a scratch Redis
 database, then time ``ingest_plays`` and ``rollup_videos``, count Redis round trips (socket sends: one
 per pipeline or command) and MongoDB calls on mongomock (``bulk_write`` / ``find``), and optionally run
-the legacy port (tests/legacy_oracle.py) on the same data in another Redis database.
+the legacy port (tests/support/legacy_oracle.py) on the same data in another Redis database.
 
     .venv/bin/python bench/bench_plays.py --plays 100000 1000000 --legacy-plays 20000
 """
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 DAY = "20140107"
 
 
@@ -79,10 +78,15 @@ def cmd_gen(a) -> dict:
 
 def cmd_new(a) -> dict:
     import mongomock
-    import mongomock_shim  # noqa: F401
+
+    from tests.support import mongomock_shim
+
+    mongomock_shim.install()
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-    from include import plays_io as io
+    from include.plays.ingest_plays import ingest_plays
+    from include.plays.publish import publish
+    from include.plays.rollup_videos import rollup_videos
     from include.storage import DataRoot
 
     _instrument()
@@ -92,9 +96,9 @@ def cmd_new(a) -> dict:
     try:
         root = DataRoot(tmp)
         t0 = time.perf_counter()
-        ing = io.ingest_plays(root, r, hook, DAY)
+        ing = ingest_plays(root, r, hook, DAY)
         t1 = time.perf_counter()
-        io.rollup_videos(root, DAY)
+        rollup_videos(root, DAY)
         t2 = time.perf_counter()
         rt = Counts.redis
         out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
@@ -105,7 +109,7 @@ def cmd_new(a) -> dict:
             db = mongomock.MongoClient()["video"]
             Counts.bulk = Counts.find = 0
             t3 = time.perf_counter()
-            pub = io.publish(root, DAY, db)
+            pub = publish(root, DAY, db)
             out["publish_s"] = time.perf_counter() - t3
             out["mongo_bulk_calls"] = pub["bulk_calls"]
             out["mongo_calls_per_1000"] = 1000 * (Counts.bulk + Counts.find) / a.n
@@ -118,8 +122,11 @@ def cmd_new(a) -> dict:
 
 def cmd_legacy(a) -> dict:
     import mongomock
-    import mongomock_shim  # noqa: F401
-    from legacy_oracle import LegacyJob
+
+    from tests.support import mongomock_shim
+
+    mongomock_shim.install()
+    from tests.support.legacy_oracle import LegacyJob
 
     _instrument()
     r = _redis(a.redis_db)

@@ -16,11 +16,12 @@ from airflow.sdk import (
 )
 
 from include.alerts import deadline_alert, failure_callbacks
+from include.settings import PUBLISH_POOL
+from video_analytics import conventions as conv
 
 SENSOR_TIMEOUT = int(os.environ.get("VIDEO_SENSOR_TIMEOUT_SECONDS", 6 * 3600))
 SENSOR_POKE = int(os.environ.get("VIDEO_SENSOR_POKE_SECONDS", 60))
 RETRY_DELAY = int(os.environ.get("VIDEO_RETRY_DELAY_SECONDS", 300))
-PUBLISH_POOL = "video_publish"
 
 DOC = """
 ### Daily video analytics
@@ -40,7 +41,7 @@ Results, rejects, quarantine, reports and alerts live under the `data_root` Vari
 
 
 def _ctx():
-    from include.runtime import run_day
+    from include.settings import run_day
 
     context = get_current_context()
     return context, context["params"], run_day(context)
@@ -63,16 +64,16 @@ def _ctx():
     params={
         "day": Param(None, type=["null", "string"], format="date",
                      description="Process this day (YYYY-MM-DD) instead of the run's logical date."),
-        "window_days": Param(7, type="integer", minimum=1, maximum=31, description="Days in the online-time window."),
-        "lookback_days": Param(1, type="integer", minimum=0, maximum=7,
+        "window_days": Param(conv.WINDOW_DAYS, type="integer", minimum=1, maximum=31, description="Days in the online-time window."),
+        "lookback_days": Param(conv.LOOKBACK_DAYS, type="integer", minimum=0, maximum=7,
                                description="Days read before the window, for sessions open at midnight."),
-        "shards": Param(8, type="integer", minimum=1, maximum=64, description="User-aligned shards (mapped tasks)."),
-        "min_gap": Param(3, type="integer", minimum=0, description="Gaps shorter than this (s) add no time."),
-        "timeout": Param(600, type="integer", minimum=1, description="A longer gap (s) ends the session."),
-        "post_multiplier": Param(3, type="integer", minimum=1, description="A session with a post counts this many times."),
-        "max_reject_rate": Param(0.01, type="number", minimum=0, maximum=1,
+        "shards": Param(conv.SHARDS, type="integer", minimum=1, maximum=64, description="User-aligned shards (mapped tasks)."),
+        "min_gap": Param(conv.MIN_GAP, type="integer", minimum=0, description="Gaps shorter than this (s) add no time."),
+        "timeout": Param(conv.TIMEOUT, type="integer", minimum=1, description="A longer gap (s) ends the session."),
+        "post_multiplier": Param(conv.POST_MULTIPLIER, type="integer", minimum=1, description="A session with a post counts this many times."),
+        "max_reject_rate": Param(conv.MAX_REJECT_RATE, type="number", minimum=0, maximum=1,
                                  description="Fail when rejected log rows pass this share."),
-        "max_quarantine_rate": Param(0.01, type="number", minimum=0, maximum=1,
+        "max_quarantine_rate": Param(conv.MAX_QUARANTINE_RATE, type="number", minimum=0, maximum=1,
                                      description="Fail when quarantined plays pass this share."),
     },
 )
@@ -80,8 +81,8 @@ def daily_analytics():
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
     def wait_for_logs() -> PokeReturnValue:
         """Wait for `<log_dir>/D.log`; a missing earlier window file fails, naming it."""
-        from include.runtime import log_dir
         from include.sensors import logs_ready
+        from include.settings import log_dir
 
         _, p, day = _ctx()
         return PokeReturnValue(is_done=logs_ready(log_dir(), day, p["window_days"], p["lookback_days"]))
@@ -89,12 +90,11 @@ def daily_analytics():
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
     def wait_for_plays() -> PokeReturnValue:
         """Wait for the collector's `T_endlist_D` key in Redis (or D's earlier snapshot, on a re-run)."""
-        from include.config import redis_client
-        from include.runtime import data_root, ymd
         from include.sensors import plays_ready
+        from include.settings import data_root, redis_client
 
         _, _, day = _ctx()
-        return PokeReturnValue(is_done=plays_ready(redis_client(), ymd(day), data_root()))
+        return PokeReturnValue(is_done=plays_ready(redis_client(), conv.ymd(day), data_root()))
 
     with TaskGroup("online_time", tooltip="Users' online time over the window (CONTRACT §1)") as online_group:
 
@@ -104,8 +104,8 @@ def daily_analytics():
 
             Returns the shard descriptors (path, rows); the full partition manifest stays in the data root.
             """
-            from include.online_time_io import sort_and_partition as run
-            from include.runtime import data_root, log_dir
+            from include.online_time.sort_and_partition import sort_and_partition as run
+            from include.settings import data_root, log_dir
 
             _, p, day = _ctx()
             return run(data_root(), log_dir(), day, p["window_days"], p["lookback_days"], p["shards"],
@@ -115,8 +115,8 @@ def daily_analytics():
               doc_md="Compute every user's online time in one shard (vectorised rules); one mapped task per shard.")
         def compute_shard(shard: dict) -> dict:
             """Compute every user's online time in one shard (vectorised rules)."""
-            from include.online_time_io import compute_shard as run
-            from include.runtime import data_root
+            from include.online_time.compute_shard import compute_shard as run
+            from include.settings import data_root
 
             context, p, day = _ctx()
             context["shard_label"] = f"shard {shard['index']}"
@@ -126,14 +126,11 @@ def daily_analytics():
         @task
         def merge_report(results: list[dict]) -> dict:
             """Merge the shard results into the window's dataset; publish to MongoDB when configured."""
-            from include.config import mongo_db
-            from include.online_time_io import merge_report as run
-            from include.online_time_io import read_partition
-            from include.runtime import data_root
+            from include.online_time.merge_report import merge_report as run
+            from include.settings import data_root, mongo_db
 
             _, _, day = _ctx()
-            root = data_root()
-            return run(root, day, read_partition(root, day), list(results), mongo_db=mongo_db())
+            return run(data_root(), day, list(results), mongo_db=mongo_db())
 
         online_report = merge_report(compute_shard.expand(shard=sort_and_partition()))
 
@@ -142,18 +139,17 @@ def daily_analytics():
         @task
         def ingest_plays() -> dict:
             """Snapshot D's plays from Redis, quarantine bad ones, resolve categories, allocate play ids."""
-            from include.config import mongo_db, mysql_hook, redis_client
-            from include.plays_io import ingest_plays as run
-            from include.runtime import data_root, ymd
+            from include.plays.ingest_plays import ingest_plays as run
+            from include.settings import data_root, mongo_db, mysql_hook, redis_client
 
             _, _, day = _ctx()
-            return run(data_root(), redis_client(), mysql_hook(), ymd(day), mongo_db=mongo_db())
+            return run(data_root(), redis_client(), mysql_hook(), conv.ymd(day), mongo_db=mongo_db())
 
         @task
         def rollup_videos(ingested: dict) -> dict:
             """Roll D's plays up into per-video, per-user and per-category contributions and documents."""
-            from include.plays_io import rollup_videos as run
-            from include.runtime import data_root
+            from include.plays.rollup_videos import rollup_videos as run
+            from include.settings import data_root
 
             return run(data_root(), ingested["day"])
 
@@ -162,9 +158,8 @@ def daily_analytics():
             """Bulk-upsert the changed documents into MongoDB; skips when `video_mongo` is not defined."""
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from include.config import MONGO_CONN_ID, mongo_db
-            from include.plays_io import publish as run
-            from include.runtime import data_root
+            from include.plays.publish import publish as run
+            from include.settings import MONGO_CONN_ID, data_root, mongo_db
 
             db = mongo_db()
             if db is None:
@@ -179,8 +174,7 @@ def daily_analytics():
     @task(trigger_rule="none_failed")
     def verify() -> dict:
         """Check the day's results against their inputs; write `reports/D.json`; fail on any failed check."""
-        from include.config import mongo_db
-        from include.runtime import data_root
+        from include.settings import data_root, mongo_db
         from include.verify import verify_day
 
         _, p, day = _ctx()
@@ -190,12 +184,11 @@ def daily_analytics():
     @task
     def cleanup(verified: dict) -> dict:
         """After a passing verify: remove the archived plays from `T_endlist_D`, mirror play-id counters."""
-        from include.config import redis_client
-        from include.plays_io import cleanup as run
-        from include.runtime import data_root, ymd
+        from include.plays.cleanup import cleanup as run
+        from include.settings import data_root, redis_client
 
         _, _, day = _ctx()
-        return run(data_root(), redis_client(), ymd(day))
+        return run(data_root(), redis_client(), conv.ymd(day))
 
     verified = verify()
     wait_for_logs() >> online_group

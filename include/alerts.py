@@ -25,6 +25,8 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from video_analytics import conventions as conv
+
 log = logging.getLogger(__name__)
 
 SMTP_CONN_ID = "smtp_default"
@@ -34,7 +36,7 @@ DEFAULT_DEADLINE_HOURS = 6.0
 def _data_root_url(data_root: str | None = None) -> str:
     if data_root:
         return data_root
-    from include.config import variable
+    from include.settings import variable
 
     return variable("data_root")
 
@@ -43,11 +45,6 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _safe(part: Any) -> str:
-    """A path component: ``/`` would create folders, so it is replaced."""
-    return str(part).replace("/", "_")
 
 
 def alert_record(context: dict[str, Any]) -> dict[str, Any]:
@@ -75,22 +72,22 @@ def alert_record(context: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record_path(record: dict[str, Any]) -> tuple[str, ...]:
+def record_path(record: dict[str, Any]) -> str:
     """Where a task alert goes, relative to the data root."""
-    name = _safe(record["task_id"])
+    name = str(record["task_id"])
     if record.get("map_index", -1) not in (None, -1):
         name += f"-{record['map_index']}"
     name += f"-try{record.get('try_number')}.json"
-    return ("alerts", _safe(record["dag_id"]), _safe(record["run_id"]), name)
+    return conv.alert_path(record["dag_id"], record["run_id"], name)
 
 
-def write_alert(record: dict[str, Any], parts: tuple[str, ...], data_root: str | None = None) -> str:
+def write_alert(record: dict[str, Any], rel: str, data_root: str | None = None) -> str:
     """Write ``record`` under the data root, log it at ERROR, return its URI."""
     from include.storage import DataRoot
 
     root = DataRoot(_data_root_url(data_root))
-    root.write_json(record, *parts)
-    uri = root.uri(*parts)
+    root.write_json(record, rel)
+    uri = root.uri(rel)
     log.error("ALERT %s: %s", uri, json.dumps(record, sort_keys=True, default=str))
     return uri
 
@@ -116,13 +113,13 @@ class SmtpWhenConfigured(BaseNotifier):
 
     @staticmethod
     def recipients() -> list[str]:
-        from include.config import variable
+        from include.settings import variable
 
         raw = variable("alert_emails", "")
         return [a.strip() for a in raw.split(",") if a.strip()]
 
     def notify(self, context: dict[str, Any]) -> None:
-        from include.config import has_connection
+        from include.settings import has_connection
 
         if not has_connection(self.conn_id):
             log.info("no %r connection: e-mail alert skipped", self.conn_id)
@@ -186,8 +183,8 @@ async def deadline_missed(context: dict[str, Any] | None = None, hours: float | 
         "deadline_hours": hours,
         "timestamp": dt.datetime.now(dt.UTC).isoformat(),
     }
-    parts = ("alerts", _safe(record["dag_id"]), _safe(record["run_id"]), "deadline.json")
-    return await asyncio.to_thread(write_alert, record, parts, data_root)
+    rel = conv.alert_path(record["dag_id"], record["run_id"], "deadline.json")
+    return await asyncio.to_thread(write_alert, record, rel, data_root)
 
 
 def _under_dags_test() -> bool:

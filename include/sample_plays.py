@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 import zlib
-from datetime import datetime
 
 import numpy as np
 import ujson
+
+from video_analytics import conventions as conv
 
 REGIONS = ["Beijing", "Shanghai", "Guangdong", "Zhejiang", "Jiangsu", "Sichuan", "Hubei", "Hunan", "Fujian",
            "Shandong", "Henan", "Hebei", "Liaoning", "Shaanxi", "Chongqing", "Tianjin", "Yunnan", "Guangxi",
@@ -95,7 +96,7 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     region_p = 1.0 / np.arange(1, len(REGIONS) + 1)
     region_p /= region_p.sum()
     region_of = rng.choice(len(REGIONS), size=plays, p=region_p)
-    datetime.strptime(day, "%Y%m%d")  # validates the day
+    conv.parse_ymd(day)  # validates the day
     secs = np.sort(rng.integers(0, 86400, plays))
     ip_pool = max(10, plays // 3)
     ip_of = rng.integers(0, ip_pool, plays)
@@ -168,7 +169,7 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     dups = [keys[int(i)] for i in rng.choice(len(keys), size=int(plays * dup_rate), replace=False)] if plays else []
     listed = keys + dups
     for i in range(0, len(listed), 20000):
-        pipe.rpush(f"T_endlist_{day}", *listed[i: i + 20000])
+        pipe.rpush(conv.endlist_key(day), *listed[i: i + 20000])
     # loads >= plays started >= finished plays; a few vids (1 in 100) have no table entries (taken as 0)
     load, playt, regt = {}, {}, {}
     extra = rng.integers(0, 5, n_vids)
@@ -180,8 +181,8 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     for (v, r), c in per_vid_region.items():
         if v % 100 != 99:
             regt[vid_list[v] + REGIONS[r]] = int(c + rng.integers(0, 3))
-    for name, table in ((f"T_loadtable_{day}", load), (f"T_playtable_{day}", playt),
-                        (f"T_regiontable_{day}", regt)):
+    for name, table in ((conv.table_key("load", day), load), (conv.table_key("play", day), playt),
+                        (conv.table_key("region", day), regt)):
         if table:
             pipe.hset(name, mapping=table)
     pipe.execute()

@@ -7,6 +7,8 @@ import posixpath
 
 import fsspec
 
+from video_analytics import conventions as conv
+
 
 def logs_ready(log_dir: str, day: dt.date, window_days: int, lookback_days: int) -> bool:
     """True once ``<log_dir>/<day>.log`` exists; then every earlier window file must exist too.
@@ -14,9 +16,9 @@ def logs_ready(log_dir: str, day: dt.date, window_days: int, lookback_days: int)
     Raises FileNotFoundError naming the missing window files (waiting would not bring them).
     """
     fs, base = fsspec.core.url_to_fs(log_dir)
-    if not fs.exists(posixpath.join(base, f"{day.isoformat()}.log")):
+    if not fs.exists(posixpath.join(base, conv.log_file_name(day))):
         return False
-    from include.online_time_io import check_window
+    from include.online_time.sort_and_partition import check_window
 
     check_window(log_dir, day, window_days, lookback_days)
     return True
@@ -28,6 +30,6 @@ def plays_ready(redis, day: str, root=None) -> bool:
     ``cleanup`` empties ``T_endlist_<day>`` (Redis then drops the key), so a re-run, clear or
     backfill of a processed day goes on from its snapshot in the data root.
     """
-    if redis.exists(f"T_endlist_{day}"):
+    if redis.exists(conv.endlist_key(day)):
         return True
-    return root is not None and root.exists("plays", day)
+    return root is not None and root.exists(conv.plays_path(day))

@@ -35,11 +35,6 @@ class DataRoot:
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self.path(*parts))
 
-    def makedirs(self, *parts: str) -> str:
-        p = self.path(*parts)
-        self.fs.makedirs(p, exist_ok=True)
-        return p
-
     def remove(self, *parts: str) -> None:
         p = self.path(*parts)
         if self.fs.exists(p):
@@ -64,6 +59,16 @@ class DataRoot:
 
     def read_json(self, *parts: str) -> Any:
         return json.loads(self.read_bytes(*parts))
+
+    def write_jsonl(self, rows: list[dict], *parts: str) -> str:
+        """One compact JSON object per line."""
+        return self.write_bytes("".join(json.dumps(r) + "\n" for r in rows).encode(), *parts)
+
+    def read_jsonl(self, *parts: str) -> list[dict]:
+        """The rows ``write_jsonl`` wrote; ``[]`` when the file does not exist."""
+        if not self.exists(*parts):
+            return []
+        return [json.loads(line) for line in self.read_bytes(*parts).decode().splitlines() if line]
 
     def write_table(self, table, *parts: str, **options) -> str:
         """Write a pyarrow Table (or pandas DataFrame) as Parquet (``options`` go to

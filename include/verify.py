@@ -7,16 +7,13 @@ import logging
 from typing import Any
 
 from include.storage import DataRoot
+from video_analytics import conventions as conv
 
 log = logging.getLogger(__name__)
 
 
 class VerificationFailed(RuntimeError):
     """At least one check failed; the message lists them."""
-
-
-def report_path(day: dt.date) -> tuple[str, str]:
-    return ("reports", f"{day.isoformat()}.json")
 
 
 def build_report(day: dt.date, sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -52,25 +49,25 @@ def verify_day(
     root: DataRoot,
     day: dt.date,
     *,
-    window_days: int = 7,
-    max_reject_rate: float = 0.01,
-    max_quarantine_rate: float = 0.01,
+    window_days: int = conv.WINDOW_DAYS,
+    max_reject_rate: float = conv.MAX_REJECT_RATE,
+    max_quarantine_rate: float = conv.MAX_QUARANTINE_RATE,
     mongo_db=None,
 ) -> dict[str, Any]:
     """Run both parts' checks, write ``reports/<day>.json`` and raise if any check failed."""
-    from include.online_time_io import verify_online_time
-    from include.plays_io import verify_plays
+    from include.online_time.verify import verify_online_time
+    from include.plays.verify import verify_plays
 
     sections = {
         "online_time": _checks(verify_online_time, root, day, max_reject_rate=max_reject_rate),
-        "plays": _checks(verify_plays, root, day.strftime("%Y%m%d"), mongo_db=mongo_db,
+        "plays": _checks(verify_plays, root, conv.ymd(day), mongo_db=mongo_db,
                          max_quarantine_rate=max_quarantine_rate),
     }
     report = build_report(day, sections)
-    root.write_json(report, *report_path(day))
+    root.write_json(report, conv.report_path(day))
     text = summary(report)
-    (log.info if report["ok"] else log.error)("%s\nreport: %s", text, root.uri(*report_path(day)))
+    (log.info if report["ok"] else log.error)("%s\nreport: %s", text, root.uri(conv.report_path(day)))
     if not report["ok"]:
         raise VerificationFailed(f"{len(report['failed'])} check(s) failed: {', '.join(report['failed'])}")
     return {"day": report["day"], "ok": True, "checks": sum(len(c) for c in sections.values()),
-            "report": root.uri(*report_path(day))}
+            "report": root.uri(conv.report_path(day))}

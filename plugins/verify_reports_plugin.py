@@ -14,32 +14,36 @@ def _app():
     app = FastAPI(title="Video analytics verification reports")
 
     def _root():
-        from include.runtime import data_root
+        # imported per request: loading the plugin must not import the pipeline or its core
+        from include.settings import data_root
 
         return data_root()
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
+        from video_analytics.conventions import REPORTS_DIR
+
         root = _root()
         rows = []
-        for path in reversed(root.glob("reports", "*.json")[-60:]):
+        for path in reversed(root.glob(REPORTS_DIR, "*.json")[-60:]):
             day = path.rsplit("/", 1)[-1][:-5]
-            rep = root.read_json("reports", f"{day}.json")
+            rep = root.read_json(REPORTS_DIR, f"{day}.json")
             status = "OK" if rep.get("ok") else "FAILED: " + ", ".join(rep.get("failed", []))
             rows.append(f"<tr><td><a href='{html.escape(day)}'>{html.escape(day)}</a></td>"
                         f"<td>{html.escape(status)}</td></tr>")
         body = "".join(rows) or "<tr><td colspan=2>no reports yet</td></tr>"
-        return (f"<html><body><h2>daily_analytics verification</h2><p>{html.escape(root.uri('reports'))}</p>"
+        return (f"<html><body><h2>daily_analytics verification</h2><p>{html.escape(root.uri(REPORTS_DIR))}</p>"
                 f"<table border=1 cellpadding=4><tr><th>day</th><th>result</th></tr>{body}</table></body></html>")
 
     @app.get("/{day}")
     def report(day: str):
         from include.verify import summary
+        from video_analytics.conventions import REPORTS_DIR
 
         root = _root()
-        if not root.exists("reports", f"{day}.json") or "/" in day:
+        if "/" in day or not root.exists(REPORTS_DIR, f"{day}.json"):
             return JSONResponse({"error": f"no report for {day}"}, status_code=404)
-        rep = root.read_json("reports", f"{day}.json")
+        rep = root.read_json(REPORTS_DIR, f"{day}.json")
         return HTMLResponse(f"<html><body><pre>{html.escape(summary(rep))}</pre></body></html>")
 
     return app

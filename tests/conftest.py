@@ -1,4 +1,5 @@
-"""Shared test setup: the project's env (scripts/env.sh) and real Redis / MariaDB fixtures.
+"""Shared test setup: the project's env (scripts/env.sh) and fixtures for real Redis / MariaDB
+and for mongomock (the one stand-in: no MongoDB server can run on these machines).
 
 The services themselves are started by ``make test`` (scripts/services.sh); a test that
 finds them down fails with a message saying so, never falls back to a mock.
@@ -8,14 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+TEST_REDIS_DB = int(os.environ.get("VIDEO_TEST_REDIS_DB", "9"))
 
 
 def _load_project_env() -> None:
@@ -33,19 +33,30 @@ def _load_project_env() -> None:
 _load_project_env()
 
 
-@pytest.fixture
-def redis_db():
-    """A real Redis client on a scratch database (flushed before and after)."""
-    import redis
+def _scratch_redis(db: int):
+    from tests.support.plays import redis_client
 
-    db = int(os.environ.get("VIDEO_TEST_REDIS_DB", "9"))
-    client = redis.Redis(host="127.0.0.1", port=int(os.environ.get("VIDEO_REDIS_PORT", "6379")), db=db,
-                         decode_responses=True)
+    client = redis_client(db)
     try:
         client.ping()
     except Exception as exc:  # pragma: no cover - environment problem
         pytest.fail(f"Redis is not answering on 127.0.0.1 ({exc}); run `scripts/services.sh start`")
     client.flushdb()
+    return client
+
+
+@pytest.fixture
+def redis_db():
+    """A real Redis client on a scratch database (flushed before and after)."""
+    client = _scratch_redis(TEST_REDIS_DB)
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def oracle_redis():
+    """A second real Redis database for the legacy oracle (test db + 1), flushed before and after."""
+    client = _scratch_redis(TEST_REDIS_DB + 1)
     yield client
     client.flushdb()
 
@@ -53,16 +64,25 @@ def redis_db():
 @pytest.fixture
 def mysql_db():
     """A fresh scratch MariaDB database ``test_<random>``; yields its name (dropped after)."""
-    import MySQLdb
+    from tests.support.plays import mysql_conn
 
     name = f"test_{uuid.uuid4().hex[:10]}"
-    kw = dict(host="127.0.0.1", port=int(os.environ.get("VIDEO_MYSQL_PORT", "3306")), user="video", passwd="video")
     try:
-        conn = MySQLdb.connect(**kw)
+        conn = mysql_conn()
     except Exception as exc:  # pragma: no cover - environment problem
         pytest.fail(f"MariaDB is not answering on 127.0.0.1 ({exc}); run `scripts/services.sh start`")
     conn.cursor().execute(f"CREATE DATABASE `{name}`")
-    conn.commit()
     yield name
     conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
     conn.close()
+
+
+@pytest.fixture
+def mongo():
+    """A mongomock ``video`` database (patched for pymongo >= 4.13 bulk operations)."""
+    import mongomock
+
+    from tests.support import mongomock_shim
+
+    mongomock_shim.install()
+    return mongomock.MongoClient()["video"]

@@ -7,9 +7,12 @@ rejected rows; the rules run over one shard's events sorted by
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+
+from video_analytics import conventions as conv
 
 LOGIN, LOGOUT, GET, POST = 0, 1, 2, 3
 ACTIONS = ("login", "logout", "get", "post")
@@ -30,9 +33,9 @@ class Rules:
     """Rule parameters: gaps shorter than ``min_gap`` add nothing, longer than ``timeout``
     end the session, and a session with a post counts ``post_multiplier`` times."""
 
-    min_gap: int = 3
-    timeout: int = 600
-    post_multiplier: int = 3
+    min_gap: int = conv.MIN_GAP
+    timeout: int = conv.TIMEOUT
+    post_multiplier: int = conv.POST_MULTIPLIER
 
 
 @dataclass
@@ -212,6 +215,73 @@ def shard_of(userid: np.ndarray, shards: int) -> np.ndarray:
         x = (x ^ (x >> np.uint64(27))) * _MIX2
         x = x ^ (x >> np.uint64(31))
     return (x % np.uint64(shards)).astype(np.int32)
+
+
+def shard_split(shard: np.ndarray, shards: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, bounds)``: a stable permutation grouping rows by shard, and each shard's
+    ``[bounds[i], bounds[i + 1])`` slice of it."""
+    # NumPy radix-sorts 8-bit keys, several times faster than int32
+    order = np.argsort(shard.astype(np.uint8) if shards <= 256 else shard, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(shard, minlength=shards))))
+    return order, bounds
+
+
+def order_by_user_time(uid: np.ndarray, lt: np.ndarray) -> np.ndarray:
+    """Stable permutation ordering rows by ``(userid, logtime)``.
+
+    When the ``(userid, logtime, row)`` triple packs into 63 bits (it does for realistic
+    ids and a window of days) one unstable sort of packed keys replaces ``np.lexsort``;
+    the row number in the low bits keeps equal keys in their input order.
+    """
+    n = len(uid)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    umin, umax = int(uid.min()), int(uid.max())
+    if n > 1 and bool(np.all(lt[1:] >= lt[:-1])):
+        tmin, span = 0, 1  # already in time order: sorting by userid alone is enough
+    else:
+        tmin, span = int(lt.min()), int(lt.max()) - int(lt.min()) + 1
+    row_bits = max(1, (n - 1).bit_length())
+    if ((umax - umin + 1) * span - 1).bit_length() + row_bits > 63:
+        return np.lexsort((lt, uid))
+    key = uid - umin
+    if span > 1:
+        key *= span
+        key += lt - tmin
+    key <<= row_bits
+    key |= np.arange(n, dtype=np.int64)
+    key.sort()
+    key &= (1 << row_bits) - 1
+    return key
+
+
+def users_in_window(sorted_uid: np.ndarray, lt: np.ndarray, window_start: int, window_end: int) -> int:
+    """Distinct users with an event in ``[window_start, window_end)``; ``sorted_uid`` is sorted."""
+    in_win = sorted_uid[(lt >= window_start) & (lt < window_end)]
+    return int(len(in_win) > 0) + int(np.count_nonzero(in_win[1:] != in_win[:-1]))
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def window_bounds(end: dt.date, window_days: int) -> tuple[int, int]:
+    """``[start, stop)`` of the window ending on ``end`` in epoch seconds."""
+    start = (end - dt.timedelta(days=window_days - 1) - _EPOCH).days * 86400
+    return start, (end + dt.timedelta(days=1) - _EPOCH).days * 86400
+
+
+def window_dates(end: dt.date, window_days: int, lookback_days: int) -> tuple[list[dt.date], list[dt.date]]:
+    """``(lookback days, window days)`` in day order."""
+    if window_days < 1 or lookback_days < 0:
+        raise ValueError(f"window_days must be >= 1 and lookback_days >= 0 (got {window_days}, {lookback_days})")
+    window = [end - dt.timedelta(days=k) for k in range(window_days - 1, -1, -1)]
+    lookback = [window[0] - dt.timedelta(days=k) for k in range(lookback_days, 0, -1)]
+    return lookback, window
+
+
+def epoch_day(day: dt.date) -> int:
+    """Days since 1970-01-01."""
+    return (day - _EPOCH).days
 
 
 def sort_order(userid: np.ndarray, logtime: np.ndarray, fileday: np.ndarray, line: np.ndarray) -> np.ndarray:

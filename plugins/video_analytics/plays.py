@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import ujson
 
+from video_analytics.conventions import TABLE_KEYS
 from video_analytics.segments import map_runs, play_runs
 
 NOKID = "nokid"
@@ -23,6 +24,8 @@ TEXT_DOC_FIELDS = {"starttime": "PlayTime", "ip": "PIP", "country": "Country", "
                    "os": "OS", "browser": "Browser"}
 PLAY_DOC_FIELDS = ("Date", "PlayTime", "PIP", "Engage", "Country", "Provinces", "PGeo", "Htmap", "OS",
                    "Browser", "zz_uinfo")
+# play document field -> column of the plays frame, where the names differ
+PLAY_DOC_SOURCES = {"Engage": "comprate", "Provinces": "region"}
 
 _BAD = object()
 
@@ -212,6 +215,51 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
 
 def _text(raw) -> str:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw)
+
+
+def parse_tables(rows: Iterable[tuple[str, str, object]]) -> tuple[dict[str, dict[str, int]], int]:
+    """The day's load / play / region tables from ``(table, field, value)`` rows: ``{table: {field: int}}``
+    and the number of entries that were not integers (taken as 0)."""
+    out: dict[str, dict[str, int]] = {t: {} for t in TABLE_KEYS}
+    bad = 0
+    for t, f, v in rows:
+        try:
+            out[t][f] = int(v)
+        except (TypeError, ValueError):
+            try:
+                out[t][f] = int(float(v))
+            except (TypeError, ValueError, OverflowError):
+                out[t][f] = 0
+                bad += 1
+    return out, bad
+
+
+def play_doc_frame(plays: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The day's ``<vid>_play`` documents as a frame: ``coll``, ``_id`` and the document fields
+    (a text field stored JSON-encoded keeps its ``__json`` suffix)."""
+    docs = pd.DataFrame({"coll": plays["vid"] + "_play", "_id": plays["playid"], "Date": day})
+    for f in PLAY_DOC_FIELDS[1:]:
+        src = PLAY_DOC_SOURCES.get(f, f)
+        if src in plays.columns:
+            docs[f] = plays[src]
+        elif src + "__json" in plays.columns:
+            docs[f + "__json"] = plays[src + "__json"]
+    return docs
+
+
+def month_to_date_traffic(uid_by_day: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """``Mtraffic``: per uid, the traffic of the stored days in the calendar month of the latest day
+    (``uid_by_day`` maps ``YYYYMMDD`` to that day's ``uid``/``Traffic`` contributions)."""
+    if not uid_by_day:
+        return {}
+    latest = max(uid_by_day)
+    acc: dict[str, float] = {}
+    for d in sorted(uid_by_day):
+        if d[:6] == latest[:6]:
+            u = uid_by_day[d]
+            for uid, t in zip(u["uid"].tolist(), u["Traffic"].tolist(), strict=True):
+                acc[uid] = acc.get(uid, 0.0) + t
+    return acc
 
 
 def kid_reasons(vids: pd.Series, kids: dict[str, str]) -> np.ndarray:

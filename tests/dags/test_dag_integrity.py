@@ -91,7 +91,7 @@ def test_params_are_typed(dagbag):
 def test_run_day_uses_logical_date_or_param():
     import datetime as dt
 
-    from include.runtime import run_day
+    from include.settings import run_day
 
     ld = dt.datetime(2014, 1, 7, tzinfo=dt.UTC)
     assert run_day({"params": {"day": None}, "logical_date": ld}) == dt.date(2014, 1, 7)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from online_oracle import oracle_for_dir
 
 from include.sample_logs import generate_logs
+from tests.support.online_oracle import oracle_for_dir
 
 CLI = str(Path(sys.executable).parent / "video-analytics")
 END = date(2014, 1, 11)

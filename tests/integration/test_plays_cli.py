@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from plays_support import categories, put_play
 
 from include.sample_plays import generate_plays
+from tests.support.plays import categories, put_play
 
 BIN = Path(sys.prefix) / "bin" / "video-analytics"
 DAY = "20140107"

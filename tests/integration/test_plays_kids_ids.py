@@ -1,12 +1,12 @@
-# ruff: noqa: F811  (pytest fixtures imported from plays_support)
 """Categories (cache, batched MySQL, nokid) and play-id continuation (CONTRACT §2)."""
 
 from __future__ import annotations
 
-from plays_support import CountingHook, categories, mongo, mysql_hook, put_play, run_day  # noqa: F401
-
-from include import plays_io as io
+from include.plays.documents import all_documents
+from include.plays.ingest_plays import ingest_plays
+from include.plays.rollup_videos import rollup_videos
 from include.storage import DataRoot
+from tests.support.plays import CountingHook, categories, mysql_hook, put_play, run_day
 
 DAY = "20140107"
 
@@ -19,7 +19,7 @@ def test_kid_cache_then_one_mysql_query_per_batch(redis_db, mysql_db, tmp_path):
             put_play(redis_db, DAY, f"{vid}_{i}")
     hook = CountingHook(mysql_hook(mysql_db))
     root = DataRoot(str(tmp_path / "r"))
-    ing = io.ingest_plays(root, redis_db, hook, DAY)
+    ing = ingest_plays(root, redis_db, hook, DAY)
     assert ing["kid_cache_hits"] == 1 and ing["kid_mysql_lookups"] == 4 and len(hook.calls) == 1
     sql, params = hook.calls[0]
     assert sorted(params) == ["1000001", "1000002", "1000003", "1000005"] and sql.count("%s") == 4
@@ -28,15 +28,15 @@ def test_kid_cache_then_one_mysql_query_per_batch(redis_db, mysql_db, tmp_path):
         "1000001": "music", "1000002": "nokid",  # NULL kid
         "1000003": "nokid",  # vsort row missing
         "1000004": "news", "1000005": "nokid"}  # no vinfo row
-    io.rollup_videos(root, DAY)
-    docs = io.all_documents(root)
+    rollup_videos(root, DAY)
+    docs = all_documents(root)
     assert set(docs["1000_type"][DAY]) == {"music", "news"}
     # a second day hits the cache only
     day2 = "20140108"
     for vid in ("1000001", "1000005"):
         put_play(redis_db, day2, f"{vid}_x")
     hook2 = CountingHook(mysql_hook(mysql_db))
-    ing2 = io.ingest_plays(root, redis_db, hook2, day2)
+    ing2 = ingest_plays(root, redis_db, hook2, day2)
     assert ing2["kid_cache_hits"] == 2 and ing2["kid_mysql_lookups"] == 0 and hook2.calls == []
 
 
@@ -45,7 +45,7 @@ def test_many_misses_are_batched(redis_db, mysql_db, tmp_path):
     for i in range(2500):
         put_play(redis_db, DAY, f"1{i:06d}_0")
     hook = CountingHook(mysql_hook(mysql_db))
-    ing = io.ingest_plays(DataRoot(str(tmp_path / "r")), redis_db, hook, DAY)
+    ing = ingest_plays(DataRoot(str(tmp_path / "r")), redis_db, hook, DAY)
     assert ing["kid_mysql_lookups"] == 2500 and len(hook.calls) == 3  # 1,000 per query
     assert ing["redis_round_trips"] < 15
 
@@ -77,6 +77,6 @@ def test_play_ids_continue_from_the_data_root_without_redis_or_mongo(redis_db, m
     run_day(root, redis_db, mysql_hook(mysql_db), DAY)
     redis_db.delete("vid_playid")  # e.g. a Redis without history
     put_play(redis_db, "20140108", "1000001_c")
-    ing = io.ingest_plays(root, redis_db, mysql_hook(mysql_db), "20140108")
+    ing = ingest_plays(root, redis_db, mysql_hook(mysql_db), "20140108")
     assert ing["playid_from_root"] == 1
     assert root.read_table("plays", "20140108", "allocation.parquet").to_pylist()[0]["playid"] == 3

@@ -1,14 +1,12 @@
-# ruff: noqa: F811  (pytest fixtures imported from plays_support)
 """The new pipeline against the legacy port (tests/legacy_oracle.py) on generated multi-day data."""
 
 from __future__ import annotations
 
-from legacy_oracle import LegacyJob, dump_db
-from plays_support import doc_mismatches, mongo, mysql_conn, mysql_hook, oracle_redis, run_day  # noqa: F401
-
-from include import plays_io as io
+from include.plays.documents import all_documents
 from include.sample_plays import generate_plays
 from include.storage import DataRoot
+from tests.support.legacy_oracle import LegacyJob, dump_db
+from tests.support.plays import doc_mismatches, mysql_conn, mysql_hook, run_day
 
 DAYS = ["20140130", "20140131", "20140201"]  # crosses a month: Mtraffic resets
 
@@ -32,7 +30,7 @@ def test_matches_legacy_oracle_field_by_field(redis_db, oracle_redis, mysql_db, 
     conn.close()
     expected = dump_db(legacy_db)
     assert sum(len(v) for v in expected.values()) > 800
-    assert doc_mismatches(expected, io.all_documents(root)) == []
+    assert doc_mismatches(expected, all_documents(root)) == []
     assert doc_mismatches(expected, dump_db(mongo)) == []
     # same plays quarantined, for the same reasons
     mine = set()

@@ -1,12 +1,13 @@
-# ruff: noqa: F811  (pytest fixtures imported from plays_support)
 """Publishing (owned fields only, stale sub-keys gone) and cleanup (later arrivals stay)."""
 
 from __future__ import annotations
 
-from plays_support import GOOD_S, categories, mongo, mysql_hook, put_play, run_day  # noqa: F401
-
-from include import plays_io as io
+from include.plays.cleanup import cleanup
+from include.plays.ingest_plays import ingest_plays
+from include.plays.rollup_videos import rollup_videos
+from include.plays.verify import verify_plays
 from include.storage import DataRoot
+from tests.support.plays import GOOD_S, categories, mysql_hook, put_play, run_day
 
 DAY = "20140107"
 
@@ -31,7 +32,7 @@ def test_publish_sets_owned_fields_and_leaves_foreign_ones(redis_db, mysql_db, m
     assert mongo["1000001_play"].find_one({"_id": 1})["Note"] == "foreign"
     # the published documents are checked against the data root, and the check can fail
     mongo["1000_daily"].update_one({"_id": DAY}, {"$set": {"Traffic": 1.0}})
-    bad = [c for c in io.verify_plays(root, DAY, mongo) if not c["ok"]]
+    bad = [c for c in verify_plays(root, DAY, mongo) if not c["ok"]]
     assert [c["name"] for c in bad] == ["published_documents_match"]
 
 
@@ -42,15 +43,15 @@ def test_cleanup_removes_archived_keys_only_and_never_lowers_playids(redis_db, m
     put_play(redis_db, DAY, "1000001_bad", s=None)
     put_play(redis_db, DAY, "1000001_0", s=GOOD_S)  # a duplicate
     root = DataRoot(str(tmp_path / "r"))
-    io.ingest_plays(root, redis_db, mysql_hook(mysql_db), DAY)
-    io.rollup_videos(root, DAY)
+    ingest_plays(root, redis_db, mysql_hook(mysql_db), DAY)
+    rollup_videos(root, DAY)
     put_play(redis_db, DAY, "1000001_late")           # arrives after the snapshot
     redis_db.hset("vid_playid", "1000001", 2)         # someone lowered it
-    out = io.cleanup(root, redis_db, DAY)
+    out = cleanup(root, redis_db, DAY)
     assert out["removed"] == 7 and out["playid_raised"] == 1
     assert redis_db.lrange(f"T_endlist_{DAY}", 0, -1) == ["1000001_late"]
     assert redis_db.hget("vid_playid", "1000001") == "5"
     redis_db.hset("vid_playid", "1000001", 50)
-    again = io.cleanup(root, redis_db, DAY)            # idempotent, and never lowers
+    again = cleanup(root, redis_db, DAY)            # idempotent, and never lowers
     assert again["removed"] == 0 and redis_db.hget("vid_playid", "1000001") == "50"
     assert redis_db.lrange(f"T_endlist_{DAY}", 0, -1) == ["1000001_late"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
-from plays_support import GOOD_S, categories, mysql_hook, put_play, run_day
 
-from include import plays_io as io
+from include.plays.documents import all_documents
+from include.plays.verify import verify_plays
 from include.storage import DataRoot
+from tests.support.plays import GOOD_S, categories, mysql_hook, put_play, run_day
 
 DAY = "20140105"
 
@@ -63,7 +64,7 @@ def test_every_reason_is_quarantined_and_counted_in_nothing(redis_db, mysql_db, 
     assert not checks["quarantine_rate"]["ok"]  # 18 of 22 plays: far past 1%
     assert all(c["ok"] for n, c in checks.items() if n != "quarantine_rate")
     assert checks["plays_accounted"]["detail"]["duplicates"] == 1
-    docs = io.all_documents(root)
+    docs = all_documents(root)
     vd = docs["1000_vdaily"][DAY]["1000001"]
     assert sum(g["ClickNum"] for g in vd["Geo"].values()) == 4
     assert set(vd["Geo"]) == {"Guangdong", "7"}  # a numeric region becomes its string
@@ -81,9 +82,9 @@ def test_quarantine_threshold_is_a_parameter(redis_db, mysql_db, tmp_path):
     put_play(redis_db, DAY, "1000001_bad", s=None)
     root = DataRoot(str(tmp_path / "r"))
     run_day(root, redis_db, mysql_hook(mysql_db), DAY)
-    rate = {c["name"]: c for c in io.verify_plays(root, DAY)}["quarantine_rate"]
+    rate = {c["name"]: c for c in verify_plays(root, DAY)}["quarantine_rate"]
     assert rate["ok"] and rate["detail"]["rate"] == 0.01
-    assert not {c["name"]: c for c in io.verify_plays(root, DAY, max_quarantine_rate=0.005)}["quarantine_rate"]["ok"]
+    assert not {c["name"]: c for c in verify_plays(root, DAY, max_quarantine_rate=0.005)}["quarantine_rate"]["ok"]
 
 
 def test_verify_fails_on_tampered_data_root(redis_db, mysql_db, tmp_path):
@@ -100,9 +101,9 @@ def test_verify_fails_on_tampered_data_root(redis_db, mysql_db, tmp_path):
     traffic[0] += 1.0
     root.write_table(t.set_column(t.schema.get_field_index("Traffic"), "Traffic", pa.array(traffic)),
                      "plays", DAY, "contrib", "vid.parquet")
-    bad = {c["name"] for c in io.verify_plays(root, DAY) if not c["ok"]}
+    bad = {c["name"] for c in verify_plays(root, DAY) if not c["ok"]}
     assert {"traffic_equals_flow", "running_totals_moved_by_day"} <= bad
     p = root.read_table("plays", DAY, "plays.parquet")
     root.write_table(p.slice(1), "plays", DAY, "plays.parquet")
-    bad = {c["name"] for c in io.verify_plays(root, DAY) if not c["ok"]}
+    bad = {c["name"] for c in verify_plays(root, DAY) if not c["ok"]}
     assert "plays_accounted" in bad

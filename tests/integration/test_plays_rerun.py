@@ -1,15 +1,14 @@
-# ruff: noqa: F811  (pytest fixtures imported from plays_support)
 """Idempotence (CONTRACT §4): re-runs, out-of-order days, later arrivals, concurrent days."""
 
 from __future__ import annotations
 
 import threading
 
-from plays_support import categories, doc_mismatches, mongo, mysql_hook, put_play, run_day  # noqa: F401
-
-from include import plays_io as io
+from include.plays.documents import all_documents
+from include.plays.ingest_plays import ingest_plays
 from include.sample_plays import generate_plays
 from include.storage import DataRoot
+from tests.support.plays import categories, doc_mismatches, mysql_hook, put_play, run_day
 
 DAYS = ["20140301", "20140302", "20140303"]
 
@@ -24,13 +23,13 @@ def test_same_day_twice_gives_identical_documents(redis_db, mysql_db, mongo, tmp
     _gen(redis_db, hook, DAYS[:1])
     root = DataRoot(str(tmp_path / "r"))
     run_day(root, redis_db, hook, DAYS[0], mongo_db=mongo)
-    first = io.all_documents(root)
+    first = all_documents(root)
     ids_before = redis_db.hgetall("vid_playid")
     again = run_day(root, redis_db, hook, DAYS[0], mongo_db=mongo)
     assert again["ingest"]["new_play_ids"] == 0 and again["ingest"]["new_keys"] == 0
     assert redis_db.hgetall("vid_playid") == ids_before
-    assert doc_mismatches(first, io.all_documents(root)) == []
-    from legacy_oracle import dump_db
+    assert doc_mismatches(first, all_documents(root)) == []
+    from tests.support.legacy_oracle import dump_db
 
     assert doc_mismatches(first, dump_db(mongo)) == []
     assert all(c["ok"] for c in again["verify"])
@@ -50,7 +49,7 @@ def test_days_out_of_order_give_in_order_totals(redis_db, mysql_db, tmp_path):
     for d in [DAYS[2], DAYS[0], DAYS[1], DAYS[0]]:
         out = run_day(shuffled, redis_db, hook, d)
         assert all(c["ok"] for c in out["verify"]), out["verify"]
-    a, b = io.all_documents(in_order), io.all_documents(shuffled)
+    a, b = all_documents(in_order), all_documents(shuffled)
     # everything but the play documents' ids (which follow processing order) is the same
     assert doc_mismatches(a, b, skip=lambda c: c.endswith("_play")) == []
     for coll in [c for c in a if c.endswith("_play")]:
@@ -74,7 +73,7 @@ def test_later_arrivals_union_and_new_ids_only(redis_db, mysql_db, tmp_path):
     alloc = root.read_table("plays", day, "allocation.parquet").to_pylist()
     assert {r["key"]: r["playid"] for r in alloc} == {**{f"1000001_a{i}": i + 1 for i in range(5)},
                                                        "1000001_late": 6}
-    docs = io.all_documents(root)
+    docs = all_documents(root)
     assert docs["1000_vdaily"][day]["1000001"]["Geo"]["Guangdong"]["ClickNum"] == 6
     assert docs["1000_stat"]["1000001"]["PlayID"] == 6
 
@@ -92,7 +91,7 @@ def test_two_days_at_once_never_share_ids(redis_db, mysql_db, tmp_path):
             import redis
 
             client = redis.Redis(connection_pool=redis_db.connection_pool)
-            io.ingest_plays(root, client, mysql_hook(mysql_db), day)
+            ingest_plays(root, client, mysql_hook(mysql_db), day)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -73,7 +73,7 @@ def test_failure_callbacks_are_notifiers():
 
 def test_smtp_skipped_without_connection(monkeypatch, caplog):
     monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
-    monkeypatch.setattr("include.config.has_connection", lambda conn_id: False)
+    monkeypatch.setattr("include.settings.has_connection", lambda conn_id: False)
     sent = []
     monkeypatch.setattr("airflow.providers.smtp.notifications.smtp.SmtpNotifier.notify",
                         lambda self, context: sent.append(self.to))
@@ -84,7 +84,7 @@ def test_smtp_skipped_without_connection(monkeypatch, caplog):
 
 
 def test_smtp_sent_when_connection_and_recipients(monkeypatch):
-    monkeypatch.setattr("include.config.has_connection", lambda conn_id: conn_id == "smtp_default")
+    monkeypatch.setattr("include.settings.has_connection", lambda conn_id: conn_id == "smtp_default")
     monkeypatch.setenv("AIRFLOW_VAR_ALERT_EMAILS", "a@example.com, b@example.com")
     sent = []
     monkeypatch.setattr("airflow.providers.smtp.notifications.smtp.SmtpNotifier.notify",
@@ -104,7 +104,7 @@ def test_deadline_alert_interval_and_callback(monkeypatch):
     assert isinstance(d.callback, AsyncCallback)
     assert d.callback.path == "include.alerts.deadline_missed"
     monkeypatch.delenv("AIRFLOW_VAR_DEADLINE_HOURS")
-    monkeypatch.setattr("include.config.variable", lambda name, default=None: default)
+    monkeypatch.setattr("include.settings.variable", lambda name, default=None: default)
     assert alerts.deadline_alert().interval == dt.timedelta(days=1, hours=6)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from online_oracle import user_online
 
+from tests.support.online_oracle import user_online
 from video_analytics import online_time as core
 
 END = date(2014, 1, 11)

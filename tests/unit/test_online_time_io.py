@@ -7,11 +7,14 @@ from pathlib import Path
 
 import mongomock
 import pytest
-from online_oracle import oracle_for_dir
 
-from include import online_time_io as io
+from include.online_time.compute_shard import compute_shard
+from include.online_time.merge_report import merge_report
+from include.online_time.sort_and_partition import RejectThresholdExceeded, check_window, sort_and_partition
+from include.online_time.verify import verify_online_time
 from include.sample_logs import generate_logs
 from include.storage import DataRoot
+from tests.support.online_oracle import oracle_for_dir
 
 END = date(2014, 1, 11)
 HEADER = "logtime userid action\n"
@@ -30,9 +33,9 @@ def full_week(log_dir: Path, extra: dict[date, str] | None = None, lookback: boo
 
 
 def run_all(root: DataRoot, log_dir: Path, shards: int = 4, mongo_db=None, **kw) -> tuple[dict, dict]:
-    part = io.sort_and_partition(root, str(log_dir), END, shards=shards, **kw)
-    results = [io.compute_shard(root, s, END) for s in part["shards"]]
-    return part, io.merge_report(root, END, part, results, mongo_db=mongo_db)
+    part = sort_and_partition(root, str(log_dir), END, shards=shards, **kw)
+    results = [compute_shard(root, s, END) for s in part["shards"]]
+    return part, merge_report(root, END, results, mongo_db=mongo_db)
 
 
 def result_dict(root: DataRoot) -> dict[int, tuple[int, int]]:
@@ -59,18 +62,18 @@ def test_check_window_names_every_missing_window_file(tmp_path):
     (tmp_path / "2014-01-07.log").unlink()
     (tmp_path / "2014-01-11.log").unlink()
     with pytest.raises(FileNotFoundError) as exc:
-        io.check_window(str(tmp_path), END)
+        check_window(str(tmp_path), END)
     assert "2014-01-07.log" in str(exc.value) and "2014-01-11.log" in str(exc.value)
     assert "2014-01-08.log" not in str(exc.value)
 
 
 def test_check_window_skips_a_missing_lookback_file(tmp_path, caplog):
     full_week(tmp_path, lookback=False)
-    files = io.check_window(str(tmp_path), END)
+    files = check_window(str(tmp_path), END)
     assert [Path(f).name for f in files] == [f"2014-01-{d:02d}.log" for d in range(5, 12)]
     assert "2014-01-04.log" in caplog.text
     full_week(tmp_path)
-    assert Path(io.check_window(str(tmp_path), END, window_days=2, lookback_days=2)[0]).name == "2014-01-08.log"
+    assert Path(check_window(str(tmp_path), END, window_days=2, lookback_days=2)[0]).name == "2014-01-08.log"
 
 
 # --- whole pipeline on hand-made logs ---------------------------------------------------------
@@ -90,7 +93,7 @@ def test_pipeline_hand_made_week(tmp_path, root):
     rej = root.read_table(part["rejects_path"]).to_pylist()
     assert rej == [{"file": str(tmp_path / "logs" / "2014-01-05.log"), "line": 6, "reason": "too few fields",
                     "raw": "bad line here"}]
-    checks = io.verify_online_time(root, END, max_reject_rate=0.2)
+    checks = verify_online_time(root, END, max_reject_rate=0.2)
     assert all(c["ok"] for c in checks), checks
 
 
@@ -154,17 +157,17 @@ def test_rerun_overwrites_and_leaves_no_stale_files(sample, root):
     part, _ = run_all(root, sample, shards=2)
     names = sorted(Path(p).name for p in root.glob(f"online_time/{END}/*/*.parquet"))
     assert names == ["part-0.parquet", "part-1.parquet", "shard-0.parquet", "shard-1.parquet"]
-    assert all(c["ok"] for c in io.verify_online_time(root, END))
+    assert all(c["ok"] for c in verify_online_time(root, END))
 
 
 def test_reject_threshold(tmp_path, root):
     full_week(tmp_path / "logs", {date(2014, 1, 6): "2014-01-06 10:00:00 1 login\n2014-01-06 10:00:00 1 jump\n"})
-    with pytest.raises(io.RejectThresholdExceeded) as exc:
-        io.sort_and_partition(root, str(tmp_path / "logs"), END)
+    with pytest.raises(RejectThresholdExceeded) as exc:
+        sort_and_partition(root, str(tmp_path / "logs"), END)
     msg = str(exc.value)
     assert "1 rejected" in msg and "50.0000%" in msg and "1.0000%" in msg and "rejects.parquet" in msg
     assert root.read_table(f"online_time/{END}/rejects.parquet").num_rows == 1
-    assert io.sort_and_partition(root, str(tmp_path / "logs"), END, max_reject_rate=0.5)["rejects"] == 1
+    assert sort_and_partition(root, str(tmp_path / "logs"), END, max_reject_rate=0.5)["rejects"] == 1
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -205,7 +208,7 @@ def test_publish_to_mongo_is_idempotent_and_drops_gone_users(sample, root, tmp_p
     assert coll.count_documents({}) == len(want)
     # a smaller week: users that vanished are removed
     full_week(tmp_path / "tiny", {date(2014, 1, 6): "2014-01-06 10:00:00 1 login\n2014-01-06 10:00:09 1 get\n"})
-    io.sort_and_partition(root, str(tmp_path / "tiny"), END)
+    sort_and_partition(root, str(tmp_path / "tiny"), END)
     run_all(root, tmp_path / "tiny", mongo_db=db)
     assert list(coll.find({}, {"run": 0})) == [{"_id": "1_20140111", "userid": 1, "window_end": "2014-01-11",
                                                  "window_days": 7, "online_seconds": 9, "sessions": 1}]
@@ -214,7 +217,7 @@ def test_publish_to_mongo_is_idempotent_and_drops_gone_users(sample, root, tmp_p
 # --- verification ----------------------------------------------------------------------------
 
 def failed(root: DataRoot, **kw) -> set[str]:
-    return {c["name"] for c in io.verify_online_time(root, END, **kw) if not c["ok"]}
+    return {c["name"] for c in verify_online_time(root, END, **kw) if not c["ok"]}
 
 
 def test_verify_passes_then_fails_on_a_missing_part(sample, root):

@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 
 from include.storage import DataRoot
-from include.verify import VerificationFailed, build_report, report_path, summary, verify_day
+from include.verify import VerificationFailed, build_report, summary, verify_day
+from video_analytics.conventions import report_path
 
 DAY = dt.date(2014, 1, 7)
 
@@ -27,6 +28,6 @@ def test_missing_results_fail_verification_and_still_write_the_report(tmp_path):
     with pytest.raises(VerificationFailed) as err:
         verify_day(root, DAY)
     assert "online_time." in str(err.value) and "plays." in str(err.value)
-    rep = root.read_json(*report_path(DAY))
+    rep = root.read_json(report_path(DAY))
     assert rep["ok"] is False and rep["day"] == "2014-01-07"
     assert {c["name"] for c in rep["checks"]["plays"]} == {"results_readable"}

@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.storage import DataRoot
-from include.verify import build_report, report_path
+from include.verify import build_report
+from video_analytics.conventions import report_path
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "verify_reports_plugin.py"
 
@@ -28,7 +29,7 @@ def test_lists_reports_with_their_result(client):
     assert "no reports yet" in http.get("/").text
     day = dt.date(2014, 1, 7)
     root.write_json(build_report(day, {"plays": [{"name": "traffic", "ok": False, "detail": "1 != 2"}]}),
-                    *report_path(day))
+                    report_path(day))
     page = http.get("/").text
     assert "2014-01-07" in page and "FAILED: plays.traffic" in page
     detail = http.get("/2014-01-07").text

@@ -1,15 +1,13 @@
-"""Helpers shared by the play-statistics tests (real Redis / MariaDB; mongomock for MongoDB)."""
+"""Helpers for the play-statistics tests: plays as the collector writes them, categories in MySQL,
+a whole day's run, document comparison. Fixtures (Redis, MariaDB, mongomock) are in conftest.py."""
 
 from __future__ import annotations
 
 import os
 
-import mongomock
-import mongomock_shim  # noqa: F401  (patches mongomock for pymongo >= 4.13)
-import pytest
-import redis as redis_mod
 import ujson
 
+from video_analytics.conventions import endlist_key
 from video_analytics.plays import close, diff
 
 GOOD_S = {"starttime": "2014-01-07 10:00:00", "country": "CN", "region": "Guangdong", "city": "Shenzhen",
@@ -17,6 +15,7 @@ GOOD_S = {"starttime": "2014-01-07 10:00:00", "country": "CN", "region": "Guangd
 
 
 def mysql_hook(db: str):
+    """Airflow's MySqlHook on the scratch database ``db``."""
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
     return MySqlHook(mysql_conn_id="video_mysql", schema=db)
@@ -34,13 +33,23 @@ class CountingHook:
         return self.hook.get_records(sql, parameters=parameters)
 
 
-def mysql_conn(db: str):
+def mysql_conn(db: str | None = None):
+    """A MySQLdb connection to the local MariaDB as the project's user (autocommit)."""
     import MySQLdb
 
-    conn = MySQLdb.connect(host="127.0.0.1", port=int(os.environ.get("VIDEO_MYSQL_PORT", "3306")), user="video",
-                           passwd="video", db=db, charset="utf8")
-    conn.autocommit(True)  # no open transaction may hold a lock on the scratch database when it is dropped
+    kw = dict(host="127.0.0.1", port=int(os.environ.get("VIDEO_MYSQL_PORT", "3306")), user="video",
+              passwd="video", charset="utf8")
+    conn = MySQLdb.connect(**kw, **({"db": db} if db else {}))
+    conn.autocommit(True)  # no open transaction may hold a lock on a scratch database when it is dropped
     return conn
+
+
+def redis_client(db: int):
+    """A client on the local Redis, database ``db``."""
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=int(os.environ.get("VIDEO_REDIS_PORT", "6379")), db=db,
+                       decode_responses=True)
 
 
 def categories(db: str, vinfo: list[tuple[str, int]], vsort: list[tuple[int, str | None]]) -> None:
@@ -52,7 +61,6 @@ def categories(db: str, vinfo: list[tuple[str, int]], vsort: list[tuple[int, str
         cur.executemany("REPLACE INTO vsort (id, kid) VALUES (%s, %s)", vsort)
     if vinfo:
         cur.executemany("REPLACE INTO vinfo (vid, vsortid) VALUES (%s, %s)", vinfo)
-    conn.commit()
     conn.close()
 
 
@@ -66,34 +74,23 @@ def put_play(r, day: str, key: str, s=GOOD_S, j=((1, 1), (2, 1)), z1=None, raw_s
     if z1 is not None:
         r.set(key + "_z1", z1)
     if push:
-        r.rpush(f"T_endlist_{day}", key)
-
-
-@pytest.fixture
-def oracle_redis():
-    """A second real Redis database for the legacy oracle (test db + 1), flushed before and after."""
-    db = int(os.environ.get("VIDEO_TEST_REDIS_DB", "9")) + 1
-    client = redis_mod.Redis(host="127.0.0.1", port=int(os.environ.get("VIDEO_REDIS_PORT", "6379")), db=db,
-                             decode_responses=True)
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-@pytest.fixture
-def mongo():
-    return mongomock.MongoClient()["video"]
+        r.rpush(endlist_key(day), key)
 
 
 def run_day(root, r, hook, day, mongo_db=None, cleanup=False):
-    from include import plays_io as io
+    """ingest, rollup, (publish), verify, (cleanup) of one day, as the DAG runs them."""
+    from include.plays.cleanup import cleanup as run_cleanup
+    from include.plays.ingest_plays import ingest_plays
+    from include.plays.publish import publish
+    from include.plays.rollup_videos import rollup_videos
+    from include.plays.verify import verify_plays
 
-    out = {"ingest": io.ingest_plays(root, r, hook, day, mongo_db=mongo_db), "rollup": io.rollup_videos(root, day)}
+    out = {"ingest": ingest_plays(root, r, hook, day, mongo_db=mongo_db), "rollup": rollup_videos(root, day)}
     if mongo_db is not None:
-        out["publish"] = io.publish(root, day, mongo_db)
-    out["verify"] = io.verify_plays(root, day, mongo_db)
+        out["publish"] = publish(root, day, mongo_db)
+    out["verify"] = verify_plays(root, day, mongo_db)
     if cleanup:
-        out["cleanup"] = io.cleanup(root, r, day)
+        out["cleanup"] = run_cleanup(root, r, day)
     return out
 
 

@@ -1,18 +1,26 @@
-"""Where the pipeline's settings and connections come from.
+"""Where the pipeline's settings come from, for the DAG, the CLI and the tests alike.
 
-Inside Airflow and in the CLI alike: Airflow Variables ``log_dir`` / ``data_root`` (so also
-``AIRFLOW_VAR_*``) and connections ``video_redis``, ``video_mysql``, ``video_mongo`` (so also
-``AIRFLOW_CONN_*``, URI or JSON), read through Airflow's own machinery.
+* Airflow Variables ``log_dir`` and ``data_root`` (so also ``AIRFLOW_VAR_*``).
+* Connections ``video_redis``, ``video_mysql`` and ``video_mongo`` (so also ``AIRFLOW_CONN_*``,
+  URI or JSON), read through Airflow's own machinery.
+* The pool that serialises publishing, and the day a run processes.
+
+The local values (env vars, the pool) are set in one place: ``scripts/env.sh`` and
+``scripts/airflow_stack.sh init``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from typing import Any
 
 REDIS_CONN_ID = "video_redis"
 MYSQL_CONN_ID = "video_mysql"
 MONGO_CONN_ID = "video_mongo"
 MONGO_DB = "video"
+PUBLISH_POOL = "video_publish"
+PUBLISH_POOL_SLOTS = 1
 
 
 def variable(name: str, default: str | None = None) -> str:
@@ -71,3 +79,32 @@ def mongo_db(conn_id: str = MONGO_CONN_ID, db_name: str = MONGO_DB):
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
     return MongoHook(mongo_conn_id=conn_id).get_conn()[db_name]
+
+
+def data_root():
+    """The data root (Variable ``data_root``)."""
+    from include.storage import DataRoot
+
+    return DataRoot(variable("data_root"))
+
+
+def log_dir() -> str:
+    """The action-log folder (Variable ``log_dir``)."""
+    return variable("log_dir")
+
+
+def run_day(context: dict[str, Any]) -> dt.date:
+    """The day a run processes: ``params.day`` when given, else the run's logical date.
+
+    With the DAG's daily data-interval timetable, the run with logical date D covers [D, D+1),
+    so ``airflow dags test daily_analytics 2014-01-07`` and a backfill both process the
+    logical dates themselves.
+    """
+    params = context.get("params") or {}
+    if params.get("day"):
+        return dt.date.fromisoformat(str(params["day"]))
+    for key in ("logical_date", "data_interval_start"):
+        value = context.get(key)
+        if value is not None:
+            return value.date()
+    return (context["dag_run"].run_after - dt.timedelta(days=1)).date()

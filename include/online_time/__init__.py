@@ -1,0 +1,19 @@
+"""Users' online time (CONTRACT §1) on files: one module per task of the ``online_time`` group.
+
+* ``sort_and_partition`` - window check, parse, user-aligned sorted shards, rejects
+* ``compute_shard``      - the rules over one shard (mapped)
+* ``merge_report``       - the window's dataset, totals, MongoDB publishing
+* ``verify``             - the online-time section of the ``verify`` task
+* ``pipeline``           - all of it in one process tree (CLI, benchmarks)
+
+Layout under the data root, for a window ending ``<end>`` (``video_analytics.conventions``)::
+
+    online_time/<end>/partition.json          what sort_and_partition did
+    online_time/<end>/shards/shard-<i>.parquet events of shard i, sorted
+    online_time/<end>/rejects.parquet          rejected lines (file, line, reason, raw)
+    online_time/<end>/results/part-<i>.parquet per-user results of shard i
+    online_time/<end>/online_time.parquet      all users, sorted by userid
+    online_time/<end>/totals.json              the report
+
+Every task function returns a small JSON-able dict, fit for XCom.
+"""

@@ -1,0 +1,54 @@
+"""The online-time section of task ``verify``: the window's results against its shards."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from include.storage import DataRoot
+from video_analytics import checks
+from video_analytics import conventions as conv
+from video_analytics import online_time as core
+
+
+def _rows(root: DataRoot, rel: str) -> int:
+    with root.fs.open(root.path(rel), "rb") as fh:
+        return pq.ParquetFile(fh).metadata.num_rows
+
+
+def verify_online_time(root: DataRoot, end: date, max_reject_rate: float = conv.MAX_REJECT_RATE) -> list[dict]:
+    """Checks recomputed from what is on the data root: ``[{"name", "ok", "detail"}]``."""
+    manifest = conv.online_time_path(end, "partition.json")
+    if not root.exists(manifest):
+        return [checks.check("partition", False, f"{root.uri(manifest)} is missing")]
+    part = root.read_json(manifest)
+    win_start, win_stop = core.window_bounds(end, int(part.get("window_days", conv.WINDOW_DAYS)))
+
+    missing_shards = [s["path"] for s in part["shards"] if not root.exists(s["path"])]
+    results = [conv.result_path(end, s["index"]) for s in part["shards"]]
+    missing_parts = [p for p in results if not root.exists(p)]
+
+    parsed = users_expected = 0
+    for s in part["shards"]:
+        if s["path"] in missing_shards:
+            continue
+        t = root.read_table(s["path"], columns=["userid", "logtime"])
+        parsed += t.num_rows
+        lt = t.column("logtime").cast(pa.timestamp("s")).cast(pa.int64()).to_numpy()
+        uid = t.column("userid").to_numpy()
+        users_expected += len(np.unique(uid[(lt >= win_start) & (lt < win_stop)]))
+    rejects = _rows(root, part["rejects_path"]) if root.exists(part["rejects_path"]) else 0
+    parts_users = sum(_rows(root, p) for p in results if p not in missing_parts)
+    result = conv.online_time_path(end, "online_time.parquet")
+    users_out, unique = None, False
+    if root.exists(result):
+        out = root.read_table(result, columns=["userid"]).column("userid").to_numpy()
+        users_out, unique = len(out), len(np.unique(out)) == len(out)
+    return checks.online_time_checks(
+        shards=len(part["shards"]), missing_shards=missing_shards, missing_parts=missing_parts,
+        rows_in=part["rows_in"], parsed=parsed, rejects=rejects, users_out=users_out, users_unique=unique,
+        parts_users=parts_users, users_expected=users_expected, result_uri=root.uri(result),
+        max_reject_rate=max_reject_rate)

@@ -1,0 +1,28 @@
+"""Play statistics I/O (CONTRACT §2, §4, §5): one module per task of the ``plays`` group.
+
+* ``ingest_plays``  - Redis snapshot, validation and quarantine; uses ``categories`` (kid cache and
+                      MySQL) and ``play_ids`` (reservation in ``vid_playid``)
+* ``rollup_videos`` - the day's contributions and documents, stat documents rebuilt from stored days
+* ``documents``     - every document a day publishes (one builder for publish, verify and export)
+* ``publish``       - bulk upserts into MongoDB
+* ``cleanup``       - archived plays out of ``T_endlist_D``, play-id counters mirrored
+* ``verify``        - the plays section of the ``verify`` task
+* ``store``         - Parquet / JSON-lines helpers for ``plays/<D>/``
+
+Data-root layout, per day ``D`` (``video_analytics.conventions.plays_path``)::
+
+    plays/D/snapshot/endlist.parquet   key                 T_endlist_D as last read (duplicates included)
+    plays/D/snapshot/plays_raw.parquet key, S, J, z1       unique keys, raw values; union over re-runs
+    plays/D/snapshot/tables.parquet    table, field, value T_loadtable_D / T_playtable_D / T_regiontable_D
+    plays/D/kids.parquet               vid, kid, source    the category each vid was given
+    plays/D/allocation.parquet         key, vid, playid    play ids given out (reused on re-runs)
+    plays/D/quarantine.parquet         key, reason, S, J, z1
+    plays/D/plays.parquet              one row per ingested play (vid, uid, kid, playid, region, flow, ...)
+    plays/D/segments.parquet           vid, seg, heat, plays   (the day's HeatMapSum / PlayMapSum)
+    plays/D/ingest.json                ingest report
+    plays/D/contrib/<kind>.parquet     the day's contributions: vid, vid_region, vid_seg, uid, uid_region,
+                                       kid, kid_region
+    plays/D/docs/play.parquet          the day's <vid>_play documents (coll, _id, fields)
+    plays/D/docs/{vdaily,daily,type,stat}.jsonl   {"coll", "_id", "doc"} per line
+    plays/D/rollup.json, plays/D/cleanup.json
+"""

@@ -1,0 +1,98 @@
+"""Every document a day publishes, built in one place for ``publish``, ``verify`` and ``export-docs``."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from include.plays.rollup_videos import stat_documents
+from include.plays.store import decode_mixed, read_frame, stored_days
+from include.storage import DataRoot
+from video_analytics import plays as core
+from video_analytics.conventions import plays_path
+
+Doc = tuple[str, Any, dict]  # (collection, _id, fields)
+
+
+def _play_documents(root: DataRoot, day: str) -> Iterator[Doc]:
+    """The day's ``<vid>_play`` documents, sorted by collection then ``_id``."""
+    df = decode_mixed(read_frame(root, plays_path(day, "docs", "play.parquet")))
+    df = df.sort_values(["coll", "_id"], kind="stable")
+    fields = [f for f in core.PLAY_DOC_FIELDS if f in df.columns]
+    cols = [df[f].tolist() for f in fields]
+    zi = fields.index("zz_uinfo") if "zz_uinfo" in fields else -1
+    for coll, _id, *vals in zip(df["coll"].tolist(), df["_id"].tolist(), *cols, strict=True):
+        doc = dict(zip(fields, vals, strict=True))
+        if zi >= 0 and not isinstance(vals[zi], str):  # absent K_z1 (None / NaN after Parquet)
+            del doc["zz_uinfo"]
+        yield coll, int(_id), doc
+
+
+def _daily_documents(root: DataRoot, day: str) -> Iterator[Doc]:
+    """The day's ``<uid>_vdaily``, ``<uid>_daily`` and ``<uid>_type`` documents (``_id`` = D)."""
+    for kind in ("vdaily", "daily", "type"):
+        for r in root.read_jsonl(plays_path(day, "docs", f"{kind}.jsonl")):
+            yield r["coll"], r["_id"], r["doc"]
+
+
+def stat_ids(root: DataRoot, day: str) -> tuple[list[str], list[str]]:
+    """The vids and uids whose stat documents day D's rollup refreshed."""
+    stored = root.read_jsonl(plays_path(day, "docs", "stat.jsonl"))
+    return ([r["_id"] for r in stored if r["kind"] == "vid"], [r["_id"] for r in stored if r["kind"] == "uid"])
+
+
+def day_documents(root: DataRoot, day: str) -> Iterator[Doc]:
+    """What publishing day D sends, grouped by collection: its play documents, its daily documents and
+    the stat documents it touched, rebuilt from every stored day now (so concurrent days cannot leave
+    stale totals)."""
+    yield from _play_documents(root, day)
+    by_coll: dict[str, list[Doc]] = defaultdict(list)
+    for d in _daily_documents(root, day):
+        by_coll[d[0]].append(d)
+    for r in stat_documents(root, *stat_ids(root, day)):
+        by_coll[r["coll"]].append((r["coll"], r["_id"], r["doc"]))
+    for coll in sorted(by_coll):
+        yield from by_coll[coll]
+
+
+def all_documents(root: DataRoot) -> dict[str, dict[Any, dict]]:
+    """Every document that would be published, ``{collection: {_id: doc}}`` (stat docs at their latest)."""
+    out: dict[str, dict[Any, dict]] = defaultdict(dict)
+    for day in stored_days(root, "rollup.json"):
+        for coll, _id, doc in _play_documents(root, day):
+            out[coll][_id] = doc
+        for coll, _id, doc in _daily_documents(root, day):
+            out[coll][_id] = doc
+    for r in stat_documents(root):
+        out[r["coll"]][r["_id"]] = r["doc"]
+    return out
+
+
+def export_docs(root: DataRoot, out_dir: str) -> dict:
+    """Write ``<collection>.jsonl`` per collection under ``out_dir`` (documents with ``_id`` first)."""
+    import fsspec
+
+    fs, base = fsspec.core.url_to_fs(out_dir)
+    fs.makedirs(base, exist_ok=True)
+    docs = all_documents(root)
+    n = 0
+    for coll in sorted(docs):
+        items = sorted(docs[coll].items(), key=lambda kv: (str(type(kv[0])), kv[0]))
+        with fs.open(f"{base.rstrip('/')}/{coll}.jsonl", "w") as fh:
+            for _id, doc in items:
+                fh.write(json.dumps({"_id": _id, **doc}) + "\n")
+        n += len(items)
+    return {"out": out_dir, "collections": len(docs), "documents": n}
+
+
+def as_map(docs: Iterator[Doc]) -> dict[str, dict[Any, dict]]:
+    """``{collection: {_id: doc}}`` of an iterator of documents."""
+    out: dict[str, dict[Any, dict]] = defaultdict(dict)
+    for coll, _id, doc in docs:
+        out[coll][_id] = doc
+    return out
+
+
+__all__ = ["day_documents", "all_documents", "export_docs", "stat_ids", "as_map"]

@@ -1,0 +1,80 @@
+"""Play ids (CONTRACT §2): continue per vid from ``vid_playid``, else the stat document's ``PlayID``,
+else the data root's own highest id, else 0; reserved atomically so concurrent days never share one."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pandas as pd
+
+from include.plays.store import chunks, read_frame, stored_days
+from include.storage import DataRoot
+from video_analytics.conventions import PLAYID_HASH, plays_path
+
+
+def root_last_ids(root: DataRoot) -> dict[str, int]:
+    """The highest play id the data root has given each vid (all days)."""
+    frames = [read_frame(root, plays_path(day, "allocation.parquet"), columns=["vid", "playid"])
+              for day in stored_days(root, "allocation.parquet")]
+    if not frames:
+        return {}
+    df = pd.concat(frames, ignore_index=True)
+    if df.empty:
+        return {}
+    return {k: int(v) for k, v in df.groupby("vid")["playid"].max().items()}
+
+
+def reserve_ids(redis, root: DataRoot, counts: dict[str, int], mongo_db=None, batch: int = 5000
+                ) -> tuple[dict[str, int], dict]:
+    """Atomically reserve ``counts[vid]`` ids per vid; returns the id *before* each vid's first new play.
+
+    Continues from ``vid_playid[vid]``; when absent, from the stat document's ``PlayID`` (``mongo_db``) or
+    else the data root's own highest id for the vid, else 0 (HSETNX seeds it, HINCRBY reserves, so two days
+    processed at once never share an id).
+    """
+    stats = {"round_trips": 0, "playid_from_redis": 0, "playid_from_stat": 0, "playid_from_root": 0,
+             "playid_from_zero": 0}
+    vids = list(counts)
+    current: dict[str, Any] = {}
+    for chunk in chunks(vids, batch):
+        current.update(zip(chunk, redis.hmget(PLAYID_HASH, chunk), strict=True))
+        stats["round_trips"] += 1
+    missing = [v for v in vids if current[v] is None]
+    stats["playid_from_redis"] = len(vids) - len(missing)
+    seed: dict[str, int] = {}
+    if missing:
+        if mongo_db is not None:
+            by_uid: dict[str, list[str]] = defaultdict(list)
+            for v in missing:
+                by_uid[v[:4]].append(v)
+            for uid, vs in by_uid.items():
+                for doc in mongo_db[f"{uid}_stat"].find({"_id": {"$in": vs}}, {"PlayID": 1}):
+                    if doc.get("PlayID") is not None:
+                        seed[doc["_id"]] = int(doc["PlayID"])
+            stats["playid_from_stat"] = len(seed)
+        rest = [v for v in missing if v not in seed]
+        if rest:
+            own = root_last_ids(root)
+            for v in rest:
+                if v in own:
+                    seed[v] = own[v]
+                    stats["playid_from_root"] += 1
+                else:
+                    seed[v] = 0
+                    stats["playid_from_zero"] += 1
+    before: dict[str, int] = {}
+    for chunk in chunks(vids, batch):
+        p = redis.pipeline(transaction=False)
+        for v in chunk:
+            if v in seed:
+                p.hsetnx(PLAYID_HASH, v, seed[v])
+            p.hincrby(PLAYID_HASH, v, counts[v])
+        res = p.execute()
+        stats["round_trips"] += 1
+        it = iter(res)
+        for v in chunk:
+            if v in seed:
+                next(it)
+            before[v] = int(next(it)) - counts[v]
+    return before, stats

@@ -1,0 +1,93 @@
+"""Task ``plays.rollup_videos``: the day's contributions and documents, from what ``ingest_plays`` stored.
+
+Daily documents (``<uid>_vdaily``, ``<uid>_daily``, ``<uid>_type``, ``_id`` = D) come from the day alone;
+``<uid>_stat`` documents are rebuilt from every stored day's contributions, so re-runs and out-of-order
+days give the same totals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import pandas as pd
+import pyarrow as pa
+
+from include.plays.store import CONTRIB_KINDS, read_contrib, read_frame, stored_days, write_frame
+from include.storage import DataRoot
+from video_analytics import plays as core
+from video_analytics.conventions import plays_path
+
+
+def totals(per_day: dict[str, dict[str, pd.DataFrame]], days) -> dict[str, pd.DataFrame]:
+    """Running totals over ``days`` of ``read_contrib``'s frames."""
+    frames: dict[str, list] = defaultdict(list)
+    for d in days:
+        for k, df in per_day[d].items():
+            frames[k].append(df)
+    return core.sum_contributions(frames)
+
+
+def stat_documents(root: DataRoot, vids=None, uids=None, days: list[str] | None = None) -> list[dict]:
+    """``<uid>_stat`` documents rebuilt from the stored contributions of ``days`` (default: all days),
+    restricted to ``vids`` / ``uids`` when given (``None`` = all). Each is ``{coll, _id, kind, doc}``."""
+    days = stored_days(root, "contrib/vid.parquet") if days is None else days
+    per_day = read_contrib(root, days)
+    t = totals(per_day, days)
+    if vids is not None:
+        vset = set(vids)
+        t["vid"] = t["vid"][t["vid"]["vid"].isin(vset)]
+        t["vid_region"] = t["vid_region"][t["vid_region"]["vid"].isin(vset)]
+        t["vid_seg"] = t["vid_seg"][t["vid_seg"]["vid"].isin(vset)]
+    if uids is not None:
+        uset = set(uids)
+        t["uid"] = t["uid"][t["uid"]["uid"].isin(uset)]
+        t["uid_region"] = t["uid_region"][t["uid_region"]["uid"].isin(uset)]
+    mt = core.month_to_date_traffic({d: f["uid"] for d, f in per_day.items()})
+    out = [{"coll": f"{uid}_stat", "_id": vid, "kind": "vid", "doc": doc}
+           for vid, (uid, doc) in core.vid_stat_docs(t).items()]
+    out += [{"coll": f"{uid}_stat", "_id": uid, "kind": "uid", "doc": doc}
+            for uid, doc in core.uid_stat_docs(t, mt).items()]
+    return out
+
+
+def rollup_videos(root: DataRoot, day: str) -> dict:
+    """Write the day's contributions, its play / vdaily / daily / type documents and the stat documents.
+
+    ``Mtraffic`` is the uid's traffic summed over the stored days of the calendar month of the *latest*
+    stored day (by date, not by run time), up to that day; it is 0.0 for a uid without plays that month
+    (the legacy job only grew it and an outside job reset it monthly). When D is the latest day, every
+    uid's stat document is refreshed so that a new month resets Mtraffic everywhere.
+    """
+    t0 = time.perf_counter()
+    plays = read_frame(root, plays_path(day, "plays.parquet"))
+    segs = read_frame(root, plays_path(day, "segments.parquet"))
+    tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
+    tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
+                                               tab["value"].tolist(), strict=True))
+    c = core.contributions(plays, segs, tables["load"], tables["play"], tables["region"])
+    for k in CONTRIB_KINDS:
+        write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
+
+    play_docs = core.play_doc_frame(plays, day)
+    write_frame(root, play_docs, plays_path(day, "docs", "play.parquet"),
+                schema={"coll": pa.string(), "Date": pa.string(), "zz_uinfo": pa.string()})
+
+    vd = [{"coll": f"{u}_vdaily", "_id": day, "doc": d} for u, d in core.vdaily_docs(c).items()]
+    dl = [{"coll": f"{u}_daily", "_id": day, "doc": d} for u, d in core.daily_docs(c).items()]
+    ty = [{"coll": f"{u}_type", "_id": day, "doc": d} for u, d in core.type_docs(c).items()]
+    root.write_jsonl(vd, plays_path(day, "docs", "vdaily.jsonl"))
+    root.write_jsonl(dl, plays_path(day, "docs", "daily.jsonl"))
+    root.write_jsonl(ty, plays_path(day, "docs", "type.jsonl"))
+
+    days = stored_days(root, "contrib/vid.parquet")
+    vids = c["vid"]["vid"].tolist()
+    uids = None if day == max(days) else c["uid"]["uid"].tolist()
+    st = stat_documents(root, vids, uids, days)
+    root.write_jsonl(st, plays_path(day, "docs", "stat.jsonl"))
+    report = {"day": day, "vids": len(vids), "uids": int(len(c["uid"])), "kids": int(len(c["kid"])),
+              "plays": int(len(plays)), "documents": len(play_docs) + len(vd) + len(dl) + len(ty) + len(st),
+              "stat_documents": len(st), "days_included": days, "bad_table_entries": bad_tables,
+              "seconds": round(time.perf_counter() - t0, 3)}
+    root.write_json(report, plays_path(day, "rollup.json"))
+    return report

@@ -1,0 +1,66 @@
+"""Parquet and JSON-lines helpers for a day's plays folder (``plays/<D>/``)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+
+from include.storage import DataRoot
+from video_analytics.conventions import plays_path
+
+CONTRIB_KINDS = ("vid", "vid_region", "vid_seg", "uid", "uid_region", "kid", "kid_region")
+DOC_KINDS = ("vdaily", "daily", "type", "stat")
+
+
+def chunks(seq, n: int):
+    for i in range(0, len(seq), n):
+        yield seq[i: i + n]
+
+
+def write_frame(root: DataRoot, df: pd.DataFrame, rel: str, schema: dict | None = None) -> None:
+    """A frame as Parquet; ``schema`` names the Arrow type of some columns."""
+    arrays, names = [], []
+    for c in df.columns:
+        typ = (schema or {}).get(c)
+        vals = df[c]
+        if typ is not None:
+            arrays.append(pa.array(vals.tolist() if vals.dtype == object else vals, type=typ))
+        else:
+            arrays.append(pa.array(vals, from_pandas=True))
+        names.append(c)
+    root.write_table(pa.Table.from_arrays(arrays, names=names), rel)
+
+
+def read_frame(root: DataRoot, rel: str, columns=None) -> pd.DataFrame:
+    return root.read_table(rel, columns=columns).to_pandas()
+
+
+def encode_mixed(df: pd.DataFrame, cols) -> pd.DataFrame:
+    """Columns whose values are not all strings are stored JSON-encoded as ``<col>__json``."""
+    for c in cols:
+        vals = df[c].tolist()
+        if not all(type(v) is str for v in vals):
+            df[c + "__json"] = [json.dumps(v) for v in vals]
+            df.drop(columns=[c], inplace=True)
+    return df
+
+
+def decode_mixed(df: pd.DataFrame) -> pd.DataFrame:
+    for c in [c for c in df.columns if c.endswith("__json")]:
+        df[c[:-6]] = pd.Series([json.loads(v) for v in df[c].tolist()], dtype=object, index=df.index)
+        df.drop(columns=[c], inplace=True)
+    return df
+
+
+def stored_days(root: DataRoot, marker: str) -> list[str]:
+    """Days that have ``plays/<day>/<marker>``."""
+    depth = len(marker.split("/")) + 1
+    return sorted(p.rstrip("/").split("/")[-depth] for p in root.glob(plays_path("*", marker)))
+
+
+def read_contrib(root: DataRoot, days: list[str], kinds=("vid", "vid_region", "vid_seg", "uid", "uid_region")
+                 ) -> dict[str, dict[str, pd.DataFrame]]:
+    """``{day: {kind: frame}}`` of the stored contributions."""
+    return {d: {k: read_frame(root, plays_path(d, "contrib", f"{k}.parquet")) for k in kinds} for d in days}

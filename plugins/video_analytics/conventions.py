@@ -1,0 +1,103 @@
+"""The project's conventions, each in one place: day formats, Redis key names, data-root paths
+and the rule defaults (CONTRACT §1-§5).
+
+Light on purpose (standard library only): the DAG file imports it at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+# ---- days ------------------------------------------------------------------------------------------
+# Redis keys and Mongo _ids use %Y%m%d (20140107); log files and report names use %Y-%m-%d.
+YMD = "%Y%m%d"
+
+
+def ymd(day: dt.date) -> str:
+    """``20140107``: the day as Redis keys and Mongo ``_id``s spell it."""
+    return day.strftime(YMD)
+
+
+def parse_ymd(text: str) -> dt.date:
+    """The inverse of ``ymd``; ``ValueError`` on anything else."""
+    if len(text) != 8 or not text.isdigit():
+        raise ValueError(f"a day must be YYYYMMDD (got {text!r})")
+    return dt.datetime.strptime(text, YMD).date()
+
+
+def as_date(day: dt.date | str) -> dt.date:
+    """A ``date`` from a date, ``YYYYMMDD`` or ``YYYY-MM-DD``."""
+    if isinstance(day, dt.date):
+        return day
+    return parse_ymd(day) if "-" not in day else dt.date.fromisoformat(day)
+
+
+# ---- rule defaults (CONTRACT §1, §5): the DAG params, the CLI, the adapters and verify use these ----
+WINDOW_DAYS = 7
+LOOKBACK_DAYS = 1
+SHARDS = 8
+MIN_GAP = 3
+TIMEOUT = 600
+POST_MULTIPLIER = 3
+MAX_REJECT_RATE = 0.01
+MAX_QUARANTINE_RATE = 0.01
+
+# ---- Redis keys (CONTRACT §2) -------------------------------------------------------------------
+KID_HASH = "T_video_kid_info"
+PLAYID_HASH = "vid_playid"
+TABLE_KEYS = {"load": "T_loadtable_{day}", "play": "T_playtable_{day}", "region": "T_regiontable_{day}"}
+
+
+def endlist_key(day: str) -> str:
+    """``T_endlist_<YYYYMMDD>``: the day's finished plays."""
+    return f"T_endlist_{day}"
+
+
+def table_key(table: str, day: str) -> str:
+    """``T_loadtable_D`` / ``T_playtable_D`` / ``T_regiontable_D`` for ``table`` in ``TABLE_KEYS``."""
+    return TABLE_KEYS[table].format(day=day)
+
+
+# ---- the data root (CONTRACT §4) ------------------------------------------------------------------
+# Every path below is relative to the data root, "/"-separated.
+
+
+def plays_path(day: str, *parts: str) -> str:
+    """``plays/<YYYYMMDD>/...``: everything a day's play documents are rebuilt from."""
+    return "/".join(("plays", day, *parts))
+
+
+def online_time_path(end: dt.date, *parts: str) -> str:
+    """``online_time/<YYYY-MM-DD>/...``: the window ending ``end``."""
+    return "/".join(("online_time", end.isoformat(), *parts))
+
+
+def shard_path(end: dt.date, index: int) -> str:
+    return online_time_path(end, "shards", f"shard-{index}.parquet")
+
+
+def result_path(end: dt.date, index: int) -> str:
+    return online_time_path(end, "results", f"part-{index}.parquet")
+
+
+REPORTS_DIR = "reports"
+
+
+def report_path(day: dt.date) -> str:
+    """``reports/<YYYY-MM-DD>.json``: the day's verification report."""
+    return f"{REPORTS_DIR}/{day.isoformat()}.json"
+
+
+def safe_part(part: object) -> str:
+    """A single path component: ``/`` would make folders, so it is replaced."""
+    return str(part).replace("/", "_")
+
+
+def alert_path(dag_id: str, run_id: str, name: str) -> str:
+    """``alerts/<dag_id>/<run_id>/<name>``."""
+    return "/".join(("alerts", safe_part(dag_id), safe_part(run_id), safe_part(name)))
+
+
+def log_file_name(day: dt.date) -> str:
+    """``YYYY-MM-DD.log``: one day of action logs."""
+    return f"{day.isoformat()}.log"

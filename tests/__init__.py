@@ -1,0 +1,1 @@
+"""Tests of the video analytics project (see README, "How it works")."""

@@ -1,0 +1,1 @@
+"""DAG integrity and policy tests; no services."""

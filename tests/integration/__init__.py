@@ -1,0 +1,1 @@
+"""Integration tests: real Redis, MariaDB and the real local Airflow."""
