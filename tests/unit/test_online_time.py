@@ -244,3 +244,40 @@ def test_days_from_civil():
 def test_window_epoch_matches_dates():
     assert WIN_START == (date(2014, 1, 5) - date(1970, 1, 1)).days * 86400
     assert END - timedelta(days=6) == date(2014, 1, 5)
+
+
+def test_window_arithmetic():
+    import datetime as dt
+
+    end = dt.date(2014, 1, 7)
+    start, stop = core.window_bounds(end, 7)
+    assert stop - start == 7 * 86400
+    assert start == core.epoch_day(dt.date(2014, 1, 1)) * 86400
+    lookback, window = core.window_dates(end, 7, 2)
+    assert window[0] == dt.date(2014, 1, 1) and window[-1] == end and len(window) == 7
+    assert lookback == [dt.date(2013, 12, 30), dt.date(2013, 12, 31)]
+    with pytest.raises(ValueError):
+        core.window_dates(end, 0, 1)
+
+
+def test_shard_split_groups_rows_stably():
+    shard = np.array([2, 0, 2, 1, 0], dtype=np.int32)
+    order, bounds = core.shard_split(shard, 4)
+    assert bounds.tolist() == [0, 2, 3, 5, 5]
+    assert order.tolist() == [1, 4, 3, 0, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 10**6)), max_size=60))
+def test_order_by_user_time_is_a_stable_sort(rows):
+    uid = np.array([r[0] for r in rows], dtype=np.int64)
+    lt = np.array([r[1] for r in rows], dtype=np.int64)
+    got = core.order_by_user_time(uid, lt)
+    assert got.tolist() == sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1], i))
+
+
+def test_users_in_window_counts_distinct_sorted_users():
+    uid = np.array([1, 1, 2, 3, 3], dtype=np.int64)
+    lt = np.array([5, 50, 5, 50, 60], dtype=np.int64)
+    assert core.users_in_window(uid, lt, 10, 100) == 2
+    assert core.users_in_window(uid, lt, 100, 200) == 0

@@ -103,3 +103,31 @@ def test_close_and_diff():
     assert core.diff({"a": {"b": 1}}, {"a": {"b": 2}}) == [".a.b: 1 != 2"]
     assert core.safe_name("x") and not core.safe_name("a.b") and not core.safe_name("$a") and not core.safe_name("")
     assert np.isnan(core._as_float(["x"])[0])
+
+
+def test_parse_tables_counts_bad_entries():
+    rows = [("load", "v1", "10"), ("load", "v2", "2.9"), ("play", "v1", "x"), ("region", "v1R", None)]
+    tables, bad = core.parse_tables(rows)
+    assert tables == {"load": {"v1": 10, "v2": 2}, "play": {"v1": 0}, "region": {"v1R": 0}}
+    assert bad == 2
+
+
+def test_play_doc_frame_maps_fields():
+
+    plays = pd.DataFrame({"vid": ["1000001"], "playid": [7], "PlayTime": ["t"], "PIP": ["ip"], "comprate": [0.5],
+                          "Country": ["CN"], "region": ["R"], "PGeo": ["c"], "Htmap": ["[]"], "OS": ["o"],
+                          "Browser__json": ["1"], "zz_uinfo": [None]})
+    docs = core.play_doc_frame(plays, "20140107")
+    assert docs.to_dict("records") == [{"coll": "1000001_play", "_id": 7, "Date": "20140107", "PlayTime": "t",
+                                        "PIP": "ip", "Engage": 0.5, "Country": "CN", "Provinces": "R", "PGeo": "c",
+                                        "Htmap": "[]", "OS": "o", "Browser__json": "1", "zz_uinfo": None}]
+
+
+def test_month_to_date_traffic_follows_the_latest_day():
+
+    days = {"20140130": pd.DataFrame({"uid": ["a"], "Traffic": [5.0]}),
+            "20140201": pd.DataFrame({"uid": ["a", "b"], "Traffic": [1.0, 2.0]}),
+            "20140203": pd.DataFrame({"uid": ["a"], "Traffic": [0.5]})}
+    assert core.month_to_date_traffic(days) == {"a": 1.5, "b": 2.0}
+    assert core.month_to_date_traffic({k: days[k] for k in ["20140130"]}) == {"a": 5.0}
+    assert core.month_to_date_traffic({}) == {}
