@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ class DataRoot:
         """Write atomically where the filesystem allows it (write then rename)."""
         p = self.path(*parts)
         self.fs.makedirs(posixpath.dirname(p), exist_ok=True)
-        tmp = p + ".tmp"
+        tmp = f"{p}.{uuid.uuid4().hex[:12]}.tmp"  # unique: concurrent writers never share one
         with self.fs.open(tmp, "wb") as fh:
             fh.write(data)
         self.fs.mv(tmp, p)
@@ -80,7 +81,7 @@ class DataRoot:
             table = pa.Table.from_pandas(table, preserve_index=False)
         p = self.path(*parts)
         self.fs.makedirs(posixpath.dirname(p), exist_ok=True)
-        tmp = p + ".tmp"
+        tmp = f"{p}.{uuid.uuid4().hex[:12]}.tmp"  # unique: concurrent writers never share one
         pq.write_table(table, tmp, filesystem=self.fs, **options)
         self.fs.mv(tmp, p)
         return p

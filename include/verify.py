@@ -45,6 +45,16 @@ def _checks(fn, *args, **kwargs) -> list[dict[str, Any]]:
         return [{"name": "results_readable", "ok": False, "detail": f"{type(exc).__name__}: {exc}"}]
 
 
+def write_report(root: DataRoot, day: dt.date, sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Build and write ``reports/<day>.json``, naming the plays ingest run it vouches for (``cleanup``
+    acts only on a passing report of the current run)."""
+    report = build_report(day, sections)
+    ingest = conv.plays_path(conv.ymd(day), "ingest.json")
+    report["plays_run_id"] = root.read_json(ingest).get("run_id") if root.exists(ingest) else None
+    root.write_json(report, conv.report_path(day))
+    return report
+
+
 def verify_day(
     root: DataRoot,
     day: dt.date,
@@ -63,8 +73,7 @@ def verify_day(
         "plays": _checks(verify_plays, root, conv.ymd(day), mongo_db=mongo_db,
                          max_quarantine_rate=max_quarantine_rate),
     }
-    report = build_report(day, sections)
-    root.write_json(report, conv.report_path(day))
+    report = write_report(root, day, sections)
     text = summary(report)
     (log.info if report["ok"] else log.error)("%s\nreport: %s", text, root.uri(conv.report_path(day)))
     if not report["ok"]:

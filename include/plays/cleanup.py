@@ -4,7 +4,25 @@ from __future__ import annotations
 
 from include.plays.store import chunks, read_frame
 from include.storage import DataRoot
-from video_analytics.conventions import PLAYID_HASH, endlist_key, plays_path
+from video_analytics.conventions import PLAYID_HASH, as_date, endlist_key, plays_path, report_path
+
+
+class CleanupRefused(RuntimeError):
+    """No passing verification report vouches for the day's current ingest."""
+
+
+def require_passing_report(root: DataRoot, day: str, run_id: str) -> None:
+    """Raise ``CleanupRefused`` unless ``reports/<day>.json`` passed for the ingest run ``run_id``."""
+    rel = report_path(as_date(day))
+    if not root.exists(rel):
+        raise CleanupRefused(f"no verification report {root.uri(rel)}: run verify for {day} first")
+    rep = root.read_json(rel)
+    if not rep.get("ok"):
+        raise CleanupRefused(f"verification of {day} failed ({', '.join(rep.get('failed', []))}); "
+                             f"see {root.uri(rel)}")
+    if rep.get("plays_run_id") != run_id:
+        raise CleanupRefused(f"{root.uri(rel)} vouches for ingest run {rep.get('plays_run_id')}, not the "
+                             f"current one {run_id}: run verify for {day} again")
 
 _RAISE_LUA = """
 local n = 0
@@ -21,8 +39,12 @@ return n
 def cleanup(root: DataRoot, redis, day: str) -> dict:
     """Remove the archived keys from ``T_endlist_D`` (one LREM ... 1 per archived occurrence, in list order,
     so each removal finds its key at the head; later arrivals stay) and raise ``vid_playid`` to at least
-    the last id given out. A repeated cleanup of the same ingest run removes nothing."""
+    the last id given out. A repeated cleanup of the same ingest run removes nothing.
+
+    Refuses (``CleanupRefused``) unless the day's verification report passed for the current ingest,
+    whatever ran it: the DAG order is not trusted alone."""
     report = root.read_json(plays_path(day, "ingest.json"))
+    require_passing_report(root, day, report["run_id"])
     done = root.read_json(plays_path(day, "cleanup.json")) if root.exists(plays_path(day, "cleanup.json")) else {}
     removed = 0
     round_trips = 0

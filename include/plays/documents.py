@@ -75,8 +75,11 @@ def export_docs(root: DataRoot, out_dir: str) -> dict:
     import fsspec
 
     fs, base = fsspec.core.url_to_fs(out_dir)
-    fs.makedirs(base, exist_ok=True)
     docs = all_documents(root)
+    bad = [c for c in docs if not valid_collection_name(c)]
+    if bad:
+        raise ValueError(f"refusing to export collection name(s) that are not valid file names: {sorted(bad)[:5]!r}")
+    fs.makedirs(base, exist_ok=True)
     n = 0
     for coll in sorted(docs):
         items = sorted(docs[coll].items(), key=lambda kv: (str(type(kv[0])), kv[0]))
@@ -85,6 +88,12 @@ def export_docs(root: DataRoot, out_dir: str) -> dict:
                 fh.write(json.dumps({"_id": _id, **doc}) + "\n")
         n += len(items)
     return {"out": out_dir, "collections": len(docs), "documents": n}
+
+
+def valid_collection_name(name: str) -> bool:
+    """A MongoDB collection name that is also one file name under ``--out``."""
+    return (bool(name) and not name.startswith((".", "system.")) and "$" not in name
+            and not any(c in name for c in "/\\\x00"))
 
 
 def as_map(docs: Iterator[Doc]) -> dict[str, dict[Any, dict]]:

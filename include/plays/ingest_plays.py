@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from include.plays.categories import resolve_kids
-from include.plays.play_ids import reserve_ids
+from include.plays.play_ids import release_reservation, reserve_ids
 from include.plays.store import chunks, encode_mixed, read_frame, write_frame
 from include.storage import DataRoot
 from video_analytics import plays as core
@@ -73,6 +73,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     gives new ids only to new keys.
     """
     t0 = time.perf_counter()
+    root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
     rt = _Counter()
     raw = _raw_client(redis)
     endlist = rt(redis.lrange(endlist_key(day), 0, -1))
@@ -153,7 +154,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     astats: dict = {}
     if len(newp):
         counts = {str(k): int(v) for k, v in newp["vid"].value_counts(sort=False).items()}
-        before, astats = reserve_ids(redis, root, counts, mongo_db, batch)
+        before, astats = reserve_ids(redis, root, counts, mongo_db, batch, day=day)
         rt.n += astats.pop("round_trips")
         ids = core.allocate_ids(newp["vid"].astype(object).reset_index(drop=True), before)
         playid[is_new] = ids
@@ -162,6 +163,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
                           ignore_index=True)
         write_frame(root, alloc, plays_path(day, "allocation.parquet"),
                schema={"key": pa.string(), "vid": pa.string(), "playid": pa.int64()})
+        release_reservation(redis, day)
     plays["playid"] = playid
     t_ids = time.perf_counter()
 

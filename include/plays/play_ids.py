@@ -10,7 +10,33 @@ import pandas as pd
 
 from include.plays.store import chunks, read_frame, stored_days
 from include.storage import DataRoot
-from video_analytics.conventions import PLAYID_HASH, plays_path
+from video_analytics.conventions import PLAYID_HASH, plays_path, reservation_key
+
+RESERVATION_TTL = 30 * 86400
+
+# KEYS[1] vid_playid, KEYS[2] the day's pending reservations; ARGV[1] ttl, then (vid, count, seed|'')
+# triples. A vid reserved before with at least ``count`` ids gets the same block again (a run after a
+# crash); otherwise a new block is reserved and recorded, atomically with the increment.
+_RESERVE = """
+local out = {}
+for i = 2, #ARGV, 3 do
+  local vid, count = ARGV[i], tonumber(ARGV[i + 1])
+  local prev = redis.call('HGET', KEYS[2], vid)
+  local before = nil
+  if prev then
+    local sep = string.find(prev, ':', 1, true)
+    if tonumber(string.sub(prev, sep + 1)) >= count then before = tonumber(string.sub(prev, 1, sep - 1)) end
+  end
+  if not before then
+    if ARGV[i + 2] ~= '' then redis.call('HSETNX', KEYS[1], vid, ARGV[i + 2]) end
+    before = redis.call('HINCRBY', KEYS[1], vid, count) - count
+    redis.call('HSET', KEYS[2], vid, before .. ':' .. count)
+  end
+  out[#out + 1] = before
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return out
+"""
 
 
 def root_last_ids(root: DataRoot) -> dict[str, int]:
@@ -25,13 +51,15 @@ def root_last_ids(root: DataRoot) -> dict[str, int]:
     return {k: int(v) for k, v in df.groupby("vid")["playid"].max().items()}
 
 
-def reserve_ids(redis, root: DataRoot, counts: dict[str, int], mongo_db=None, batch: int = 5000
-                ) -> tuple[dict[str, int], dict]:
+def reserve_ids(redis, root: DataRoot, counts: dict[str, int], mongo_db=None, batch: int = 5000,
+                day: str | None = None) -> tuple[dict[str, int], dict]:
     """Atomically reserve ``counts[vid]`` ids per vid; returns the id *before* each vid's first new play.
 
     Continues from ``vid_playid[vid]``; when absent, from the stat document's ``PlayID`` (``mongo_db``) or
     else the data root's own highest id for the vid, else 0 (HSETNX seeds it, HINCRBY reserves, so two days
-    processed at once never share an id).
+    processed at once never share an id). With ``day``, the reservation is also recorded under
+    ``vid_playid_pending_<day>`` in the same atomic step, and a run of that day after a crash (before
+    ``release_reservation``) gets the same ids back instead of burning new ones.
     """
     stats = {"round_trips": 0, "playid_from_redis": 0, "playid_from_stat": 0, "playid_from_root": 0,
              "playid_from_zero": 0}
@@ -64,6 +92,16 @@ def reserve_ids(redis, root: DataRoot, counts: dict[str, int], mongo_db=None, ba
                     seed[v] = 0
                     stats["playid_from_zero"] += 1
     before: dict[str, int] = {}
+    if day is not None:
+        script = redis.register_script(_RESERVE)
+        for chunk in chunks(vids, batch):
+            args: list = [RESERVATION_TTL]
+            for v in chunk:
+                args += [v, counts[v], seed.get(v, "")]
+            res = script(keys=[PLAYID_HASH, reservation_key(day)], args=args)
+            stats["round_trips"] += 1
+            before.update((v, int(b)) for v, b in zip(chunk, res, strict=True))
+        return before, stats
     for chunk in chunks(vids, batch):
         p = redis.pipeline(transaction=False)
         for v in chunk:
@@ -78,3 +116,8 @@ def reserve_ids(redis, root: DataRoot, counts: dict[str, int], mongo_db=None, ba
                 next(it)
             before[v] = int(next(it)) - counts[v]
     return before, stats
+
+
+def release_reservation(redis, day: str) -> None:
+    """The day's ids are recorded in the data root now: forget the pending reservation."""
+    redis.delete(reservation_key(day))

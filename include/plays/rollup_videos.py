@@ -29,9 +29,10 @@ def totals(per_day: dict[str, dict[str, pd.DataFrame]], days) -> dict[str, pd.Da
 
 
 def stat_documents(root: DataRoot, vids=None, uids=None, days: list[str] | None = None) -> list[dict]:
-    """``<uid>_stat`` documents rebuilt from the stored contributions of ``days`` (default: all days),
-    restricted to ``vids`` / ``uids`` when given (``None`` = all). Each is ``{coll, _id, kind, doc}``."""
-    days = stored_days(root, "contrib/vid.parquet") if days is None else days
+    """``<uid>_stat`` documents rebuilt from the stored contributions of ``days`` (default: every done
+    day, i.e. with its final marker ``rollup.json``), restricted to ``vids`` / ``uids`` when given
+    (``None`` = all). Each is ``{coll, _id, kind, doc}``."""
+    days = stored_days(root, "rollup.json") if days is None else days
     per_day = read_contrib(root, days)
     t = totals(per_day, days)
     if vids is not None:
@@ -60,6 +61,7 @@ def rollup_videos(root: DataRoot, day: str) -> dict:
     uid's stat document is refreshed so that a new month resets Mtraffic everywhere.
     """
     t0 = time.perf_counter()
+    root.remove(plays_path(day, "rollup.json"))  # written last: until then the day is not done
     plays = read_frame(root, plays_path(day, "plays.parquet"))
     segs = read_frame(root, plays_path(day, "segments.parquet"))
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
@@ -80,7 +82,7 @@ def rollup_videos(root: DataRoot, day: str) -> dict:
     root.write_jsonl(dl, plays_path(day, "docs", "daily.jsonl"))
     root.write_jsonl(ty, plays_path(day, "docs", "type.jsonl"))
 
-    days = stored_days(root, "contrib/vid.parquet")
+    days = sorted(set(stored_days(root, "rollup.json")) | {day})
     vids = c["vid"]["vid"].tolist()
     uids = None if day == max(days) else c["uid"]["uid"].tolist()
     st = stat_documents(root, vids, uids, days)

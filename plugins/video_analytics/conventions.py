@@ -48,6 +48,17 @@ PLAYID_HASH = "vid_playid"
 TABLE_KEYS = {"load": "T_loadtable_{day}", "play": "T_playtable_{day}", "region": "T_regiontable_{day}"}
 
 
+def lease_key(day: str) -> str:
+    """``video_lease_<YYYYMMDD>``: who is processing the day's plays now (one at a time)."""
+    return f"video_lease_{day}"
+
+
+def reservation_key(day: str) -> str:
+    """``vid_playid_pending_<YYYYMMDD>``: play ids reserved for the day and not yet recorded in the
+    data root (vid -> "before:count"), so a run after a crash reuses them."""
+    return f"vid_playid_pending_{day}"
+
+
 def endlist_key(day: str) -> str:
     """``T_endlist_<YYYYMMDD>``: the day's finished plays."""
     return f"T_endlist_{day}"

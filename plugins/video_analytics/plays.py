@@ -19,6 +19,14 @@ from video_analytics.segments import map_runs, play_runs
 NOKID = "nokid"
 FIELDS = ("starttime", "country", "region", "city", "ip", "os", "browser", "flow", "comprate")
 NUMERIC_FIELDS = ("flow", "comprate")
+TEXT_FIELDS = ("starttime", "country", "region", "city", "ip", "os", "browser")
+# Sane bounds (CONTRACT §5 "numbers out of range"): a play's flow and completion rate, a segment
+# number and its count. Beyond them a play is quarantined, so no total can overflow to infinity.
+FLOW_MAX = 1e12
+COMPRATE_MAX = 1e6
+SEGMENT_MAX = 2**31 - 1
+COUNT_MAX = 2**31 - 1
+_INT64 = (-(2**63), 2**63 - 1)
 # S field -> play document field, for the fields copied as they are.
 TEXT_DOC_FIELDS = {"starttime": "PlayTime", "ip": "PIP", "country": "Country", "city": "PGeo",
                    "os": "OS", "browser": "Browser"}
@@ -41,8 +49,27 @@ def ratio(num, den) -> float:
 
 
 def safe_name(name: str) -> bool:
-    """A usable MongoDB field name: non-empty, without ``.`` or ``$``."""
-    return bool(name) and "." not in name and "$" not in name
+    """A usable MongoDB field name: non-empty, without ``.``, ``$`` or NUL."""
+    return bool(name) and "." not in name and "$" not in name and "\x00" not in name
+
+
+def safe_vid(vid: str) -> bool:
+    """A usable vid: a safe field name that also makes valid collection and file names
+    (``<vid>_play``, ``<uid>_stat``): no ``/`` or ``\\``."""
+    return safe_name(vid) and "/" not in vid and "\\" not in vid
+
+
+def is_text(value) -> bool:
+    """What a text field of ``K_S`` may hold: a string, or a number as the legacy job accepted one
+    (an int within 64 bits, a finite float); never an object, a list, a boolean or null."""
+    t = type(value)
+    if t is str:
+        return True
+    if t is int:
+        return _INT64[0] <= value <= _INT64[1]
+    if t is float:
+        return math.isfinite(value)
+    return False
 
 
 def _loads(raw):
@@ -63,6 +90,8 @@ def parse_segments(raw) -> tuple[list[int], list[int]] | str:
     cnts: list[int] = []
     for item in data:
         if not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int or type(item[1]) is not int:
+            return "bad_segments"
+        if not (1 <= item[0] <= SEGMENT_MAX and 0 <= item[1] <= COUNT_MAX):
             return "bad_segments"
         segs.append(item[0])
         cnts.append(item[1])
@@ -127,10 +156,10 @@ def _as_str(values: list) -> list[str]:
     return [v if type(v) is str else str(v) for v in values]
 
 
-def _bad_names(names) -> np.ndarray:
-    """Per value: not a usable field name (checked once per distinct value)."""
+def _bad_names(names, ok=safe_name) -> np.ndarray:
+    """Per value: not a usable name by ``ok`` (checked once per distinct value)."""
     codes, uniq = pd.factorize(np.asarray(names, dtype=object))
-    bad = np.fromiter((not safe_name(u) for u in uniq), dtype=bool, count=len(uniq))
+    bad = np.fromiter((not ok(u) for u in uniq), dtype=bool, count=len(uniq))
     return bad[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
@@ -156,7 +185,7 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
         free = mask & pd.isna(reason)
         reason[free] = why if isinstance(why, str) else np.asarray(why, dtype=object)[free]
 
-    mark(_bad_names(vid), "bad_vid")
+    mark(_bad_names(vid, safe_vid), "bad_vid")
     s_arr = np.asarray(s_raw, dtype=object) if n else np.empty(0, dtype=object)
     j_arr = np.asarray(j_raw, dtype=object) if n else np.empty(0, dtype=object)
     mark(pd.isna(s_arr), "missing_S")
@@ -176,11 +205,16 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
         cols[f] = col
         mark(_is_none(col), f"missing_field:{f}")
     del dicts
+    for f in TEXT_FIELDS:
+        mark(np.fromiter((not is_text(v) for v in cols[f]), dtype=bool, count=n), f"non_text:{f}")
     nums = {}
     for f in NUMERIC_FIELDS:
         arr = _as_float(cols[f])
         nums[f] = arr
         mark(~np.isfinite(arr), f"non_numeric:{f}")
+    with np.errstate(invalid="ignore"):
+        mark(~((nums["flow"] >= 0) & (nums["flow"] <= FLOW_MAX)), "out_of_range:flow")
+        mark(~((nums["comprate"] >= 0) & (nums["comprate"] <= COMPRATE_MAX)), "out_of_range:comprate")
     region = np.asarray(_as_str(cols["region"]), dtype=object)
     mark(_bad_names(region), "bad_region")
 

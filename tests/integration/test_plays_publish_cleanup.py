@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from include.plays.cleanup import cleanup
+import pytest
+
+from include.plays.cleanup import CleanupRefused, cleanup
 from include.plays.ingest_plays import ingest_plays
 from include.plays.rollup_videos import rollup_videos
 from include.plays.verify import verify_plays
 from include.storage import DataRoot
+from include.verify import write_report
 from tests.support.plays import GOOD_S, categories, mysql_hook, put_play, run_day
+from video_analytics.checks import check
+from video_analytics.conventions import parse_ymd
 
 DAY = "20140107"
 
@@ -47,6 +52,7 @@ def test_cleanup_removes_archived_keys_only_and_never_lowers_playids(redis_db, m
     rollup_videos(root, DAY)
     put_play(redis_db, DAY, "1000001_late")           # arrives after the snapshot
     redis_db.hset("vid_playid", "1000001", 2)         # someone lowered it
+    write_report(root, parse_ymd(DAY), {"plays": [check("stub_for_cleanup", True, "")]})
     out = cleanup(root, redis_db, DAY)
     assert out["removed"] == 7 and out["playid_raised"] == 1
     assert redis_db.lrange(f"T_endlist_{DAY}", 0, -1) == ["1000001_late"]
@@ -55,3 +61,25 @@ def test_cleanup_removes_archived_keys_only_and_never_lowers_playids(redis_db, m
     again = cleanup(root, redis_db, DAY)            # idempotent, and never lowers
     assert again["removed"] == 0 and redis_db.hget("vid_playid", "1000001") == "50"
     assert redis_db.lrange(f"T_endlist_{DAY}", 0, -1) == ["1000001_late"]
+
+
+def test_cleanup_refuses_without_a_passing_verify_of_the_current_ingest(redis_db, mysql_db, tmp_path):
+    """Run alone (``airflow tasks test ... cleanup D``), cleanup checks the day's report itself."""
+    categories(mysql_db, [], [])
+    for i in range(3):
+        put_play(redis_db, DAY, f"1000001_{i}")
+    root = DataRoot(str(tmp_path / "r"))
+    hook = mysql_hook(mysql_db)
+    ingest_plays(root, redis_db, hook, DAY)
+    with pytest.raises(CleanupRefused, match="no verification report"):
+        cleanup(root, redis_db, DAY)
+    write_report(root, parse_ymd(DAY), {"plays": [check("traffic_equals_flow", False, "")]})
+    with pytest.raises(CleanupRefused, match="failed"):
+        cleanup(root, redis_db, DAY)
+    write_report(root, parse_ymd(DAY), {"plays": [check("traffic_equals_flow", True, "")]})
+    ingest_plays(root, redis_db, hook, DAY)  # a newer ingest: the report vouches for the old one
+    with pytest.raises(CleanupRefused, match="not the current one"):
+        cleanup(root, redis_db, DAY)
+    assert redis_db.llen(f"T_endlist_{DAY}") == 3  # nothing was removed
+    write_report(root, parse_ymd(DAY), {"plays": [check("traffic_equals_flow", True, "")]})
+    assert cleanup(root, redis_db, DAY)["removed"] == 3

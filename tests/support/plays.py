@@ -77,7 +77,7 @@ def put_play(r, day: str, key: str, s=GOOD_S, j=((1, 1), (2, 1)), z1=None, raw_s
         r.rpush(endlist_key(day), key)
 
 
-def run_day(root, r, hook, day, mongo_db=None, cleanup=False):
+def run_day(root, r, hook, day, mongo_db=None, cleanup=False, max_quarantine_rate=0.01):
     """ingest, rollup, (publish), verify, (cleanup) of one day, as the DAG runs them."""
     from include.plays.cleanup import cleanup as run_cleanup
     from include.plays.ingest_plays import ingest_plays
@@ -88,8 +88,12 @@ def run_day(root, r, hook, day, mongo_db=None, cleanup=False):
     out = {"ingest": ingest_plays(root, r, hook, day, mongo_db=mongo_db), "rollup": rollup_videos(root, day)}
     if mongo_db is not None:
         out["publish"] = publish(root, day, mongo_db)
-    out["verify"] = verify_plays(root, day, mongo_db)
+    out["verify"] = verify_plays(root, day, mongo_db, max_quarantine_rate=max_quarantine_rate)
     if cleanup:
+        from include.verify import write_report
+        from video_analytics.conventions import parse_ymd
+
+        write_report(root, parse_ymd(day), {"plays": out["verify"]})
         out["cleanup"] = run_cleanup(root, r, day)
     return out
 

@@ -1,0 +1,72 @@
+"""Hostile plays (issue: hardening): each is quarantined with its reason; the rest of the day goes on."""
+
+from __future__ import annotations
+
+import ujson
+
+from video_analytics import plays as core
+
+S = {"starttime": "t", "country": "CN", "region": "R", "city": "c", "ip": "1.1.1.1", "os": "o", "browser": "b",
+     "flow": 10.0, "comprate": 0.5}
+GOOD_J = b"[[1,1],[2,1]]"
+
+
+def _decode(cases: dict[str, tuple]):
+    """``{key: (S dict or raw bytes, J bytes)}`` -> ({key: reason} of the quarantined, ingested keys)."""
+    keys = list(cases)
+    s = [v[0] if isinstance(v[0], bytes) else ujson.dumps(v[0]).encode() for v in cases.values()]
+    j = [v[1] for v in cases.values()]
+    plays, q, _ = core.decode_plays(keys, s, j, [None] * len(keys), "20140101")
+    return dict(zip(q["key"], q["reason"], strict=True)), plays["key"].tolist()
+
+
+def test_nested_json_in_text_fields_is_quarantined():
+    cases = {"1000001_ok": (S, GOOD_J), "1000001_num": ({**S, "city": 7, "os": 1.5}, GOOD_J)}
+    for i, f in enumerate(core.TEXT_FIELDS):
+        for j, bad in enumerate(({"$gt": ""}, ["$ne", 1], {"a.b": 1}, True, {"$where": "1"})):
+            cases[f"1000001_{i}{j}"] = ({**S, f: bad}, GOOD_J)
+    cases["1000001_nan"] = (b'{"starttime":NaN,"country":"CN","region":"R","city":"c","ip":"i","os":"o",'
+                            b'"browser":"b","flow":1,"comprate":0.1}', GOOD_J)
+    cases["1000001_big"] = ({**S, "ip": 2**63}, GOOD_J)
+    q, ok = _decode(cases)
+    assert ok == ["1000001_ok", "1000001_num"]
+    for i, f in enumerate(core.TEXT_FIELDS):
+        assert {q[f"1000001_{i}{j}"] for j in range(5)} == {f"non_text:{f}"}
+    assert q["1000001_nan"] == "non_text:starttime" and q["1000001_big"] == "non_text:ip"
+
+
+def test_segments_outside_64_bits_or_unusable_are_quarantined():
+    cases = {"1000001_ok": (S, GOOD_J)}
+    for i, raw in enumerate((b"[[18446744073709551615,1]]", b"[[1,18446744073709551615]]",
+                             b"[[9223372036854775807,1]]", b"[[-9223372036854775809,1]]", b"[[0,1]]",
+                             b"[[1,-1]]", b"[[2147483648,1]]", b"[[true,1]]", b"[[1.5,1]]")):
+        cases[f"1000001_j{i}"] = (S, raw)
+    q, ok = _decode(cases)
+    assert ok == ["1000001_ok"]
+    assert set(q.values()) <= {"bad_segments", "invalid_json_J"} and len(q) == 9
+    # the segment table of the surviving plays builds without overflow
+    plays, _, segtab = core.decode_plays(list(cases), [ujson.dumps(S).encode()] * len(cases),
+                                         [v[1] for v in cases.values()], [None] * len(cases), "d")
+    assert core.play_segments(plays, segtab)["heat"].tolist() == [1, 1]
+
+
+def test_nul_bytes_in_names_are_quarantined():
+    q, ok = _decode({"1000001_ok": (S, GOOD_J), "10\x0000001_a": (S, GOOD_J),
+                     "1000001_r": ({**S, "region": "Gu\x00ang"}, GOOD_J)})
+    assert ok == ["1000001_ok"] and q == {"10\x0000001_a": "bad_vid", "1000001_r": "bad_region"}
+    assert core.kid_reasons(__import__("pandas").Series(["1000001"]), {"1000001": "k\x00"}).tolist() == [True]
+
+
+def test_flows_beyond_the_bound_are_quarantined_so_totals_stay_finite():
+    q, ok = _decode({"1000001_a": ({**S, "flow": 1e308}, GOOD_J), "1000001_b": ({**S, "flow": 1e308}, GOOD_J),
+                     "1000001_c": ({**S, "flow": -1.0}, GOOD_J), "1000001_d": ({**S, "comprate": 1e300}, GOOD_J),
+                     "1000001_e": ({**S, "flow": core.FLOW_MAX}, GOOD_J)})
+    assert ok == ["1000001_e"]
+    assert q == {"1000001_a": "out_of_range:flow", "1000001_b": "out_of_range:flow",
+                 "1000001_c": "out_of_range:flow", "1000001_d": "out_of_range:comprate"}
+
+
+def test_path_characters_in_a_vid_are_quarantined():
+    q, ok = _decode({"ab/cdef_1": (S, GOOD_J), "/tmp/xx_1": (S, GOOD_J), "ab\\cdef_1": (S, GOOD_J),
+                     "1000001_ok": (S, GOOD_J)})
+    assert ok == ["1000001_ok"] and set(q.values()) == {"bad_vid"} and len(q) == 3
