@@ -140,26 +140,30 @@ def daily_analytics():
         def ingest_plays() -> dict:
             """Snapshot D's plays from Redis, quarantine bad ones, resolve categories, allocate play ids."""
             from include.plays.ingest_plays import ingest_plays as run
+            from include.plays.lease import exclusive
             from include.settings import data_root, mongo_db, mysql_hook, redis_client
 
             _, _, day = _ctx()
-            return run(data_root(), redis_client(), mysql_hook(), conv.ymd(day), mongo_db=mongo_db())
+            r, d = redis_client(), conv.ymd(day)
+            return exclusive(r, d, "ingest_plays", run, data_root(), r, mysql_hook(), d, mongo_db=mongo_db())
 
         @task
         def rollup_videos(ingested: dict) -> dict:
             """Roll D's plays up into per-video, per-user and per-category contributions and documents."""
+            from include.plays.lease import exclusive
             from include.plays.rollup_videos import rollup_videos as run
-            from include.settings import data_root
+            from include.settings import data_root, redis_client
 
-            return run(data_root(), ingested["day"])
+            return exclusive(redis_client(), ingested["day"], "rollup_videos", run, data_root(), ingested["day"])
 
         @task(pool=PUBLISH_POOL)
         def publish(rolled: dict) -> dict:
             """Bulk-upsert the changed documents into MongoDB; skips when `video_mongo` is not defined."""
             from airflow.sdk.exceptions import AirflowSkipException
 
+            from include.plays.lease import exclusive
             from include.plays.publish import publish as run
-            from include.settings import MONGO_CONN_ID, data_root, mongo_db
+            from include.settings import MONGO_CONN_ID, data_root, mongo_db, redis_client
 
             db = mongo_db()
             if db is None:
@@ -167,28 +171,32 @@ def daily_analytics():
                     f"connection {MONGO_CONN_ID!r} is not defined: documents stay in the data root "
                     "(`video-analytics export-docs` writes them out)"
                 )
-            return run(data_root(), rolled["day"], db)
+            return exclusive(redis_client(), rolled["day"], "publish", run, data_root(), rolled["day"], db)
 
         published = publish(rollup_videos(ingest_plays()))
 
     @task(trigger_rule="none_failed")
     def verify() -> dict:
         """Check the day's results against their inputs; write `reports/D.json`; fail on any failed check."""
-        from include.settings import data_root, mongo_db
+        from include.plays.lease import exclusive
+        from include.settings import data_root, mongo_db, redis_client
         from include.verify import verify_day
 
         _, p, day = _ctx()
-        return verify_day(data_root(), day, window_days=p["window_days"], max_reject_rate=p["max_reject_rate"],
-                          max_quarantine_rate=p["max_quarantine_rate"], mongo_db=mongo_db())
+        return exclusive(redis_client(), conv.ymd(day), "verify", verify_day, data_root(), day,
+                         window_days=p["window_days"], max_reject_rate=p["max_reject_rate"],
+                         max_quarantine_rate=p["max_quarantine_rate"], mongo_db=mongo_db())
 
     @task
     def cleanup(verified: dict) -> dict:
         """After a passing verify: remove the archived plays from `T_endlist_D`, mirror play-id counters."""
         from include.plays.cleanup import cleanup as run
+        from include.plays.lease import exclusive
         from include.settings import data_root, redis_client
 
         _, _, day = _ctx()
-        return run(data_root(), redis_client(), conv.ymd(day))
+        r, d = redis_client(), conv.ymd(day)
+        return exclusive(r, d, "cleanup", run, data_root(), r, d)
 
     verified = verify()
     wait_for_logs() >> online_group

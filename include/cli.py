@@ -15,6 +15,7 @@ from video_analytics import conventions as conv
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="video-analytics", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     ot = sub.add_parser("online-time", help="users' online time over a window of daily logs (CONTRACT §1)")
@@ -100,20 +101,23 @@ def plays(args) -> int:
     """Ingest + rollup (+ publish when ``video_mongo`` is defined) + verify of one day."""
     from include import settings
     from include.plays.ingest_plays import ingest_plays
+    from include.plays.lease import day_lease
     from include.plays.publish import publish
     from include.plays.rollup_videos import rollup_videos
     from include.plays.verify import verify_plays
     from include.storage import DataRoot
 
+    conv.parse_ymd(args.date)
     root = DataRoot(args.data_root)
     mongo = settings.mongo_db()
-    out: dict[str, Any] = {"ingest": ingest_plays(root, settings.redis_client(), settings.mysql_hook(), args.date,
-                                                  mongo_db=mongo)}
-    out["rollup"] = rollup_videos(root, args.date)
-    if mongo is not None:
-        out["publish"] = publish(root, args.date, mongo)
-    out["verify"] = verify_plays(root, args.date, mongo)
-    print(json.dumps(out, indent=2, default=str))
+    redis = settings.redis_client()
+    with day_lease(redis, args.date, "cli"):
+        out: dict[str, Any] = {"ingest": ingest_plays(root, redis, settings.mysql_hook(), args.date, mongo_db=mongo)}
+        out["rollup"] = rollup_videos(root, args.date)
+        if mongo is not None:
+            out["publish"] = publish(root, args.date, mongo)
+        out["verify"] = verify_plays(root, args.date, mongo)
+    _emit(json.dumps(out, indent=2, default=str))
     return 0 if all(c["ok"] for c in out["verify"]) else 1
 
 
@@ -121,7 +125,7 @@ def export_docs(args) -> int:
     from include.plays.documents import export_docs as run
     from include.storage import DataRoot
 
-    print(json.dumps(run(DataRoot(args.data_root), args.out)))
+    _emit(json.dumps(run(DataRoot(args.data_root), args.out)))
     return 0
 
 
@@ -154,17 +158,18 @@ def summary(args) -> int:
         print(f"no verification report for {day} under {root.uri()}", file=sys.stderr)
         return 1
     report = root.read_json(conv.report_path(day))
-    print(report_summary(report))
+    lines = [report_summary(report)]
     totals = conv.online_time_path(day, "totals.json")
     if root.exists(totals):
         t = root.read_json(totals)
-        print(f"\nonline time {day}: {t.get('users')} users, {t.get('online_seconds')} s "
-              f"-> {t.get('result_path')}")
-    print(f"data root: {root.uri()}")
-    print(f"  online time: {root.uri(conv.online_time_path(day))}")
-    print(f"  plays:       {root.uri(conv.plays_path(conv.ymd(day)))}")
-    print(f"  report:      {root.uri(conv.report_path(day))}")
-    print(json.dumps({"ok": report["ok"]}))
+        lines.append(f"\nonline time {day}: {t.get('users')} users, {t.get('online_seconds')} s "
+                     f"-> {t.get('result_path')}")
+    lines += [f"data root: {root.uri()}",
+              f"  online time: {root.uri(conv.online_time_path(day))}",
+              f"  plays:       {root.uri(conv.plays_path(conv.ymd(day)))}",
+              f"  report:      {root.uri(conv.report_path(day))}"]
+    _emit("\n".join(lines))
+    _emit(json.dumps({"ok": report["ok"]}))
     return 0 if report["ok"] else 1
 
 
@@ -172,9 +177,59 @@ COMMANDS = {"online-time": online_time, "plays": plays, "export-docs": export_do
             "summary": summary}
 
 
+_OUT = None  # the real standard output while a command runs (fd 1 points at stderr then)
+
+
+def _emit(text: str) -> None:
+    """The command's result: the only thing written to standard output."""
+    out = _OUT or sys.stdout
+    out.write(text + "\n")
+    out.flush()
+
+
+_CONNECTION_ERRORS = {"redis": "video_redis", "MySQLdb": "video_mysql", "pymongo": "video_mongo"}
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line that names the connection (id, host and port) or the path an error is about."""
+    from include import settings
+
+    first = (str(exc).strip().splitlines() or [""])[0]
+    top = type(exc).__module__.split(".")[0]
+    if top in _CONNECTION_ERRORS:
+        return (f"connection {settings.describe_connection(_CONNECTION_ERRORS[top])} failed: "
+                f"{type(exc).__name__}: {first}")
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        return f"{exc.filename}: {exc.strerror or first}"
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, LookupError | ValueError) else first
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. Its result alone goes to standard output (library log lines go to stderr); an
+    error prints one line (the traceback with ``--debug``) and exits non-zero."""
+    global _OUT
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    _OUT = os.fdopen(os.dup(saved), "w")
+    os.dup2(2, 1)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"video-analytics {args.command}: error: {describe_error(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        _OUT.close()
+        _OUT = None
 
 
 if __name__ == "__main__":

@@ -49,6 +49,18 @@ def has_connection(conn_id: str) -> bool:
     return True
 
 
+def describe_connection(conn_id: str) -> str:
+    """``video_redis (127.0.0.1:6379)``: a connection for an error message, without its secrets."""
+    try:
+        from airflow.sdk import Connection
+
+        c = Connection.get(conn_id)
+    except Exception:
+        return f"{conn_id} (not defined)"
+    where = f"{c.host or '127.0.0.1'}:{c.port}" if c.port else (c.host or "default host")
+    return f"{conn_id} ({where})"
+
+
 def redis_client(conn_id: str = REDIS_CONN_ID):
     """A ``redis.Redis`` client from the Airflow connection (responses decoded as str)."""
     import redis

@@ -22,6 +22,19 @@ def _warm_up() -> None:
     return None
 
 
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: the kernel kills the worker when its parent dies (even by kill -9)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers notice the broken pipe instead
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
 def run_window(work_dir: str, log_dir: str, end: date, out: str, *, window_days: int = conv.WINDOW_DAYS,
                lookback_days: int = conv.LOOKBACK_DAYS, shards: int = conv.SHARDS,
                max_reject_rate: float = conv.MAX_REJECT_RATE) -> tuple[dict, dict]:
@@ -31,7 +44,8 @@ def run_window(work_dir: str, log_dir: str, end: date, out: str, *, window_days:
 
     root = DataRoot(os.path.abspath(work_dir))
     workers = max(1, min(2, os.cpu_count() or 1))
-    executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    executor = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent,
+                                    initargs=(os.getpid(),)) if workers > 1 else None)
     if executor is not None:
         for _ in range(workers):
             executor.submit(_warm_up)

@@ -204,6 +204,33 @@ def _sort_shard(task: tuple) -> dict:
     return res
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_spill_dirs(tmp_root: str | None = None) -> list[str]:
+    """Remove spill folders (ours: ``online-time-spill-<pid>-*``) whose process is gone, e.g. after a
+    kill -9; returns what was removed."""
+    tmp_root = tmp_root or tempfile.gettempdir()
+    removed = []
+    for name in os.listdir(tmp_root):
+        if not name.startswith(SPILL_PREFIX):
+            continue
+        pid = name[len(SPILL_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(tmp_root, name), ignore_errors=True)
+            removed.append(name)
+    if removed:
+        log.warning("removed %d stale spill folder(s) of dead runs in %s: %s", len(removed), tmp_root, removed)
+    return removed
+
+
 def _map(executor, fn, tasks):
     return list(executor.map(fn, tasks)) if executor is not None else [fn(t) for t in tasks]
 
@@ -240,7 +267,8 @@ def sort_and_partition(
     rd = conv.online_time_path(end)
     root.remove(rd)
     win_start, win_stop = core.window_bounds(end, window_days)
-    spill_dir = tempfile.mkdtemp(prefix=SPILL_PREFIX)
+    remove_stale_spill_dirs()
+    spill_dir = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
     try:
         split = _map(executor, _split_file, [(f, i, shards, spill_dir, block_bytes) for i, f in enumerate(files)])
         sorted_ = _map(

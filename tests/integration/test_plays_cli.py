@@ -43,6 +43,8 @@ def test_plays_then_export_docs_cli(redis_db, mysql_db, tmp_path, form):
     run = subprocess.run([str(BIN), "plays", "--date", DAY, "--data-root", str(root)], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)  # standard output is the JSON result alone (log lines go to stderr)
+    assert report["ingest"]["day"] == DAY and all(c["ok"] for c in report["verify"])
     assert redis_db.hget("T_video_kid_info", "1000001") == "music"  # MySQL reached through the connection
     run = subprocess.run([str(BIN), "export-docs", "--data-root", str(root), "--out", str(out)], env=env,
                          capture_output=True, text=True, timeout=300)
