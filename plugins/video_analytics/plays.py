@@ -27,6 +27,11 @@ COMPRATE_MAX = 1e6
 SEGMENT_MAX = 2**31 - 1
 COUNT_MAX = 2**31 - 1
 _INT64 = (-(2**63), 2**63 - 1)
+# Every quarantine reason decode_plays / kid_reasons give (README lists each one).
+QUARANTINE_REASONS = ("bad_vid", "missing_S", "missing_J", "invalid_json_S", "invalid_json_J", "bad_segments",
+                      *(f"missing_field:{f}" for f in FIELDS), *(f"non_text:{f}" for f in TEXT_FIELDS),
+                      *(f"non_numeric:{f}" for f in NUMERIC_FIELDS), *(f"out_of_range:{f}" for f in NUMERIC_FIELDS),
+                      "bad_region", "bad_kid")
 # S field -> play document field, for the fields copied as they are.
 TEXT_DOC_FIELDS = {"starttime": "PlayTime", "ip": "PIP", "country": "Country", "city": "PGeo",
                    "os": "OS", "browser": "Browser"}

@@ -70,3 +70,18 @@ def test_path_characters_in_a_vid_are_quarantined():
     q, ok = _decode({"ab/cdef_1": (S, GOOD_J), "/tmp/xx_1": (S, GOOD_J), "ab\\cdef_1": (S, GOOD_J),
                      "1000001_ok": (S, GOOD_J)})
     assert ok == ["1000001_ok"] and set(q.values()) == {"bad_vid"} and len(q) == 3
+
+
+def test_readme_lists_every_quarantine_reason():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [r for r in text.splitlines() if r.startswith("| `")]
+    listed = set()
+    for row in rows:
+        for name in re.findall(r"`([a-z_A-Z]+(?::[<a-z>]+)?)`", row.split("|")[1]):
+            listed.add(name)
+    for reason in core.QUARANTINE_REASONS:
+        generic = reason.split(":")[0] + ":<f>" if ":" in reason else reason
+        assert reason in listed or generic in listed, f"README does not list {reason}"
