@@ -22,10 +22,12 @@ from video_analytics import conventions as conv
 SENSOR_TIMEOUT = int(os.environ.get("VIDEO_SENSOR_TIMEOUT_SECONDS", 6 * 3600))
 SENSOR_POKE = int(os.environ.get("VIDEO_SENSOR_POKE_SECONDS", 60))
 RETRY_DELAY = int(os.environ.get("VIDEO_RETRY_DELAY_SECONDS", 300))
+TASK_TIMEOUT_MINUTES = int(os.environ.get("VIDEO_TASK_TIMEOUT_MINUTES", 120))
 
 DOC = """
 ### Daily video analytics
-The run with logical date **D** covers [D, D+1) and processes day **D**.
+The run with logical date **D** covers [D, D+1) and processes day **D**, and only that day:
+to process a day again, clear its run or backfill it.
 
 1. **Sensors** wait (reschedule mode, no worker slot held) for `<log_dir>/D.log` and the
    collector's Redis list `T_endlist_D`.
@@ -40,13 +42,6 @@ Results, rejects, quarantine, reports and alerts live under the `data_root` Vari
 """
 
 
-def _ctx():
-    from include.settings import run_day
-
-    context = get_current_context()
-    return context, context["params"], run_day(context)
-
-
 @dag(
     dag_id="daily_analytics",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
@@ -59,11 +54,10 @@ def _ctx():
         "retries": 2,
         "retry_delay": timedelta(seconds=RETRY_DELAY),
         "on_failure_callback": failure_callbacks(),
+        "execution_timeout": timedelta(minutes=TASK_TIMEOUT_MINUTES),
     },
     deadline=deadline_alert(),
     params={
-        "day": Param(None, type=["null", "string"], format="date",
-                     description="Process this day (YYYY-MM-DD) instead of the run's logical date."),
         "window_days": Param(conv.WINDOW_DAYS, type="integer", minimum=1, maximum=31, description="Days in the online-time window."),
         "lookback_days": Param(conv.LOOKBACK_DAYS, type="integer", minimum=0, maximum=7,
                                description="Days read before the window, for sessions open at midnight."),
@@ -78,23 +72,17 @@ def _ctx():
     },
 )
 def daily_analytics():
+    from include import tasks
+
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
     def wait_for_logs() -> PokeReturnValue:
         """Wait for `<log_dir>/D.log`; a missing earlier window file fails, naming it."""
-        from include.sensors import logs_ready
-        from include.settings import log_dir
-
-        _, p, day = _ctx()
-        return PokeReturnValue(is_done=logs_ready(log_dir(), day, p["window_days"], p["lookback_days"]))
+        return PokeReturnValue(is_done=tasks.wait_for_logs(get_current_context()))
 
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
     def wait_for_plays() -> PokeReturnValue:
         """Wait for the collector's `T_endlist_D` key in Redis (or D's earlier snapshot, on a re-run)."""
-        from include.sensors import plays_ready
-        from include.settings import data_root, redis_client
-
-        _, _, day = _ctx()
-        return PokeReturnValue(is_done=plays_ready(redis_client(), conv.ymd(day), data_root()))
+        return PokeReturnValue(is_done=tasks.wait_for_plays(get_current_context()))
 
     with TaskGroup("online_time", tooltip="Users' online time over the window (CONTRACT §1)") as online_group:
 
@@ -104,33 +92,18 @@ def daily_analytics():
 
             Returns the shard descriptors (path, rows); the full partition manifest stays in the data root.
             """
-            from include.online_time.sort_and_partition import sort_and_partition as run
-            from include.settings import data_root, log_dir
-
-            _, p, day = _ctx()
-            return run(data_root(), log_dir(), day, p["window_days"], p["lookback_days"], p["shards"],
-                       p["max_reject_rate"])["shards"]
+            return tasks.sort_and_partition(get_current_context())
 
         @task(map_index_template="{{ shard_label }}",
               doc_md="Compute every user's online time in one shard (vectorised rules); one mapped task per shard.")
         def compute_shard(shard: dict) -> dict:
             """Compute every user's online time in one shard (vectorised rules)."""
-            from include.online_time.compute_shard import compute_shard as run
-            from include.settings import data_root
-
-            context, p, day = _ctx()
-            context["shard_label"] = f"shard {shard['index']}"
-            rules = {k: p[k] for k in ("min_gap", "timeout", "post_multiplier")}
-            return run(data_root(), shard, day, p["window_days"], rules)
+            return tasks.compute_shard(get_current_context(), shard)
 
         @task
         def merge_report(results: list[dict]) -> dict:
             """Merge the shard results into the window's dataset; publish to MongoDB when configured."""
-            from include.online_time.merge_report import merge_report as run
-            from include.settings import data_root, mongo_db
-
-            _, _, day = _ctx()
-            return run(data_root(), day, list(results), mongo_db=mongo_db())
+            return tasks.merge_report(get_current_context(), results)
 
         online_report = merge_report(compute_shard.expand(shard=sort_and_partition()))
 
@@ -139,64 +112,29 @@ def daily_analytics():
         @task
         def ingest_plays() -> dict:
             """Snapshot D's plays from Redis, quarantine bad ones, resolve categories, allocate play ids."""
-            from include.plays.ingest_plays import ingest_plays as run
-            from include.plays.lease import exclusive
-            from include.settings import data_root, mongo_db, mysql_hook, redis_client
-
-            _, _, day = _ctx()
-            r, d = redis_client(), conv.ymd(day)
-            return exclusive(r, d, "ingest_plays", run, data_root(), r, mysql_hook(), d, mongo_db=mongo_db())
+            return tasks.ingest_plays(get_current_context())
 
         @task
         def rollup_videos(ingested: dict) -> dict:
             """Roll D's plays up into per-video, per-user and per-category contributions and documents."""
-            from include.plays.lease import exclusive
-            from include.plays.rollup_videos import rollup_videos as run
-            from include.settings import data_root, redis_client
-
-            return exclusive(redis_client(), ingested["day"], "rollup_videos", run, data_root(), ingested["day"])
+            return tasks.rollup_videos(get_current_context(), ingested)
 
         @task(pool=PUBLISH_POOL)
         def publish(rolled: dict) -> dict:
-            """Bulk-upsert the changed documents into MongoDB; skips when `video_mongo` is not defined."""
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            from include.plays.lease import exclusive
-            from include.plays.publish import publish as run
-            from include.settings import MONGO_CONN_ID, data_root, mongo_db, redis_client
-
-            db = mongo_db()
-            if db is None:
-                raise AirflowSkipException(
-                    f"connection {MONGO_CONN_ID!r} is not defined: documents stay in the data root "
-                    "(`video-analytics export-docs` writes them out)"
-                )
-            return exclusive(redis_client(), rolled["day"], "publish", run, data_root(), rolled["day"], db)
+            """Bulk-upsert the day's documents into MongoDB; skips only when `video_mongo` is not defined."""
+            return tasks.publish(get_current_context(), rolled)
 
         published = publish(rollup_videos(ingest_plays()))
 
     @task(trigger_rule="none_failed")
     def verify() -> dict:
         """Check the day's results against their inputs; write `reports/D.json`; fail on any failed check."""
-        from include.plays.lease import exclusive
-        from include.settings import data_root, mongo_db, redis_client
-        from include.verify import verify_day
-
-        _, p, day = _ctx()
-        return exclusive(redis_client(), conv.ymd(day), "verify", verify_day, data_root(), day,
-                         window_days=p["window_days"], max_reject_rate=p["max_reject_rate"],
-                         max_quarantine_rate=p["max_quarantine_rate"], mongo_db=mongo_db())
+        return tasks.verify(get_current_context())
 
     @task
     def cleanup(verified: dict) -> dict:
         """After a passing verify: remove the archived plays from `T_endlist_D`, mirror play-id counters."""
-        from include.plays.cleanup import cleanup as run
-        from include.plays.lease import exclusive
-        from include.settings import data_root, redis_client
-
-        _, _, day = _ctx()
-        r, d = redis_client(), conv.ymd(day)
-        return exclusive(r, d, "cleanup", run, data_root(), r, d)
+        return tasks.cleanup(get_current_context(), verified)
 
     verified = verify()
     wait_for_logs() >> online_group

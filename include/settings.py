@@ -3,7 +3,7 @@
 * Airflow Variables ``log_dir`` and ``data_root`` (so also ``AIRFLOW_VAR_*``).
 * Connections ``video_redis``, ``video_mysql`` and ``video_mongo`` (so also ``AIRFLOW_CONN_*``,
   URI or JSON), read through Airflow's own machinery.
-* The pool that serialises publishing, and the day a run processes.
+* The pool that serialises publishing.
 
 The local values (env vars, the pool) are set in one place: ``scripts/env.sh`` and
 ``scripts/airflow_stack.sh init``.
@@ -11,9 +11,7 @@ The local values (env vars, the pool) are set in one place: ``scripts/env.sh`` a
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-from typing import Any
 
 REDIS_CONN_ID = "video_redis"
 MYSQL_CONN_ID = "video_mysql"
@@ -39,12 +37,16 @@ def variable(name: str, default: str | None = None) -> str:
 
 
 def has_connection(conn_id: str) -> bool:
-    """Whether the connection is defined (env, secrets backend or metadata DB)."""
+    """Whether the connection is defined (env, secrets backend or metadata DB).
+
+    Only "not defined" is False: any other error looking it up (a secrets backend or the API
+    server not answering) is raised, so it can never pass for an absent connection."""
     from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         Connection.get(conn_id)
-    except Exception:
+    except AirflowNotFoundException:
         return False
     return True
 
@@ -61,20 +63,33 @@ def describe_connection(conn_id: str) -> str:
     return f"{conn_id} ({where})"
 
 
+def sibling_client(client, **overrides):
+    """A client on the same server, database, credentials and TLS as ``client``, with ``overrides``
+    (e.g. ``decode_responses``) applied."""
+    import redis as redis_mod
+
+    pool = client.connection_pool
+    kwargs = {k: v for k, v in pool.connection_kwargs.items()
+              if not k.startswith(("maint_notifications", "orig_", "oss_cluster"))}
+    kwargs.update(overrides)
+    return redis_mod.Redis(connection_pool=pool.__class__(connection_class=pool.connection_class, **kwargs))
+
+
 def redis_client(conn_id: str = REDIS_CONN_ID):
-    """A ``redis.Redis`` client from the Airflow connection (responses decoded as str)."""
-    import redis
+    """A ``redis.Redis`` client through the provider's ``RedisHook`` (so the connection's login as
+    an ACL user, password, SSL options and ``db`` extra are honoured), responses decoded as str.
+
+    A URI's path (``redis://host:6379/3``) is taken as the db when the extra has none.
+    """
+    from airflow.providers.redis.hooks.redis import RedisHook
     from airflow.sdk import Connection
 
+    client = RedisHook(redis_conn_id=conn_id).get_conn()
+    overrides: dict = {"decode_responses": True}
     c = Connection.get(conn_id)
-    db = int(c.schema or c.extra_dejson.get("db", 0) or 0)
-    return redis.Redis(
-        host=c.host or "127.0.0.1",
-        port=int(c.port or 6379),
-        db=db,
-        password=c.password or None,
-        decode_responses=True,
-    )
+    if c.extra_dejson.get("db") is None and str(c.schema or "").isdigit():
+        overrides["db"] = int(c.schema)
+    return sibling_client(client, **overrides)
 
 
 def mysql_hook(conn_id: str = MYSQL_CONN_ID):
@@ -103,20 +118,3 @@ def data_root():
 def log_dir() -> str:
     """The action-log folder (Variable ``log_dir``)."""
     return variable("log_dir")
-
-
-def run_day(context: dict[str, Any]) -> dt.date:
-    """The day a run processes: ``params.day`` when given, else the run's logical date.
-
-    With the DAG's daily data-interval timetable, the run with logical date D covers [D, D+1),
-    so ``airflow dags test daily_analytics 2014-01-07`` and a backfill both process the
-    logical dates themselves.
-    """
-    params = context.get("params") or {}
-    if params.get("day"):
-        return dt.date.fromisoformat(str(params["day"]))
-    for key in ("logical_date", "data_interval_start"):
-        value = context.get(key)
-        if value is not None:
-            return value.date()
-    return (context["dag_run"].run_after - dt.timedelta(days=1)).date()

@@ -88,14 +88,52 @@ def test_params_are_typed(dagbag):
     assert (params["min_gap"], params["timeout"], params["post_multiplier"]) == (3, 600, 3)
 
 
-def test_run_day_uses_logical_date_or_param():
+def test_a_run_processes_its_logical_date_only(dagbag):
     import datetime as dt
 
-    from include.settings import run_day
+    from include.tasks import day_of
 
     ld = dt.datetime(2014, 1, 7, tzinfo=dt.UTC)
-    assert run_day({"params": {"day": None}, "logical_date": ld}) == dt.date(2014, 1, 7)
-    assert run_day({"params": {"day": "2014-01-03"}, "logical_date": ld}) == dt.date(2014, 1, 3)
+    assert day_of({"params": {"day": "2014-01-03"}, "logical_date": ld}) == dt.date(2014, 1, 7)
+    assert "day" not in dagbag.dags["daily_analytics"].params
+    with pytest.raises(ValueError):
+        day_of({"params": {}})
+
+
+def test_every_task_has_an_execution_timeout(dagbag):
+    for t in dagbag.dags["daily_analytics"].tasks:
+        assert t.execution_timeout is not None and t.execution_timeout.total_seconds() > 0, t.task_id
+
+
+def test_the_dag_does_not_depend_on_the_command_that_parsed_it(tmp_path):
+    """Parsed under `airflow dags test` or the dag-processor, the DAG is the same (one DAG version)."""
+    code = (
+        "import sys, json\n"
+        "sys.argv = {argv!r}\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "from airflow.serialization.serialized_objects import DagSerialization\n"
+        f"dag = DagBag(dag_folder={str(DAGS)!r}).dags['daily_analytics']\n"
+        "print(json.dumps(DagSerialization.to_dict(dag), sort_keys=True, default=str))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "VIDEO_DEADLINE"}
+    out = []
+    for argv in (["airflow", "dags", "test", "daily_analytics", "2014-01-07"], ["airflow", "dag-processor"]):
+        res = subprocess.run([sys.executable, "-c", code.format(argv=argv)], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+        out.append(res.stdout.strip().splitlines()[-1])
+    assert out[0] == out[1]
+    assert '"deadline"' in out[0]
+
+
+def test_deadline_is_switched_off_by_a_setting_only(monkeypatch):
+    from include import alerts
+
+    monkeypatch.delenv("VIDEO_DEADLINE", raising=False)
+    monkeypatch.setattr("sys.argv", ["/venv/bin/airflow", "dags", "test", "daily_analytics", "2014-01-07"])
+    assert alerts.deadline_alert(hours=1) is not None
+    monkeypatch.setenv("VIDEO_DEADLINE", "off")
+    assert alerts.deadline_alert(hours=1) is None
 
 
 def _import_probe(path: Path) -> dict:

@@ -29,6 +29,7 @@ def env(tmp_path, mysql_db, redis_db):
         "AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:6379/{redis_db.connection_pool.connection_kwargs['db']}",
         "AIRFLOW_CONN_VIDEO_MYSQL": f"mysql://video:video@127.0.0.1:3306/{mysql_db}",
         "VIDEO_RETRY_DELAY_SECONDS": "1",
+        "VIDEO_DEADLINE": "off",  # airflow dags test cannot run a DAG with a deadline (README)
     })
     e.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
     subprocess.run([BIN / "video-analytics", "sample-data", "--date", DAY, "--log-dir", e["AIRFLOW_VAR_LOG_DIR"],
@@ -77,4 +78,7 @@ def test_rejects_over_threshold_fail_the_run_and_alert(env):
     rejects = pq.read_table(root / "online_time" / DAY / "rejects.parquet")
     assert rejects.num_rows > 0 and {"file", "line", "reason"} <= set(rejects.column_names)
     alerts = list((root / "alerts").rglob("*.json"))
-    assert any("sort_and_partition" in p.name for p in alerts), alerts
+    # a deterministic failure: no retries (try 1 of 1), exactly one alert record
+    assert [p.name for p in alerts] == ["online_time.sort_and_partition-try1.json"], alerts
+    record = json.loads(alerts[0].read_text())
+    assert "AirflowFailException" in record["exception"] and "RejectThresholdExceeded" in record["exception"]

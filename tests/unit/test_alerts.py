@@ -132,12 +132,3 @@ def test_deadline_callback_skips_backfills_and_manual_runs(tmp_path):
         ctx = {"dag_run": {"dag_id": "daily_analytics", "dag_run_id": f"{run_type}__x", "run_type": run_type}}
         assert asyncio.run(alerts.deadline_missed(context=ctx, hours=6.0, data_root=str(tmp_path))) is None
     assert not (tmp_path / "alerts").exists()
-
-
-def test_no_deadline_under_dags_test_or_when_switched_off(monkeypatch):
-    monkeypatch.setattr("sys.argv", ["/venv/bin/airflow", "dags", "test", "daily_analytics", "2014-01-07"])
-    assert alerts.deadline_alert(hours=1) is None
-    monkeypatch.setattr("sys.argv", ["/venv/bin/airflow", "dag-processor"])
-    assert alerts.deadline_alert(hours=1) is not None
-    monkeypatch.setenv("VIDEO_DEADLINE", "off")
-    assert alerts.deadline_alert(hours=1) is None

@@ -1,0 +1,66 @@
+"""include.tasks: what the DAG's tasks run, and their failure semantics (no Airflow run needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
+
+from include import settings, tasks
+from include.online_time.sort_and_partition import RejectThresholdExceeded
+from include.plays.cleanup import CleanupRefused
+from include.plays.lease import DayBusy
+from include.verify import VerificationFailed
+
+CTX = {"logical_date": dt.datetime(2014, 1, 7, tzinfo=dt.UTC), "params": {}}
+
+
+@pytest.mark.parametrize("exc", [RejectThresholdExceeded("over"), VerificationFailed("x failed"),
+                                 CleanupRefused("no report")])
+def test_deterministic_failures_fail_at_once(exc):
+    with pytest.raises(AirflowFailException, match=type(exc).__name__):
+        with tasks._fail_fast():
+            raise exc
+
+
+@pytest.mark.parametrize("exc", [DayBusy("busy"), ConnectionRefusedError("refused"), OSError("disk")])
+def test_transient_failures_keep_their_retries(exc):
+    with pytest.raises(type(exc)):
+        with tasks._fail_fast():
+            raise exc
+
+
+def test_publish_skips_only_when_the_connection_is_not_defined(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_VIDEO_MONGO", raising=False)
+    import airflow.sdk
+
+    def not_defined(conn_id):
+        raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+
+    monkeypatch.setattr(airflow.sdk.Connection, "get", staticmethod(not_defined))
+    assert settings.mongo_db() is None
+    with pytest.raises(AirflowSkipException, match="not defined"):
+        tasks.publish(CTX, {"day": "20140107"})
+
+    def backend_down(conn_id):
+        raise RuntimeError("secrets backend timed out")
+
+    monkeypatch.setattr(airflow.sdk.Connection, "get", staticmethod(backend_down))
+    with pytest.raises(RuntimeError, match="timed out"):
+        settings.mongo_db()
+    with pytest.raises(RuntimeError, match="timed out"):
+        tasks.publish(CTX, {"day": "20140107"})
+
+
+def test_publish_fails_when_writing_fails(monkeypatch):
+    class Broken:
+        def __getitem__(self, name):
+            raise ConnectionError("mongo refused")
+
+    monkeypatch.setattr(settings, "mongo_db", lambda: Broken())
+    monkeypatch.setattr(tasks, "_exclusive", lambda day, stage, fn, *a, **k: fn(*a, **k))
+    monkeypatch.setattr("include.plays.publish.publish", lambda root, day, db: db["x"])
+    monkeypatch.setattr(settings, "data_root", lambda: None)
+    with pytest.raises(ConnectionError):
+        tasks.publish(CTX, {"day": "20140107"})
