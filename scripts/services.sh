@@ -28,8 +28,8 @@ mysql_root_up() { mysqladmin --socket="$VAR/mysql.sock" -u root ping >/dev/null 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 pg_up() { PGPASSWORD=$PG_PASSWORD PGCONNECT_TIMEOUT=3 psql -qAtX -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" \
   -c 'select 1' >/dev/null 2>&1; }
-pg_answering() { "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1; }
-pg_super_up() { "$(pg_bin)/pg_isready" -q -h "$PG_SOCK" -p "$PG_PORT" >/dev/null 2>&1; }
+pg_answering() { "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" >/dev/null 2>&1; }
+pg_super_up() { "$(pg_bin)/pg_isready" -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres >/dev/null 2>&1; }
 
 wait_for() { # wait_for <seconds> <check-fn> <name>
   local limit=$1 fn=$2 name=$3 i=0
