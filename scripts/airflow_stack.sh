@@ -64,7 +64,7 @@ pid_of() { # pid_of <component>: the recorded pid when that process is alive and
   # guard against pid reuse: the process must still be an airflow <component>
   # (airflow rewrites some process titles, e.g. "airflow api_server -- host:...", and Celery
   # its workers' titles, e.g. "[celeryd: worker1@host:MainProcess] ...")
-  if is_worker "$1"; then pattern="(airflow celery worker|celeryd: )$(celery_name "$1")|--celery-hostname $(celery_name "$1")"
+  if is_worker "$1"; then pattern="(celeryd: $(celery_name "$1"):|--celery-hostname $(celery_name "$1") )"
   else pattern="airflow.* ${1//-/[-_]}"; fi
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq -- "$pattern" || return 1
   echo "$pid"
