@@ -14,9 +14,9 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   - install everything, generate sample data for $(DEMO_DATE), run the DAG end to end"
-	@echo "make test   - the whole test suite (starts Redis/MariaDB if missing, stops what it started)"
+	@echo "make test   - the whole test suite (starts Redis/MariaDB/PostgreSQL if missing, stops what it started)"
+	@echo "make up     - long-running local Airflow (Celery, WORKERS=2) on http://127.0.0.1:8080 (admin/admin); make down stops it"
 	@echo "make unit   - the fast inner loop: core, adapter and DAG tests, no services (under a minute)"
-	@echo "make up     - long-running local Airflow on http://127.0.0.1:8080 (admin/admin); make down stops it"
 	@echo "make bench  - benchmarks (see bench/README.md)"
 
 system:
@@ -58,7 +58,7 @@ down:
 lint: venv
 	$(VENV)/bin/ruff check dags plugins include tests bench
 
-# Starts Redis/MariaDB only if they are not answering, and stops only those it started.
+# Starts Redis/MariaDB/PostgreSQL only if they are not answering, and stops only those it started.
 test: venv
 	@export SERVICES_STARTED_FILE=$(ROOT)/var/services-started-by-test; rm -f "$$SERVICES_STARTED_FILE"; \
 	$(ROOT)/scripts/services.sh start; \

@@ -75,17 +75,30 @@ def sort_and_partition(context) -> list[dict]:
     return part["shards"]
 
 
+def _test_delay() -> None:
+    """Test-only: with ``VIDEO_TEST_SHARD_DELAY_FILE`` set (the stack tests), sleep the seconds written
+    in that file, read at each call, so a test can catch a shard running and kill its worker."""
+    path = os.environ.get("VIDEO_TEST_SHARD_DELAY_FILE")
+    if not path:
+        return
+    try:
+        with open(path) as fh:
+            seconds = float(fh.read().strip() or 0)
+    except (OSError, ValueError):
+        return
+    if seconds > 0:
+        import time
+
+        time.sleep(seconds)
+
+
 def compute_shard(context, shard: dict) -> dict:
     from include.online_time.compute_shard import compute_shard as run
     from include.settings import data_root
 
     p = context["params"]
     context["shard_label"] = f"shard {shard['index']}"
-    delay = float(os.environ.get("VIDEO_TEST_SHARD_DELAY_SECONDS", "0") or 0)
-    if delay > 0:  # test-only: keeps a shard running long enough to kill its worker
-        import time
-
-        time.sleep(delay)
+    _test_delay()
     rules = {k: p[k] for k in ("min_gap", "timeout", "post_multiplier")}
     return run(data_root(), shard, day_of(context), p["window_days"], rules)
 

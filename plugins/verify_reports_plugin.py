@@ -1,4 +1,9 @@
-"""A small UI view of the daily verification reports (``reports/<day>.json`` in the data root)."""
+"""A small UI view of the daily verification reports (``reports/<day>.json`` in the data root).
+
+Airflow does not protect a plugin's FastAPI app: every route here requires what Airflow's own
+API requires to read the DAG's runs (a Bearer JWT from ``/auth/token`` or the UI's ``_token``
+cookie, then the auth manager's read access to ``daily_analytics`` runs), else 401/403.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ from airflow.plugins_manager import AirflowPlugin
 def _app():
     import html
 
-    from fastapi import FastAPI
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+    from fastapi import Depends, FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse
 
-    app = FastAPI(title="Video analytics verification reports")
+    app = FastAPI(title="Video analytics verification reports", dependencies=[
+        Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id="daily_analytics"))])
 
     def _root():
         # imported per request: loading the plugin must not import the pipeline or its core

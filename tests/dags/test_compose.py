@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -47,6 +48,41 @@ def test_airflow_services_share_the_common_settings(compose):
         assert svc["image"] == services["airflow-apiserver"]["image"], name
         targets = {v["target"] if isinstance(v, dict) else v.split(":")[1] for v in svc["volumes"]}
         assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= targets, name
+
+
+def _local_defaults() -> dict[str, str]:
+    """scripts/env.sh's settings in a clean environment (its own defaults, not this shell's)."""
+    out = subprocess.run(["bash", "-c", f". {ROOT}/scripts/env.sh && env -0"], capture_output=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}, timeout=30).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+
+
+def test_executor_broker_and_db_settings_match_the_local_stack(compose):
+    local = _local_defaults()
+    for name in AIRFLOW_SERVICES + ["airflow-init"]:
+        env = compose["services"][name]["environment"]
+        for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CELERY__WORKER_CONCURRENCY",
+                    "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"):
+            assert str(env[key]) == local[key], (name, key)
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert str(env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"]).lower() == "false", name
+        assert local["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"].lower() == "false"
+        # metadata DB: the same driver, user, password and database; only the host differs
+        db, local_db = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]), urlsplit(
+            local["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        assert db.scheme == local_db.scheme == "postgresql+psycopg2", name
+        assert (db.username, db.password, db.path, db.port) == (local_db.username, local_db.password,
+                                                              local_db.path, local_db.port), name
+        assert db.hostname == "postgres" and local_db.hostname == "127.0.0.1", name
+        # Celery results in that same DB
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
+        assert local["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + local["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        # broker: Redis, the same database index, on the broker's own Redis service
+        broker, local_broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]), urlsplit(local["AIRFLOW__CELERY__BROKER_URL"])
+        assert broker.scheme == local_broker.scheme == "redis", name
+        assert broker.path == local_broker.path and broker.port == local_broker.port, name
+        assert broker.hostname == "redis" and local_broker.hostname == "127.0.0.1", name
+        assert broker.path != urlsplit(local["AIRFLOW_CONN_VIDEO_REDIS"]).path, "broker shares the data's Redis db"
 
 
 def test_commands_and_health(compose):

@@ -1,8 +1,11 @@
-"""The real local stack (scripts/airflow_stack.sh): UI, failure alerts and backfills of daily_analytics.
+"""The real local stack (scripts/airflow_stack.sh): UI, plugin auth, failure alerts, backfills and
+two Celery workers (work spread over both; a worker killed mid-task) for daily_analytics.
 
-One stack per module, on free ports, with its own AIRFLOW_HOME (SQLite), data root, log folder,
-Redis database and MariaDB database, all passed to `up` through the environment. Teardown
-always runs `down`, which stops exactly the recorded process groups.
+One stack per module, on free ports, with its own AIRFLOW_HOME, PostgreSQL metadata database
+(``airflow_test_<random>``, dropped at teardown), data root, log folder, Redis database, MariaDB
+database, Celery queue and worker names (broker: Redis db BROKER_REDIS_DB), all passed to `up`
+through the environment. Teardown always runs `down`, which stops exactly the recorded process
+groups.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +35,13 @@ BIN = Path(sys.executable).parent
 STACK = ROOT / "scripts" / "airflow_stack.sh"
 ARTIFACTS = ROOT / "test-artifacts"
 DAG_ID = "daily_analytics"
-STACK_REDIS_DB, REF_REDIS_DB = 10, 11
+# Redis databases: the stack's data, the `dags test` reference's data, the Celery broker (shared
+# with `make up`; this module uses its own queue and worker names there and removes its keys)
+STACK_REDIS_DB = int(os.environ.get("VIDEO_TEST_STACK_REDIS_DB", "13"))
+REF_REDIS_DB = int(os.environ.get("VIDEO_TEST_REF_REDIS_DB", "14"))
+BROKER_REDIS_DB = int(os.environ.get("VIDEO_TEST_BROKER_REDIS_DB", "15"))
+PG_PORT = int(os.environ.get("VIDEO_PG_PORT", "5432"))
+TEST_HOOKS = ROOT / "scripts" / "test_hooks"  # sitecustomize.py: VIDEO_TEST_SHARD_DELAY_FILE
 SAMPLE = ["--users", "60", "--plays", "150"]
 TERMINAL = {"success", "failed"}
 
@@ -75,6 +85,15 @@ class Api:
     def get(self, path: str):
         return self.call("GET", path)
 
+    def status(self, path: str, headers: dict | None = None) -> int:
+        """The HTTP status of a GET (no token unless given in ``headers``)."""
+        req = urllib.request.Request(f"{self.base}{path}", headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
 
 @dataclass
 class Stack:
@@ -112,11 +131,43 @@ def _mysql_conn():
         pytest.fail(f"MariaDB is not answering on 127.0.0.1 ({exc}); run `scripts/services.sh start`")
 
 
-def _home_env(base: dict, home: Path, data: Path, redis_db: int, mysql_db: str) -> dict:
+def _pg_admin():
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(host="127.0.0.1", port=PG_PORT, user="airflow", password="airflow", dbname="postgres")
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL is not answering on 127.0.0.1:{PG_PORT} ({exc}); run `scripts/services.sh start`")
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="module")
+def pg_databases():
+    """Makes fresh metadata databases ``airflow_test_<random>``; drops them all at teardown."""
+    conn, names = _pg_admin(), []
+
+    def make() -> str:
+        name = f"airflow_test_{uuid.uuid4().hex[:10]}"
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return name
+
+    yield make
+    with conn.cursor() as cur:
+        for name in names:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def _home_env(base: dict, home: Path, data: Path, redis_db: int, mysql_db: str, pg_db: str) -> dict:
     env = dict(base)
+    sql_conn = f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{PG_PORT}/{pg_db}"
     env.update({
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_conn,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{sql_conn}",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW_VAR_DATA_ROOT": str(data / "root"),
@@ -142,12 +193,41 @@ def mysql_scratch():
     conn.close()
 
 
+def _drop_broker_keys(queue: str) -> None:
+    """Remove this module's Celery queue from the shared broker database (and its unacked messages)."""
+    broker = _redis(BROKER_REDIS_DB)
+    for key in list(broker.scan_iter(match=f"*{queue}*")):
+        broker.delete(key)
+    for tag, raw in broker.hgetall("unacked").items():
+        if queue.encode() in raw:
+            broker.hdel("unacked", tag)
+            broker.zrem("unacked_index", tag)
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, mysql_scratch):
+def stack(tmp_path_factory, mysql_scratch, pg_databases):
     tmp = tmp_path_factory.mktemp("airflow_stack")
     port = _free_port()
-    env = _home_env(os.environ, tmp / "home", tmp / "data", STACK_REDIS_DB, mysql_scratch)
+    tag = uuid.uuid4().hex[:6]
+    queue = f"test_stack_{tag}"
+    env = _home_env(os.environ, tmp / "home", tmp / "data", STACK_REDIS_DB, mysql_scratch, pg_databases())
     env.update({
+        # Celery: two workers with 2 slots each, their own queue and names on the shared broker db
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{os.environ.get('VIDEO_REDIS_PORT', '6379')}/{BROKER_REDIS_DB}",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+        "AIRFLOW_STACK_WORKER_PREFIX": f"t{tag}-worker",
+        "WORKERS": "2",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        # a killed worker's task: lost heartbeats fail the try after 20 s, then it is retried
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
+        # a message the killed worker had taken but not started: back to the scheduler after 90 s
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
+        # test-only hook: compute_shard sleeps while this file holds a number of seconds
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TEST_HOOKS), os.environ.get("PYTHONPATH")])),
+        "VIDEO_TEST_SHARD_DELAY_FILE": str(tmp / "shard_delay"),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -169,6 +249,7 @@ def stack(tmp_path_factory, mysql_scratch):
         down = _run([STACK, "down"], env, timeout=180, check=False)
         sys.stderr.write(down.stderr[-2000:])
         rds.flushdb()
+        _drop_broker_keys(queue)
         assert down.returncode == 0, f"airflow_stack.sh down failed:\n{down.stderr[-3000:]}"
 
 
@@ -192,10 +273,10 @@ def _sample(env: dict, day: str) -> None:
          env, timeout=300)
 
 
-def _trigger(api: Api, day: str, conf: dict | None = None) -> str:
+def _trigger(api: Api, day: str, conf: dict | None = None, logical_date: str | None = None) -> str:
     run = api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
                    {"dag_run_id": f"test__{day}__{uuid.uuid4().hex[:6]}",
-                    "logical_date": f"{day}T00:00:00Z", "conf": conf or {}})
+                    "logical_date": f"{logical_date or day}T00:00:00Z", "conf": conf or {}})
     return run["dag_run_id"]
 
 
@@ -311,6 +392,17 @@ def test_ui_without_token_is_not_logged_in(stack, tmp_path):
     assert exc.value.code in (401, 403)
 
 
+def test_reports_plugin_requires_airflow_auth(stack):
+    """The verification-reports plugin app (plugins/verify_reports_plugin.py) is behind Airflow's auth."""
+    for path in ("/video-reports/", "/video-reports/2014-03-01"):
+        assert stack.api.status(path) in (401, 403), path
+        assert stack.api.status(path, {"Authorization": "Bearer not-a-jwt"}) in (401, 403), path
+        assert stack.api.status(path, {"Cookie": "_token=not-a-jwt"}) in (401, 403), path
+    # the JWT from /auth/token, as a Bearer header (API clients) or the `_token` cookie (the UI)
+    assert stack.api.status("/video-reports/", {"Authorization": f"Bearer {stack.api.token}"}) == 200
+    assert stack.api.status("/video-reports/", {"Cookie": f"_token={stack.api.token}"}) == 200
+
+
 # ---- b) alerts ------------------------------------------------------------------------------
 
 
@@ -357,13 +449,14 @@ def _export(env: dict, root: Path, out: Path) -> dict[str, list[str]]:
     return {p.name: sorted(p.read_text().splitlines()) for p in sorted(out.glob("*.jsonl"))}
 
 
-def test_backfill_matches_dags_test_and_reprocessing_changes_nothing(stack, mysql_scratch):
+def test_backfill_matches_dags_test_and_reprocessing_changes_nothing(stack, mysql_scratch, pg_databases):
     for day in BACKFILL_DAYS:
         _sample(stack.env, day)
     first = _backfill_and_wait(stack, "none", None)
 
     # the same days with `airflow dags test`, from identical inputs, into another data root
-    ref = _home_env(os.environ, stack.tmp / "ref_home", stack.tmp / "ref_data", REF_REDIS_DB, mysql_scratch)
+    ref = _home_env(os.environ, stack.tmp / "ref_home", stack.tmp / "ref_data", REF_REDIS_DB, mysql_scratch,
+                    pg_databases())
     ref_redis = _redis(REF_REDIS_DB)
     ref_redis.flushdb()
     try:
@@ -454,3 +547,114 @@ def test_one_alert_per_exhausted_task_and_none_after_a_successful_retry(stack):
 
 
 # ---- c) backfill ----------------------------------------------------------------------------
+
+
+# ---- d) Celery workers ----------------------------------------------------------------------
+
+WORKER_DAY = "2014-04-10"
+SHARD_TASK = "online_time.compute_shard"
+SHARDS = 8
+
+
+def _workers(stack: Stack) -> dict[str, str]:
+    """The stack's Celery workers: --celery-hostname (= the task instances' hostname) -> component."""
+    prefix = stack.env["AIRFLOW_STACK_WORKER_PREFIX"]
+    return {f"{prefix}{i}@{socket.gethostname()}": f"{prefix}{i}" for i in range(1, int(stack.env["WORKERS"]) + 1)}
+
+
+def _shard_delay(stack: Stack, seconds: float) -> None:
+    """compute_shard sleeps this long first (scripts/test_hooks/sitecustomize.py reads the file per call)."""
+    Path(stack.env["VIDEO_TEST_SHARD_DELAY_FILE"]).write_text(str(seconds))
+
+
+def _shards(api: Api, run_id: str) -> list[dict]:
+    return [t for t in _task_instances(api, run_id) if t["task_id"] == SHARD_TASK]
+
+
+def _kill_worker(stack: Stack, component: str) -> None:
+    """SIGKILL one worker of this stack: its recorded process group, and every descendant."""
+    import psutil
+
+    pid = int((Path(stack.env["AIRFLOW_HOME"]) / "stack" / f"{component}.pid").read_text())
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert f"{component}@" in cmdline and os.getpgid(pid) == pid, (pid, cmdline)  # ours, a group leader
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    os.killpg(pid, signal.SIGKILL)
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    def alive(proc) -> bool:
+        try:
+            return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    end = time.monotonic() + 15
+    while any(alive(p) for p in procs):
+        assert time.monotonic() < end, "the killed worker's processes are still running"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def undisturbed(stack):
+    """One day with 8 shards on the two workers, undisturbed: its run id, results and documents."""
+    _sample(stack.env, WORKER_DAY)
+    # 2 s per shard: a worker busy with its 2 slots cannot take the other shards
+    _shard_delay(stack, 2)
+    try:
+        run = _trigger(stack.api, WORKER_DAY, {"day": WORKER_DAY, "shards": SHARDS}, logical_date="2015-04-10")
+        assert _wait_runs(stack.api, [run], timeout=300) == {run: "success"}
+    finally:
+        _shard_delay(stack, 0)
+    return {"run": run, "online": _online(stack.data_root, WORKER_DAY),
+            "docs": _export(stack.env, stack.data_root, stack.tmp / "export_undisturbed")}
+
+
+def test_mapped_shards_run_on_both_workers(stack, undisturbed):
+    workers = _workers(stack)
+    assert len(workers) == 2
+    shards = _shards(stack.api, undisturbed["run"])
+    assert sorted(t["map_index"] for t in shards) == list(range(SHARDS))
+    assert all(t["state"] == "success" and t["try_number"] == 1 for t in shards), shards
+    by_worker = {w: sorted(t["map_index"] for t in shards if t["hostname"] == w) for w in workers}
+    assert all(by_worker.values()), f"not every worker ran a shard: {by_worker}"
+    assert sum(map(len, by_worker.values())) == SHARDS, {t["map_index"]: t["hostname"] for t in shards}
+
+
+def test_a_task_of_a_killed_worker_is_retried_on_the_other_one(stack, undisturbed):
+    """SIGKILL a worker while it runs a compute_shard: the scheduler sees the task's heartbeats
+    stop ([scheduler] task_instance_heartbeat_timeout), fails that try and the retry runs on the
+    surviving worker; the day's results equal the undisturbed run's."""
+    workers = _workers(stack)
+    shutil.rmtree(stack.data_root / "online_time" / WORKER_DAY)  # everything is recomputed
+    _shard_delay(stack, 15)
+    try:
+        run = _trigger(stack.api, WORKER_DAY, {"day": WORKER_DAY, "shards": SHARDS}, logical_date="2015-04-11")
+        victim, end = None, time.monotonic() + 240
+        while victim is None:
+            assert time.monotonic() < end, f"no {SHARD_TASK} seen running: {_shards(stack.api, run)}"
+            running = [t for t in _shards(stack.api, run) if t["state"] == "running" and t["hostname"] in workers]
+            victim = running[0]["hostname"] if running else None
+            time.sleep(0.3)
+        _kill_worker(stack, workers[victim])
+        killed_at = time.monotonic()
+    finally:
+        _shard_delay(stack, 0)
+    lost = {t["map_index"] for t in _shards(stack.api, run) if t["state"] == "running" and t["hostname"] == victim}
+    assert lost, "the killed worker was running no shard"
+    survivor = next(w for w in workers if w != victim)
+
+    assert _wait_runs(stack.api, [run], timeout=400) == {run: "success"}
+    recovered_in = time.monotonic() - killed_at
+    shards = {t["map_index"]: t for t in _shards(stack.api, run)}
+    assert all(t["state"] == "success" for t in shards.values()), shards
+    for i in lost:
+        assert shards[i]["try_number"] >= 2 and shards[i]["hostname"] == survivor, shards[i]
+    sys.stderr.write(f"worker {victim} killed while running shards {sorted(lost)}; "
+                     f"run succeeded {recovered_in:.0f}s later\n")
+
+    # the same results as the undisturbed run of the same inputs
+    assert _online(stack.data_root, WORKER_DAY).equals(undisturbed["online"])
+    assert _export(stack.env, stack.data_root, stack.tmp / "export_after_kill") == undisturbed["docs"]

@@ -1,4 +1,9 @@
-"""The UI view of verification reports (plugins/verify_reports_plugin.py)."""
+"""The UI view of verification reports (plugins/verify_reports_plugin.py).
+
+Every route needs Airflow's own API authentication. Tokens are made the way the API server makes
+them (the configured auth manager's ``generate_jwt``) and checked by Airflow's real validation,
+which reads the metadata DB (revoked tokens, the DAG's team): `make test` migrates it first.
+"""
 
 import datetime as dt
 import importlib.util
@@ -14,6 +19,13 @@ from video_analytics.conventions import report_path
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "verify_reports_plugin.py"
 
 
+def _token(role: str | None = "admin", username: str = "admin") -> str:
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return create_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role=role))
+
+
 @pytest.fixture
 def client(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(tmp_path))
@@ -24,14 +36,47 @@ def client(tmp_path, monkeypatch):
     return TestClient(mod.VerifyReportsPlugin.fastapi_apps[0]["app"]), DataRoot(str(tmp_path))
 
 
-def test_lists_reports_with_their_result(client):
+@pytest.fixture
+def auth():
+    return {"Authorization": f"Bearer {_token()}"}
+
+
+def test_lists_reports_with_their_result(client, auth):
     http, root = client
-    assert "no reports yet" in http.get("/").text
+    assert "no reports yet" in http.get("/", headers=auth).text
     day = dt.date(2014, 1, 7)
     root.write_json(build_report(day, {"plays": [{"name": "traffic", "ok": False, "detail": "1 != 2"}]}),
                     report_path(day))
-    page = http.get("/").text
+    page = http.get("/", headers=auth).text
     assert "2014-01-07" in page and "FAILED: plays.traffic" in page
-    detail = http.get("/2014-01-07").text
+    detail = http.get("/2014-01-07", headers=auth).text
     assert "[FAIL] plays.traffic: 1 != 2" in detail
-    assert http.get("/2014-01-08").status_code == 404
+    assert http.get("/2014-01-08", headers=auth).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/2014-01-07", "/2014-01-08"])
+def test_every_route_refuses_requests_without_a_valid_token(client, path):
+    http, root = client
+    day = dt.date(2014, 1, 7)
+    root.write_json(build_report(day, {"plays": [{"name": "traffic", "ok": True, "detail": ""}]}), report_path(day))
+    assert http.get(path).status_code == 401
+    assert http.get(path, headers={"Authorization": "Bearer not-a-jwt"}).status_code in (401, 403)
+    assert http.get(path, cookies={"_token": "not-a-jwt"}).status_code in (401, 403)
+    # a well-formed JWT signed with another key
+    import jwt
+
+    forged = jwt.encode({"sub": "admin", "role": "admin", "aud": "apache-airflow", "exp": 4102444800},
+                        "not-the-secret", algorithm="HS512")
+    assert http.get(path, headers={"Authorization": f"Bearer {forged}"}).status_code in (401, 403)
+    # a valid token of a user without any role: authenticated, not authorised
+    assert http.get(path, headers={"Authorization": f"Bearer {_token(role=None, username='nobody')}"}).status_code == 403
+
+
+def test_valid_bearer_token_or_ui_cookie_is_accepted(client):
+    http, _ = client
+    token = _token()
+    assert http.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    # the UI sends the `_token` cookie it got at login
+    assert http.get("/", cookies={"_token": token}).status_code == 200
+    viewer = _token(role="viewer", username="viewer")
+    assert http.get("/", cookies={"_token": viewer}).status_code == 200
