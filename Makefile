@@ -38,8 +38,7 @@ services-stop:
 	$(ROOT)/scripts/services.sh stop
 
 airflow-init: venv
-	$(ENV) $(ROOT)/scripts/airflow_stack.sh init && \
-	  airflow pools set video_publish 1 "serialises MongoDB publishing across runs" >/dev/null
+	$(ENV) $(ROOT)/scripts/airflow_stack.sh init
 
 demo: venv services airflow-init
 	$(ENV) mkdir -p "$$AIRFLOW_VAR_LOG_DIR" "$$AIRFLOW_VAR_DATA_ROOT" && \

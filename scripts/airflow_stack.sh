@@ -160,7 +160,13 @@ cmd_init() {
   local pw="$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   mkdir -p "$(dirname "$pw")"
   printf '{"admin": "admin"}\n' >"$pw.tmp" && mv "$pw.tmp" "$pw"
-  log "init done (passwords file $pw)"
+  # the publish pool: its name and size are defined once, in include/settings.py
+  local pool
+  pool=$("$PY" -c 'from include.settings import PUBLISH_POOL as p, PUBLISH_POOL_SLOTS as n; print(p, n)')
+  # shellcheck disable=SC2086
+  airflow pools set $pool "serialises MongoDB publishing across runs" >>"$STACK_DIR/init.log" 2>&1 ||
+    { tail -n 20 "$STACK_DIR/init.log" >&2; log "creating the pool failed"; exit 1; }
+  log "init done (pool ${pool% *}, passwords file $pw)"
 }
 
 start_worker() { # start_worker <worker>: in the background; the caller records $!

@@ -117,3 +117,15 @@ def test_seed_runs_the_sample_data_cli(compose):
     assert "video-analytics sample-data --date" in cmd and "--log-dir /opt/airflow/data/logs" in cmd
     assert seed["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert seed["restart"] == "no"
+
+
+def test_compose_creates_the_pool_and_connections_the_code_names(compose):
+    """compose cannot import the project: its pool and connection names are checked against settings."""
+    from include import settings
+
+    init = " ".join(map(str, compose["services"]["airflow-init"].get("command", "")))
+    entry = " ".join(map(str, compose["services"]["airflow-init"].get("entrypoint", "") or ""))
+    assert f"airflow pools set {settings.PUBLISH_POOL} {settings.PUBLISH_POOL_SLOTS} " in init + " " + entry
+    env = compose["services"]["airflow-worker"]["environment"]
+    for conn_id in (settings.REDIS_CONN_ID, settings.MYSQL_CONN_ID, settings.MONGO_CONN_ID):
+        assert f"AIRFLOW_CONN_{conn_id.upper()}" in env, conn_id
