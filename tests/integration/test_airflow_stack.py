@@ -623,6 +623,9 @@ def test_mapped_shards_run_on_both_workers(stack, undisturbed):
     shards = _shards(stack.api, undisturbed["run"])
     assert sorted(t["map_index"] for t in shards) == list(range(SHARDS))
     assert all(t["state"] == "success" and t["try_number"] == 1 for t in shards), shards
+    # the kill test below needs the delay (include/tasks.py reads VIDEO_TEST_SHARD_DELAY_FILE)
+    assert all(t["duration"] >= 1.9 for t in shards), (
+        f"compute_shard was not slowed down by VIDEO_TEST_SHARD_DELAY_FILE: {[t['duration'] for t in shards]}")
     by_worker = {w: sorted(t["map_index"] for t in shards if t["hostname"] == w) for w in workers}
     assert all(by_worker.values()), f"not every worker ran a shard: {by_worker}"
     assert sum(map(len, by_worker.values())) == SHARDS, {t["map_index"]: t["hostname"] for t in shards}
