@@ -82,8 +82,6 @@ def online_time(args) -> int:
         return _fail("online-time", str(exc))
     except RejectThresholdExceeded as exc:
         return _fail("online-time", str(exc), 3)
-    except (ValueError, OSError) as exc:
-        return _fail("online-time", f"{type(exc).__name__}: {exc}", 1)
     finally:
         if tmp is not None:
             tmp.cleanup()

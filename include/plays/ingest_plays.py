@@ -151,7 +151,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     astats: dict = {}
     if len(newp):
         counts = {str(k): int(v) for k, v in newp["vid"].value_counts(sort=False).items()}
-        before, astats = reserve_ids(redis, root, counts, mongo_db, batch, day=day)
+        before, astats = reserve_ids(redis, root, counts, day, mongo_db, batch)
         rt.n += astats.pop("round_trips")
         ids = core.allocate_ids(newp["vid"].astype(object).reset_index(drop=True), before)
         playid[is_new] = ids

@@ -51,15 +51,15 @@ def root_last_ids(root: DataRoot) -> dict[str, int]:
     return {k: int(v) for k, v in df.groupby("vid")["playid"].max().items()}
 
 
-def reserve_ids(redis, root: DataRoot, counts: dict[str, int], mongo_db=None, batch: int = 5000,
-                day: str | None = None) -> tuple[dict[str, int], dict]:
+def reserve_ids(redis, root: DataRoot, counts: dict[str, int], day: str, mongo_db=None, batch: int = 5000
+                ) -> tuple[dict[str, int], dict]:
     """Atomically reserve ``counts[vid]`` ids per vid; returns the id *before* each vid's first new play.
 
     Continues from ``vid_playid[vid]``; when absent, from the stat document's ``PlayID`` (``mongo_db``) or
     else the data root's own highest id for the vid, else 0 (HSETNX seeds it, HINCRBY reserves, so two days
-    processed at once never share an id). With ``day``, the reservation is also recorded under
-    ``vid_playid_pending_<day>`` in the same atomic step, and a run of that day after a crash (before
-    ``release_reservation``) gets the same ids back instead of burning new ones.
+    processed at once never share an id). The reservation is recorded under ``vid_playid_pending_<day>``
+    in the same atomic step, so a run of that day after a crash (before ``release_reservation``) gets the
+    same ids back instead of burning new ones.
     """
     stats = {"round_trips": 0, "playid_from_redis": 0, "playid_from_stat": 0, "playid_from_root": 0,
              "playid_from_zero": 0}
@@ -92,29 +92,14 @@ def reserve_ids(redis, root: DataRoot, counts: dict[str, int], mongo_db=None, ba
                     seed[v] = 0
                     stats["playid_from_zero"] += 1
     before: dict[str, int] = {}
-    if day is not None:
-        script = redis.register_script(_RESERVE)
-        for chunk in chunks(vids, batch):
-            args: list = [RESERVATION_TTL]
-            for v in chunk:
-                args += [v, counts[v], seed.get(v, "")]
-            res = script(keys=[PLAYID_HASH, reservation_key(day)], args=args)
-            stats["round_trips"] += 1
-            before.update((v, int(b)) for v, b in zip(chunk, res, strict=True))
-        return before, stats
+    script = redis.register_script(_RESERVE)
     for chunk in chunks(vids, batch):
-        p = redis.pipeline(transaction=False)
+        args: list = [RESERVATION_TTL]
         for v in chunk:
-            if v in seed:
-                p.hsetnx(PLAYID_HASH, v, seed[v])
-            p.hincrby(PLAYID_HASH, v, counts[v])
-        res = p.execute()
+            args += [v, counts[v], seed.get(v, "")]
+        res = script(keys=[PLAYID_HASH, reservation_key(day)], args=args)
         stats["round_trips"] += 1
-        it = iter(res)
-        for v in chunk:
-            if v in seed:
-                next(it)
-            before[v] = int(next(it)) - counts[v]
+        before.update((v, int(b)) for v, b in zip(chunk, res, strict=True))
     return before, stats
 
 
