@@ -52,16 +52,9 @@ def stat_documents(root: DataRoot, vids=None, uids=None, days: list[str] | None 
     return out
 
 
-def rollup_videos(root: DataRoot, day: str) -> dict:
-    """Write the day's contributions, its play / vdaily / daily / type documents and the stat documents.
-
-    ``Mtraffic`` is the uid's traffic summed over the stored days of the calendar month of the *latest*
-    stored day (by date, not by run time), up to that day; it is 0.0 for a uid without plays that month
-    (the legacy job only grew it and an outside job reset it monthly). When D is the latest day, every
-    uid's stat document is refreshed so that a new month resets Mtraffic everywhere.
-    """
-    t0 = time.perf_counter()
-    root.remove(plays_path(day, "rollup.json"))  # written last: until then the day is not done
+def rollup_day(root: DataRoot, day: str) -> dict:
+    """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``) and its play /
+    vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day."""
     plays = read_frame(root, plays_path(day, "plays.parquet"))
     segs = read_frame(root, plays_path(day, "segments.parquet"))
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
@@ -81,15 +74,29 @@ def rollup_videos(root: DataRoot, day: str) -> dict:
     root.write_jsonl(vd, plays_path(day, "docs", "vdaily.jsonl"))
     root.write_jsonl(dl, plays_path(day, "docs", "daily.jsonl"))
     root.write_jsonl(ty, plays_path(day, "docs", "type.jsonl"))
+    return {"vids": int(len(c["vid"])), "uids": int(len(c["uid"])), "kids": int(len(c["kid"])),
+            "plays": int(len(plays)), "day_documents": len(play_docs) + len(vd) + len(dl) + len(ty),
+            "bad_table_entries": bad_tables}
 
+
+def rollup_videos(root: DataRoot, day: str) -> dict:
+    """Write the day's contributions, its play / vdaily / daily / type documents and the stat documents.
+
+    ``Mtraffic`` is the uid's traffic summed over the stored days of the calendar month of the *latest*
+    stored day (by date, not by run time), up to that day; it is 0.0 for a uid without plays that month
+    (the legacy job only grew it and an outside job reset it monthly). When D is the latest day, every
+    uid's stat document is refreshed so that a new month resets Mtraffic everywhere.
+    """
+    t0 = time.perf_counter()
+    root.remove(plays_path(day, "rollup.json"))  # written last: until then the day is not done
+    report = {"day": day, **rollup_day(root, day)}
     days = sorted(set(stored_days(root, "rollup.json")) | {day})
-    vids = c["vid"]["vid"].tolist()
-    uids = None if day == max(days) else c["uid"]["uid"].tolist()
+    cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"), columns=["vid", "uid"])
+    vids = cv["vid"].tolist()
+    uids = None if day == max(days) else sorted(set(cv["uid"].tolist()))
     st = stat_documents(root, vids, uids, days)
     root.write_jsonl(st, plays_path(day, "docs", "stat.jsonl"))
-    report = {"day": day, "vids": len(vids), "uids": int(len(c["uid"])), "kids": int(len(c["kid"])),
-              "plays": int(len(plays)), "documents": len(play_docs) + len(vd) + len(dl) + len(ty) + len(st),
-              "stat_documents": len(st), "days_included": days, "bad_table_entries": bad_tables,
-              "seconds": round(time.perf_counter() - t0, 3)}
+    report.update({"documents": report["day_documents"] + len(st), "stat_documents": len(st),
+                   "days_included": days, "seconds": round(time.perf_counter() - t0, 3)})
     root.write_json(report, plays_path(day, "rollup.json"))
     return report
