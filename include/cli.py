@@ -32,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--date", required=True, help="YYYYMMDD")
     pl.add_argument("--data-root", required=True)
 
+    pl.add_argument("--republish", action="store_true",
+                    help="send every document of the day, not only those changed since their last publish")
+
+    vf = sub.add_parser("verify", help="check every stored day of plays from the first one (the full check; "
+                                       "the DAG's verify checks one day)")
+    vf.add_argument("--all", action="store_true", required=True,
+                    help="required: the check covers all history, so its cost grows with it")
+    vf.add_argument("--data-root", required=True)
+
     ex = sub.add_parser("export-docs", help="write every document that would be published, one JSON-lines file per collection")
     ex.add_argument("--data-root", required=True)
     ex.add_argument("--out", required=True)
@@ -111,12 +120,25 @@ def plays(args) -> int:
     redis = settings.redis_client()
     with day_lease(redis, args.date, "cli"):
         out: dict[str, Any] = {"ingest": ingest_plays(root, redis, settings.mysql_hook(), args.date, mongo_db=mongo)}
-        out["rollup"] = rollup_videos(root, args.date)
+        out["rollup"] = rollup_videos(root, args.date, redis)
         if mongo is not None:
-            out["publish"] = publish(root, args.date, mongo)
-        out["verify"] = verify_plays(root, args.date, mongo)
+            out["publish"] = publish(root, args.date, mongo, redis, force=args.republish)
+        out["verify"] = verify_plays(root, args.date, mongo, redis=redis)
     _emit(json.dumps(out, indent=2, default=str))
     return 0 if all(c["ok"] for c in out["verify"]) else 1
+
+
+def verify(args) -> int:
+    """``verify --all``: the full history check of the plays (``include.plays.verify.verify_history``)."""
+    from include import settings
+    from include.plays.verify import verify_history
+    from include.storage import DataRoot
+
+    root = DataRoot(args.data_root)
+    out = verify_history(root, settings.mongo_db(), settings.redis_client())
+    root.write_json({"ok": all(c["ok"] for c in out), "checks": out}, conv.totals_path("verify-all.json"))
+    _emit(json.dumps(out, indent=2, default=str))
+    return 0 if all(c["ok"] for c in out) else 1
 
 
 def export_docs(args) -> int:
@@ -171,8 +193,8 @@ def summary(args) -> int:
     return 0 if report["ok"] else 1
 
 
-COMMANDS = {"online-time": online_time, "plays": plays, "export-docs": export_docs, "sample-data": sample_data,
-            "summary": summary}
+COMMANDS = {"online-time": online_time, "plays": plays, "verify": verify, "export-docs": export_docs,
+            "sample-data": sample_data, "summary": summary}
 
 
 _OUT = None  # the real standard output while a command runs (fd 1 points at stderr then)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,3 +38,29 @@ def bulk_upsert(db, coll: str, docs: Iterable[tuple[Any, dict]], batch: int = BU
             flush()
     flush()
     return out
+
+
+PUBLISH_MARKER = "_video_publish"  # one document naming this MongoDB as a publish target
+
+
+def target_token(db) -> str:
+    """This database's publish token, kept in ``_video_publish`` (created on first use). Publish records
+    are per token, so an empty or replaced MongoDB gets everything again."""
+    c = db.get_collection(PUBLISH_MARKER, write_concern=_ack())
+    doc = c.find_one({"_id": "target"})
+    if doc is None:
+        c.update_one({"_id": "target"}, {"$setOnInsert": {"token": uuid.uuid4().hex[:16]}}, upsert=True)
+        doc = c.find_one({"_id": "target"})
+    return str(doc["token"])
+
+
+def doc_hash(doc: dict) -> int:
+    """A 64-bit hash of a document's content (canonical JSON: sorted keys, exact floats)."""
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+def _ack():
+    from pymongo.write_concern import WriteConcern
+
+    return WriteConcern(w=1)

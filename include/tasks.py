@@ -121,16 +121,16 @@ def ingest_plays(context) -> dict:
 
 def rollup_videos(context, ingested: dict) -> dict:
     from include.plays.rollup_videos import rollup_videos as run
-    from include.settings import data_root
+    from include.settings import data_root, redis_client
 
-    return _exclusive(day_of(context), "rollup_videos", run, data_root(), ingested["day"])
+    return _exclusive(day_of(context), "rollup_videos", run, data_root(), ingested["day"], redis_client())
 
 
 def publish(context, rolled: dict) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
 
     from include.plays.publish import publish as run
-    from include.settings import MONGO_CONN_ID, data_root, mongo_db
+    from include.settings import MONGO_CONN_ID, data_root, mongo_db, redis_client
 
     db = mongo_db()  # None only when the connection is not defined; any other error fails the task
     if db is None:
@@ -138,18 +138,18 @@ def publish(context, rolled: dict) -> dict:
             f"connection {MONGO_CONN_ID!r} is not defined: documents stay in the data root "
             "(`video-analytics export-docs` writes them out)"
         )
-    return _exclusive(day_of(context), "publish", run, data_root(), rolled["day"], db)
+    return _exclusive(day_of(context), "publish", run, data_root(), rolled["day"], db, redis_client())
 
 
 def verify(context) -> dict:
-    from include.settings import data_root, mongo_db
+    from include.settings import data_root, mongo_db, redis_client
     from include.verify import verify_day
 
     p, day = context["params"], day_of(context)
     with _fail_fast():
         return _exclusive(day, "verify", verify_day, data_root(), day, window_days=p["window_days"],
                           max_reject_rate=p["max_reject_rate"], max_quarantine_rate=p["max_quarantine_rate"],
-                          mongo_db=mongo_db())
+                          mongo_db=mongo_db(), redis=redis_client())
 
 
 def cleanup(context, verified: dict) -> dict:

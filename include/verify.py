@@ -63,6 +63,7 @@ def verify_day(
     max_reject_rate: float = conv.MAX_REJECT_RATE,
     max_quarantine_rate: float = conv.MAX_QUARANTINE_RATE,
     mongo_db=None,
+    redis=None,
 ) -> dict[str, Any]:
     """Run both parts' checks, write ``reports/<day>.json`` and raise if any check failed."""
     from include.online_time.verify import verify_online_time
@@ -71,7 +72,7 @@ def verify_day(
     sections = {
         "online_time": _checks(verify_online_time, root, day, max_reject_rate=max_reject_rate),
         "plays": _checks(verify_plays, root, conv.ymd(day), mongo_db=mongo_db,
-                         max_quarantine_rate=max_quarantine_rate),
+                         max_quarantine_rate=max_quarantine_rate, redis=redis),
     }
     report = write_report(root, day, sections)
     text = summary(report)

@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from include.plays.rollup_videos import stat_documents
-from include.plays.store import decode_mixed, read_frame, stored_days
+from include.plays.store import decode_mixed, read_frame
+from include.plays.totals import head_state, stat_documents
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import plays_path
@@ -37,22 +37,36 @@ def _daily_documents(root: DataRoot, day: str) -> Iterator[Doc]:
             yield r["coll"], r["_id"], r["doc"]
 
 
-def stat_ids(root: DataRoot, day: str) -> tuple[list[str], list[str]]:
-    """The vids and uids whose stat documents day D's rollup refreshed."""
-    stored = root.read_jsonl(plays_path(day, "docs", "stat.jsonl"))
-    return ([r["_id"] for r in stored if r["kind"] == "vid"], [r["_id"] for r in stored if r["kind"] == "uid"])
+def stat_keys(root: DataRoot, day: str) -> tuple[list[str], list[str] | None]:
+    """The vids and uids (``None``: every uid) whose stat documents day D refreshes."""
+    keys = root.read_json(plays_path(day, "docs", "stat_keys.json"))
+    return keys["vids"], keys["uids"]
+
+
+def day_stat_documents(root: DataRoot, day: str, state=None) -> Iterator[Doc]:
+    """The stat documents day D refreshes, from the running totals now (``state``: the head state
+    already read)."""
+    if state is None:
+        state, _ = head_state(root)
+    for r in stat_documents(state, *stat_keys(root, day)):
+        yield r["coll"], r["_id"], r["doc"]
+
+
+def own_documents(root: DataRoot, day: str) -> Iterator[Doc]:
+    """Day D's own documents: play documents, then vdaily / daily / type."""
+    yield from _play_documents(root, day)
+    yield from _daily_documents(root, day)
 
 
 def day_documents(root: DataRoot, day: str) -> Iterator[Doc]:
-    """What publishing day D sends, grouped by collection: its play documents, its daily documents and
-    the stat documents it touched, rebuilt from every stored day now (so concurrent days cannot leave
-    stale totals)."""
+    """What publishing day D sends: its own documents and the stat documents it refreshes, grouped by
+    collection (stat documents from the running totals as they are now)."""
     yield from _play_documents(root, day)
     by_coll: dict[str, list[Doc]] = defaultdict(list)
     for d in _daily_documents(root, day):
         by_coll[d[0]].append(d)
-    for r in stat_documents(root, *stat_ids(root, day)):
-        by_coll[r["coll"]].append((r["coll"], r["_id"], r["doc"]))
+    for d in day_stat_documents(root, day):
+        by_coll[d[0]].append(d)
     for coll in sorted(by_coll):
         yield from by_coll[coll]
 
@@ -60,12 +74,11 @@ def day_documents(root: DataRoot, day: str) -> Iterator[Doc]:
 def all_documents(root: DataRoot) -> dict[str, dict[Any, dict]]:
     """Every document that would be published, ``{collection: {_id: doc}}`` (stat docs at their latest)."""
     out: dict[str, dict[Any, dict]] = defaultdict(dict)
-    for day in stored_days(root, "rollup.json"):
-        for coll, _id, doc in _play_documents(root, day):
+    state, reg = head_state(root)
+    for day in sorted(reg["days"]):  # the days folded into the totals: a rollup's commit point
+        for coll, _id, doc in own_documents(root, day):
             out[coll][_id] = doc
-        for coll, _id, doc in _daily_documents(root, day):
-            out[coll][_id] = doc
-    for r in stat_documents(root):
+    for r in stat_documents(state):
         out[r["coll"]][r["_id"]] = r["doc"]
     return out
 
@@ -104,4 +117,5 @@ def as_map(docs: Iterator[Doc]) -> dict[str, dict[Any, dict]]:
     return out
 
 
-__all__ = ["day_documents", "all_documents", "export_docs", "stat_ids", "as_map"]
+__all__ = ["day_documents", "own_documents", "day_stat_documents", "all_documents", "export_docs", "stat_keys",
+           "as_map"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 
-from video_analytics.conventions import lease_key
+from video_analytics.conventions import TOTALS_LEASE, lease_key
 
 LEASE_TTL = int(os.environ.get("VIDEO_LEASE_TTL_SECONDS", "60"))
 
@@ -27,11 +28,15 @@ class DayBusy(RuntimeError):
 
 
 @contextmanager
-def day_lease(redis, day: str, stage: str, ttl: int = LEASE_TTL):
-    """Hold ``video_lease_<day>`` for the block; ``DayBusy`` (naming the holder) when it is taken."""
+def day_lease(redis, day: str, stage: str, ttl: int = LEASE_TTL, wait: float = 0.0):
+    """Hold ``video_lease_<day>`` for the block; ``DayBusy`` (naming the holder) when it is taken, at
+    once or, with ``wait``, after trying for that many seconds."""
     key = lease_key(day)
     owner = f"{socket.gethostname()}:{os.getpid()}:{stage}:{uuid.uuid4().hex[:8]}"
-    if not redis.set(key, owner, nx=True, ex=ttl):
+    deadline = time.monotonic() + wait
+    while not (got := redis.set(key, owner, nx=True, ex=ttl)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not got:
         holder, left = redis.get(key), redis.ttl(key)
         raise DayBusy(f"the plays of {day} are being processed by {holder!s} (Redis key {key}, "
                       f"expires in {left} s); run again later")
@@ -52,6 +57,22 @@ def day_lease(redis, day: str, stage: str, ttl: int = LEASE_TTL):
         stop.set()
         keeper.join(timeout=5)
         redis.eval(_RELEASE, 1, key, owner)
+
+
+_LOCAL = threading.Lock()
+
+
+@contextmanager
+def totals_lease(redis, stage: str, wait: float = 600.0):
+    """The lease on the running totals (``video_lease_totals``): one fold, stat publish or totals check
+    at a time, across days; waits up to ``wait`` seconds for another day's to end. Without Redis
+    (``None``: single-process tools and tests) a process-local lock."""
+    if redis is None:
+        with _LOCAL:
+            yield None
+        return
+    with day_lease(redis, TOTALS_LEASE, stage, wait=wait) as owner:
+        yield owner
 
 
 def exclusive(redis, day: str, stage: str, fn, *args, **kwargs):

@@ -1,55 +1,23 @@
 """Task ``plays.rollup_videos``: the day's contributions and documents, from what ``ingest_plays`` stored.
 
 Daily documents (``<uid>_vdaily``, ``<uid>_daily``, ``<uid>_type``, ``_id`` = D) come from the day alone;
-``<uid>_stat`` documents are rebuilt from every stored day's contributions, so re-runs and out-of-order
-days give the same totals.
+``<uid>_stat`` documents from the running totals the day's contribution is folded into
+(``include.plays.totals``), so re-runs and out-of-order days give the same totals.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+import uuid
 
-import pandas as pd
 import pyarrow as pa
 
-from include.plays.store import CONTRIB_KINDS, read_contrib, read_frame, stored_days, write_frame
+from include.plays.lease import totals_lease
+from include.plays.store import CONTRIB_KINDS, read_frame, write_frame
+from include.plays.totals import fold_day
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import plays_path
-
-
-def totals(per_day: dict[str, dict[str, pd.DataFrame]], days) -> dict[str, pd.DataFrame]:
-    """Running totals over ``days`` of ``read_contrib``'s frames."""
-    frames: dict[str, list] = defaultdict(list)
-    for d in days:
-        for k, df in per_day[d].items():
-            frames[k].append(df)
-    return core.sum_contributions(frames)
-
-
-def stat_documents(root: DataRoot, vids=None, uids=None, days: list[str] | None = None) -> list[dict]:
-    """``<uid>_stat`` documents rebuilt from the stored contributions of ``days`` (default: every done
-    day, i.e. with its final marker ``rollup.json``), restricted to ``vids`` / ``uids`` when given
-    (``None`` = all). Each is ``{coll, _id, kind, doc}``."""
-    days = stored_days(root, "rollup.json") if days is None else days
-    per_day = read_contrib(root, days)
-    t = totals(per_day, days)
-    if vids is not None:
-        vset = set(vids)
-        t["vid"] = t["vid"][t["vid"]["vid"].isin(vset)]
-        t["vid_region"] = t["vid_region"][t["vid_region"]["vid"].isin(vset)]
-        t["vid_seg"] = t["vid_seg"][t["vid_seg"]["vid"].isin(vset)]
-    if uids is not None:
-        uset = set(uids)
-        t["uid"] = t["uid"][t["uid"]["uid"].isin(uset)]
-        t["uid_region"] = t["uid_region"][t["uid_region"]["uid"].isin(uset)]
-    mt = core.month_to_date_traffic({d: f["uid"] for d, f in per_day.items()})
-    out = [{"coll": f"{uid}_stat", "_id": vid, "kind": "vid", "doc": doc}
-           for vid, (uid, doc) in core.vid_stat_docs(t).items()]
-    out += [{"coll": f"{uid}_stat", "_id": uid, "kind": "uid", "doc": doc}
-            for uid, doc in core.uid_stat_docs(t, mt).items()]
-    return out
 
 
 def rollup_day(root: DataRoot, day: str) -> dict:
@@ -79,24 +47,28 @@ def rollup_day(root: DataRoot, day: str) -> dict:
             "bad_table_entries": bad_tables}
 
 
-def rollup_videos(root: DataRoot, day: str) -> dict:
-    """Write the day's contributions, its play / vdaily / daily / type documents and the stat documents.
+def rollup_videos(root: DataRoot, day: str, redis=None) -> dict:
+    """The day's own part (``rollup_day``), then its contribution folded into the running totals
+    (``include.plays.totals``) under the totals lease when ``redis`` is given (always, outside tests):
+    the ``<uid>_stat`` documents come from those totals, so a day's cost does not grow with history.
 
-    ``Mtraffic`` is the uid's traffic summed over the stored days of the calendar month of the *latest*
-    stored day (by date, not by run time), up to that day; it is 0.0 for a uid without plays that month
-    (the legacy job only grew it and an outside job reset it monthly). When D is the latest day, every
-    uid's stat document is refreshed so that a new month resets Mtraffic everywhere.
+    ``docs/stat_keys.json`` names the stat documents the day refreshes: its vids, and its uids, or every
+    uid when D is the latest day (``Mtraffic`` is the month-to-date traffic of the latest day's month, so a
+    new month resets it everywhere). ``rollup.json`` is written last: until then the day is not done.
     """
     t0 = time.perf_counter()
-    root.remove(plays_path(day, "rollup.json"))  # written last: until then the day is not done
+    root.remove(plays_path(day, "rollup.json"))
     report = {"day": day, **rollup_day(root, day)}
-    days = sorted(set(stored_days(root, "rollup.json")) | {day})
+    t_day = time.perf_counter()
+    rollup_id = uuid.uuid4().hex
+    with totals_lease(redis, f"rollup_videos {day}"):
+        folded = fold_day(root, day, rollup_id)
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"), columns=["vid", "uid"])
-    vids = cv["vid"].tolist()
-    uids = None if day == max(days) else sorted(set(cv["uid"].tolist()))
-    st = stat_documents(root, vids, uids, days)
-    root.write_jsonl(st, plays_path(day, "docs", "stat.jsonl"))
-    report.update({"documents": report["day_documents"] + len(st), "stat_documents": len(st),
-                   "days_included": days, "seconds": round(time.perf_counter() - t0, 3)})
+    latest = folded["head"] == day
+    keys = {"vids": cv["vid"].tolist(), "uids": None if latest else sorted(set(cv["uid"].tolist()))}
+    root.write_json(keys, plays_path(day, "docs", "stat_keys.json"))
+    report.update({"rollup_id": rollup_id, "totals": folded,
+                   "seconds": {"day": round(t_day - t0, 3), "totals": round(time.perf_counter() - t_day, 3),
+                               "total": round(time.perf_counter() - t0, 3)}})
     root.write_json(report, plays_path(day, "rollup.json"))
     return report

@@ -1,37 +1,47 @@
-"""The plays section of task ``verify``: the day's documents against its inputs (data root, MongoDB)."""
+"""The plays section of task ``verify``: the day's documents against its inputs (data root, MongoDB);
+and ``verify_history``, the full check of every stored day (``video-analytics verify --all``).
+
+A day's check costs what the day costs: the running totals are checked from the kept state before the
+day to the kept state at or after it (the previous day's state, for the latest day), not from the
+first day. ``verify_history`` re-derives everything from the first day and catches what a daily check
+cannot see, such as an old day's stored contribution edited after the fact.
+"""
 
 from __future__ import annotations
 
-from include.plays.documents import day_documents, stat_ids
-from include.plays.rollup_videos import stat_documents, totals
-from include.plays.store import read_contrib, read_frame
+from include.plays.documents import all_documents, day_documents
+from include.plays.lease import totals_lease
+from include.plays.store import read_frame, stored_days
+from include.plays.totals import base_for, load_state, read_registry, replay
 from include.storage import DataRoot
 from video_analytics import checks
 from video_analytics import plays as core
+from video_analytics import totals as tot
 from video_analytics.conventions import MAX_QUARANTINE_RATE, plays_path
 
 
-def _running_totals(root: DataRoot, day: str, contrib_vid) -> dict:
-    """Stored stat documents == rebuilt from the stored days; (Σ all) - (Σ without D) == D's contribution."""
-    rollup = root.read_json(plays_path(day, "rollup.json"))
-    days = [d for d in rollup["days_included"] if root.exists(plays_path(d, "contrib", "vid.parquet"))]
-    per_day = read_contrib(root, days)
-    with_d = totals(per_day, days)["vid"].set_index("vid")
-    without = totals(per_day, [d for d in days if d != day])["vid"].set_index("vid")
-    moved = checks.totals_moved_by(with_d, without, contrib_vid.set_index("vid"))
-    key = lambda r: (r["coll"], r["_id"], r["kind"])  # noqa: E731
-    stored = {key(r): r["doc"] for r in root.read_jsonl(plays_path(day, "docs", "stat.jsonl"))}
-    fresh = {key(r): r["doc"] for r in stat_documents(root, *stat_ids(root, day), days)}
-    bad = checks.documents_match(stored, fresh, core.close, core.diff)
-    return checks.check("running_totals_moved_by_day", moved and not bad and set(stored) == set(fresh),
-                        {"days": days, "vids": int(len(contrib_vid)), "mismatches": bad})
+def _running_totals(root: DataRoot, day: str, redis=None) -> dict:
+    """The day's contribution is the one folded into the totals, and re-folding it (with the days up to
+    the next kept state) onto the kept state before it gives that kept state again, bit for bit."""
+    rollup_id = root.read_json(plays_path(day, "rollup.json")).get("rollup_id")
+    with totals_lease(redis, f"verify {day}"):
+        reg = read_registry(root)
+        registered = reg["days"].get(day)
+        if registered != rollup_id:
+            return checks.check("running_totals_moved_by_day", False,
+                                {"rollup_id": rollup_id, "registered": registered,
+                                 "why": "the day's current rollup is not the one folded into the totals"})
+        start = base_for(reg, day)
+        end = min(d for d in reg["snapshots"] if d >= day)
+        days = [d for d in sorted(reg["days"]) if (start is None or d > start) and d <= end]
+        *_, (_, state) = replay(root, reg, start, days)
+        bad = tot.equal_states(state, load_state(root, reg["snapshots"][end]))
+    return checks.check("running_totals_moved_by_day", not bad,
+                        {"from": start, "to": end, "days_folded": days, "differing": bad})
 
 
-def _published(root: DataRoot, day: str, mongo_db) -> dict:
-    """Published documents of the day equal the data root's (owned fields, floats 1e-9 relative)."""
-    expected: dict = {}
-    for coll, _id, doc in day_documents(root, day):
-        expected.setdefault(coll, {})[_id] = doc
+def _published(expected: dict[str, dict], mongo_db, name: str = "published_documents_match") -> dict:
+    """Published documents equal the data root's (owned fields, floats 1e-9 relative)."""
     bad: list[str] = []
     n = 0
     for coll, docs in expected.items():
@@ -42,11 +52,11 @@ def _published(root: DataRoot, day: str, mongo_db) -> dict:
         bad += [f"{coll}/{m}" for m in checks.documents_match(docs, got, core.close, core.diff, 5 - len(bad))]
         if len(bad) >= 5:
             break
-    return checks.check("published_documents_match", not bad, {"documents": n, "mismatches": bad[:5]})
+    return checks.check(name, not bad, {"documents": n, "mismatches": bad[:5]})
 
 
 def verify_plays(root: DataRoot, day: str, mongo_db=None,
-                 max_quarantine_rate: float = MAX_QUARANTINE_RATE) -> list[dict]:
+                 max_quarantine_rate: float = MAX_QUARANTINE_RATE, redis=None) -> list[dict]:
     """Checks recomputed from the data root (and MongoDB when given); each ``{"name", "ok", "detail"}``."""
     rep = root.read_json(plays_path(day, "ingest.json"))
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
@@ -57,7 +67,46 @@ def verify_plays(root: DataRoot, day: str, mongo_db=None,
         duplicates=rep.get("duplicates", 0), contrib_vid=cv,
         vdaily=root.read_jsonl(plays_path(day, "docs", "vdaily.jsonl")),
         max_quarantine_rate=max_quarantine_rate, quarantine_uri=root.uri(plays_path(day, "quarantine.parquet")))
-    out.insert(4, _running_totals(root, day, cv))
+    out.insert(4, _running_totals(root, day, redis))
     if mongo_db is not None:
-        out.append(_published(root, day, mongo_db))
+        expected: dict = {}
+        for coll, _id, doc in day_documents(root, day):
+            expected.setdefault(coll, {})[_id] = doc
+        out.append(_published(expected, mongo_db))
+    return out
+
+
+def verify_history(root: DataRoot, mongo_db=None, redis=None) -> list[dict]:
+    """The full check, from the first stored day: every done day is folded with its current rollup;
+    every day's stored contribution agrees with its plays; re-folding every day from nothing gives every
+    kept state bit for bit; and, with ``mongo_db``, every document is published as the data root has it."""
+    done = {d: root.read_json(plays_path(d, "rollup.json")).get("rollup_id")
+            for d in stored_days(root, "rollup.json")}
+    out = []
+    with totals_lease(redis, "verify --all"):
+        reg = read_registry(root)
+        stale = sorted(d for d in done if reg["days"].get(d) != done[d])
+        extra = sorted(set(reg["days"]) - set(done))
+        out.append(checks.check("every_done_day_folded", not stale,
+                                {"days": len(done), "not_folded_as_rolled_up": stale[:10],
+                                 "folded_but_not_done": extra[:10]}))
+        bad_contrib = []
+        for d in sorted(reg["days"]):
+            plays = read_frame(root, plays_path(d, "plays.parquet"), columns=["vid", "flow", "comprate", "playid"])
+            if not checks.contribution_matches_plays(read_frame(root, plays_path(d, "contrib", "vid.parquet")), plays):
+                bad_contrib.append(d)
+        out.append(checks.check("contributions_match_plays", not bad_contrib,
+                                {"days": len(reg["days"]), "mismatched_days": bad_contrib[:10]}))
+        ordered = sorted(reg["days"])
+        bad_states = []
+        for d, state in replay(root, reg, None, ordered, keep=frozenset(reg["snapshots"])):
+            if d in reg["snapshots"]:
+                diff = tot.equal_states(state, load_state(root, reg["snapshots"][d]))
+                if diff:
+                    bad_states.append(f"{d}: {', '.join(diff)}")
+        out.append(checks.check("totals_refold_from_first_day", not bad_states,
+                                {"days": len(ordered), "kept_states": sorted(reg["snapshots"]),
+                                 "differing": bad_states[:10]}))
+    if mongo_db is not None:
+        out.append(_published(all_documents(root), mongo_db, "all_documents_published"))
     return out

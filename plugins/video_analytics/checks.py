@@ -80,17 +80,6 @@ def plays_day_checks(*, unique: int, plays, quarantine, duplicates: int, contrib
     return out
 
 
-def totals_moved_by(with_day, without_day, day_vid) -> bool:
-    """Per vid, (running totals with the day) - (without it) equals the day's contribution
-    (frames indexed by vid with ``TOTAL_COLUMNS``)."""
-    import numpy as np
-
-    delta = with_day[TOTAL_COLUMNS].subtract(without_day[TOTAL_COLUMNS].reindex(with_day.index).fillna(0))
-    mine = day_vid[TOTAL_COLUMNS].reindex(delta.index).fillna(0)
-    a, b = delta.to_numpy(dtype=float), mine.to_numpy(dtype=float)
-    return bool(np.isfinite(a).all() and np.allclose(a, b, rtol=1e-9, atol=1e-6))
-
-
 def documents_match(expected: dict, got: dict, close, diff, limit: int = 5) -> list[str]:
     """``expected`` / ``got``: ``{key: doc}``; the keys whose documents differ (``got`` may lack keys)."""
     bad = []
@@ -101,3 +90,19 @@ def documents_match(expected: dict, got: dict, close, diff, limit: int = 5) -> l
             if len(bad) >= limit:
                 break
     return bad
+
+
+def contribution_matches_plays(contrib_vid, plays, rel: float = 1e-9) -> bool:
+    """A day's stored per-vid contribution agrees with its plays (``vid, flow, comprate, playid``): the
+    same vids, and per vid the play count, Σ flow, Σ comprate (``rel`` relative) and the last play id."""
+    import numpy as np
+
+    g = plays.groupby("vid", sort=True).agg(ClickNum=("flow", "size"), Traffic=("flow", "sum"),
+                                            EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
+    c = contrib_vid.set_index("vid").sort_index()
+    if list(g.index) != list(c.index):
+        return False
+    ints = all((g[k].to_numpy() == c[k].to_numpy()).all() for k in ("ClickNum", "PlayID"))
+    floats = all(np.allclose(g[k].to_numpy(float), c[k].to_numpy(float), rtol=rel, atol=1e-9)
+                 for k in ("Traffic", "EngageSum"))
+    return bool(ints and floats)

@@ -78,6 +78,17 @@ def plays_path(day: str, *parts: str) -> str:
     return "/".join(("plays", day, *parts))
 
 
+TOTALS_DIR = "totals"
+
+
+def totals_path(*parts: str) -> str:
+    """``totals/...``: the running totals' registry, snapshots and publish records (all days)."""
+    return "/".join((TOTALS_DIR, *parts))
+
+
+TOTALS_LEASE = "totals"  # lease_key(TOTALS_LEASE): one fold / stat publish at a time
+
+
 def online_time_path(end: dt.date, *parts: str) -> str:
     """``online_time/<YYYY-MM-DD>/...``: the window ending ``end``."""
     return "/".join(("online_time", end.isoformat(), *parts))

@@ -115,7 +115,9 @@ def test_a_crash_after_reserving_ids_reuses_the_reservation(redis_db, mysql_db, 
     assert not redis_db.exists(reservation_key(DAY))
 
 
-def test_export_counts_a_day_only_once_its_rollup_is_final(redis_db, mysql_db, tmp_path):
+def test_export_counts_a_day_only_once_its_rollup_is_final(redis_db, mysql_db, tmp_path, monkeypatch):
+    from include.plays import totals as totals_mod
+
     categories(mysql_db, [], [])
     root, hook = DataRoot(str(tmp_path / "root")), mysql_hook(mysql_db)
     _plays(redis_db, day="20140106")
@@ -123,10 +125,19 @@ def test_export_counts_a_day_only_once_its_rollup_is_final(redis_db, mysql_db, t
     before = all_documents(root)
     _plays(redis_db, day=DAY)
     ingest_plays(root, redis_db, hook, DAY)
-    rollup_videos(root, DAY)
-    root.remove(plays_path(DAY, "rollup.json"))  # the rollup died before its final marker
+    real = DataRoot.write_json
+
+    def die_at_registry(self, obj, *parts):
+        if parts == (totals_mod.REGISTRY,):
+            raise SystemExit("killed before the totals registry was written")
+        return real(self, obj, *parts)
+
+    monkeypatch.setattr(DataRoot, "write_json", die_at_registry)
+    with pytest.raises(SystemExit):
+        rollup_videos(root, DAY, redis_db)  # its snapshots are written, the registry is not
+    monkeypatch.setattr(DataRoot, "write_json", real)
     assert doc_mismatches(before, all_documents(root)) == []
-    rollup_videos(root, DAY)
+    rollup_videos(root, DAY, redis_db)
     after = all_documents(root)
     assert after["1000_stat"]["1000001"]["Play"] == before["1000_stat"]["1000001"]["Play"]  # no tables: 0
     assert after["1000_stat"]["1000"]["Traffic"] > before["1000_stat"]["1000"]["Traffic"]

@@ -272,8 +272,12 @@ class LegacyJob:
 
 
 def dump_db(mongo_db) -> dict:
-    """``{collection: {_id: doc without _id}}`` of a (mongomock) database."""
+    """``{collection: {_id: doc without _id}}`` of a (mongomock) database (without the publish marker)."""
+    from include.mongo import PUBLISH_MARKER
+
     out = {}
     for name in mongo_db.list_collection_names():
+        if name == PUBLISH_MARKER:
+            continue
         out[name] = {d["_id"]: {k: v for k, v in d.items() if k != "_id"} for d in mongo_db[name].find()}
     return out

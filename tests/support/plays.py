@@ -85,10 +85,10 @@ def run_day(root, r, hook, day, mongo_db=None, cleanup=False, max_quarantine_rat
     from include.plays.rollup_videos import rollup_videos
     from include.plays.verify import verify_plays
 
-    out = {"ingest": ingest_plays(root, r, hook, day, mongo_db=mongo_db), "rollup": rollup_videos(root, day)}
+    out = {"ingest": ingest_plays(root, r, hook, day, mongo_db=mongo_db), "rollup": rollup_videos(root, day, r)}
     if mongo_db is not None:
-        out["publish"] = publish(root, day, mongo_db)
-    out["verify"] = verify_plays(root, day, mongo_db, max_quarantine_rate=max_quarantine_rate)
+        out["publish"] = publish(root, day, mongo_db, r)
+    out["verify"] = verify_plays(root, day, mongo_db, max_quarantine_rate=max_quarantine_rate, redis=r)
     if cleanup:
         from include.verify import write_report
         from video_analytics.conventions import parse_ymd

@@ -51,14 +51,18 @@ def test_non_finite_totals_fail():
     assert checks.rel_ok(1.0, 1.0 + 1e-12)
 
 
-def test_totals_moved_by_the_day():
-    cols = checks.TOTAL_COLUMNS
-    without = pd.DataFrame([[1.0, 1.0, 1, 1, 1]], columns=cols, index=pd.Index(["a"], name="vid"))
-    day = pd.DataFrame([[2.0, 0.5, 3, 2, 1], [1.0, 1.0, 1, 1, 1]], columns=cols,
-                       index=pd.Index(["a", "b"], name="vid"))
-    with_day = without.reindex(day.index).fillna(0) + day
-    assert checks.totals_moved_by(with_day, without, day)
-    assert not checks.totals_moved_by(with_day + 1, without, day)
+def test_contribution_matches_plays():
+    plays = pd.DataFrame({"vid": ["a", "a", "b"], "flow": [1.5, 2.0, 3.0], "comprate": [0.5, 0.25, 1.0],
+                          "playid": [1, 2, 7]})
+    contrib = pd.DataFrame({"vid": ["a", "b"], "ClickNum": [2, 1], "Traffic": [3.5, 3.0],
+                            "EngageSum": [0.75, 1.0], "PlayID": [2, 7], "IP": [1, 1]})
+    assert checks.contribution_matches_plays(contrib, plays)
+    for col, val in (("Traffic", 3.6), ("ClickNum", 3), ("PlayID", 3), ("EngageSum", 0.7)):
+        bad = contrib.copy()
+        bad.loc[0, col] = val
+        assert not checks.contribution_matches_plays(bad, plays), col
+    assert not checks.contribution_matches_plays(contrib.iloc[:1], plays)
+
 
 
 def test_documents_match_reports_differences():
