@@ -42,7 +42,7 @@ def _fail_fast():
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _exclusive(day: dt.date, stage: str, fn, *args, **kwargs):
+def _exclusive(day: dt.date, stage: str, fn, /, *args, **kwargs):
     from include.plays.lease import exclusive
     from include.settings import redis_client
 

@@ -2,9 +2,10 @@
 
 * ``ingest_plays``  - Redis snapshot, validation and quarantine; uses ``categories`` (kid cache and
                       MySQL) and ``play_ids`` (reservation in ``vid_playid``)
-* ``rollup_videos`` - the day's contributions and documents, stat documents rebuilt from stored days
+* ``rollup_videos`` - the day's contributions and documents, folded into the running totals (``totals``)
+* ``totals``        - the running totals: registry, kept snapshots, the fold of a day
 * ``documents``     - every document a day publishes (one builder for publish, verify and export)
-* ``publish``       - bulk upserts into MongoDB
+* ``publish``       - bulk upserts into MongoDB of the documents changed since their last publish
 * ``cleanup``       - archived plays out of ``T_endlist_D``, play-id counters mirrored
 * ``verify``        - the plays section of the ``verify`` task
 * ``store``         - Parquet / JSON-lines helpers for ``plays/<D>/``
@@ -23,6 +24,10 @@ Data-root layout, per day ``D`` (``video_analytics.conventions.plays_path``)::
     plays/D/contrib/<kind>.parquet     the day's contributions: vid, vid_region, vid_seg, uid, uid_region,
                                        kid, kid_region
     plays/D/docs/play.parquet          the day's <vid>_play documents (coll, _id, fields)
-    plays/D/docs/{vdaily,daily,type,stat}.jsonl   {"coll", "_id", "doc"} per line
+    plays/D/docs/{vdaily,daily,type}.jsonl   {"coll", "_id", "doc"} per line
+    plays/D/docs/stat_keys.json        the vids / uids whose stat documents the day refreshes
+    plays/D/published/<target>.parquet coll, id, hash of the day's documents last published there
     plays/D/rollup.json, plays/D/cleanup.json
+
+and, for all days, ``totals/`` (``include.plays.totals``).
 """

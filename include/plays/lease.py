@@ -75,7 +75,7 @@ def totals_lease(redis, stage: str, wait: float = 600.0):
         yield owner
 
 
-def exclusive(redis, day: str, stage: str, fn, *args, **kwargs):
+def exclusive(redis, day: str, stage: str, fn, /, *args, **kwargs):
     """``fn(*args, **kwargs)`` under the day's lease."""
     with day_lease(redis, day, stage):
         return fn(*args, **kwargs)

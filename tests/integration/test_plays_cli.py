@@ -59,3 +59,37 @@ def test_plays_then_export_docs_cli(redis_db, mysql_db, tmp_path, form):
     assert all(isinstance(p["_id"], int) and p["Date"] == DAY for p in plays)
     types = [json.loads(line) for line in (out / "1000_type.jsonl").read_text().splitlines()]
     assert types[0]["_id"] == DAY and "music" in types[0]
+
+
+def test_verify_all_cli(redis_db, mysql_db, tmp_path):
+    import pyarrow as pa
+
+    from include.storage import DataRoot
+
+    env = _env(redis_db, mysql_db, "uri")
+    categories(mysql_db, [], [])
+    root = tmp_path / "root"
+    for day in ("20140106", DAY):
+        generate_plays(redis_db, None, day, plays=200, seed=int(day[-1]))
+        run = subprocess.run([str(BIN), "plays", "--date", day, "--data-root", str(root)], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+    run = subprocess.run([str(BIN), "verify", "--all", "--data-root", str(root)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert {c["name"] for c in json.loads(run.stdout)} >= {"every_done_day_folded", "contributions_match_plays",
+                                                           "totals_refold_from_first_day"}
+    dr = DataRoot(str(root))
+    t = dr.read_table("plays", "20140106", "plays.parquet")
+    flow = t.column("flow").to_pylist()
+    flow[0] += 5.0
+    dr.write_table(t.set_column(t.schema.get_field_index("flow"), "flow", pa.array(flow)),
+                   "plays", "20140106", "plays.parquet")
+    run = subprocess.run([str(BIN), "verify", "--all", "--data-root", str(root)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    failed = {c["name"] for c in json.loads(run.stdout) if not c["ok"]}
+    assert failed == {"contributions_match_plays"}
+    assert json.loads((root / "totals" / "verify-all.json").read_text())["ok"] is False
+    run = subprocess.run([str(BIN), "verify", "--data-root", str(root)], env=env, capture_output=True, text=True)
+    assert run.returncode == 2 and "--all" in run.stderr  # the full check is never implied

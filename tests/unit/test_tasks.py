@@ -60,7 +60,8 @@ def test_publish_fails_when_writing_fails(monkeypatch):
 
     monkeypatch.setattr(settings, "mongo_db", lambda: Broken())
     monkeypatch.setattr(tasks, "_exclusive", lambda day, stage, fn, *a, **k: fn(*a, **k))
-    monkeypatch.setattr("include.plays.publish.publish", lambda root, day, db: db["x"])
+    monkeypatch.setattr("include.plays.publish.publish", lambda root, day, db, redis: db["x"])
     monkeypatch.setattr(settings, "data_root", lambda: None)
+    monkeypatch.setattr(settings, "redis_client", lambda: None)
     with pytest.raises(ConnectionError):
         tasks.publish(CTX, {"day": "20140107"})
