@@ -16,10 +16,15 @@ from video_analytics.conventions import plays_path
 Doc = tuple[str, Any, dict]  # (collection, _id, fields)
 
 
-def _play_documents(root: DataRoot, day: str) -> Iterator[Doc]:
-    """The day's ``<vid>_play`` documents, sorted by collection then ``_id``."""
-    df = decode_mixed(read_frame(root, plays_path(day, "docs", "play.parquet")))
-    df = df.sort_values(["coll", "_id"], kind="stable")
+def play_frame(root: DataRoot, day: str):
+    """The day's ``<vid>_play`` documents as stored (one row each), sorted by collection then ``_id``."""
+    df = read_frame(root, plays_path(day, "docs", "play.parquet"))
+    return df.sort_values(["coll", "_id"], kind="stable").reset_index(drop=True)
+
+
+def play_documents(df) -> Iterator[Doc]:
+    """Documents of ``play_frame`` rows."""
+    df = decode_mixed(df.copy())
     fields = [f for f in core.PLAY_DOC_FIELDS if f in df.columns]
     cols = [df[f].tolist() for f in fields]
     zi = fields.index("zz_uinfo") if "zz_uinfo" in fields else -1
@@ -28,6 +33,11 @@ def _play_documents(root: DataRoot, day: str) -> Iterator[Doc]:
         if zi >= 0 and not isinstance(vals[zi], str):  # absent K_z1 (None / NaN after Parquet)
             del doc["zz_uinfo"]
         yield coll, int(_id), doc
+
+
+def _play_documents(root: DataRoot, day: str) -> Iterator[Doc]:
+    """The day's ``<vid>_play`` documents, sorted by collection then ``_id``."""
+    yield from play_documents(play_frame(root, day))
 
 
 def _daily_documents(root: DataRoot, day: str) -> Iterator[Doc]:
@@ -50,6 +60,11 @@ def day_stat_documents(root: DataRoot, day: str, state=None) -> Iterator[Doc]:
         state, _ = head_state(root)
     for r in stat_documents(state, *stat_keys(root, day)):
         yield r["coll"], r["_id"], r["doc"]
+
+
+def daily_documents(root: DataRoot, day: str) -> Iterator[Doc]:
+    """Day D's vdaily / daily / type documents."""
+    yield from _daily_documents(root, day)
 
 
 def own_documents(root: DataRoot, day: str) -> Iterator[Doc]:

@@ -4,7 +4,9 @@ only documents whose content changed since they were last published to that Mong
 Publish records, per target (``include.mongo.target_token``), hold a 64-bit content hash per document:
 ``plays/<D>/published/<target>.parquet`` for the day's own documents, ``totals/published/<target>.parquet``
 for the stat documents (all days; updated under the totals lease, so two days publishing at once send
-the latest totals last).
+the latest totals last). The hashes are computed without building documents: play documents from their
+stored rows (``pandas.util.hash_pandas_object``), stat documents from the running-totals rows they are
+made of (``video_analytics.totals.key_hashes``); only the documents that changed are then built.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from itertools import groupby
 import pandas as pd
 
 from include.mongo import bulk_upsert, doc_hash, target_token
-from include.plays.documents import Doc, day_stat_documents, own_documents
+from include.plays.documents import Doc, daily_documents, play_documents, play_frame, stat_keys
 from include.plays.lease import totals_lease
 from include.plays.store import write_frame
-from include.plays.totals import head_state
+from include.plays.totals import head_state, stat_documents
 from include.storage import DataRoot
+from video_analytics import totals as tot
 from video_analytics.conventions import plays_path, totals_path
 
 Key = tuple[str, str]
@@ -63,24 +66,50 @@ def _send(mongo_db, docs: list[Doc]) -> dict[str, int]:
     return out
 
 
+def _changed_play_documents(root: DataRoot, day: str, published: dict[Key, int]):
+    df = play_frame(root, day)
+    hashes = pd.util.hash_pandas_object(df, index=False).to_numpy().view("int64").tolist()
+    keys = list(zip(df["coll"].tolist(), [json.dumps(int(i)) for i in df["_id"].tolist()], strict=True))
+    record = dict(zip(keys, hashes, strict=True))
+    rows = [i for i, (k, h) in enumerate(zip(keys, hashes, strict=True)) if published.get(k) != h]
+    return list(play_documents(df.iloc[rows])), record
+
+
+def _changed_stat_documents(root: DataRoot, day: str, state, published: dict[Key, int]):
+    vids, uids = stat_keys(root, day)
+    record: dict[Key, int] = {}
+    changed_ids: dict[str, list[str]] = {"vid": [], "uid": []}
+    for (kind, _id), h in tot.key_hashes(state, vids, uids).items():
+        k = (f"{_id[:4]}_stat", json.dumps(_id))
+        record[k] = h
+        if published.get(k) != h:
+            changed_ids[kind].append(_id)
+    docs = [(r["coll"], r["_id"], r["doc"]) for r in stat_documents(state, changed_ids["vid"], changed_ids["uid"])]
+    return docs, record
+
+
 def publish(root: DataRoot, day: str, mongo_db, redis=None, force: bool = False) -> dict:
     """Bulk, unordered, acknowledged upserts of day D's documents that changed since their last publish
     to ``mongo_db`` (all of them with ``force``). A record is written only after its documents were
     acknowledged, so a failed publish sends them again next time."""
     token = target_token(mongo_db)
     own_rel = plays_path(day, "published", f"{token}.parquet")
-    send, record = changed(own_documents(root, day), {} if force else _read_record(root, own_rel))
-    own = _send(mongo_db, send)
+    before = {} if force else _read_record(root, own_rel)
+    send, record = _changed_play_documents(root, day, before)
+    d_send, d_record = changed(daily_documents(root, day), before)
+    own = _send(mongo_db, send + d_send)
+    record.update(d_record)
     _write_record(root, record, own_rel)
     with totals_lease(redis, f"publish {day}"):
         state, _ = head_state(root)
         stat_rel = totals_path("published", f"{token}.parquet")
         published = _read_record(root, stat_rel)
-        s_send, s_record = changed(day_stat_documents(root, day, state), {} if force else published)
+        s_send, s_record = _changed_stat_documents(root, day, state, {} if force else published)
         stat = _send(mongo_db, s_send)
         published.update(s_record)
         _write_record(root, published, stat_rel)
-    return {"day": day, "target": token, "documents": len(record) + len(s_record),
-            "upserts": own["upserts"] + stat["upserts"], "unchanged": len(record) + len(s_record) - len(send)
-            - len(s_send), "bulk_calls": own["bulk_calls"] + stat["bulk_calls"],
+    n = len(record) + len(s_record)
+    sent = len(send) + len(d_send) + len(s_send)
+    return {"day": day, "target": token, "documents": n, "upserts": own["upserts"] + stat["upserts"],
+            "unchanged": n - sent, "bulk_calls": own["bulk_calls"] + stat["bulk_calls"],
             "collections": own["collections"] + stat["collections"]}

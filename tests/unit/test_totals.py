@@ -94,3 +94,21 @@ def test_restrict_keeps_only_the_asked_keys():
     assert set(r["vid"]["vid"]) <= {"1000001"} and set(r["vid_seg"]["vid"]) <= {"1000001"}
     assert set(r["uid"]["uid"]) <= {"1001"}
     assert len(r["month"]) == len(s["month"])
+
+
+def test_key_hashes_follow_exactly_the_rows_of_each_document():
+    days = {"20140101": _contrib(1), "20140102": _contrib(2)}
+    s = _fold_all(days)
+    h = tot.key_hashes(s)
+    assert set(h) == {("vid", v) for v in s["vid"]["vid"]} | {("uid", u) for u in s["uid"]["uid"]}
+    shuffled = {k: df.sample(frac=1, random_state=3) for k, df in s.items()}
+    assert tot.key_hashes(shuffled) == h  # row order does not matter
+    vid = s["vid_seg"]["vid"].iloc[0]
+    bumped = dict(s)
+    bumped["vid_seg"] = s["vid_seg"].copy()
+    bumped["vid_seg"].loc[0, "heat"] += 1  # one heat-map cell of one video
+    after = tot.key_hashes(bumped)
+    assert {k for k in h if h[k] != after[k]} == {("vid", vid)}
+    bumped["month"] = s["month"].assign(Mtraffic=s["month"]["Mtraffic"] + 1.0)  # Mtraffic is in the uid doc
+    assert {k[0] for k in h if h[k] != tot.key_hashes(bumped)[k]} == {"vid", "uid"}
+    assert set(tot.key_hashes(s, vids=[vid], uids=[])) == {("vid", vid)}
