@@ -26,7 +26,6 @@ import pandas as pd
 
 from include.plays.store import read_frame, write_frame
 from include.storage import DataRoot
-from video_analytics import plays as core
 from video_analytics import totals as tot
 from video_analytics.conventions import plays_path, totals_path
 
@@ -114,9 +113,7 @@ def head_state(root: DataRoot) -> tuple[dict[str, pd.DataFrame], dict]:
 def stat_documents(state: dict[str, pd.DataFrame], vids=None, uids=None) -> list[dict]:
     """``<uid>_stat`` documents of ``state`` (of ``vids`` / ``uids`` only, ``None`` = all), each
     ``{coll, _id, kind, doc}``."""
-    t = tot.restrict(state, vids, uids)
     out = [{"coll": f"{uid}_stat", "_id": vid, "kind": "vid", "doc": doc}
-           for vid, (uid, doc) in core.vid_stat_docs(t).items()]
-    out += [{"coll": f"{uid}_stat", "_id": uid, "kind": "uid", "doc": doc}
-            for uid, doc in core.uid_stat_docs(t, tot.month_traffic(state)).items()]
+           for uid, vid, doc in tot.vid_stat_docs(state, vids)]
+    out += [{"coll": f"{uid}_stat", "_id": uid, "kind": "uid", "doc": doc} for uid, doc in tot.uid_stat_docs(state, uids)]
     return out

@@ -140,45 +140,167 @@ def kept_snapshots(days: list[str]) -> set[str]:
     return keep
 
 
-def _row_hashes(df: pd.DataFrame, cols: list[str]):
-    import numpy as np
-
-    if not len(df):
-        return np.zeros(0, dtype=np.uint64)
-    return pd.util.hash_pandas_object(df[cols], index=False).to_numpy(dtype=np.uint64)
-
-
-def _sum_by(keys: pd.Series, hashes) -> pd.Series:
-    """Per key, the sum (mod 2**64) of its rows' hashes: independent of row order."""
-    import numpy as np
-
-    if not len(keys):
-        return pd.Series([], dtype=np.uint64)
-    return pd.Series(hashes, index=keys.to_numpy()).groupby(level=0, sort=False).sum()
+def _wanted(keys, want) -> list:
+    """``want`` (``None``: every key) as a sorted list of the keys present."""
+    return keys.tolist() if want is None else sorted(set(want) & set(keys.tolist()))
 
 
 def key_hashes(state: dict[str, pd.DataFrame], vids=None, uids=None) -> dict[tuple[str, str], int]:
     """A 64-bit content hash per stat document of ``state`` (``(kind, id)`` -> hash, ``kind`` ``vid`` or
     ``uid``), from the state's rows: the documents are a function of exactly these rows (and, for a uid,
-    its ``Mtraffic``), so equal hashes mean equal documents. Vectorised: no document is built."""
+    its ``Mtraffic``), so equal hashes mean equal documents. Vectorised: no document is built. Per
+    document, its rows' hashes are summed (mod 2**64); the state's frames are sorted by key."""
     import numpy as np
 
-    t = restrict(state, vids, uids)
     out: dict[tuple[str, str], int] = {}
-    mix = np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
-        for kind, parts in (("vid", ("vid", "vid_region", "vid_seg")), ("uid", ("uid", "uid_region"))):
-            base = t[kind]
-            if not len(base):
+        for kind, parts, want in (("vid", ("vid", "vid_region", "vid_seg"), vids),
+                                  ("uid", ("uid", "uid_region"), uids)):
+            keys = state[kind][kind].to_numpy(dtype=object)
+            wanted = _wanted(keys, want)
+            if not wanted:
                 continue
-            total = pd.Series(_row_hashes(base, _columns(kind)), index=base[kind].to_numpy())
-            for i, part in enumerate(parts[1:], start=1):
-                df = t[part]
-                h = _sum_by(df[kind], _row_hashes(df, _columns(part)) * (mix * np.uint64(i) + np.uint64(1)))
-                total = total.add(h.reindex(total.index, fill_value=np.uint64(0)).astype(np.uint64))
+            total = np.zeros(len(wanted), dtype=np.uint64)
+            for i, part in enumerate(parts):
+                df = state[part]
+                left, right = _spans(df[kind].to_numpy(dtype=object), wanted)
+                rows, group = _rows(left, right)
+                cols = [c for c in _columns(part) if c != kind]
+                h = pd.util.hash_pandas_object(df[cols].iloc[rows], index=False).to_numpy(dtype=np.uint64)
+                h = h * np.uint64(2 * i + 1) + np.uint64(i)
+                np.add.at(total, group, h)
             if kind == "uid":
-                m = state[MONTH].set_index("uid")["Mtraffic"].reindex(total.index, fill_value=0.0)
-                total = total ^ pd.util.hash_array(m.to_numpy(dtype="float64"))
-            vals = total.to_numpy(dtype=np.uint64).view(np.int64)
-            out.update(((kind, k), int(v)) for k, v in zip(total.index.tolist(), vals.tolist(), strict=True))
+                mt = month_traffic(state)
+                total ^= pd.util.hash_array(np.asarray([mt.get(u, 0.0) for u in wanted], dtype="float64"))
+            out.update(((kind, k), int(v)) for k, v in zip(wanted, total.view(np.int64).tolist(), strict=True))
     return out
+
+
+# ---- stat documents, built from the state's sorted frames ----------------------------------------------
+
+def _spans(keys, wanted):
+    """Row ranges ``[left, right)`` of each of ``wanted`` (sorted, unique) in the sorted ``keys``."""
+    import numpy as np
+
+    w = np.asarray(wanted, dtype=object)
+    return np.searchsorted(keys, w, "left"), np.searchsorted(keys, w, "right")
+
+
+def _rows(left, right):
+    """The row numbers of the ranges, concatenated, and the range number of each."""
+    import numpy as np
+
+    lens = right - left
+    n = int(lens.sum())
+    group = np.repeat(np.arange(len(lens)), lens)
+    starts = np.repeat(left - (np.cumsum(lens) - lens), lens)
+    return starts + np.arange(n), group
+
+
+def _digits(x):
+    """Decimal digits of each non-negative int64."""
+    import numpy as np
+
+    d = np.ones(len(x), dtype=np.int64)
+    for k in range(1, 19):
+        d += x >= 10**k
+    return d
+
+
+def _runs_json(group, seg, val, groups: int) -> list[str]:
+    """Per group, ``dumps(map_runs({seg: val}))`` of its rows (sorted by seg): adjacent segments with
+    equal values merge into one ``[2s-2, 2s', value]`` run. One ``ujson.dumps`` of every run, cut per group
+    at offsets computed from the digit counts."""
+    import numpy as np
+    import ujson
+
+    if not len(seg):
+        return ["[]"] * groups
+    new = np.ones(len(seg), dtype=bool)
+    new[1:] = (group[1:] != group[:-1]) | (seg[1:] != seg[:-1] + 1) | (val[1:] != val[:-1])
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(seg)) - 1
+    runs = np.column_stack([2 * seg[first] - 2, 2 * seg[last], val[first]])
+    text = ujson.dumps(runs.tolist())  # "[[a,b,v],[a,b,v],...]"
+    width = _digits(runs[:, 0]) + _digits(runs[:, 1]) + _digits(runs[:, 2]) + 4  # "[a,b,v]"
+    end = 1 + np.cumsum(width + 1) - 1  # position after each run's "]" in text
+    start = end - width
+    g = group[first]
+    n = np.bincount(g, minlength=groups)
+    hi = np.cumsum(n)
+    lo = hi - n
+    out = []
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+        out.append("[" + text[start[a]: end[b - 1]] + "]" if b > a else "[]")
+    return out
+
+
+def _geo_by(frame: pd.DataFrame, key: str, wanted, load: bool) -> list[dict]:
+    """Per wanted key, ``{region: {ClickNum, Traffic, EngageSum, Load}}`` (Load 0 unless ``load``)."""
+    left, right = _spans(frame[key].to_numpy(dtype=object), wanted)
+    rows, group = _rows(left, right)
+    out: list[dict] = [{} for _ in range(len(wanted))]
+    sub = frame.iloc[rows]
+    loads = sub["Load"].tolist() if load else [0] * len(sub)
+    for g, r, c, t, e, ld in zip(group.tolist(), sub["region"].tolist(), sub["ClickNum"].tolist(),
+                                 sub["Traffic"].tolist(), sub["EngageSum"].tolist(), loads, strict=True):
+        out[g][r] = {"ClickNum": c, "Traffic": t, "EngageSum": e, "Load": ld}
+    return out
+
+
+def _ratio(num, den) -> float:
+    return float(num) / den if den else 0.0
+
+
+def vid_stat_docs(state: dict[str, pd.DataFrame], vids=None) -> list[tuple[str, str, dict]]:
+    """``(uid, vid, doc)``: the ``<uid>_stat`` document with ``_id`` = vid, for ``vids`` (``None``: all)."""
+    import numpy as np
+
+    v = state["vid"]
+    keys = v["vid"].to_numpy(dtype=object)
+    wanted = sorted(set(vids) & set(keys.tolist())) if vids is not None else keys.tolist()
+    if not wanted:
+        return []
+    at = np.searchsorted(keys, np.asarray(wanted, dtype=object))
+    base = v.iloc[at]
+    geo = _geo_by(state["vid_region"], "vid", wanted, load=True)
+    s = state["vid_seg"]
+    left, right = _spans(s["vid"].to_numpy(dtype=object), wanted)
+    rows, group = _rows(left, right)
+    seg = s["seg"].to_numpy(dtype=np.int64)[rows]
+    heat = s["heat"].to_numpy(dtype=np.int64)[rows]
+    plays = s["plays"].to_numpy(dtype=np.int64)[rows]
+    htmap = _runs_json(group, seg, heat, len(wanted))
+    ptmap = _runs_json(group, seg, plays, len(wanted))
+    seg_s, heat_l, plays_l = [str(x) for x in seg.tolist()], heat.tolist(), plays.tolist()
+    bounds = np.concatenate([[0], np.cumsum(right - left)]).tolist()
+    out = []
+    for i, (vid, uid, tr, e, load, play, ip, pid) in enumerate(zip(
+            wanted, *(base[c].tolist() for c in ("uid", "Traffic", "EngageSum", "Load", "Play", "IP", "PlayID")),
+            strict=True)):
+        a, b = bounds[i], bounds[i + 1]
+        out.append((uid, vid, {
+            "Traffic": tr, "EngageSum": e, "Load": load, "Play": play, "IP": ip, "Geo": geo[i],
+            "HeatMapSum": dict(zip(seg_s[a:b], heat_l[a:b], strict=True)),
+            "PlayMapSum": dict(zip(seg_s[a:b], plays_l[a:b], strict=True)),
+            "PlayID": pid, "Click": _ratio(play, load), "Engage": _ratio(e, play), "Htmap": htmap[i],
+            "Ptmap": ptmap[i]}))
+    return out
+
+
+def uid_stat_docs(state: dict[str, pd.DataFrame], uids=None) -> list[tuple[str, dict]]:
+    """``(uid, doc)``: the ``<uid>_stat`` document with ``_id`` = uid, for ``uids`` (``None``: all)."""
+    import numpy as np
+
+    u = state["uid"]
+    keys = u["uid"].to_numpy(dtype=object)
+    wanted = sorted(set(uids) & set(keys.tolist())) if uids is not None else keys.tolist()
+    if not wanted:
+        return []
+    base = u.iloc[np.searchsorted(keys, np.asarray(wanted, dtype=object))]
+    geo = _geo_by(state["uid_region"], "uid", wanted, load=False)
+    mt = month_traffic(state)
+    return [(uid, {"Traffic": tr, "EngageSum": e, "Load": load, "Play": play, "IP": ip, "Geo": geo[i],
+                   "Mtraffic": float(mt.get(uid, 0.0))})
+            for i, (uid, tr, e, load, play, ip) in enumerate(zip(
+                wanted, *(base[c].tolist() for c in ("Traffic", "EngageSum", "Load", "Play", "IP")), strict=True))]

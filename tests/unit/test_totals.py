@@ -101,8 +101,9 @@ def test_key_hashes_follow_exactly_the_rows_of_each_document():
     s = _fold_all(days)
     h = tot.key_hashes(s)
     assert set(h) == {("vid", v) for v in s["vid"]["vid"]} | {("uid", u) for u in s["uid"]["uid"]}
-    shuffled = {k: df.sample(frac=1, random_state=3) for k, df in s.items()}
-    assert tot.key_hashes(shuffled) == h  # row order does not matter
+    assert tot.key_hashes(_fold_all(days)) == h
+    some = sorted(s["vid"]["vid"])[:1]
+    assert tot.key_hashes(s, vids=some, uids=[]) == {("vid", some[0]): h[("vid", some[0])]}
     vid = s["vid_seg"]["vid"].iloc[0]
     bumped = dict(s)
     bumped["vid_seg"] = s["vid_seg"].copy()
@@ -112,3 +113,23 @@ def test_key_hashes_follow_exactly_the_rows_of_each_document():
     bumped["month"] = s["month"].assign(Mtraffic=s["month"]["Mtraffic"] + 1.0)  # Mtraffic is in the uid doc
     assert {k[0] for k in h if h[k] != tot.key_hashes(bumped)[k]} == {"vid", "uid"}
     assert set(tot.key_hashes(s, vids=[vid], uids=[])) == {("vid", vid)}
+
+
+def test_stat_documents_equal_the_reference_builders():
+    from video_analytics import plays as core
+
+    days = {f"201401{d:02d}": _contrib(d) for d in range(1, 6)}
+    s = _fold_all(days)
+    # runs that merge and runs that do not: equal neighbours, a gap, a value change
+    s["vid_seg"] = pd.DataFrame({"vid": ["1000001"] * 5 + ["1000002"] * 2, "seg": [1, 2, 3, 5, 6, 1, 2],
+                                 "heat": [2, 2, 3, 3, 3, 10**12, 10**12], "plays": [1, 1, 1, 1, 2, 7, 8]})
+    ref = core.vid_stat_docs(s)
+    got = {vid: (uid, doc) for uid, vid, doc in tot.vid_stat_docs(s)}
+    assert got == ref
+    assert got["1000001"][1]["Htmap"] == "[[0,4,2],[4,6,3],[8,12,3]]"
+    assert got["1000002"][1]["Ptmap"] == "[[0,2,7],[2,4,8]]"
+    for _uid, vid, doc in tot.vid_stat_docs(s):
+        assert all(type(doc[f]) is type(ref[vid][1][f]) for f in doc)
+    assert dict(tot.uid_stat_docs(s)) == core.uid_stat_docs(s, tot.month_traffic(s))
+    assert [v for _, v, _ in tot.vid_stat_docs(s, ["1000002", "nope"])] == ["1000002"]
+    assert tot.uid_stat_docs(s, []) == []
