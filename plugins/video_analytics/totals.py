@@ -197,22 +197,13 @@ def _rows(left, right):
     return starts + np.arange(n), group
 
 
-def _digits(x):
-    """Decimal digits of each non-negative int64."""
-    import numpy as np
-
-    d = np.ones(len(x), dtype=np.int64)
-    for k in range(1, 19):
-        d += x >= 10**k
-    return d
-
-
 def _runs_json(group, seg, val, groups: int) -> list[str]:
     """Per group, ``dumps(map_runs({seg: val}))`` of its rows (sorted by seg): adjacent segments with
-    equal values merge into one ``[2s-2, 2s', value]`` run. One ``ujson.dumps`` of every run, cut per group
-    at offsets computed from the digit counts."""
+    equal values merge into one ``[2s-2, 2s', value]`` run. The runs' text is formatted by Arrow in one
+    pass ("[a,b,v]," each, back to back in one buffer) and cut per group at the string offsets."""
     import numpy as np
-    import ujson
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     if not len(seg):
         return ["[]"] * groups
@@ -220,19 +211,18 @@ def _runs_json(group, seg, val, groups: int) -> list[str]:
     new[1:] = (group[1:] != group[:-1]) | (seg[1:] != seg[:-1] + 1) | (val[1:] != val[:-1])
     first = np.flatnonzero(new)
     last = np.append(first[1:], len(seg)) - 1
-    runs = np.column_stack([2 * seg[first] - 2, 2 * seg[last], val[first]])
-    text = ujson.dumps(runs.tolist())  # "[[a,b,v],[a,b,v],...]"
-    width = _digits(runs[:, 0]) + _digits(runs[:, 1]) + _digits(runs[:, 2]) + 4  # "[a,b,v]"
-    end = 1 + np.cumsum(width + 1) - 1  # position after each run's "]" in text
-    start = end - width
-    g = group[first]
-    n = np.bincount(g, minlength=groups)
+    num = [pc.cast(pa.array(x), pa.string()) for x in (2 * seg[first] - 2, 2 * seg[last], val[first])]
+    runs = pc.binary_join_element_wise("[", num[0], ",", num[1], ",", num[2], "],", "")
+    runs = runs.combine_chunks() if isinstance(runs, pa.ChunkedArray) else runs
+    offsets = np.frombuffer(runs.buffers()[1], dtype=np.int32, count=len(runs) + 1, offset=runs.offset * 4)
+    text = runs.buffers()[2].to_pybytes().decode("ascii")
+    base = int(offsets[0])
+    n = np.bincount(group[first], minlength=groups)
     hi = np.cumsum(n)
     lo = hi - n
-    out = []
-    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-        out.append("[" + text[start[a]: end[b - 1]] + "]" if b > a else "[]")
-    return out
+    starts = (offsets[lo] - base).tolist()
+    ends = (offsets[hi] - base - 1).tolist()
+    return ["[" + text[a:b] + "]" if b > a else "[]" for a, b in zip(starts, ends, strict=True)]
 
 
 def _geo_by(frame: pd.DataFrame, key: str, wanted, load: bool) -> list[dict]:
