@@ -1,21 +1,52 @@
 """Task ``plays.ingest_plays``: snapshot day D's plays from Redis into the data root, validate,
-quarantine, categorise and number them (CONTRACT §2, §5)."""
+quarantine, categorise and number them (CONTRACT §2, §5).
+
+Streamed in chunks of ``chunk`` unique keys so that memory stays bounded whatever the size of the day:
+
+1. ``T_endlist_D`` is read with ranged ``LRANGE`` calls into one Arrow string array (about 25 bytes a
+   key); duplicates are dropped keeping first occurrences; keys an earlier run archived come first (the
+   union), then the new ones in ``T_endlist_D`` order.
+2. Pass 1, per chunk: the raw values (the earlier snapshot's for archived keys, pipelined ``MGET`` of
+   ``K_S``/``K_J``/``K_z1`` for new ones, fetched by a second thread while the previous chunk is being
+   decoded) are appended to the new snapshot as a row group, decoded and validated; quarantined plays are
+   appended to ``quarantine.parquet``; valid ones are spilled to a local Arrow file, with the play id of
+   an earlier allocation or, for a new play, minus its rank among the vid's new plays; the day's
+   per-(vid, segment) sums are kept (exact integers, merged at the end).
+3. Categories of the day's distinct vids (batched, as before), then one atomic id reservation.
+4. Pass 2, per chunk: kid and play id filled in, ``plays.parquet`` and ``allocation.parquet`` row groups.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
 import time
 import uuid
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from include.plays.categories import resolve_kids
 from include.plays.play_ids import release_reservation, reserve_ids
-from include.plays.store import chunks, encode_mixed, read_frame, write_frame
+from include.plays.store import ParquetStream, chunks, iter_batches, read_frame, write_frame
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, table_key
+
+CHUNK = 50_000          # unique keys decoded at once (bounds memory)
+LRANGE_STEP = 100_000   # T_endlist_D entries per LRANGE
+
+RAW_SCHEMA = pa.schema([("key", pa.string()), ("S", pa.binary()), ("J", pa.binary()), ("z1", pa.binary())])
+QUARANTINE_SCHEMA = pa.schema([("key", pa.string()), ("reason", pa.string()), ("S", pa.binary()),
+                               ("J", pa.binary()), ("z1", pa.binary())])
+ALLOC_SCHEMA = pa.schema([("key", pa.string()), ("vid", pa.string()), ("playid", pa.int64())])
+_STR_COLS = ("key", "vid", "region", "ipkey", "uid")
 
 
 class _Counter:
@@ -30,23 +61,35 @@ class _Counter:
 
 
 def _raw_client(redis):
-    """A sibling client on the same server/db that returns bytes (cheaper to parse, fed to ujson).
-
-    RESP2: redis-py's pure-Python parser reads it ~20% faster than RESP3 for large MGET replies."""
+    """A sibling client on the same server/db that returns bytes (cheaper to parse, fed to ujson)."""
     from include.settings import sibling_client
 
     return sibling_client(redis, decode_responses=False, protocol=2)
+
+
+def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.Array:
+    """``T_endlist_D`` by ranged LRANGE calls, as one Arrow string array (UTF-8 checked)."""
+    parts = []
+    start = 0
+    while True:
+        vals = rt(raw.lrange(name, start, start + step - 1))
+        if vals:
+            parts.append(pa.array(vals, type=pa.binary()).cast(pa.string()))
+        if len(vals) < step:
+            break
+        start += step
+    return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
 
 
 def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter) -> tuple[list, list, list]:
     s_out: list = []
     j_out: list = []
     z_out: list = []
-    for chunk in chunks(keys, batch):
+    for part in chunks(keys, batch):
         p = raw.pipeline(transaction=False)
-        p.mget([k + "_S" for k in chunk])
-        p.mget([k + "_J" for k in chunk])
-        p.mget([k + "_z1" for k in chunk])
+        p.mget([k + "_S" for k in part])
+        p.mget([k + "_J" for k in part])
+        p.mget([k + "_z1" for k in part])
         s, j, z = rt(p.execute())
         s_out.extend(s)
         j_out.extend(j)
@@ -63,132 +106,308 @@ def _snapshot_tables(redis, day: str, rt: _Counter) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "field", "value"], dtype=object)
 
 
-def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, batch: int = 5000) -> dict:
+def _raw_chunks(root: DataRoot, snap_rel: str, n_prev: int, new_keys: pa.Array, raw, chunk: int, batch: int,
+                rt: _Counter):
+    """``(start, keys, S, J, z1)`` per chunk, in snapshot order: the earlier snapshot's rows, then new keys."""
+    start = 0
+    if n_prev:
+        for b in iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]):
+            yield start, *(b.column(c).to_pylist() for c in ("key", "S", "J", "z1"))
+            start += b.num_rows
+    for i in range(0, len(new_keys), chunk):
+        keys = new_keys.slice(i, chunk).to_pylist()
+        yield start, keys, *_fetch_plays(raw, keys, batch, rt)
+        start += len(keys)
+
+
+def _prefetch(gen, depth: int = 2):
+    """Run ``gen`` in a thread, ``depth`` items ahead (Redis I/O overlaps decoding)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def run():
+        try:
+            for item in gen:
+                while not stop.is_set():
+                    try:
+                        q.put(("ok", item), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("ok", done))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(("err", exc))
+
+    t = threading.Thread(target=run, name="ingest-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "err":
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+def _text_columns(plays: pd.DataFrame) -> tuple[dict[str, pa.Array], set[str]]:
+    """The play-document text columns as Arrow strings; a column with a non-string value (a number, as the
+    legacy job took them) becomes ``<col>__json`` (JSON per value). Returns the arrays and those columns."""
+    out: dict[str, pa.Array] = {}
+    mixed: set[str] = set()
+    for c in core.TEXT_DOC_FIELDS.values():
+        vals = plays[c].tolist()
+        try:
+            out[c] = pa.array(vals, type=pa.string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
+            out[c + "__json"] = pa.array([json.dumps(v) for v in vals], type=pa.string())
+            mixed.add(c)
+    return out, mixed
+
+
+def _json_column(col: pa.Array) -> pa.Array:
+    return pa.array([json.dumps(v) for v in col.to_pylist()], type=pa.string())
+
+
+def _plays_schema(mixed: set[str]) -> pa.Schema:
+    """``plays.parquet``: one row per ingested play."""
+    fields = [("pos", pa.int64()), ("key", pa.string()), ("vid", pa.string()), ("region", pa.string()),
+              ("flow", pa.float64()), ("comprate", pa.float64()), ("ipkey", pa.string()), ("uid", pa.string())]
+    fields += [(c + "__json" if c in mixed else c, pa.string()) for c in core.TEXT_DOC_FIELDS.values()]
+    fields += [("Htmap", pa.string()), ("zz_uinfo", pa.string()), ("kid", pa.string()), ("playid", pa.int64())]
+    return pa.schema(fields)
+
+
+def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, batch: int = 5000,
+                 chunk: int = CHUNK, lrange_step: int = LRANGE_STEP) -> dict:
     """Snapshot day D's plays from Redis into the data root, validate, categorise and number them.
 
     Re-running keeps what earlier runs archived (union), reuses their play ids and categories, and
-    gives new ids only to new keys.
+    gives new ids only to new keys. Memory is bounded by ``chunk`` (unique keys decoded at once) plus
+    about 40 bytes per key of the day.
     """
     t0 = time.perf_counter()
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
     rt = _Counter()
     raw = _raw_client(redis)
-    endlist = rt(redis.lrange(endlist_key(day), 0, -1))
-    uniq = list(dict.fromkeys(endlist))
+    endlist = _read_endlist(raw, endlist_key(day), lrange_step, rt)
+    uniq = pc.unique(endlist)  # first occurrences, in list order
     duplicates = len(endlist) - len(uniq)
-
-    if root.exists(plays_path(day, "snapshot", "plays_raw.parquet")):
-        prev = root.read_table(plays_path(day, "snapshot", "plays_raw.parquet"))
-        keys = prev.column("key").to_pylist()
-        s_raw, j_raw, z_raw = (prev.column(c).to_pylist() for c in ("S", "J", "z1"))
-        del prev
+    snap_rel = plays_path(day, "snapshot", "plays_raw.parquet")
+    if root.exists(snap_rel):
+        prev_keys = root.read_table(snap_rel, columns=["key"]).column("key").combine_chunks()
     else:
-        keys, s_raw, j_raw, z_raw = [], [], [], []
-    seen = set(keys)
-    new_keys = [k for k in uniq if k not in seen]
-    s, j, z = _fetch_plays(raw, new_keys, batch, rt)
-    keys += new_keys
-    s_raw += s
-    j_raw += j
-    z_raw += z
-    del s, j, z
+        prev_keys = pa.array([], type=pa.string())
+    new_keys = uniq.filter(pc.invert(pc.is_in(uniq, value_set=prev_keys))) if len(prev_keys) else uniq
+    n_prev, n = len(prev_keys), len(prev_keys) + len(new_keys)
+    n_read = len(endlist)
+    root.write_table(pa.table({"key": endlist}), plays_path(day, "snapshot", "endlist.parquet"))
+    del endlist, uniq
+
+    # play ids of an earlier run of the day, per snapshot position (0 = none)
+    alloc_rel = plays_path(day, "allocation.parquet")
+    alloc = root.read_table(alloc_rel) if root.exists(alloc_rel) else ALLOC_SCHEMA.empty_table()
+    if alloc.num_rows:
+        idx = pc.index_in(pa.chunked_array([prev_keys, new_keys], type=pa.string()),
+                          value_set=alloc.column("key"))
+        old_id = pc.fill_null(pc.take(alloc.column("playid"), idx), 0).to_numpy()
+        del idx
+    else:
+        old_id = np.zeros(n, dtype=np.int64)
+    del prev_keys
     run_id = uuid.uuid4().hex
-    write_frame(root, pd.DataFrame({"key": endlist}, dtype=object), plays_path(day, "snapshot", "endlist.parquet"),
-           schema={"key": pa.string()})
-    write_frame(root, pd.DataFrame({"key": keys, "S": s_raw, "J": j_raw, "z1": z_raw}, dtype=object),
-           plays_path(day, "snapshot", "plays_raw.parquet"),
-           schema={"key": pa.string(), "S": pa.binary(), "J": pa.binary(), "z1": pa.binary()})
-    tables_df = _snapshot_tables(redis, day, rt)
-    write_frame(root, tables_df, plays_path(day, "snapshot", "tables.parquet"),
-           schema={"table": pa.string(), "field": pa.string(), "value": pa.string()})
-    t_snap = time.perf_counter()
 
-    plays, quarantine, segtab = core.decode_plays(keys, s_raw, j_raw, z_raw, day)
-    del s_raw, j_raw, z_raw
-    t_decode = time.perf_counter()
+    # pass 1: snapshot, decode, quarantine, spill
+    spill = tempfile.mkdtemp(prefix=f"ingest_{day}_")
+    try:
+        return _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, run_id, spill,
+                       snap_rel, n_prev, n, n_read, new_keys, old_id, alloc, duplicates)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
-    # categories: the day's stored answers first, then cache / MySQL for new vids
-    stored: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    if root.exists(plays_path(day, "kids.parquet")):
-        kdf = read_frame(root, plays_path(day, "kids.parquet"))
-        stored = dict(zip(kdf["vid"].tolist(), kdf["kid"].tolist(), strict=True))
-        sources = dict(zip(kdf["vid"].tolist(), kdf["source"].tolist(), strict=True))
-    need = [v for v in pd.unique(plays["vid"]).tolist() if v not in stored]
-    kids, from_mysql, kstats = resolve_kids(redis, mysql_hook, need, batch) if need else (
-        {}, set(), {"kid_cache_hits": 0, "kid_mysql_lookups": 0, "kid_mysql_queries": 0, "round_trips": 0})
-    rt.n += kstats.pop("round_trips")
-    for v in kids:
-        sources[v] = "mysql" if v in from_mysql else "cache"
-    stored.update(kids)
-    write_frame(root, pd.DataFrame({"vid": list(stored), "kid": [stored[v] for v in stored],
-                               "source": [sources.get(v, "cache") for v in stored]}, dtype=object),
-           plays_path(day, "kids.parquet"), schema={"vid": pa.string(), "kid": pa.string(), "source": pa.string()})
-    plays["kid"] = plays["vid"].map(stored).astype(object)
-    bad_kid = core.kid_reasons(plays["vid"], stored)
-    if bad_kid.any():
-        bk = plays[bad_kid]
-        raw_tab = root.read_table(plays_path(day, "snapshot", "plays_raw.parquet")).take(pa.array(bk["pos"].to_numpy()))
-        extra = pd.DataFrame({"key": bk["key"].tolist(), "reason": "bad_kid",
-                              "S": raw_tab.column("S").to_pylist(), "J": raw_tab.column("J").to_pylist(),
-                              "z1": raw_tab.column("z1").to_pylist()})
-        quarantine = pd.concat([quarantine, extra], ignore_index=True)
-        plays = plays[~bad_kid].reset_index(drop=True)
 
-    # play ids: reuse this day's earlier allocation, reserve new ones for the rest (in T_endlist_D order)
-    if root.exists(plays_path(day, "allocation.parquet")):
-        alloc = read_frame(root, plays_path(day, "allocation.parquet"))
-    else:
-        alloc = pd.DataFrame({"key": pd.Series([], dtype=object), "vid": pd.Series([], dtype=object),
-                              "playid": pd.Series([], dtype=np.int64)})
-    playid = np.zeros(len(plays), dtype=np.int64)
-    is_new = np.ones(len(plays), dtype=bool)
-    if len(alloc):
-        prev_ids = plays["key"].map(dict(zip(alloc["key"].tolist(), alloc["playid"].tolist(), strict=True)))
-        is_new = prev_ids.isna().to_numpy()
-        playid[~is_new] = prev_ids[~is_new].to_numpy(dtype=np.int64)
-    newp = plays.loc[is_new, ["key", "vid"]]
-    astats: dict = {}
-    if len(newp):
-        counts = {str(k): int(v) for k, v in newp["vid"].value_counts(sort=False).items()}
-        before, astats = reserve_ids(redis, root, counts, day, mongo_db, batch)
-        rt.n += astats.pop("round_trips")
-        ids = core.allocate_ids(newp["vid"].astype(object).reset_index(drop=True), before)
-        playid[is_new] = ids
-        alloc = pd.concat([alloc, pd.DataFrame({"key": newp["key"].to_numpy(dtype=object),
-                                                "vid": newp["vid"].to_numpy(dtype=object), "playid": ids})],
-                          ignore_index=True)
-        write_frame(root, alloc, plays_path(day, "allocation.parquet"),
-               schema={"key": pa.string(), "vid": pa.string(), "playid": pa.int64()})
-        release_reservation(redis, day)
-    plays["playid"] = playid
-    t_ids = time.perf_counter()
+def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, run_id, spill, snap_rel,
+            n_prev, n, n_read, new_keys, old_id, alloc, duplicates) -> dict:
+    t_fetch = 0.0
+    spills: list[str] = []
+    mixed: set[str] = set()
+    vids_seen: dict[str, None] = {}
+    new_count: dict[str, int] = {}   # vid -> new plays so far (ranks continue across chunks)
+    seg_parts: list[pd.DataFrame] = []
+    distinct_j = 0
+    n_quarantined = 0
+    reasons: dict[str, int] = {}
+    quar = ParquetStream(root, plays_path(day, "quarantine.parquet"), QUARANTINE_SCHEMA)
+    try:
+        with ParquetStream(root, snap_rel, RAW_SCHEMA) as snap:
+            src = _prefetch(_raw_chunks(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt))
+            while True:
+                tf = time.perf_counter()
+                item = next(src, None)
+                t_fetch += time.perf_counter() - tf
+                if item is None:
+                    break
+                start, keys, s_raw, j_raw, z_raw = item
+                snap.write(pa.table([pa.array(keys, pa.string()), pa.array(s_raw, pa.binary()),
+                                     pa.array(j_raw, pa.binary()), pa.array(z_raw, pa.binary())],
+                                    schema=RAW_SCHEMA))
+                plays, bad, segtab = core.decode_plays(keys, s_raw, j_raw, z_raw, day)
+                del keys, s_raw, j_raw, z_raw
+                distinct_j += len(segtab.htmap)
+                if len(bad):
+                    quar.write(pa.Table.from_pandas(bad, schema=QUARANTINE_SCHEMA, preserve_index=False))
+                    n_quarantined += len(bad)
+                    for r, c in bad["reason"].value_counts().items():
+                        reasons[str(r)] = reasons.get(str(r), 0) + int(c)
+                if plays.empty:
+                    continue
+                pos = plays["pos"].to_numpy() + start
+                seg_parts.append(core.play_segments(plays, segtab))
+                vid = plays["vid"]
+                for v in vid.unique().tolist():
+                    vids_seen.setdefault(v)
+                # play id: an earlier allocation's, or -(rank among the vid's new plays of the day)
+                pid = old_id[pos].copy()
+                new = pid == 0
+                if new.any():
+                    nv = vid[new]
+                    rank = nv.groupby(nv, sort=False).cumcount().to_numpy() + 1
+                    rank += nv.map(new_count).fillna(0).to_numpy(dtype=np.int64)
+                    pid[new] = -rank
+                    for v, c in nv.value_counts(sort=False).items():
+                        new_count[v] = new_count.get(v, 0) + int(c)
+                text, m = _text_columns(plays)
+                mixed |= m
+                cols = {"pos": pa.array(pos), **{c: pa.array(plays[c].tolist(), pa.string()) for c in _STR_COLS
+                                                 if c != "uid"},
+                        "uid": pc.utf8_slice_codeunits(pa.array(plays["vid"].tolist(), pa.string()), 0, 4),
+                        "flow": pa.array(plays["flow"].to_numpy()), "comprate": pa.array(plays["comprate"].to_numpy()),
+                        **text, "Htmap": pa.array(plays["Htmap"].tolist(), pa.string()),
+                        "zz_uinfo": pa.array(plays["zz_uinfo"], pa.string(), from_pandas=True), "_pid": pa.array(pid)}
+                path = os.path.join(spill, f"{len(spills):06d}.arrow")
+                tab = pa.table(cols)
+                with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, tab.schema) as w:
+                    w.write_table(tab)
+                spills.append(path)
+                del plays, bad, segtab, tab, cols, text
+        root.write_table(_tables_table(redis, day, rt), plays_path(day, "snapshot", "tables.parquet"))
+        t_snap = time.perf_counter()
 
-    segs = core.play_segments(plays, segtab)
+        # categories: the day's stored answers first, then cache / MySQL for new vids
+        stored: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        if root.exists(plays_path(day, "kids.parquet")):
+            kdf = read_frame(root, plays_path(day, "kids.parquet"))
+            stored = dict(zip(kdf["vid"].tolist(), kdf["kid"].tolist(), strict=True))
+            sources = dict(zip(kdf["vid"].tolist(), kdf["source"].tolist(), strict=True))
+        need = [v for v in vids_seen if v not in stored]
+        kids, from_mysql, kstats = resolve_kids(redis, mysql_hook, need, batch) if need else (
+            {}, set(), {"kid_cache_hits": 0, "kid_mysql_lookups": 0, "kid_mysql_queries": 0, "round_trips": 0})
+        rt.n += kstats.pop("round_trips")
+        for v in kids:
+            sources[v] = "mysql" if v in from_mysql else "cache"
+        stored.update(kids)
+        write_frame(root, pd.DataFrame({"vid": list(stored), "kid": [stored[v] for v in stored],
+                                        "source": [sources.get(v, "cache") for v in stored]}, dtype=object),
+                    plays_path(day, "kids.parquet"),
+                    schema={"vid": pa.string(), "kid": pa.string(), "source": pa.string()})
+        bad_kid = {v for v in vids_seen if not core.safe_name(stored.get(v, ""))}
+
+        # play ids: one atomic reservation for the new plays of the day (in T_endlist_D order)
+        counts = {v: c for v, c in new_count.items() if v not in bad_kid}
+        astats: dict = {}
+        before: dict[str, int] = {}
+        if counts:
+            before, astats = reserve_ids(redis, root, counts, day, mongo_db, batch)
+            rt.n += astats.pop("round_trips")
+        t_ids = time.perf_counter()
+
+        # pass 2: plays.parquet and allocation.parquet
+        schema = _plays_schema(mixed)
+        ingested = 0
+        new_ids = 0
+        bad_pos: list[np.ndarray] = []
+        alloc_w = ParquetStream(root, plays_path(day, "allocation.parquet"), ALLOC_SCHEMA) if counts else None
+        try:
+            if alloc_w is not None:
+                alloc_w.write(alloc)
+            with ParquetStream(root, plays_path(day, "plays.parquet"), schema) as out:
+                for path in spills:
+                    with pa.memory_map(path) as src_f:
+                        tab = pa.ipc.open_file(src_f).read_all()
+                    vid = pd.Series(tab.column("vid").to_pylist(), dtype=object)
+                    if bad_kid:
+                        drop = vid.isin(bad_kid).to_numpy()
+                        if drop.any():
+                            bad_pos.append(tab.column("pos").to_numpy()[drop])
+                            tab = tab.filter(pa.array(~drop))
+                            vid = vid[~drop].reset_index(drop=True)
+                    if not tab.num_rows:
+                        continue
+                    pid = tab.column("_pid").to_numpy()
+                    new = pid < 0
+                    if new.any():
+                        pid = pid.copy()
+                        pid[new] = vid[new].map(before).to_numpy(dtype=np.int64) - pid[new]
+                        new_ids += int(new.sum())
+                        alloc_w.write(pa.table({"key": tab.column("key").filter(pa.array(new)),
+                                                "vid": tab.column("vid").filter(pa.array(new)),
+                                                "playid": pa.array(pid[new])}))
+                    for c in mixed:
+                        if c in tab.column_names:
+                            tab = tab.append_column(c + "__json", _json_column(tab.column(c))).drop_columns([c])
+                    tab = tab.append_column("kid", pa.array(vid.map(stored).tolist(), pa.string()))
+                    tab = tab.append_column("playid", pa.array(pid)).drop_columns(["_pid"])
+                    out.write(tab)
+                    ingested += tab.num_rows
+            if alloc_w is not None:
+                alloc_w.close()
+                release_reservation(redis, day)
+        except BaseException:
+            if alloc_w is not None:
+                alloc_w.abort()
+            raise
+        if bad_pos:  # whole vids whose category is not a usable name: quarantined with their raw values
+            pos = np.concatenate(bad_pos)
+            extra = root.read_table(snap_rel).take(pa.array(pos))
+            quar.write(pa.table({"key": extra.column("key"), "reason": pa.array(["bad_kid"] * len(pos)),
+                                 "S": extra.column("S"), "J": extra.column("J"), "z1": extra.column("z1")}))
+            n_quarantined += len(pos)
+            reasons["bad_kid"] = reasons.get("bad_kid", 0) + len(pos)
+        quar.close()
+    except BaseException:
+        quar.abort()
+        raise
+
+    segs = pd.concat(seg_parts, ignore_index=True) if seg_parts else core.play_segments(
+        pd.DataFrame(), core.SegmentTable([], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)))
+    if bad_kid:
+        segs = segs[~segs["vid"].isin(bad_kid)]
+    segs = segs.groupby(["vid", "seg"], sort=True, as_index=False)[["heat", "plays"]].sum()
     write_frame(root, segs, plays_path(day, "segments.parquet"))
-    out = plays.drop(columns=["jcode"])
-    out = encode_mixed(out, list(core.TEXT_DOC_FIELDS.values()))
-    write_frame(root, out, plays_path(day, "plays.parquet"), schema={"zz_uinfo": pa.string(), "Htmap": pa.string(),
-                                                          "key": pa.string(), "vid": pa.string(),
-                                                          "uid": pa.string(), "kid": pa.string(),
-                                                          "region": pa.string(), "ipkey": pa.string()})
-    write_frame(root, quarantine, plays_path(day, "quarantine.parquet"),
-           schema={"key": pa.string(), "reason": pa.string(), "S": pa.binary(), "J": pa.binary(),
-                   "z1": pa.binary()})
-    reasons = quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}
     report = {
-        "day": day, "run_id": run_id, "snapshotted": len(keys), "read_now": len(endlist),
-        "new_keys": len(new_keys), "unique": len(keys), "duplicates": duplicates,
-        "ingested": int(len(plays)), "quarantined": int(len(quarantine)),
-        "quarantine_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "day": day, "run_id": run_id, "snapshotted": n, "read_now": n_read, "new_keys": len(new_keys), "unique": n,
+        "duplicates": duplicates, "ingested": ingested, "quarantined": n_quarantined,
+        "quarantine_reasons": reasons,
         "quarantine_path": root.uri(plays_path(day, "quarantine.parquet")),
-        "distinct_segment_values": len(segtab.htmap),
+        "distinct_segment_values": distinct_j, "chunks": len(spills), "chunk": chunk,
         "kid_cache_hits": kstats["kid_cache_hits"], "kid_mysql_lookups": kstats["kid_mysql_lookups"],
         "kid_mysql_queries": kstats["kid_mysql_queries"],
-        "new_play_ids": int(is_new.sum()), **astats,
+        "new_play_ids": new_ids, **astats,
         "redis_round_trips": rt.n,
-        "seconds": {"snapshot": round(t_snap - t0, 3), "decode": round(t_decode - t_snap, 3),
-                    "ids": round(t_ids - t_decode, 3), "total": round(time.perf_counter() - t0, 3)},
+        "seconds": {"snapshot_and_decode": round(t_snap - t0, 3), "waiting_for_redis": round(t_fetch, 3),
+                    "ids": round(t_ids - t_snap, 3), "total": round(time.perf_counter() - t0, 3)},
     }
     root.write_json(report, plays_path(day, "ingest.json"))
     return report
+
+
+def _tables_table(redis, day: str, rt: _Counter) -> pa.Table:
+    df = _snapshot_tables(redis, day, rt)
+    return pa.table({c: pa.array(df[c].tolist(), pa.string()) for c in ("table", "field", "value")})

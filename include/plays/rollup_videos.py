@@ -10,31 +10,86 @@ from __future__ import annotations
 import time
 import uuid
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from include.plays.lease import totals_lease
-from include.plays.store import CONTRIB_KINDS, read_frame, write_frame
+from include.plays.store import CONTRIB_KINDS, ParquetStream, iter_batches, read_frame, write_frame
 from include.plays.totals import fold_day
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import plays_path
 
+PLAY_DOC_BATCH = 100_000  # plays per row group of docs/play.parquet
 
-def rollup_day(root: DataRoot, day: str) -> dict:
+
+def _coded(table: pa.Table, name: str) -> tuple[np.ndarray, list[str]]:
+    """A dictionary-read string column as (int codes, distinct values); ``table`` has unified dictionaries."""
+    col = table.column(name)
+    if not col.num_chunks:
+        return np.zeros(0, dtype=np.int32), []
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in col.chunks])
+    return codes, col.chunks[0].dictionary.to_pylist()
+
+
+def _play_doc_batches(root: DataRoot, day: str, batch: int):
+    """The day's ``<vid>_play`` documents (as ``core.play_doc_frame``), as Arrow tables of ``batch`` rows."""
+    rel = plays_path(day, "plays.parquet")
+    names = pq.read_schema(root.path(rel), filesystem=root.fs).names
+    for b in iter_batches(root, rel, batch):
+        cols: dict[str, pa.Array] = {
+            "coll": pc.binary_join_element_wise(b.column("vid"), pa.scalar("_play"), pa.scalar("")),
+            "_id": b.column("playid"),
+            "Date": pa.array(np.full(b.num_rows, day, dtype=object), pa.string())}
+        for f in core.PLAY_DOC_FIELDS[1:]:
+            src = core.PLAY_DOC_SOURCES.get(f, f)
+            if src in names:
+                cols[f] = b.column(src)
+            elif src + "__json" in names:
+                cols[f + "__json"] = b.column(src + "__json")
+        yield pa.table(cols)
+
+
+def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``) and its play /
-    vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day."""
-    plays = read_frame(root, plays_path(day, "plays.parquet"))
+    vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day.
+
+    Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play), and the play
+    documents are written row group by row group."""
+    rel = plays_path(day, "plays.parquet")
+    strs = ["vid", "kid", "region", "ipkey"]
+    t = pq.read_table(root.path(rel), columns=[*strs, "flow", "comprate", "playid"], read_dictionary=strs,
+                      filesystem=root.fs).unify_dictionaries()
+    coded = {c: _coded(t, c) for c in strs}
+    num = {c: t.column(c).to_numpy() for c in ("flow", "comprate", "playid")}
+    n_plays = t.num_rows
+    del t
     segs = read_frame(root, plays_path(day, "segments.parquet"))
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
                                                tab["value"].tolist(), strict=True))
-    c = core.contributions(plays, segs, tables["load"], tables["play"], tables["region"])
+    c = core.coded_contributions(*coded["vid"], *coded["kid"], *coded["region"], coded["ipkey"][0],
+                                 num["flow"], num["comprate"], num["playid"].astype(np.int64), segs,
+                                 tables["load"], tables["play"], tables["region"])
+    del coded, num
     for k in CONTRIB_KINDS:
         write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
 
-    play_docs = core.play_doc_frame(plays, day)
-    write_frame(root, play_docs, plays_path(day, "docs", "play.parquet"),
-                schema={"coll": pa.string(), "Date": pa.string(), "zz_uinfo": pa.string()})
+    n_docs = 0
+    schema = None
+    for part in _play_doc_batches(root, day, batch):
+        if schema is None:
+            schema = part.schema
+            out = ParquetStream(root, plays_path(day, "docs", "play.parquet"), schema)
+        out.write(part)
+        n_docs += part.num_rows
+    if schema is None:
+        write_frame(root, core.play_doc_frame(read_frame(root, rel), day), plays_path(day, "docs", "play.parquet"),
+                    schema={"coll": pa.string(), "Date": pa.string(), "zz_uinfo": pa.string()})
+    else:
+        out.close()
 
     vd = [{"coll": f"{u}_vdaily", "_id": day, "doc": d} for u, d in core.vdaily_docs(c).items()]
     dl = [{"coll": f"{u}_daily", "_id": day, "doc": d} for u, d in core.daily_docs(c).items()]
@@ -43,7 +98,7 @@ def rollup_day(root: DataRoot, day: str) -> dict:
     root.write_jsonl(dl, plays_path(day, "docs", "daily.jsonl"))
     root.write_jsonl(ty, plays_path(day, "docs", "type.jsonl"))
     return {"vids": int(len(c["vid"])), "uids": int(len(c["uid"])), "kids": int(len(c["kid"])),
-            "plays": int(len(plays)), "day_documents": len(play_docs) + len(vd) + len(dl) + len(ty),
+            "plays": int(n_plays), "day_documents": n_docs + len(vd) + len(dl) + len(ty),
             "bad_table_entries": bad_tables}
 
 

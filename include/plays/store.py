@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import posixpath
+import uuid
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from include.storage import DataRoot
 from video_analytics.conventions import plays_path
@@ -33,6 +36,51 @@ def write_frame(root: DataRoot, df: pd.DataFrame, rel: str, schema: dict | None 
     root.write_table(pa.Table.from_arrays(arrays, names=names), rel)
 
 
+class ParquetStream:
+    """A Parquet file written row group by row group (bounded memory), published atomically on ``close``
+    (written to a unique temporary name, then renamed); ``abort`` drops it. Also a context manager."""
+
+    def __init__(self, root: DataRoot, rel: str, schema: pa.Schema) -> None:
+        self.root, self.schema, self.rows = root, schema, 0
+        self.path = root.path(rel)
+        root.fs.makedirs(posixpath.dirname(self.path), exist_ok=True)
+        self.tmp = f"{self.path}.{uuid.uuid4().hex[:12]}.tmp"
+        self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writer.write_table(table.select(self.schema.names).cast(self.schema), row_group_size=1 << 20)
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            self.root.fs.mv(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            if self.root.fs.exists(self.tmp):
+                self.root.fs.rm(self.tmp)
+
+    def __enter__(self) -> ParquetStream:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def iter_batches(root: DataRoot, rel: str, rows: int, columns=None):
+    """A Parquet file's rows as ``pyarrow.RecordBatch`` es of at most ``rows`` rows."""
+    with root.fs.open(root.path(rel), "rb") as fh:
+        yield from pq.ParquetFile(fh).iter_batches(batch_size=rows, columns=columns)
+
+
 def read_frame(root: DataRoot, rel: str, columns=None) -> pd.DataFrame:
     return root.read_table(rel, columns=columns).to_pandas()
 
@@ -58,9 +106,3 @@ def stored_days(root: DataRoot, marker: str) -> list[str]:
     """Days that have ``plays/<day>/<marker>``."""
     depth = len(marker.split("/")) + 1
     return sorted(p.rstrip("/").split("/")[-depth] for p in root.glob(plays_path("*", marker)))
-
-
-def read_contrib(root: DataRoot, days: list[str], kinds=("vid", "vid_region", "vid_seg", "uid", "uid_region")
-                 ) -> dict[str, dict[str, pd.DataFrame]]:
-    """``{day: {kind: frame}}`` of the stored contributions."""
-    return {d: {k: read_frame(root, plays_path(d, "contrib", f"{k}.parquet")) for k in kinds} for d in days}

@@ -94,19 +94,21 @@ def test_a_crash_after_reserving_ids_reuses_the_reservation(redis_db, mysql_db, 
     categories(mysql_db, [], [])
     _plays(redis_db)
     root, hook = DataRoot(str(tmp_path / "root")), mysql_hook(mysql_db)
-    real = ingest_mod.write_frame
+    real = ingest_mod.ParquetStream
 
-    def crash(root_, df, rel, schema=None):
-        if rel.endswith("allocation.parquet"):
-            raise SystemExit("killed between the reservation and the allocation")
-        return real(root_, df, rel, schema)
+    class Crash(real):
+        def close(self):
+            if self.path.endswith("allocation.parquet"):
+                raise SystemExit("killed between the reservation and the allocation")
+            super().close()
 
-    monkeypatch.setattr(ingest_mod, "write_frame", crash)
+    monkeypatch.setattr(ingest_mod, "ParquetStream", Crash)
     with pytest.raises(SystemExit):
         ingest_plays(root, redis_db, hook, DAY)
     assert redis_db.hgetall("vid_playid") == {"1000001": "10", "1000002": "10"}
     assert redis_db.exists(reservation_key(DAY))
-    monkeypatch.setattr(ingest_mod, "write_frame", real)
+    assert not root.exists(plays_path(DAY, "allocation.parquet"))
+    monkeypatch.setattr(ingest_mod, "ParquetStream", real)
     rep = ingest_plays(root, redis_db, hook, DAY)
     assert rep["new_play_ids"] == 20
     ids = sorted(r["playid"] for r in root.read_table(plays_path(DAY, "allocation.parquet")).to_pylist())

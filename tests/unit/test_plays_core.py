@@ -84,11 +84,14 @@ def test_contributions_and_documents():
     assert daily["Geo"]["A"] == {"ClickNum": 2, "Traffic": 5.0, "EngageSum": 1.5, "Load": 0}
     assert daily["IP"] == 2 and daily["Load"] == 10
     assert set(core.type_docs(c)["1000"]) == {"k"}
-    t = core.sum_contributions({k: [c[k], c[k]] for k in ("vid", "vid_region", "vid_seg", "uid", "uid_region")})
+    from video_analytics import totals as tot
+
+    t = tot.fold(tot.fold(tot.empty_state(), None, c, "20140106"), "20140106", c, "20140107")
     stat = core.vid_stat_docs(t)["1000001"][1]
     assert stat["Play"] == 4 and stat["PlayID"] == 4 and stat["HeatMapSum"] == {"1": 6}
     assert stat["Htmap"] == "[[0,2,6]]" and stat["Ptmap"] == "[[0,2,4]]"
     assert core.uid_stat_docs(t, {"1000": 1.5})["1000"]["Mtraffic"] == 1.5
+    assert dict(tot.uid_stat_docs(t))["1000"]["Mtraffic"] == 2 * 7.0
 
 
 def test_allocate_ids_in_order_per_vid():
@@ -121,13 +124,3 @@ def test_play_doc_frame_maps_fields():
     assert docs.to_dict("records") == [{"coll": "1000001_play", "_id": 7, "Date": "20140107", "PlayTime": "t",
                                         "PIP": "ip", "Engage": 0.5, "Country": "CN", "Provinces": "R", "PGeo": "c",
                                         "Htmap": "[]", "OS": "o", "Browser__json": "1", "zz_uinfo": None}]
-
-
-def test_month_to_date_traffic_follows_the_latest_day():
-
-    days = {"20140130": pd.DataFrame({"uid": ["a"], "Traffic": [5.0]}),
-            "20140201": pd.DataFrame({"uid": ["a", "b"], "Traffic": [1.0, 2.0]}),
-            "20140203": pd.DataFrame({"uid": ["a"], "Traffic": [0.5]})}
-    assert core.month_to_date_traffic(days) == {"a": 1.5, "b": 2.0}
-    assert core.month_to_date_traffic({k: days[k] for k in ["20140130"]}) == {"a": 5.0}
-    assert core.month_to_date_traffic({}) == {}
