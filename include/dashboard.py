@@ -131,3 +131,17 @@ def heat_map(root: DataRoot, day: str, vid: str) -> list[dict[str, int]] | None:
                                   t.column("plays").to_pylist(), strict=True))
 
     return _cached(root, rel, ("heat", vid), load)
+
+
+def weekly_summary(root: DataRoot, end: str) -> dict[str, Any]:
+    """The 7 days ending ``end`` (``video_analytics.dashboard.week_summary``), written to
+    ``summaries/weekly/<end>.json``."""
+    import datetime as dt
+
+    stop = conv.as_date(end)
+    week = {(stop - dt.timedelta(days=i)).isoformat() for i in range(7)}
+    rows = [day_summary(root, d) for d in days(root) if d in week]
+    summary = core.week_summary(stop.isoformat(), rows)
+    summary["path"] = root.uri(f"summaries/weekly/{stop.isoformat()}.json")
+    root.write_json(summary, f"summaries/weekly/{stop.isoformat()}.json")
+    return summary

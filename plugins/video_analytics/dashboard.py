@@ -128,3 +128,23 @@ def fmt_pct(value: float | None, digits: int = 2) -> str:
 
 def fmt_hours(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds / 3600:,.1f} h"
+
+
+def week_summary(end: str, days: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The week ending ``end`` from its days' ``day_summary`` rows (days without results are missing):
+    plays summed, the latest window's users and online time, the days verified and the worst rates."""
+    def known(key):
+        return [d[key] for d in days if d.get(key) is not None]
+
+    last = days[-1] if days else {}
+    return {
+        "end": end,
+        "days_with_results": len(days),
+        "days_verified": sum(1 for d in days if d.get("verify") == "passed"),
+        "days_failed": [d["day"] for d in days if d.get("verify") == "failed"],
+        "plays": int(sum(known("plays"))),
+        "users_in_latest_window": last.get("users"),
+        "online_seconds_in_latest_window": last.get("online_seconds"),
+        "max_reject_rate": max(known("reject_rate"), default=None),
+        "max_quarantine_rate": max(known("quarantine_rate"), default=None),
+    }
