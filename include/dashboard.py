@@ -104,12 +104,6 @@ def online_seconds(root: DataRoot, day: str):
 _VID_COLUMNS = ["vid", "kid", "ClickNum", "Traffic"]
 
 
-def videos(root: DataRoot, day: str) -> list[dict[str, Any]] | None:
-    """``{vid, kid, ClickNum, Traffic}`` of every video played on ``day`` (the day's contributions)."""
-    rel = conv.plays_path(conv.ymd(conv.as_date(day)), "contrib", "vid.parquet")
-    return _cached(root, rel, ("videos",), lambda: root.read_table(rel, columns=_VID_COLUMNS).to_pylist())
-
-
 def top_videos(root: DataRoot, day: str, n: int = 10) -> dict[str, list[dict]] | None:
     rel = conv.plays_path(conv.ymd(conv.as_date(day)), "contrib", "vid.parquet")
 

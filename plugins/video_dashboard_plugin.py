@@ -141,12 +141,12 @@ def _app():
                                     lambda v: f"{v:,.0f}")
         by_traffic = charts.bar_chart(top["by_traffic"] if top else [], "Traffic", "Top videos by traffic",
                                       lambda v: f"{v:,.0f}")
-        vids = sorted(r["vid"] for r in (dash.videos(root, day) or []))
+        vids = [r["vid"] for r in (dash.top_videos(root, day, 100) or {}).get("by_plays", [])]
         if vid is None and top and top["by_plays"]:
             vid = top["by_plays"][0]["vid"]
         runs = dash.heat_map(root, day, vid) if vid else None
         heat_svg = charts.heat_strip(runs or [], f"Heat map of {vid or '(no video)'} on {day}")
-        options = "".join(f"<option value='{e(v)}'{' selected' if v == vid else ''}>{e(v)}</option>" for v in vids)
+        options = "".join(f"<option value='{e(v)}'></option>" for v in vids)
         top_rows = "".join(
             f"<tr data-vid='{e(r['vid'])}'><td class='l'>{e(r['vid'])}</td><td class='l'>{e(str(r['kid']))}</td>"
             f"<td class='clicknum'>{fmt_int(r['ClickNum'])}</td><td class='traffic'>{r['Traffic']:,.2f}</td></tr>"
@@ -173,7 +173,9 @@ def _app():
             f"<div class='row'><div class='card' id='chart-top-plays'><b>Top videos by plays</b><br>{by_plays}</div>"
             f"<div class='card' id='chart-top-traffic'><b>Top videos by traffic</b><br>{by_traffic}</div></div>"
             f"<div class='card' id='chart-heat'><b>Heat map</b> (merged segments over the video timeline)<form method='get' action='{b}/day/{day}'>Video: "
-            f"<select name='vid' onchange='this.form.submit()'>{options}</select> <button>show</button></form>"
+            f"<input name='vid' list='vids' value='{e(vid or '')}' size='12'><datalist id='vids'>{options}</datalist> "
+            "<button>show</button> <span class='muted'>any vid of the day; the list offers the 100 most played</span>"
+            "</form>"
             f"{heat_svg}</div>"
             "<h2>Top videos by plays</h2><table id='top-plays'><tr><th class='l'>vid</th><th class='l'>category</th>"
             f"<th>plays</th><th>traffic</th></tr>{top_rows}</table>"
