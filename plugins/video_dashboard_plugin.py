@@ -28,7 +28,6 @@ nav a{margin-right:12px} .empty{background:#fff8e1;border:1px solid #f0c36d;padd
 def _app():
     import datetime as dt
     import html
-    import re
 
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import requires_access_dag
@@ -134,8 +133,9 @@ def _app():
         b = _base(request)
         s = dash.day_summary(root, day)
         secs = dash.online_seconds(root, day)
-        hist_svg = charts.histogram(histogram(secs if secs is not None else [], bins=20),
-                                    f"Online time per user, window ending {day}", lambda v: f"{v / 60:,.0f} min")
+        minutes = secs / 60 if secs is not None else []
+        hist_svg = charts.histogram(histogram(minutes, bins=20), f"Online time per user, window ending {day}",
+                                    lambda v: f"{v:,.0f} min")
         top = dash.top_videos(root, day, 10)
         by_plays = charts.bar_chart(top["by_plays"] if top else [], "ClickNum", "Top videos by plays",
                                     lambda v: f"{v:,.0f}")
@@ -169,7 +169,7 @@ def _app():
             f"(threshold {fmt_pct(s['reject_threshold'])})</td></tr>"
             f"<tr><th class='l'>quarantine rate</th><td class='quarantine-rate'>{fmt_pct(s['quarantine_rate'])} "
             f"(threshold {fmt_pct(s['quarantine_threshold'])})</td></tr></table>"
-            f"<div class='card' id='chart-histogram'><b>Online time per user</b> (window ending {day})<br>{hist_svg}</div>"
+            f"<div class='card' id='chart-histogram'><b>Online time per user</b> (minutes, window ending {day})<br>{hist_svg}</div>"
             f"<div class='row'><div class='card' id='chart-top-plays'><b>Top videos by plays</b><br>{by_plays}</div>"
             f"<div class='card' id='chart-top-traffic'><b>Top videos by traffic</b><br>{by_traffic}</div></div>"
             f"<div class='card' id='chart-heat'><b>Heat map</b> (merged segments over the video timeline)<form method='get' action='{b}/day/{day}'>Video: "
@@ -193,21 +193,15 @@ def _app():
         return _page(request, f"Day {d}", _day_body(request, d, vid))
 
     def _run_day(dag_id: str, run_id: str) -> str | None:
-        """The day a run processed: its logical date (metadata DB), else a date in its run id."""
-        try:
-            from airflow.models.dagrun import DagRun
-            from airflow.utils.session import create_session
-            from sqlalchemy import select
+        """The day a run processed: its logical date, from the metadata DB (a run id's date is not
+        always it: a backfill run of D is ``backfill__<D+1>...``); ``None`` for an unknown run."""
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
 
-            with create_session() as session:
-                ld = session.scalar(select(DagRun.logical_date).where(DagRun.dag_id == dag_id,
-                                                                      DagRun.run_id == run_id))
-            if ld is not None:
-                return ld.date().isoformat()
-        except Exception:  # no metadata DB here: fall back to the run id
-            pass
-        m = re.search(r"(\d{4}-\d{2}-\d{2})", run_id)
-        return m.group(1) if m else None
+        with create_session() as session:
+            ld = session.scalar(select(DagRun.logical_date).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        return None if ld is None else ld.date().isoformat()
 
     @app.get("/run/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, dag_id: str, run_id: str, vid: str | None = None):
@@ -217,7 +211,10 @@ def _app():
             return _page(request, "Day results", f"<p>This view shows the results of <code>{DAG_ID}</code> runs "
                                                  f"only (this is <code>{e(dag_id)}</code>).</p>")
         d = _run_day(dag_id, run_id)
-        if d is None or d not in dash.days(_root()):
+        if d is None:
+            return _page(request, "Day results", f"<p id='no-run'>No run <code>{e(run_id)}</code> of "
+                                                 f"<code>{DAG_ID}</code> with a logical date.</p>", 404)
+        if d not in dash.days(_root()):
             return _page(request, "Day results", f"<p>Run <code>{e(run_id)}</code> (day {e(str(d))}):</p>"
                          + _no_day(request, d))
         return _page(request, f"Day {d} (run {run_id})", _day_body(request, d, vid))
