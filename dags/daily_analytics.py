@@ -16,6 +16,7 @@ from airflow.sdk import (
 )
 
 from include.alerts import deadline_alert, failure_callbacks
+from include.assets import DAILY_VERIFIED, ONLINE_TIME, PLAY_DOCUMENTS, PLAY_DOCUMENTS_MONGODB
 from include.settings import PUBLISH_POOL
 from video_analytics import conventions as conv
 
@@ -39,6 +40,10 @@ to process a day again, clear its run or backfill it.
    root; **cleanup** then removes the archived plays from `T_endlist_D`.
 
 Results, rejects, quarantine, reports and alerts live under the `data_root` Variable.
+Assets: `merge_report` updates `video_online_time`, `rollup_videos` `video_play_documents`, `publish`
+`video_play_documents_mongodb` and a passing `verify` `video_daily_verified`, each event with the day's
+counts and totals (`weekly_video_summary` is scheduled on them). Charts: *Video dashboard* in the nav,
+*Day results* on a run.
 """
 
 
@@ -100,7 +105,7 @@ def daily_analytics():
             """Compute every user's online time in one shard (vectorised rules)."""
             return tasks.compute_shard(get_current_context(), shard)
 
-        @task
+        @task(outlets=[ONLINE_TIME])
         def merge_report(results: list[dict]) -> dict:
             """Merge the shard results into the window's dataset; publish to MongoDB when configured."""
             return tasks.merge_report(get_current_context(), results)
@@ -114,19 +119,19 @@ def daily_analytics():
             """Snapshot D's plays from Redis, quarantine bad ones, resolve categories, allocate play ids."""
             return tasks.ingest_plays(get_current_context())
 
-        @task
+        @task(outlets=[PLAY_DOCUMENTS])
         def rollup_videos(ingested: dict) -> dict:
             """Roll D's plays up into per-video, per-user and per-category contributions and documents."""
             return tasks.rollup_videos(get_current_context(), ingested)
 
-        @task(pool=PUBLISH_POOL)
+        @task(pool=PUBLISH_POOL, outlets=[PLAY_DOCUMENTS_MONGODB])
         def publish(rolled: dict) -> dict:
             """Bulk-upsert the day's documents into MongoDB; skips only when `video_mongo` is not defined."""
             return tasks.publish(get_current_context(), rolled)
 
         published = publish(rollup_videos(ingest_plays()))
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", outlets=[DAILY_VERIFIED])
     def verify() -> dict:
         """Check the day's results against their inputs; write `reports/D.json`; fail on any failed check."""
         return tasks.verify(get_current_context())

@@ -104,10 +104,15 @@ def compute_shard(context, shard: dict) -> dict:
 
 
 def merge_report(context, results: list[dict]) -> dict:
+    from include.assets import ONLINE_TIME, emit, online_time_metadata
     from include.online_time.merge_report import merge_report as run
     from include.settings import data_root, mongo_db
 
-    return run(data_root(), day_of(context), list(results), mongo_db=mongo_db())
+    root, day = data_root(), day_of(context)
+    totals = run(root, day, list(results), mongo_db=mongo_db())
+    emit(context, ONLINE_TIME, online_time_metadata(day.isoformat(), totals,
+                                                    root.uri(conv.online_time_path(day, "online_time.parquet"))))
+    return totals
 
 
 def ingest_plays(context) -> dict:
@@ -120,10 +125,15 @@ def ingest_plays(context) -> dict:
 
 
 def rollup_videos(context, ingested: dict) -> dict:
+    from include.assets import PLAY_DOCUMENTS, emit, play_documents_metadata
     from include.plays.rollup_videos import rollup_videos as run
     from include.settings import data_root, redis_client
 
-    return _exclusive(day_of(context), "rollup_videos", run, data_root(), ingested["day"], redis_client())
+    root, day = data_root(), day_of(context)
+    rolled = _exclusive(day, "rollup_videos", run, root, ingested["day"], redis_client())
+    emit(context, PLAY_DOCUMENTS, play_documents_metadata(day.isoformat(), rolled,
+                                                          root.uri(conv.plays_path(ingested["day"], "docs"))))
+    return rolled
 
 
 def publish(context, rolled: dict) -> dict:
@@ -138,18 +148,31 @@ def publish(context, rolled: dict) -> dict:
             f"connection {MONGO_CONN_ID!r} is not defined: documents stay in the data root "
             "(`video-analytics export-docs` writes them out)"
         )
-    return _exclusive(day_of(context), "publish", run, data_root(), rolled["day"], db, redis_client())
+    from include.assets import PLAY_DOCUMENTS_MONGODB, emit, published_metadata
+
+    day = day_of(context)
+    published = _exclusive(day, "publish", run, data_root(), rolled["day"], db, redis_client())
+    emit(context, PLAY_DOCUMENTS_MONGODB, published_metadata(day.isoformat(), published))
+    return published
 
 
 def verify(context) -> dict:
+    from include import dashboard
+    from include.assets import DAILY_VERIFIED, emit, verified_metadata
     from include.settings import data_root, mongo_db, redis_client
     from include.verify import verify_day
 
-    p, day = context["params"], day_of(context)
+    p, day, root = context["params"], day_of(context), data_root()
     with _fail_fast():
-        return _exclusive(day, "verify", verify_day, data_root(), day, window_days=p["window_days"],
-                          max_reject_rate=p["max_reject_rate"], max_quarantine_rate=p["max_quarantine_rate"],
-                          mongo_db=mongo_db(), redis=redis_client())
+        verified = _exclusive(day, "verify", verify_day, root, day, window_days=p["window_days"],
+                              max_reject_rate=p["max_reject_rate"], max_quarantine_rate=p["max_quarantine_rate"],
+                              mongo_db=mongo_db(), redis=redis_client())
+    # reached only when every check passed (a failed check fails the task: no asset event)
+    report = root.read_json(conv.report_path(day))
+    emit(context, DAILY_VERIFIED, verified_metadata(day.isoformat(), report,
+                                                    dashboard.day_summary(root, day.isoformat()),
+                                                    root.uri(conv.report_path(day))))
+    return verified
 
 
 def cleanup(context, verified: dict) -> dict:
@@ -159,3 +182,20 @@ def cleanup(context, verified: dict) -> dict:
     day = day_of(context)
     with _fail_fast():
         return _exclusive(day, "cleanup", run, data_root(), redis_client(), conv.ymd(day))
+
+
+def weekly_summary(context) -> dict:
+    """The week ending the newest day in the triggering ``video_daily_verified`` events (a manual run
+    without events: the newest day with results)."""
+    from include import dashboard
+    from include.settings import data_root
+
+    root = data_root()
+    events = context.get("triggering_asset_events") or {}
+    days = sorted(str(e.extra["day"]) for evs in events.values() for e in evs if (e.extra or {}).get("day"))
+    end = days[-1] if days else (dashboard.days(root) or [None])[-1]
+    if end is None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("no day has results yet: nothing to summarise")
+    return dashboard.weekly_summary(root, end)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -401,6 +402,33 @@ def test_reports_plugin_requires_airflow_auth(stack):
     assert stack.api.status("/video-reports/", {"Cookie": f"_token={stack.api.token}"}) == 200
 
 
+DASHBOARD = "/video-dashboard"
+DASHBOARD_ROUTES = [f"{DASHBOARD}/", f"{DASHBOARD}/day/2014-03-03", f"{DASHBOARD}/run/{DAG_ID}/some_run"]
+
+
+def test_dashboard_requires_airflow_auth(stack):
+    """The dashboard (plugins/video_dashboard_plugin.py) answers only with Airflow's authentication."""
+    for path in DASHBOARD_ROUTES:
+        assert stack.api.status(path) == 401, path
+        assert stack.api.status(path, {"Authorization": "Bearer not-a-jwt"}) in (401, 403), path
+        assert stack.api.status(path, {"Cookie": "_token=not-a-jwt"}) in (401, 403), path
+    assert stack.api.status(f"{DASHBOARD}/", {"Authorization": f"Bearer {stack.api.token}"}) == 200
+
+
+# Runs before any DAG run of this module (file order): the data root is still empty.
+def test_dashboard_empty_state_explains_what_to_do(stack, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert not list(stack.data_root.glob("reports/*.json")), "a run already wrote results"
+    page = _chromium_page(stack.api.base, stack.api.token, f"{DASHBOARD}/", ["No results yet"],
+                          ARTIFACTS / "dashboard-empty.png", tmp_path / "profile")
+    assert "No results yet" in page and "Trigger" in page and "make demo" in page
+    assert "Sign in" not in page
+    # the nav entry: the Airflow UI shows the dashboard in an iframe
+    ui = _chromium_page(stack.api.base, stack.api.token, "/plugin/video_dashboard", ["Video dashboard"],
+                        ARTIFACTS / "dashboard-empty-in-ui.png", tmp_path / "profile2")
+    assert f"{DASHBOARD}/" in ui
+
+
 # ---- b) alerts ------------------------------------------------------------------------------
 
 
@@ -484,6 +512,88 @@ def test_backfill_matches_dags_test_and_reprocessing_changes_nothing(stack, mysq
     for day in BACKFILL_DAYS:
         assert _online(stack.data_root, day).equals(online_before[day]), day
     assert _export(stack.env, stack.data_root, stack.tmp / "export2") == docs
+
+
+def _cells(html: str, row_attr: str) -> dict[str, str]:
+    """``{td class: text}`` of the table row with ``row_attr`` in the page's HTML."""
+    import re
+
+    row = re.search(rf"<tr {row_attr}>(.*?)</tr>", html, re.S)
+    assert row, f"no row {row_attr}"
+    return {m.group(1).split()[0]: re.sub(r"<[^>]+>", "", m.group(2))
+            for m in re.finditer(r"<td class=\"([^\"]+)\">(.*?)</td>", row.group(1), re.S)}
+
+
+# Right after the backfill (the three days it processed are the data root's only results).
+def test_dashboard_shows_the_data_roots_numbers(stack, tmp_path):
+    """Every dashboard page in headless Chromium, its numbers checked against the data root's files."""
+    import re
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    root = stack.data_root
+    page = _chromium_page(stack.api.base, stack.api.token, f"{DASHBOARD}/", BACKFILL_DAYS,
+                          ARTIFACTS / "dashboard-overview.png", tmp_path / "p1")
+    for day in BACKFILL_DAYS:
+        online = pq.read_table(root / "online_time" / day / "online_time.parquet")
+        contrib = pq.read_table(root / "plays" / day.replace("-", "") / "contrib" / "vid.parquet")
+        rows_in = json.loads((root / "online_time" / day / "totals.json").read_text())["rows_in"]
+        rejects = pq.read_metadata(root / "online_time" / day / "rejects.parquet").num_rows
+        cells = _cells(page, f"data-day=\"{day}\"")
+        assert cells["users"] == f"{online.num_rows:,}", (day, cells)
+        assert cells["online"] == f"{sum(online.column('online_seconds').to_pylist()):,}", (day, cells)
+        assert cells["plays"] == f"{sum(contrib.column('ClickNum').to_pylist()):,}", (day, cells)
+        assert cells["reject-rate"] == f"{100 * rejects / rows_in:.2f}%", (day, cells)
+        assert cells["verify"] == "passed", (day, cells)
+    assert page.count('class="threshold"') == 2
+
+    day = BACKFILL_DAYS[-1]
+    d = day.replace("-", "")
+    html = _chromium_page(stack.api.base, stack.api.token, f"{DASHBOARD}/day/{day}", ["Top videos by plays", "Heat map"],
+                          ARTIFACTS / "dashboard-day.png", tmp_path / "p2")
+    contrib = pq.read_table(root / "plays" / d / "contrib" / "vid.parquet").to_pylist()
+    top = sorted(contrib, key=lambda r: (-r["ClickNum"], r["vid"]))[:10]
+    shown = re.findall(r'<tr data-vid="([^"]+)">', html)
+    assert shown == [r["vid"] for r in top]
+    assert _cells(html, f'data-vid="{top[0]["vid"]}"')["clicknum"] == f"{top[0]['ClickNum']:,}"
+    by_traffic = sorted(contrib, key=lambda r: (-r["Traffic"], r["vid"]))[:10]
+    bars = re.findall(r'class="bar" data-vid="([^"]+)"', html)
+    assert bars == [r["vid"] for r in top] + [r["vid"] for r in by_traffic]
+    users = pq.read_metadata(root / "online_time" / day / "online_time.parquet").num_rows
+    hist = re.findall(r'class="bar" data-lo="[^"]*" data-hi="[^"]*" data-value="(\d+)"', html)
+    assert sum(map(int, hist)) == users
+    segs = pq.read_table(root / "plays" / d / "segments.parquet").to_pylist()
+    first = min((r for r in segs if r["vid"] == top[0]["vid"]), key=lambda r: r["seg"])
+    run = re.search(r'class="run" data-start="(\d+)" data-end="\d+" data-value="(\d+)"', html)
+    assert (int(run.group(1)), int(run.group(2))) == (2 * first["seg"] - 2, first["heat"])
+
+    # the per-run view: a tab on the run's page, with the day that run processed
+    run_id = urllib.parse.quote(_backfill_runs(stack.api)[day]["dag_run_id"], safe="")
+    tab = _chromium_page(stack.api.base, stack.api.token, f"/dags/{DAG_ID}/runs/{run_id}/plugin/video_day_results",
+                         ["Day results"], ARTIFACTS / "dashboard-run-tab.png", tmp_path / "p3")
+    assert f"{DASHBOARD}/run/{DAG_ID}/" in tab
+    direct = _chromium_page(stack.api.base, stack.api.token, f"{DASHBOARD}/run/{DAG_ID}/{run_id}",
+                            [f"Day {day}"], ARTIFACTS / "dashboard-run.png", tmp_path / "p4")
+    assert re.findall(r'<tr data-vid="([^"]+)">', direct) == shown
+    ui = _chromium_page(stack.api.base, stack.api.token, "/plugin/video_dashboard", ["Video dashboard"],
+                        ARTIFACTS / "dashboard-in-ui.png", tmp_path / "p5")
+    assert f"{DASHBOARD}/" in ui
+
+
+def test_verified_days_update_the_assets_with_their_numbers(stack):
+    """Each backfilled day's producing tasks updated their Assets, with the day's numbers as metadata;
+    the Assets page lists them."""
+    events = stack.api.get("/api/v2/assets/events?limit=1000")["asset_events"]
+    names = {a["name"]: a for a in stack.api.get("/api/v2/assets?limit=100")["assets"]}
+    assert {"video_online_time", "video_play_documents", "video_daily_verified"} <= set(names)
+    verified = [e for e in events if e["asset_id"] == names["video_daily_verified"]["id"]]
+    days = {e["extra"]["day"] for e in verified}
+    assert set(BACKFILL_DAYS) <= days
+    day = BACKFILL_DAYS[0]
+    ev = next(e for e in verified if e["extra"]["day"] == day)
+    online = pq.read_table(stack.data_root / "online_time" / day / "online_time.parquet")
+    assert ev["extra"]["verify"] == "passed" and ev["extra"]["users"] == online.num_rows
+    ot = [e for e in events if e["asset_id"] == names["video_online_time"]["id"] and e["extra"].get("day") == day]
+    assert ot and ot[0]["extra"]["online_seconds"] == sum(online.column("online_seconds").to_pylist())
 
 
 # Runs after the backfill test on purpose: its plays would otherwise be in the backfill's data

@@ -1,0 +1,150 @@
+"""The dashboard's numbers (pure: no Airflow, no I/O): day summaries, histogram bins, top-N, rates
+and a video's heat map. ``include/dashboard.py`` reads the data root and hands the values here;
+``video_analytics.charts`` draws them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from video_analytics.conventions import MAX_QUARANTINE_RATE, MAX_REJECT_RATE
+from video_analytics.segments import merge_segments
+
+
+def rate(part: float | None, whole: float | None) -> float | None:
+    """``part / whole``; ``None`` when either is unknown, ``0.0`` for a zero denominator."""
+    if part is None or whole is None:
+        return None
+    return float(part) / float(whole) if whole else 0.0
+
+
+_THRESHOLD = re.compile(r"threshold\s+([0-9.]+)%")
+
+
+def _reject_threshold(report: Mapping[str, Any] | None) -> float | None:
+    """The reject threshold the day's verify used (its check detail says ``threshold 1.0000%``)."""
+    for c in ((report or {}).get("checks") or {}).get("online_time", []):
+        m = _THRESHOLD.search(str(c.get("detail", "")))
+        if m:
+            return float(m.group(1)) / 100
+    return None
+
+
+def _quarantine_threshold(report: Mapping[str, Any] | None) -> float | None:
+    for c in ((report or {}).get("checks") or {}).get("plays", []):
+        detail = c.get("detail")
+        if c.get("name") == "quarantine_rate" and isinstance(detail, dict) and "threshold" in detail:
+            return float(detail["threshold"])
+    return None
+
+
+def verify_outcome(report: Mapping[str, Any] | None) -> str:
+    """``passed``, ``failed`` or ``none`` (no report yet)."""
+    if not report:
+        return "none"
+    return "passed" if report.get("ok") else "failed"
+
+
+def day_summary(day: str, totals: Mapping[str, Any] | None, ingest: Mapping[str, Any] | None,
+                report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One day's row of the dashboard from ``online_time/D/totals.json``, ``plays/D/ingest.json`` and
+    ``reports/D.json`` (each may be missing: its numbers are then ``None``)."""
+    totals, ingest = totals or {}, ingest or {}
+    rows_in, rejects = totals.get("rows_in"), totals.get("rejects")
+    unique, quarantined = ingest.get("unique"), ingest.get("quarantined")
+    return {
+        "day": day,
+        "users": totals.get("users"),
+        "online_seconds": totals.get("online_seconds"),
+        "sessions": totals.get("sessions"),
+        "rows_in": rows_in,
+        "rejects": rejects,
+        "reject_rate": rate(rejects, rows_in),
+        "plays": ingest.get("ingested"),
+        "unique_plays": unique,
+        "quarantined": quarantined,
+        "quarantine_rate": rate(quarantined, unique),
+        "verify": verify_outcome(report),
+        "failed": list((report or {}).get("failed") or []),
+        "reject_threshold": _reject_threshold(report) or MAX_REJECT_RATE,
+        "quarantine_threshold": _quarantine_threshold(report) or MAX_QUARANTINE_RATE,
+    }
+
+
+def _nice_step(raw: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 × 10^k that is >= ``raw``."""
+    if raw <= 0:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * exp >= raw:
+            return m * exp
+    return 10 * exp
+
+
+def histogram(values: Sequence[float], bins: int = 20) -> list[dict[str, float]]:
+    """Equal-width bins with round edges from 0 (online time is never negative) up to the maximum:
+    ``[{"lo", "hi", "count"}]``; a value on an inner edge goes to the bin it starts; the last bin
+    includes its upper edge. Counts add up to ``len(values)``. ``[]`` for no values."""
+    import numpy as np
+
+    arr = np.asarray(values, dtype="float64")
+    if arr.size == 0:
+        return []
+    lo = min(0.0, float(arr.min()))
+    hi = float(arr.max())
+    step = _nice_step((hi - lo) / max(bins, 1)) if hi > lo else 1.0
+    n = max(1, math.ceil((hi - lo) / step)) if hi > lo else 1
+    idx = np.minimum(((arr - lo) // step).astype("int64"), n - 1)
+    counts = np.bincount(idx, minlength=n)
+    return [{"lo": lo + i * step, "hi": lo + (i + 1) * step, "count": int(c)} for i, c in enumerate(counts)]
+
+
+def top_n(rows: Iterable[Mapping[str, Any]], key: str, n: int = 10) -> list[dict[str, Any]]:
+    """The ``n`` rows with the largest ``key``; ties broken by ``vid`` (stable, reproducible)."""
+    return sorted((dict(r) for r in rows), key=lambda r: (-float(r[key] or 0), str(r.get("vid", ""))))[:n]
+
+
+def heat_runs(segments: Iterable[tuple[int, int, int]]) -> list[dict[str, int]]:
+    """A video's day heat map from its ``(seg, heat, plays)`` rows: merged ``[2s-2, 2s]`` runs of
+    equal heat (CONTRACT §3), with the plays that covered each run's first segment."""
+    rows = sorted((int(s), int(h), int(p)) for s, h, p in segments)
+    merged = merge_segments([2 * s - 2, 2 * s, h] for s, h, _ in rows)
+    plays = {2 * s - 2: p for s, _, p in rows}
+    return [{"start": a, "end": b, "heat": v, "plays": plays.get(a, 0)} for a, b, v in merged]
+
+
+def fmt_int(value: float | None) -> str:
+    """``1,234,567``; ``–`` for unknown."""
+    return "–" if value is None else f"{int(round(value)):,}"
+
+
+def fmt_pct(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def fmt_hours(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 3600:,.1f} h"
+
+
+def week_summary(end: str, days: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The week ending ``end`` from its days' ``day_summary`` rows (days without results are missing):
+    plays summed, the latest window's users and online time, the days verified and the worst rates."""
+    def known(key):
+        return [d[key] for d in days if d.get(key) is not None]
+
+    last = days[-1] if days else {}
+    return {
+        "end": end,
+        "days_with_results": len(days),
+        "days_verified": sum(1 for d in days if d.get("verify") == "passed"),
+        "days_failed": [d["day"] for d in days if d.get("verify") == "failed"],
+        "plays": int(sum(known("plays"))),
+        "users_in_latest_window": last.get("users"),
+        "online_seconds_in_latest_window": last.get("online_seconds"),
+        "max_reject_rate": max(known("reject_rate"), default=None),
+        "max_quarantine_rate": max(known("quarantine_rate"), default=None),
+    }

@@ -1,0 +1,146 @@
+"""The dashboard's numbers (video_analytics.dashboard), its SVG charts (video_analytics.charts) and its
+data-root reads (include.dashboard)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from include import dashboard as dash
+from include.storage import DataRoot
+from include.verify import build_report
+from video_analytics import charts
+from video_analytics import conventions as conv
+from video_analytics import dashboard as core
+
+
+def test_rate_handles_unknown_and_zero():
+    assert core.rate(1, 4) == 0.25
+    assert core.rate(3, 0) == 0.0
+    assert core.rate(None, 4) is None and core.rate(1, None) is None
+
+
+@pytest.mark.parametrize("values", [[0], [5, 5, 5], list(range(0, 1001)), [3, 7, 600, 601, 86399], [0.5, 2.5]])
+def test_histogram_counts_every_value_once_in_round_bins(values):
+    bins = core.histogram(values, bins=20)
+    assert sum(b["count"] for b in bins) == len(values)
+    assert bins[0]["lo"] == 0 and bins[-1]["hi"] >= max(values)
+    assert all(a["hi"] == b["lo"] for a, b in zip(bins, bins[1:], strict=False))
+    assert len(bins) <= 21
+    for v in values:  # each value lies in the bin that counts it
+        inside = [b for b in bins if b["lo"] <= v < b["hi"] or (b is bins[-1] and v == b["hi"])]
+        assert inside, v
+
+
+def test_histogram_bins_match_numpy_counts():
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 50_000, 10_000)
+    bins = core.histogram(values, bins=20)
+    edges = [b["lo"] for b in bins] + [bins[-1]["hi"]]
+    assert [b["count"] for b in bins] == np.histogram(values, bins=edges)[0].tolist()
+    step = bins[0]["hi"] - bins[0]["lo"]
+    assert step == 2500  # 50,000 / 20, already round
+
+
+def test_histogram_of_nothing_is_empty():
+    assert core.histogram([]) == []
+
+
+def test_top_n_orders_by_value_then_vid():
+    rows = [{"vid": "b", "ClickNum": 2}, {"vid": "a", "ClickNum": 2}, {"vid": "c", "ClickNum": 9},
+            {"vid": "d", "ClickNum": 1}]
+    assert [r["vid"] for r in core.top_n(rows, "ClickNum", 3)] == ["c", "a", "b"]
+
+
+def test_heat_runs_merge_equal_neighbours():
+    rows = [(3, 5, 2), (1, 7, 4), (2, 5, 3), (5, 1, 1)]  # unsorted, a gap at segment 4
+    assert core.heat_runs(rows) == [
+        {"start": 0, "end": 2, "heat": 7, "plays": 4},
+        {"start": 2, "end": 6, "heat": 5, "plays": 3},
+        {"start": 8, "end": 10, "heat": 1, "plays": 1},
+    ]
+    assert core.heat_runs([]) == []
+
+
+def test_day_summary_reads_rates_thresholds_and_outcome():
+    day = dt.date(2014, 1, 7)
+    rep = build_report(day, {
+        "online_time": [{"name": "reject rate under threshold", "ok": True,
+                         "detail": "2 rejects of 100 rows = 2.0000% (threshold 5.0000%)"}],
+        "plays": [{"name": "quarantine_rate", "ok": False, "detail": {"threshold": 0.02, "rate": 0.5}}]})
+    s = core.day_summary("2014-01-07", {"users": 3, "online_seconds": 60, "rows_in": 100, "rejects": 2},
+                         {"ingested": 1, "unique": 2, "quarantined": 1}, rep)
+    assert (s["users"], s["online_seconds"], s["plays"]) == (3, 60, 1)
+    assert s["reject_rate"] == 0.02 and s["quarantine_rate"] == 0.5
+    assert s["reject_threshold"] == pytest.approx(0.05) and s["quarantine_threshold"] == 0.02
+    assert s["verify"] == "failed" and s["failed"] == ["plays.quarantine_rate"]
+    empty = core.day_summary("2014-01-08", None, None, None)
+    assert empty["verify"] == "none" and empty["users"] is None and empty["reject_rate"] is None
+    assert empty["reject_threshold"] == conv.MAX_REJECT_RATE
+
+
+def _values(svg: str, cls: str) -> list[str]:
+    return re.findall(rf"class='{cls}'[^>]*data-value='([^']*)'", svg)
+
+
+def test_charts_draw_one_mark_per_value_and_escape_text():
+    svg = charts.line_chart(["01-05", "01-06"], [("users <x>", [3, None], str), ("h", [1.5, 2], str)], "t",
+                            threshold=("thr", 0.5))
+    assert svg.startswith("<svg") and "<x>" not in svg and "users &lt;x&gt;" in svg
+    assert _values(svg, "point") == ["3", "1.5", "2"]
+    assert "class='threshold'" in svg
+    bars = charts.bar_chart([{"vid": "v1", "kid": "k", "ClickNum": 5}, {"vid": "v2", "kid": "k", "ClickNum": 2}],
+                            "ClickNum", "top", str)
+    assert _values(bars, "bar") == ["5", "2"]
+    hist = charts.histogram(core.histogram([1, 2, 3]), "h", str)
+    assert sum(int(v) for v in _values(hist, "bar")) == 3
+    heat = charts.heat_strip(core.heat_runs([(1, 7, 4), (2, 5, 3)]), "heat")
+    assert _values(heat, "run") == ["7", "5"]
+    for svg in (charts.line_chart([], [], "x"), charts.bar_chart([], "k", "x", str), charts.histogram([], "x", str),
+                charts.heat_strip([], "x")):
+        assert "no " in svg
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = DataRoot(str(tmp_path))
+    for d, users in ((dt.date(2014, 1, 6), [10, 20]), (dt.date(2014, 1, 7), [5, 7, 100])):
+        r.write_table(pa.table({"userid": list(range(len(users))), "online_seconds": users,
+                                "sessions": [1] * len(users)}), conv.online_time_path(d, "online_time.parquet"))
+        r.write_json({"users": len(users), "online_seconds": sum(users), "rows_in": 50, "rejects": 1},
+                     conv.online_time_path(d, "totals.json"))
+    day = "20140107"
+    r.write_json({"ingested": 3, "unique": 4, "quarantined": 1}, conv.plays_path(day, "ingest.json"))
+    r.write_table(pa.table({"vid": ["a", "b", "c"], "uid": ["u"] * 3, "kid": ["k1", "nokid", "k2"],
+                            "ClickNum": [1, 5, 3], "Traffic": [9.5, 1.0, 3.0]}), conv.plays_path(day, "contrib", "vid.parquet"))
+    r.write_table(pa.table({"vid": ["a", "a", "b"], "seg": [1, 2, 1], "heat": [4, 4, 2], "plays": [2, 2, 1]}),
+                  conv.plays_path(day, "segments.parquet"))
+    r.write_json(build_report(dt.date(2014, 1, 7), {"plays": []}), conv.report_path(dt.date(2014, 1, 7)))
+    return r
+
+
+def test_adapter_reads_only_what_is_there(root):
+    assert dash.days(root) == ["2014-01-06", "2014-01-07"]
+    hist = dash.history(root, 1)
+    assert [h["day"] for h in hist] == ["2014-01-07"]
+    assert hist[0]["users"] == 3 and hist[0]["online_seconds"] == 112 and hist[0]["verify"] == "passed"
+    assert hist[0]["quarantine_rate"] == 0.25 and hist[0]["reject_rate"] == 0.02
+    assert dash.history(root)[0]["verify"] == "none" and dash.history(root)[0]["plays"] is None
+    assert sorted(dash.online_seconds(root, "2014-01-07").tolist()) == [5, 7, 100]
+    top = dash.top_videos(root, "2014-01-07", 2)
+    assert [r["vid"] for r in top["by_plays"]] == ["b", "c"] and [r["vid"] for r in top["by_traffic"]] == ["a", "c"]
+    assert top["count"] == 3 and top["by_plays"][0]["kid"] == "nokid"
+    assert dash.heat_map(root, "2014-01-07", "a") == [{"start": 0, "end": 4, "heat": 4, "plays": 2}]
+    assert dash.heat_map(root, "2014-01-07", "zz") == []
+    assert dash.top_videos(root, "2014-01-06") is None and dash.online_seconds(root, "2014-01-08") is None
+
+
+def test_adapter_sees_a_rewritten_day(root):
+    assert dash.day_summary(root, "2014-01-07")["users"] == 3
+    root.write_json({"users": 4, "online_seconds": 1, "rows_in": 50, "rejects": 1, "pad": "x" * 10},
+                    conv.online_time_path(dt.date(2014, 1, 7), "totals.json"))
+    assert dash.day_summary(root, "2014-01-07")["users"] == 4
