@@ -35,10 +35,8 @@ SHARD_SCHEMA = pa.schema(
         ("userid", pa.int64()),
         ("logtime", pa.timestamp("s")),
         ("action", pa.int8()),
-        ("file_date", pa.date32()),
-        ("line", pa.int32()),
     ]
-)
+)  # rows in file order, (file date, line): the tie order of the rules
 REJECT_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())])
 
 class RejectThresholdExceeded(ValueError):
@@ -72,10 +70,6 @@ def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     prefix = "" if proto in ("file", "local") else f"{proto}://"
     return [prefix + p for p in found + [path(d) for d in window]]
-
-
-def _file_day(path: str) -> date:
-    return date.fromisoformat(posixpath.basename(path)[:10])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -120,7 +114,8 @@ class _ShardFiles:
             final = self.root.path(conv.shard_path(self.end, i))
             tmp = f"{final}.{uuid.uuid4().hex[:12]}.tmp"
             self.root.fs.makedirs(posixpath.dirname(final), exist_ok=True)
-            fh = self.root.fs.open(tmp, "wb")
+            local = self.root.uri(conv.shard_path(self.end, i)) == final  # no protocol: a local path
+            fh = pa.OSFile(tmp, "wb") if local else self.root.fs.open(tmp, "wb")
             self._open[i] = (fh, pa.ipc.new_file(fh, SHARD_SCHEMA), tmp, final)
         return self._open[i][1]
 
@@ -185,7 +180,6 @@ def sort_and_partition(
     root.remove(rd)
     remove_stale_spill_dirs()
     threads = parse_threads() if threads is None else threads
-    fdays = [core.epoch_day(_file_day(f)) for f in files]
     rej_file, rej_line, rej_reason, rej_raw = [], [], [], []
     rows_in = rows_parsed = 0
     out = _ShardFiles(root, end, shards)
@@ -201,19 +195,16 @@ def sort_and_partition(
                 rej_raw.extend(p.reject_raw)
             if not len(p.userid):
                 continue
-            fd = np.full(len(p.userid), fdays[fi], dtype=np.int32)
             if shards == 1:
-                out.write(0, [_column(p.userid, pa.int64()), _column(p.logtime, _TS), _column(p.action, pa.int8()),
-                              _column(fd, pa.date32()), _column(p.line, pa.int32())])
+                out.write(0, [_column(p.userid, pa.int64()), _column(p.logtime, _TS), _column(p.action, pa.int8())])
                 continue
             order, bounds = core.shard_split(core.shard_of(p.userid, shards), shards)
-            cols = (p.userid[order], p.logtime[order], p.action[order], p.line[order])
+            cols = (p.userid[order], p.logtime[order], p.action[order])
             for i in range(shards):
                 a, b = bounds[i], bounds[i + 1]
                 if a < b:
                     out.write(i, [_column(cols[0][a:b], pa.int64()), _column(cols[1][a:b], _TS),
-                                  _column(cols[2][a:b], pa.int8()), _column(fd[a:b], pa.date32()),
-                                  _column(cols[3][a:b], pa.int32())])
+                                  _column(cols[2][a:b], pa.int8())])
         out.close()
     except BaseException:
         out.abort()

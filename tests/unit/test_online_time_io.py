@@ -6,6 +6,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import mongomock
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -142,16 +144,22 @@ def test_generated_week_matches_the_oracle_and_one_shard_equals_eight(sample, tm
 
 
 def test_shards_are_in_file_order_and_partitioned_by_user(sample, root):
+    from video_analytics import online_time as core
+
     part, _ = run_all(root, sample, shards=3)
-    seen = set()
+    files = sorted(sample.glob("*.log"))
+    events = [p for f in files for p in [core.parse_block(f.read_bytes(), 0, True)]]
+    uid = np.concatenate([p.userid for p in events])
+    lt = np.concatenate([p.logtime for p in events])
+    act = np.concatenate([p.action for p in events])
+    shard = core.shard_of(uid, 3)
     for s in part["shards"]:
-        t = read_shard(root, s["path"]).to_pylist()
-        assert len(t) == s["rows"] > 0
-        keys = [(r["file_date"], r["line"]) for r in t]
-        assert keys == sorted(keys) and len(set(keys)) == len(keys)
-        users = {r["userid"] for r in t}
-        assert not users & seen
-        seen |= users
+        t = read_shard(root, s["path"])
+        assert t.num_rows == s["rows"] > 0
+        mine = shard == s["index"]  # the shard's users, every event of theirs, in file order
+        assert t.column("userid").to_numpy().tolist() == uid[mine].tolist()
+        assert t.column("logtime").cast(pa.int64()).to_numpy().tolist() == lt[mine].tolist()
+        assert t.column("action").to_numpy().tolist() == act[mine].tolist()
 
 
 def test_rerun_overwrites_and_leaves_no_stale_files(sample, root):
