@@ -198,8 +198,7 @@ def sort_and_partition(
             if shards == 1:
                 out.write(0, [_column(p.userid, pa.int64()), _column(p.logtime, _TS), _column(p.action, pa.int8())])
                 continue
-            order, bounds = core.shard_split(core.shard_of(p.userid, shards), shards)
-            cols = (p.userid[order], p.logtime[order], p.action[order])
+            *cols, bounds = core.split_by_shard(p.userid, p.logtime, p.action, shards)
             for i in range(shards):
                 a, b = bounds[i], bounds[i + 1]
                 if a < b:

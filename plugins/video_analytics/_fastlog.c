@@ -14,6 +14,9 @@
  * rules_result(state, uid, online, sessions) -> users written (users with an event in the
  *     window; buffers of capacity rules_users(state)), open sessions closed at their last event.
  * rules_users(state) -> users seen.
+ * split(uid, lt, act, shards, uid_out, lt_out, act_out, bounds_out) groups the events by
+ *     online_time.shard_of (same hash), keeping their order within a shard; shard i is
+ *     [bounds[i], bounds[i + 1]).
  * Streaming in (file date, line) order equals the (userid, logtime, file date, line) order of the
  * rules for every user whose times never go back, which rules_feed checks.
  */
@@ -411,7 +414,64 @@ done:
     return ret;
 }
 
+/* ---------------------------------------------------------------- shard split */
+
+static PyObject *py_split(PyObject *self, PyObject *args) {
+    Py_buffer ub, tb, ab, uo, to, ao, bo;
+    Py_ssize_t shards;
+    if (!PyArg_ParseTuple(args, "y*y*y*nw*w*w*w*", &ub, &tb, &ab, &shards, &uo, &to, &ao, &bo)) return NULL;
+    Py_ssize_t n = ub.len / 8;
+    PyObject *ret = NULL;
+    uint32_t *sh = NULL;
+    int64_t *pos = NULL;
+    if (shards < 1 || tb.len != n * 8 || ab.len != n || uo.len < n * 8 || to.len < n * 8 || ao.len < n ||
+        bo.len < (shards + 1) * 8) {
+        PyErr_SetString(PyExc_ValueError, "bad buffer sizes");
+        goto done;
+    }
+    sh = malloc((size_t)(n ? n : 1) * sizeof(uint32_t));
+    pos = malloc((size_t)shards * 8);
+    if (!sh || !pos) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const int64_t *uid = ub.buf, *lt = tb.buf;
+    const int8_t *act = ab.buf;
+    int64_t *u2 = uo.buf, *t2 = to.buf, *bounds = bo.buf;
+    int8_t *a2 = ao.buf;
+    Py_BEGIN_ALLOW_THREADS
+    memset(bounds, 0, (size_t)(shards + 1) * 8);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)(mix((uint64_t)uid[i]) % (uint64_t)shards);
+        sh[i] = k;
+        bounds[k + 1]++;
+    }
+    for (Py_ssize_t k = 0; k < shards; k++) bounds[k + 1] += bounds[k];
+    memcpy(pos, bounds, (size_t)shards * 8);
+    for (Py_ssize_t i = 0; i < n; i++) { /* stable: rows keep their order within a shard */
+        int64_t j = pos[sh[i]]++;
+        u2[j] = uid[i];
+        t2[j] = lt[i];
+        a2[j] = act[i];
+    }
+    Py_END_ALLOW_THREADS
+    ret = Py_None;
+    Py_INCREF(ret);
+done:
+    free(sh);
+    free(pos);
+    PyBuffer_Release(&ub);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&uo);
+    PyBuffer_Release(&to);
+    PyBuffer_Release(&ao);
+    PyBuffer_Release(&bo);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
+    {"split", py_split, METH_VARARGS, "Group events by shard_of(userid) (stable), with the shard bounds."},
     {"parse", py_parse, METH_VARARGS, "Parse whole log lines into event buffers (see the module source)."},
     {"rules_new", py_rules_new, METH_VARARGS, "A new streaming rule state."},
     {"rules_feed", py_rules_feed, METH_VARARGS, "Feed events in (file date, line) order."},

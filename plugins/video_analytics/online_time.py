@@ -384,6 +384,21 @@ def parse_any(data, line_offset: int = 0, header_allowed: bool = False) -> Parse
     return parse_block(bytes(data), line_offset, header_allowed)
 
 
+def split_by_shard(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, shards: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(userid, logtime, action, bounds)`` grouped by ``shard_of(userid, shards)``, rows in their
+    order within a shard; shard i is ``[bounds[i], bounds[i + 1])``. One C pass when built."""
+    if not HAVE_FAST:
+        order, bounds = shard_split(shard_of(userid, shards), shards)
+        return userid[order], logtime[order], action[order], bounds.astype(np.int64)
+    n = len(userid)
+    u, t, a = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
+    bounds = np.empty(shards + 1, np.int64)
+    _fastlog.split(np.ascontiguousarray(userid, np.int64), np.ascontiguousarray(logtime, np.int64),
+                   np.ascontiguousarray(action, np.int8), shards, u, t, a, bounds)
+    return u, t, a, bounds
+
+
 class StreamingRules:
     """The rules fed in file order, with no sort: one state per user (C hash table).
 

@@ -126,3 +126,16 @@ def test_streaming_rules_many_users_grow_the_table():
     assert sr.feed(uid, t, act)
     u, s, c = sr.result()
     assert u.tolist() == (np.arange(n) * 7919).tolist() and set(s.tolist()) == {30} and set(c.tolist()) == {1}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**18), st.integers(-10**9, 10**9), st.integers(0, 3)), max_size=200),
+       st.integers(1, 9))
+def test_split_by_shard_equals_the_numpy_grouping(rows, shards):
+    uid = np.array([r[0] for r in rows], np.int64)
+    lt = np.array([r[1] for r in rows], np.int64)
+    act = np.array([r[2] for r in rows], np.int8)
+    u, t, a, bounds = core.split_by_shard(uid, lt, act, shards)
+    order, want_bounds = core.shard_split(core.shard_of(uid, shards), shards)
+    assert bounds.tolist() == want_bounds.tolist()
+    assert (u.tolist(), t.tolist(), a.tolist()) == (uid[order].tolist(), lt[order].tolist(), act[order].tolist())
