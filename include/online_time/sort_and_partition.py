@@ -184,8 +184,9 @@ def sort_and_partition(
     rows_in = rows_parsed = 0
     out = _ShardFiles(root, end, shards)
     gen = parsed_blocks(files, block_bytes)
+    blocks = prefetch(gen, threads)
     try:
-        for fi, p in prefetch(gen, threads):
+        for fi, p in blocks:
             rows_in += p.rows_in
             rows_parsed += len(p.userid)
             if p.reject_reason:
@@ -209,6 +210,7 @@ def sort_and_partition(
         out.abort()
         raise
     finally:
+        blocks.close()  # waits for a parse still running in the second thread
         gen.close()
 
     rej = pa.table(

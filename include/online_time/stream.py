@@ -40,8 +40,9 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
     rej_file, rej_line, rej_reason, rej_raw = [], [], [], []
     rows_in = rows_parsed = 0
     gen = parsed_blocks(files, block_bytes)
+    blocks = prefetch(gen, threads)
     try:
-        for fi, p in prefetch(gen, threads):
+        for fi, p in blocks:
             rows_in += p.rows_in
             rows_parsed += len(p.userid)
             if p.reject_reason:
@@ -53,6 +54,7 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
                 log.warning("a user's events go back in time in %s: sorting instead of streaming", files[fi])
                 return None
     finally:
+        blocks.close()  # waits for a parse still running in the second thread
         gen.close()
     users, online, sessions = sr.result()
 

@@ -344,8 +344,10 @@ def test_users_going_back_in_time_fall_back_to_sorting(tmp_path, monkeypatch):
     full_week(tmp_path / "logs", BACKWARDS)
     want, _, _ = oracle_for_dir(tmp_path / "logs", END)
     assert want == {1: (150, 1), 2: (50, 2)}
-    assert stream.stream_window(DataRoot(str(tmp_path / "s")), str(tmp_path / "logs"), END) is None
-    assert not (tmp_path / "s" / "online_time").exists()  # nothing written
+    for threads in (1, 2):  # 2: stops while the next block is being parsed in the second thread
+        assert stream.stream_window(DataRoot(str(tmp_path / "s")), str(tmp_path / "logs"), END,
+                                    block_bytes=16, threads=threads) is None
+        assert not (tmp_path / "s" / "online_time").exists()  # nothing written
     calls = []
     real = stream.stream_window
     monkeypatch.setattr(stream, "stream_window", lambda *a, **k: calls.append(1) or real(*a, **k))
