@@ -37,8 +37,8 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _write_out(root: DataRoot, totals: dict, out: str) -> None:
-    table = root.read_table(totals["result_path"])
+def _write_out(root: DataRoot, totals: dict, out: str, table=None) -> None:
+    table = root.read_table(totals["result_path"]) if table is None else table
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if out.endswith(".csv"):
         import pyarrow.csv as pacsv
@@ -58,9 +58,10 @@ def run_window(work_dir: str, log_dir: str, end: date, out: str, *, window_days:
     if stream and core.HAVE_FAST:
         from include.online_time.stream import stream_window
 
-        done = stream_window(root, log_dir, end, window_days, lookback_days, max_reject_rate)
+        table: list = []
+        done = stream_window(root, log_dir, end, window_days, lookback_days, max_reject_rate, result=table)
         if done is not None:
-            _write_out(root, done[1], out)
+            _write_out(root, done[1], out, table[0])
             return done
     return _run_sorted(root, log_dir, end, out, window_days, lookback_days, shards, max_reject_rate)
 

@@ -18,10 +18,16 @@ import uuid
 from datetime import date
 
 import fsspec
-import numpy as np
 import pyarrow as pa
 
-from include.online_time.logs import STREAM_BLOCK_BYTES, parse_threads, parsed_blocks, prefetch
+from include.online_time.logs import (
+    STREAM_BLOCK_BYTES,
+    column,
+    parse_threads,
+    parsed_blocks,
+    prefetch,
+    rejects_table,
+)
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -37,7 +43,6 @@ SHARD_SCHEMA = pa.schema(
         ("action", pa.int8()),
     ]
 )  # rows in file order, (file date, line): the tie order of the rules
-REJECT_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())])
 
 class RejectThresholdExceeded(ValueError):
     """More rejected lines than the allowed share of the rows."""
@@ -146,11 +151,6 @@ class _ShardFiles:
 _TS = pa.timestamp("s")
 
 
-def _column(values: np.ndarray, typ: pa.DataType) -> pa.Array:
-    """A NumPy array as an Arrow array of ``typ`` (same width), without a copy."""
-    return pa.Array.from_buffers(typ, len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
-
-
 def sort_and_partition(
     root: DataRoot,
     log_dir: str,
@@ -197,14 +197,14 @@ def sort_and_partition(
             if not len(p.userid):
                 continue
             if shards == 1:
-                out.write(0, [_column(p.userid, pa.int64()), _column(p.logtime, _TS), _column(p.action, pa.int8())])
+                out.write(0, [column(p.userid, pa.int64()), column(p.logtime, _TS), column(p.action, pa.int8())])
                 continue
             *cols, bounds = core.split_by_shard(p.userid, p.logtime, p.action, shards)
             for i in range(shards):
                 a, b = bounds[i], bounds[i + 1]
                 if a < b:
-                    out.write(i, [_column(cols[0][a:b], pa.int64()), _column(cols[1][a:b], _TS),
-                                  _column(cols[2][a:b], pa.int8())])
+                    out.write(i, [column(cols[0][a:b], pa.int64()), column(cols[1][a:b], _TS),
+                                  column(cols[2][a:b], pa.int8())])
         out.close()
     except BaseException:
         out.abort()
@@ -213,15 +213,7 @@ def sort_and_partition(
         blocks.close()  # waits for a parse still running in the second thread
         gen.close()
 
-    rej = pa.table(
-        {
-            "file": pa.array(rej_file, pa.string()),
-            "line": pa.array(rej_line, pa.int64()),
-            "reason": pa.array(rej_reason, pa.string()),
-            "raw": pa.array(rej_raw, pa.string()),
-        },
-        schema=REJECT_SCHEMA,
-    )
+    rej = rejects_table(rej_file, rej_line, rej_reason, rej_raw)
     rejects_path = conv.online_time_path(end, "rejects.parquet")
     root.write_table(rej, rejects_path)
     result = {

@@ -19,8 +19,15 @@ from datetime import date
 import pyarrow as pa
 
 from include.online_time.compute_shard import RESULT_SCHEMA
-from include.online_time.logs import STREAM_BLOCK_BYTES, parse_threads, parsed_blocks, prefetch
-from include.online_time.sort_and_partition import REJECT_SCHEMA, RejectThresholdExceeded, check_window
+from include.online_time.logs import (
+    STREAM_BLOCK_BYTES,
+    column,
+    parse_threads,
+    parsed_blocks,
+    prefetch,
+    rejects_table,
+)
+from include.online_time.sort_and_partition import RejectThresholdExceeded, check_window
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -30,9 +37,10 @@ log = logging.getLogger(__name__)
 def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
                   lookback_days: int = conv.LOOKBACK_DAYS, max_reject_rate: float = conv.MAX_REJECT_RATE,
                   rules: core.Rules | None = None, *, block_bytes: int = STREAM_BLOCK_BYTES,
-                  threads: int | None = None) -> tuple[dict, dict] | None:
+                  threads: int | None = None, result: list | None = None) -> tuple[dict, dict] | None:
     """``(partition, totals)`` of the window ending ``end``, or None when some user's events are not
-    in time order in the files (nothing is written then). Needs ``core.HAVE_FAST``."""
+    in time order in the files (nothing is written then). Needs ``core.HAVE_FAST``. The result
+    table is also appended to ``result`` when given (saves reading it back)."""
     files = check_window(log_dir, end, window_days, lookback_days)
     win_start, win_stop = core.window_bounds(end, window_days)
     threads = parse_threads() if threads is None else threads
@@ -60,9 +68,7 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
 
     rd = conv.online_time_path(end)
     root.remove(rd)
-    rej = pa.table({"file": pa.array(rej_file, pa.string()), "line": pa.array(rej_line, pa.int64()),
-                    "reason": pa.array(rej_reason, pa.string()), "raw": pa.array(rej_raw, pa.string())},
-                   schema=REJECT_SCHEMA)
+    rej = rejects_table(rej_file, rej_line, rej_reason, rej_raw)
     rejects_path = conv.online_time_path(end, "rejects.parquet")
     root.write_table(rej, rejects_path)
     part = {"end": end.isoformat(), "run_dir": rd, "window_days": window_days, "lookback_days": lookback_days,
@@ -71,7 +77,11 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
             "distinct_users_in_window": len(users)}
     root.write_json(part, conv.online_time_path(end, "partition.json"))
     result_path = conv.online_time_path(end, "online_time.parquet")
-    root.write_table(pa.table([users, online, sessions], schema=RESULT_SCHEMA), result_path)
+    table = pa.Table.from_arrays([column(users, pa.int64()), column(online, pa.int64()),
+                                  column(sessions, pa.int64())], schema=RESULT_SCHEMA)
+    root.write_table(table, result_path)
+    if result is not None:
+        result.append(table)
     totals = {"end": end.isoformat(), "users": len(users), "online_seconds": int(online.sum()),
               "sessions": int(sessions.sum()), "rows_in": rows_in, "rows_parsed": rows_parsed,
               "rejects": rej.num_rows, "shards": 0, "shards_with_results": 0,
