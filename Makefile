@@ -73,8 +73,9 @@ unit: venv
 	$(VENV)/bin/ruff check dags plugins include tests bench
 	$(ENV) $(PY) -m pytest -q tests/unit tests/dags $(PYTEST_ARGS)
 
-bench: venv services
+bench: venv services airflow-init
 	$(ENV) $(PY) bench/bench_online_time.py
+	$(ENV) $(PY) bench/bench_dag_online_time.py
 	$(ENV) $(PY) bench/bench_plays.py
 
 clean: down
