@@ -1,8 +1,10 @@
-"""Users' online time (CONTRACT §1): vectorised log parsing and session rules.
+"""Users' online time (CONTRACT §1): log parsing and session rules.
 
-Pure NumPy, no I/O. Parsing turns a block of whole log lines into event arrays plus
-rejected rows; the rules run over one shard's events sorted by
-``(userid, logtime, file date, line)`` and give one row per user.
+No I/O. Parsing turns a block of whole log lines into event arrays plus rejected rows; the
+rules run over one shard's events sorted by ``(userid, logtime, file date, line)`` and give one
+row per user. The NumPy code is the reference; the optional C accelerator (``_fastlog.c``, see
+the end of this module) parses in one pass (``parse_block_fast``) and runs the rules over events
+in file order with one state per user (``StreamingRules``), with identical results.
 """
 
 from __future__ import annotations

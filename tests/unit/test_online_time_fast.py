@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.online_oracle import user_online
+from tests.unit import test_online_time as ref
 from video_analytics import online_time as core
 
 WIN_START = int((datetime(2014, 1, 5) - datetime(1970, 1, 1)).total_seconds())
@@ -139,3 +140,31 @@ def test_split_by_shard_equals_the_numpy_grouping(rows, shards):
     order, want_bounds = core.shard_split(core.shard_of(uid, shards), shards)
     assert bounds.tolist() == want_bounds.tolist()
     assert (u.tolist(), t.tolist(), a.tolist()) == (uid[order].tolist(), lt[order].tolist(), act[order].tolist())
+
+
+# --- every hand-made rule case of test_online_time.py, through the streaming rules ----------------
+
+def streaming_rules_for(events, win_start=ref.WIN_START, win_stop=ref.WIN_STOP, rules=None):
+    """``test_online_time.rules_for`` with ``StreamingRules``: the events fed in time order (stable),
+    users interleaved as in a log file."""
+    events = sorted(events, key=lambda e: e[1])
+    sr = core.StreamingRules(win_start, win_stop, rules or core.Rules())
+    assert sr.feed(np.array([e[0] for e in events], np.int64),
+                   np.array([ref.WIN_START + e[1] for e in events], np.int64),
+                   np.array([A[e[2]] for e in events], np.int8))
+    return {int(u): (int(s), int(n)) for u, s, n in zip(*sr.result(), strict=True)}
+
+
+RULE_CASES = [f for name, f in vars(ref).items()
+              if name.startswith("test_") and callable(f) and f.__code__.co_argcount == 0
+              and ("one" in f.__code__.co_names or "rules_for" in f.__code__.co_names)]
+
+
+def test_the_hand_made_cases_are_found():
+    assert len(RULE_CASES) >= 15
+
+
+@pytest.mark.parametrize("case", RULE_CASES, ids=lambda f: f.__name__)
+def test_hand_made_rule_cases_hold_for_the_streaming_rules(case, monkeypatch):
+    monkeypatch.setattr(ref, "rules_for", streaming_rules_for)
+    case()
