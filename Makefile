@@ -22,7 +22,7 @@ help:
 system:
 	$(ROOT)/scripts/services.sh install
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | system
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.py plugins/video_analytics/_fastlog.c | system
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -73,8 +73,9 @@ unit: venv
 	$(VENV)/bin/ruff check dags plugins include tests bench
 	$(ENV) $(PY) -m pytest -q tests/unit tests/dags $(PYTEST_ARGS)
 
-bench: venv services
+bench: venv services airflow-init
 	$(ENV) $(PY) bench/bench_online_time.py
+	$(ENV) $(PY) bench/bench_dag_online_time.py
 	$(ENV) $(PY) bench/bench_plays.py
 
 clean: down

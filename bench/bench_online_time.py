@@ -5,6 +5,7 @@ of the child and its own children, sampled by psutil every 20 ms):
 
 (a) cli    - ``video-analytics online-time`` (vectorised NumPy parsing, 8 shards, 2 processes)
 (b) duckdb - the rules as one DuckDB SQL query over the raw files (bench/online_time_duckdb.sql)
+(p) polars - the rules as one lazy Polars query over the raw files (bench/online_time_polars.py)
 (c) loop   - plain Python, esProc style: parse, pre-sort by user, then a cursor loop per user
 
 Usage: ``.venv/bin/python bench/bench_online_time.py [--sizes 1M,10M,30M] [--runs 3]``.
@@ -58,6 +59,16 @@ def run_duckdb(log_dir: str, out: str) -> None:
     import pyarrow.parquet as pq
 
     pq.write_table(tbl.cast(pa.schema([(f.name, pa.int64()) for f in tbl.schema])), out)
+
+
+# --- (p) Polars -------------------------------------------------------------------------------
+
+def run_polars(log_dir: str, out: str) -> None:
+    sys.path.insert(0, str(HERE))
+    from online_time_polars import query
+
+    ws, we = (int((x - datetime(1970, 1, 1)).total_seconds()) for x in window_bounds())
+    query(window_files(log_dir), ws, we).collect().write_parquet(out)
 
 
 # --- (c) per-user Python loop -----------------------------------------------------------------
@@ -180,7 +191,8 @@ def main() -> int:
     ap.add_argument("--loop-max", default="10M", help="largest size the Python loop really runs at; "
                     "above it its time is extrapolated linearly from the largest measured size")
     ap.add_argument("--loop-runs", type=int, default=1, help="runs of the Python loop at 10M events and more")
-    ap.add_argument("--methods", default="cli,duckdb,loop")
+    ap.add_argument("--methods", default="cli,polars,duckdb,loop")
+    ap.add_argument("--tag", default="", help="suffix of the result files (e.g. -busy)")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     methods = args.methods.split(",")
@@ -192,7 +204,7 @@ def main() -> int:
         n_lines = json.loads((Path(log_dir) / "generated.json").read_text())["info"]["events"]
         runs = args.runs if events < 30_000_000 else args.runs_large
         res_dir = Path(tempfile.mkdtemp(prefix=f"res-{label}-", dir=OUT))
-        row = {"size": label, "events": n_lines, "mb": sum(os.path.getsize(f) for f in window_files(log_dir)) >> 20}
+        row = {"size": label, "loadavg": Path("/proc/loadavg").read_text().split()[0], "events": n_lines, "mb": sum(os.path.getsize(f) for f in window_files(log_dir)) >> 20}
         outs = {}
         for m in methods:
             out = str(res_dir / f"{m}.parquet")
@@ -219,19 +231,20 @@ def main() -> int:
                 last_loop = ((row[m]["wall"], n_lines), max(peaks))
         row["identical"] = all(same_result(outs["cli"], o) for o in outs.values()) if "cli" in outs else None
         rows.append(row)
-        (OUT / "online_time_results.json").write_text(json.dumps(rows, indent=2))
+        (OUT / f"online_time_results{args.tag}.json").write_text(json.dumps(rows, indent=2))
     print(render(rows, methods))
-    (OUT / "online_time_results.md").write_text(render(rows, methods))
+    (OUT / f"online_time_results{args.tag}.md").write_text(render(rows, methods))
     return 0
 
 
 def render(rows: list[dict], methods: list[str]) -> str:
-    head = "| events | log MB | " + " | ".join(f"{m} s (runs) | {m} peak RSS" for m in methods)
-    head += " | cli vs duckdb | cli vs loop | results identical |\n"
-    head += "|" + "---|" * (2 + 2 * len(methods) + 3) + "\n"
+    head = "| load avg at start | events | log MB | " + " | ".join(f"{m} s (runs) | {m} peak RSS" for m in methods)
+    peers = [m for m in ("polars", "duckdb", "loop") if m in methods]
+    head += "".join(f" | {m} / cli" for m in peers) + " | results identical |\n"
+    head += "|" + "---|" * (3 + 2 * len(methods) + len(peers) + 1) + "\n"
     lines = []
     for r in rows:
-        cells = [f"{r['events']:,}", str(r["mb"])]
+        cells = [r.get("loadavg", "-"), f"{r['events']:,}", str(r["mb"])]
         for m in methods:
             x = r.get(m)
             if not x:
@@ -240,7 +253,7 @@ def render(rows: list[dict], methods: list[str]) -> str:
             mark = " (extrapolated)" if x.get("extrapolated") else f" ({x['runs']})"
             cells += [f"{x['wall']:.2f}{mark}", "-" if x["rss"] is None else f"{x['rss'] / 2**20:.0f} MiB"]
         cli = r.get("cli", {}).get("wall")
-        for m in ("duckdb", "loop"):
+        for m in peers:
             cells.append(f"{r[m]['wall'] / cli:.1f}x" if cli and r.get(m) else "-")
         cells.append({True: "yes", False: "NO", None: "-"}[r["identical"]])
         lines.append("| " + " | ".join(cells) + " |")
@@ -248,8 +261,8 @@ def render(rows: list[dict], methods: list[str]) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] in ("_duckdb", "_loop"):
-        {"_duckdb": run_duckdb, "_loop": run_loop}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] in ("_duckdb", "_polars", "_loop"):
+        {"_duckdb": run_duckdb, "_polars": run_polars, "_loop": run_loop}[sys.argv[1]](sys.argv[2], sys.argv[3])
         sys.exit(0)
     sys.path.insert(0, str(ROOT))
     sys.exit(main())

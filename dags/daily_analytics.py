@@ -32,7 +32,7 @@ to process a day again, clear its run or backfill it.
 
 1. **Sensors** wait (reschedule mode, no worker slot held) for `<log_dir>/D.log` and the
    collector's Redis list `T_endlist_D`.
-2. **online_time**: sort the window's logs into user-aligned Parquet shards, compute every
+2. **online_time**: split the window's logs into user-aligned Arrow IPC shards, compute every
    user's online time per shard (mapped tasks), merge and publish (CONTRACT §1).
 3. **plays**: snapshot D's plays from Redis, quarantine bad ones, roll up videos, users and
    categories, publish the legacy-compatible MongoDB documents (CONTRACT §2–§5).
@@ -93,16 +93,17 @@ def daily_analytics():
 
         @task
         def sort_and_partition() -> list[dict]:
-            """Stream the window's logs, reject bad rows, write user-aligned sorted Parquet shards.
+            """Stream the window's logs, reject bad rows, write user-aligned Arrow IPC shards (file order).
 
             Returns the shard descriptors (path, rows); the full partition manifest stays in the data root.
             """
             return tasks.sort_and_partition(get_current_context())
 
         @task(map_index_template="{{ shard_label }}",
-              doc_md="Compute every user's online time in one shard (vectorised rules); one mapped task per shard.")
+              doc_md="Compute every user's online time in one shard (streamed rules, sorted only when a "
+                     "user's time goes back); one mapped task per shard.")
         def compute_shard(shard: dict) -> dict:
-            """Compute every user's online time in one shard (vectorised rules)."""
+            """Compute every user's online time in one shard (streamed rules; sorted only when needed)."""
             return tasks.compute_shard(get_current_context(), shard)
 
         @task(outlets=[ONLINE_TIME])

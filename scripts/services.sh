@@ -45,6 +45,8 @@ install() {
   command -v mariadbd >/dev/null || command -v mysqld >/dev/null || need+=(mariadb-server)
   dpkg -s default-libmysqlclient-dev >/dev/null 2>&1 || need+=(default-libmysqlclient-dev)
   command -v pkg-config >/dev/null || need+=(pkg-config)
+  command -v gcc >/dev/null || need+=(gcc)  # the online-time C accelerator (optional, but the tests expect it)
+  dpkg -s python3-dev >/dev/null 2>&1 || need+=(python3-dev)
   command -v docker-compose >/dev/null || need+=(docker-compose)
   command -v chromium >/dev/null || need+=(chromium)
   { [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ]; } || need+=(postgresql)

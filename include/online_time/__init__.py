@@ -1,15 +1,17 @@
 """Users' online time (CONTRACT §1) on files: one module per task of the ``online_time`` group.
 
-* ``sort_and_partition`` - window check, parse, user-aligned sorted shards, rejects
-* ``compute_shard``      - the rules over one shard (mapped)
+* ``sort_and_partition`` - window check, parse, user-aligned shards in file order, rejects
+* ``compute_shard``      - the rules over one shard (mapped; streamed, sorted only when needed)
 * ``merge_report``       - the window's dataset, totals, MongoDB publishing
 * ``verify``             - the online-time section of the ``verify`` task
-* ``pipeline``           - all of it in one process tree (CLI, benchmarks)
+* ``logs``               - reading the log files in blocks of whole lines, parsed
+* ``stream``             - the CLI's path: the whole window through the streaming rules, no shards
+* ``pipeline``           - the CLI run: ``stream``, else the stages above in one process tree
 
 Layout under the data root, for a window ending ``<end>`` (``video_analytics.conventions``)::
 
     online_time/<end>/partition.json          what sort_and_partition did
-    online_time/<end>/shards/shard-<i>.parquet events of shard i, sorted
+    online_time/<end>/shards/shard-<i>.arrow   events of shard i in file order (Arrow IPC)
     online_time/<end>/rejects.parquet          rejected lines (file, line, reason, raw)
     online_time/<end>/results/part-<i>.parquet per-user results of shard i
     online_time/<end>/online_time.parquet      all users, sorted by userid

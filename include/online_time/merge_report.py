@@ -53,7 +53,8 @@ def merge_report(root: DataRoot, end: date, shard_results: list[dict], mongo_db=
         "rejects": partition["rejects"],
         "shards": len(partition["shards"]),
         "shards_with_results": len(parts),
-        "distinct_users_in_window": partition["distinct_users_in_window"],
+        # each shard's result has exactly its users with an in-window event (verify recounts them)
+        "distinct_users_in_window": sum(int(r["users"]) for r in shard_results),
         "result_path": result_path,
         "published": published,
     }

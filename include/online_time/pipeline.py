@@ -1,7 +1,10 @@
 """The whole online-time computation in one process tree, for the CLI and benchmarks.
 
-The same stages as the DAG's task group, with files and shards run in a spawn process pool
-and each shard's rules applied right after its sort, on the arrays in memory.
+With the C accelerator built (``video_analytics.online_time.HAVE_FAST``) and the users' events in
+time order in the files (real logs), one process streams the files through the parser and the
+rules with no sort (``include.online_time.stream``). Otherwise (or with ``stream=False``) the
+task group's stages run: Arrow IPC shards, each shard's rules (in 2 spawned processes when a
+second core is free), the merge.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ from datetime import date
 
 import pyarrow.parquet as pq
 
-from include.online_time.merge_report import merge_report
-from include.online_time.sort_and_partition import sort_and_partition
 from include.storage import DataRoot
 from video_analytics import conventions as conv
+from video_analytics import online_time as core
 
 
 def _warm_up() -> None:
@@ -35,33 +37,62 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _write_out(root: DataRoot, totals: dict, out: str, table=None) -> None:
+    table = root.read_table(totals["result_path"]) if table is None else table
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if out.endswith(".csv"):
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, out, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
+    else:
+        pq.write_table(table, out)
+
+
 def run_window(work_dir: str, log_dir: str, end: date, out: str, *, window_days: int = conv.WINDOW_DAYS,
                lookback_days: int = conv.LOOKBACK_DAYS, shards: int = conv.SHARDS,
-               max_reject_rate: float = conv.MAX_REJECT_RATE) -> tuple[dict, dict]:
-    """Compute the window ending ``end`` into ``out`` (.csv or .parquet); ``(partition, totals)``."""
+               max_reject_rate: float = conv.MAX_REJECT_RATE, stream: bool = True) -> tuple[dict, dict]:
+    """Compute the window ending ``end`` into ``out`` (.csv or .parquet); ``(partition, totals)``.
+
+    ``stream=False`` forces the sorting pipeline (``shards`` only matters there)."""
+    root = DataRoot(os.path.abspath(work_dir))
+    if stream and core.HAVE_FAST:
+        from include.online_time.stream import stream_window
+
+        table: list = []
+        done = stream_window(root, log_dir, end, window_days, lookback_days, max_reject_rate, result=table)
+        if done is not None:
+            _write_out(root, done[1], out, table[0])
+            return done
+    return _run_sorted(root, log_dir, end, out, window_days, lookback_days, shards, max_reject_rate)
+
+
+def _run_sorted(root: DataRoot, log_dir: str, end: date, out: str, window_days: int, lookback_days: int,
+                shards: int, max_reject_rate: float) -> tuple[dict, dict]:
+    """The task group's stages in this process tree: shards, then their rules in 2 spawned
+    processes when a second core is free, then the merge."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    root = DataRoot(os.path.abspath(work_dir))
-    workers = max(1, min(2, os.cpu_count() or 1))
+    from include.online_time.compute_shard import compute_shard
+    from include.online_time.logs import parse_threads
+    from include.online_time.merge_report import merge_report
+    from include.online_time.sort_and_partition import sort_and_partition
+
+    workers = parse_threads()
     executor = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent,
                                     initargs=(os.getpid(),)) if workers > 1 else None)
     if executor is not None:
         for _ in range(workers):
             executor.submit(_warm_up)
     try:
-        part = sort_and_partition(root, log_dir, end, window_days, lookback_days, shards, max_reject_rate,
-                                  executor=executor, rules={}, fast_shards=True)
-        results = part.pop("shard_results")
-        totals = merge_report(root, end, results)
-        table = root.read_table(totals["result_path"])
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        if out.endswith(".csv"):
-            import pyarrow.csv as pacsv
-
-            pacsv.write_csv(table, out, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
+        part = sort_and_partition(root, log_dir, end, window_days, lookback_days, shards, max_reject_rate)
+        args = [(root, s, end, window_days) for s in part["shards"]]
+        if executor is not None:
+            results = list(executor.map(compute_shard, *zip(*args, strict=True)))
         else:
-            pq.write_table(table, out)
+            results = [compute_shard(*a) for a in args]
+        totals = merge_report(root, end, results)
+        _write_out(root, totals, out)
     finally:
         if executor is not None:
             executor.shutdown()

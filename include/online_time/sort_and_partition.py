@@ -1,9 +1,10 @@
-"""Task ``online_time.sort_and_partition``: the window's logs into user-aligned, sorted Parquet shards.
+"""Task ``online_time.sort_and_partition``: the window's logs into user-aligned Arrow IPC shards.
 
-Streams each log file in blocks, parses them with NumPy (``video_analytics.online_time``),
-spills per-shard Arrow pieces to a local temp folder, then sorts each shard on its own and
-writes it to the data root. Rejected lines go to ``rejects.parquet``, the manifest to
-``partition.json`` (paths: ``video_analytics.conventions``).
+Streams each log file in blocks, parses them (``video_analytics.online_time``: the C accelerator,
+else NumPy) and appends each block's events to their user's shard on the data root, in file order.
+Sorting is left to ``compute_shard``, which needs it only when some user's time goes back in the
+files. Rejected lines go to ``rejects.parquet``, the manifest to ``partition.json`` (paths:
+``video_analytics.conventions``).
 """
 
 from __future__ import annotations
@@ -13,46 +14,35 @@ import os
 import posixpath
 import shutil
 import tempfile
+import uuid
 from datetime import date
 
 import fsspec
-import numpy as np
 import pyarrow as pa
 
-from include.online_time.compute_shard import write_result
+from include.online_time.logs import (
+    STREAM_BLOCK_BYTES,
+    column,
+    parse_threads,
+    parsed_blocks,
+    prefetch,
+    rejects_table,
+)
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
 
 log = logging.getLogger(__name__)
 
-BLOCK_BYTES = 1 << 20
 SPILL_PREFIX = "online-time-spill-"
 
-EVENT_SCHEMA = pa.schema(
-    [
-        ("userid", pa.int64()),
-        ("logtime", pa.int64()),
-        ("action", pa.int8()),
-        ("file_date", pa.int32()),
-        ("line", pa.int32()),
-    ]
-)
 SHARD_SCHEMA = pa.schema(
     [
         ("userid", pa.int64()),
         ("logtime", pa.timestamp("s")),
         ("action", pa.int8()),
-        ("file_date", pa.date32()),
-        ("line", pa.int32()),
     ]
-)
-REJECT_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())])
-
-# Shards are intermediate files read once by compute_shard: plain, undictionaried Parquet
-# writes about 4x faster than the default (snappy + dictionary) for a modest size increase.
-FAST_SHARD_OPTIONS = {"compression": "none", "use_dictionary": False}
-
+)  # rows in file order, (file date, line): the tie order of the rules
 
 class RejectThresholdExceeded(ValueError):
     """More rejected lines than the allowed share of the rows."""
@@ -87,123 +77,6 @@ def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
     return [prefix + p for p in found + [path(d) for d in window]]
 
 
-def _file_day(path: str) -> date:
-    return date.fromisoformat(posixpath.basename(path)[:10])
-
-
-def _iter_blocks(path: str, block_bytes: int):
-    """Blocks of whole lines of a file (the last one may lack its newline)."""
-    rest = b""
-    with fsspec.open(path, "rb") as fh:
-        while True:
-            chunk = fh.read(block_bytes)
-            if not chunk:
-                break
-            buf = rest + chunk
-            cut = buf.rfind(b"\n") + 1
-            if cut == 0:
-                rest = buf
-                continue
-            block, rest = buf[:cut], buf[cut:]
-            yield block
-    if rest:
-        yield rest
-
-
-def _spill_path(spill_dir: str, shard: int, file_index: int) -> str:
-    return os.path.join(spill_dir, f"s{shard:04d}-f{file_index:04d}.arrow")
-
-
-def _split_file(task: tuple) -> dict:
-    """Parse one log file into per-shard Arrow spill files; rejects come back in the dict."""
-    path, file_index, shards, spill_dir, block_bytes = task
-    fday = core.epoch_day(_file_day(path))
-    writers: dict[int, pa.RecordBatchStreamWriter] = {}
-    rej_line, rej_reason, rej_raw = [], [], []
-    rows_in = rows_parsed = 0
-    try:
-        before = 0  # lines of the file before the block
-        for block in _iter_blocks(path, block_bytes):
-            p = core.parse_block(block, before, header_allowed=before == 0)
-            before += p.lines
-            rows_in += p.rows_in
-            rows_parsed += len(p.userid)
-            rej_line.extend(p.reject_line.tolist())
-            rej_reason.extend(p.reject_reason)
-            rej_raw.extend(p.reject_raw)
-            if not len(p.userid):
-                continue
-            order, bounds = core.shard_split(core.shard_of(p.userid, shards), shards)
-            cols = (p.userid[order], p.logtime[order], p.action[order], p.line[order])
-            fd = np.full(len(order), fday, dtype=np.int32)
-            for i in range(shards):
-                a, b = bounds[i], bounds[i + 1]
-                if a == b:
-                    continue
-                batch = pa.record_batch(
-                    [cols[0][a:b], cols[1][a:b], cols[2][a:b], fd[a:b], cols[3][a:b]], schema=EVENT_SCHEMA
-                )
-                if i not in writers:
-                    writers[i] = pa.ipc.new_stream(_spill_path(spill_dir, i, file_index), EVENT_SCHEMA)
-                writers[i].write_batch(batch)
-    finally:
-        for w in writers.values():
-            w.close()
-    return {
-        "file": path,
-        "file_index": file_index,
-        "rows_in": rows_in,
-        "rows_parsed": rows_parsed,
-        "reject_line": rej_line,
-        "reject_reason": rej_reason,
-        "reject_raw": rej_raw,
-    }
-
-
-def _sort_shard(task: tuple) -> dict:
-    """Concatenate a shard's spill files in file order, sort, write it to the data root.
-
-    With ``rules`` (a dict, possibly empty) the shard's results are computed from the sorted
-    arrays in memory and written as ``compute_shard`` would, under the key ``"result"``.
-    """
-    root_url, end, shard, nfiles, spill_dir, win_start, win_stop, rules, write_options = task
-    tables = []
-    for f in range(nfiles):
-        sp = _spill_path(spill_dir, shard, f)
-        if os.path.exists(sp):
-            with pa.memory_map(sp) as src:
-                tables.append(pa.ipc.open_stream(src).read_all())
-            os.remove(sp)
-    t = pa.concat_tables(tables).combine_chunks() if tables else EVENT_SCHEMA.empty_table()
-    del tables
-    uid = t.column("userid").to_numpy()
-    lt = t.column("logtime").to_numpy()
-    # spill files are in (file date, line) order, so a stable sort on (userid, logtime) is enough
-    order = core.order_by_user_time(uid, lt)
-    uid, lt = uid[order], lt[order]
-    act = t.column("action").to_numpy()[order]
-    out = pa.table(
-        [
-            pa.array(uid),
-            pa.array(lt).cast(pa.timestamp("s")),
-            pa.array(act),
-            pa.array(t.column("file_date").to_numpy()[order]).cast(pa.date32()),
-            pa.array(t.column("line").to_numpy()[order]),
-        ],
-        schema=SHARD_SCHEMA,
-    )
-    del t, order
-    root = DataRoot(root_url)
-    rel = conv.shard_path(end, shard)
-    root.write_table(out, rel, **(write_options or {}))
-    del out
-    res = {"index": shard, "path": rel, "rows": len(uid),
-           "users_in_window": core.users_in_window(uid, lt, win_start, win_stop)}
-    if rules is not None:
-        res["result"] = write_result(root, shard, end, uid, lt, act, win_start, win_stop, core.Rules(**rules))
-    return res
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -231,8 +104,51 @@ def remove_stale_spill_dirs(tmp_root: str | None = None) -> list[str]:
     return removed
 
 
-def _map(executor, fn, tasks):
-    return list(executor.map(fn, tasks)) if executor is not None else [fn(t) for t in tasks]
+class _ShardFiles:
+    """One Arrow IPC file per shard on the data root, written through a temporary name and
+    renamed on ``close`` (so a shard file is whole or absent); record batches are appended as
+    blocks are parsed, in file order."""
+
+    def __init__(self, root: DataRoot, end: date, shards: int):
+        self.root, self.end, self.shards = root, end, shards
+        self.rows = [0] * shards
+        self._open: dict[int, tuple] = {}
+
+    def _writer(self, i: int):
+        if i not in self._open:
+            final = self.root.path(conv.shard_path(self.end, i))
+            tmp = f"{final}.{uuid.uuid4().hex[:12]}.tmp"
+            self.root.fs.makedirs(posixpath.dirname(final), exist_ok=True)
+            local = self.root.uri(conv.shard_path(self.end, i)) == final  # no protocol: a local path
+            fh = pa.OSFile(tmp, "wb") if local else self.root.fs.open(tmp, "wb")
+            self._open[i] = (fh, pa.ipc.new_file(fh, SHARD_SCHEMA), tmp, final)
+        return self._open[i][1]
+
+    def write(self, i: int, columns: list) -> None:
+        self._writer(i).write_batch(pa.record_batch(columns, schema=SHARD_SCHEMA))
+        self.rows[i] += len(columns[0])
+
+    def close(self) -> None:
+        for i in range(self.shards):
+            self._writer(i)  # an empty shard is an empty file
+        for fh, w, tmp, final in self._open.values():
+            w.close()
+            fh.close()
+            self.root.fs.mv(tmp, final)
+        self._open.clear()
+
+    def abort(self) -> None:
+        for fh, w, tmp, _ in self._open.values():
+            try:
+                w.close()
+                fh.close()
+            finally:
+                if self.root.fs.exists(tmp):
+                    self.root.fs.rm(tmp)
+        self._open.clear()
+
+
+_TS = pa.timestamp("s")
 
 
 def sort_and_partition(
@@ -244,20 +160,16 @@ def sort_and_partition(
     shards: int = conv.SHARDS,
     max_reject_rate: float = conv.MAX_REJECT_RATE,
     *,
-    executor=None,
-    block_bytes: int = BLOCK_BYTES,
-    rules: dict | None = None,
-    fast_shards: bool = False,
+    block_bytes: int = STREAM_BLOCK_BYTES,
+    threads: int | None = None,
 ) -> dict:
-    """Parse the window's logs and write them as ``shards`` sorted Parquet shards plus rejects.
+    """Parse the window's logs into ``shards`` user-aligned Arrow IPC shards plus rejects.
 
-    Memory stays bounded: files are read in blocks of ``block_bytes`` and spilled per
-    shard to local Arrow files, then each shard is sorted on its own. ``executor``
-    (a ``concurrent.futures`` executor) runs files and shards in parallel.
-    With ``rules`` (a dict of ``Rules`` fields, possibly empty) each shard's results are
-    also computed right after its sort, as ``compute_shard`` would, and returned under
-    ``"shard_results"`` (not in partition.json). ``fast_shards`` writes the shards as
-    uncompressed Parquet (for a local, temporary data root).
+    One pass: each block of lines is parsed (C accelerator, else NumPy), split by
+    ``shard_of(userid)`` and appended to its shard, so every shard holds its users' events in
+    file order, ``(file date, line)``. No sort here: ``compute_shard`` streams a shard through
+    the rules and sorts only a shard in which some user's time goes back. Memory holds one
+    block. ``threads`` (default ``parse_threads()``) = 2 parses the next block meanwhile.
     Raises ``RejectThresholdExceeded`` after writing everything when rejects exceed
     ``max_reject_rate`` of the rows.
     """
@@ -266,51 +178,57 @@ def sort_and_partition(
     files = check_window(log_dir, end, window_days, lookback_days)
     rd = conv.online_time_path(end)
     root.remove(rd)
-    win_start, win_stop = core.window_bounds(end, window_days)
     remove_stale_spill_dirs()
-    spill_dir = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
+    threads = parse_threads() if threads is None else threads
+    rej_file, rej_line, rej_reason, rej_raw = [], [], [], []
+    rows_in = rows_parsed = 0
+    out = _ShardFiles(root, end, shards)
+    gen = parsed_blocks(files, block_bytes)
+    blocks = prefetch(gen, threads)
     try:
-        split = _map(executor, _split_file, [(f, i, shards, spill_dir, block_bytes) for i, f in enumerate(files)])
-        sorted_ = _map(
-            executor,
-            _sort_shard,
-            [
-                (root.url, end, i, len(files), spill_dir, win_start, win_stop,
-                 rules, FAST_SHARD_OPTIONS if fast_shards else None)
-                for i in range(shards)
-            ],
-        )
+        for fi, p in blocks:
+            rows_in += p.rows_in
+            rows_parsed += len(p.userid)
+            if p.reject_reason:
+                rej_file.extend([files[fi]] * len(p.reject_reason))
+                rej_line.extend(p.reject_line.tolist())
+                rej_reason.extend(p.reject_reason)
+                rej_raw.extend(p.reject_raw)
+            if not len(p.userid):
+                continue
+            if shards == 1:
+                out.write(0, [column(p.userid, pa.int64()), column(p.logtime, _TS), column(p.action, pa.int8())])
+                continue
+            *cols, bounds = core.split_by_shard(p.userid, p.logtime, p.action, shards)
+            for i in range(shards):
+                a, b = bounds[i], bounds[i + 1]
+                if a < b:
+                    out.write(i, [column(cols[0][a:b], pa.int64()), column(cols[1][a:b], _TS),
+                                  column(cols[2][a:b], pa.int8())])
+        out.close()
+    except BaseException:
+        out.abort()
+        raise
     finally:
-        shutil.rmtree(spill_dir, ignore_errors=True)
+        blocks.close()  # waits for a parse still running in the second thread
+        gen.close()
 
-    rej = pa.table(
-        {
-            "file": pa.array([s["file"] for s in split for _ in s["reject_line"]], pa.string()),
-            "line": pa.array([x for s in split for x in s["reject_line"]], pa.int64()),
-            "reason": pa.array([x for s in split for x in s["reject_reason"]], pa.string()),
-            "raw": pa.array([x for s in split for x in s["reject_raw"]], pa.string()),
-        },
-        schema=REJECT_SCHEMA,
-    )
+    rej = rejects_table(rej_file, rej_line, rej_reason, rej_raw)
     rejects_path = conv.online_time_path(end, "rejects.parquet")
     root.write_table(rej, rejects_path)
-    rows_in = sum(s["rows_in"] for s in split)
     result = {
         "end": end.isoformat(),
         "run_dir": rd,
         "window_days": window_days,
         "lookback_days": lookback_days,
-        "shards": [{"index": s["index"], "path": s["path"], "rows": s["rows"]} for s in sorted_],
+        "shards": [{"index": i, "path": conv.shard_path(end, i), "rows": out.rows[i]} for i in range(shards)],
         "rows_in": rows_in,
-        "rows_parsed": sum(s["rows_parsed"] for s in split),
+        "rows_parsed": rows_parsed,
         "rejects": rej.num_rows,
         "rejects_path": rejects_path,
         "files": files,
-        "distinct_users_in_window": sum(s["users_in_window"] for s in sorted_),
     }
     root.write_json(result, conv.online_time_path(end, "partition.json"))
-    if rules is not None:
-        result["shard_results"] = [s["result"] for s in sorted_]
     rate = rej.num_rows / rows_in if rows_in else 0.0
     if rate > max_reject_rate:
         raise RejectThresholdExceeded(

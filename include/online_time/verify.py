@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from include.online_time.compute_shard import read_shard
 from include.storage import DataRoot
 from video_analytics import checks
 from video_analytics import conventions as conv
@@ -35,9 +36,9 @@ def verify_online_time(root: DataRoot, end: date, max_reject_rate: float = conv.
     for s in part["shards"]:
         if s["path"] in missing_shards:
             continue
-        t = root.read_table(s["path"], columns=["userid", "logtime"])
+        t = read_shard(root, s["path"], ["userid", "logtime"])
         parsed += t.num_rows
-        lt = t.column("logtime").cast(pa.timestamp("s")).cast(pa.int64()).to_numpy()
+        lt = t.column("logtime").cast(pa.int64()).to_numpy()
         uid = t.column("userid").to_numpy()
         users_expected += len(np.unique(uid[(lt >= win_start) & (lt < win_stop)]))
     rejects = _rows(root, part["rejects_path"]) if root.exists(part["rejects_path"]) else 0

@@ -95,7 +95,8 @@ def online_time_path(end: dt.date, *parts: str) -> str:
 
 
 def shard_path(end: dt.date, index: int) -> str:
-    return online_time_path(end, "shards", f"shard-{index}.parquet")
+    """Shard ``index`` of the window: an uncompressed Arrow IPC file, read once by ``compute_shard``."""
+    return online_time_path(end, "shards", f"shard-{index}.arrow")
 
 
 def result_path(end: dt.date, index: int) -> str:

@@ -1,8 +1,10 @@
-"""Users' online time (CONTRACT §1): vectorised log parsing and session rules.
+"""Users' online time (CONTRACT §1): log parsing and session rules.
 
-Pure NumPy, no I/O. Parsing turns a block of whole log lines into event arrays plus
-rejected rows; the rules run over one shard's events sorted by
-``(userid, logtime, file date, line)`` and give one row per user.
+No I/O. Parsing turns a block of whole log lines into event arrays plus rejected rows; the
+rules run over one shard's events sorted by ``(userid, logtime, file date, line)`` and give one
+row per user. The NumPy code is the reference; the optional C accelerator (``_fastlog.c``, see
+the end of this module) parses in one pass (``parse_block_fast``) and runs the rules over events
+in file order with one state per user (``StreamingRules``), with identical results.
 """
 
 from __future__ import annotations
@@ -346,3 +348,87 @@ def online_time(
     present = np.bincount(user_idx[in_win], minlength=nusers) > 0
     users = uid[~same]
     return users[present], online[present], sessions[present]
+
+
+# --- the optional C accelerator (video_analytics/_fastlog.c) ---------------------------------
+
+try:
+    from video_analytics import _fastlog
+except ImportError:  # built without a C compiler: the NumPy code above does everything
+    _fastlog = None
+
+HAVE_FAST = _fastlog is not None
+_NAMES = (None, REASON_FEW, REASON_MANY, REASON_DATE, REASON_TIME, REASON_USERID, REASON_ACTION)
+
+
+def parse_block_fast(data, line_offset: int = 0, header_allowed: bool = False) -> Parsed:
+    """``parse_block`` in one C pass (identical results); ``data`` is any bytes-like object
+    (a ``memoryview`` of an ``mmap`` avoids a copy). Needs ``HAVE_FAST``."""
+    cap = len(data) // 25 + 1
+    uid, lt = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    act, line = np.empty(cap, np.int8), np.empty(cap, np.int32)
+    n, rej, rows_in, lines = _fastlog.parse(data, line_offset, header_allowed, uid, lt, act, line)
+    r = np.frombuffer(rej, dtype=np.int64).reshape(-1, 4)
+    return Parsed(
+        userid=uid[:n].copy() if n < cap // 2 else uid[:n],
+        logtime=lt[:n], action=act[:n], line=line[:n],
+        reject_line=(r[:, 0] + line_offset + 1).astype(np.int32),
+        reject_reason=[_NAMES[i] for i in r[:, 3].tolist()],
+        reject_raw=[bytes(data[a:b]).rstrip(b"\r").decode("utf-8", "replace") for a, b in r[:, 1:3].tolist()],
+        rows_in=rows_in, lines=lines,
+    )
+
+
+def parse_any(data, line_offset: int = 0, header_allowed: bool = False) -> Parsed:
+    """``parse_block_fast`` when the accelerator is built, else ``parse_block``."""
+    if HAVE_FAST:
+        return parse_block_fast(data, line_offset, header_allowed)
+    return parse_block(bytes(data), line_offset, header_allowed)
+
+
+def split_by_shard(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, shards: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(userid, logtime, action, bounds)`` grouped by ``shard_of(userid, shards)``, rows in their
+    order within a shard; shard i is ``[bounds[i], bounds[i + 1])``. One C pass when built."""
+    if not HAVE_FAST:
+        order, bounds = shard_split(shard_of(userid, shards), shards)
+        return userid[order], logtime[order], action[order], bounds.astype(np.int64)
+    n = len(userid)
+    u, t, a = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
+    bounds = np.empty(shards + 1, np.int64)
+    _fastlog.split(np.ascontiguousarray(userid, np.int64), np.ascontiguousarray(logtime, np.int64),
+                   np.ascontiguousarray(action, np.int8), shards, u, t, a, bounds)
+    return u, t, a, bounds
+
+
+class StreamingRules:
+    """The rules fed in file order, with no sort: one state per user (C hash table).
+
+    Events go in ``(file date, line)`` order, in as many ``feed`` calls as wanted. For a user
+    whose times never go back that order *is* the rules' ``(logtime, file date, line)`` order,
+    so the results equal ``online_time`` over the sorted events. ``feed`` returns False as
+    soon as some user's time goes back (the state is then unusable: sort and use
+    ``online_time``). Needs ``HAVE_FAST``.
+    """
+
+    def __init__(self, window_start: int, window_end: int, rules: Rules = Rules()):
+        self._state = _fastlog.rules_new(window_start, window_end, rules.min_gap, rules.timeout,
+                                         rules.post_multiplier)
+        self.ok = True
+
+    def feed(self, userid: np.ndarray, logtime: np.ndarray, action: np.ndarray) -> bool:
+        if self.ok and len(userid):
+            self.ok = _fastlog.rules_feed(self._state, np.ascontiguousarray(userid, np.int64),
+                                          np.ascontiguousarray(logtime, np.int64),
+                                          np.ascontiguousarray(action, np.int8)) < 0
+        return self.ok
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(userid, online_seconds, sessions)`` of the users with an event in the window, by userid."""
+        if not self.ok:
+            raise RuntimeError("events went back in time for a user: sort them and use online_time()")
+        cap = _fastlog.rules_users(self._state)
+        u, o, s = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64)
+        k = _fastlog.rules_result(self._state, u, o, s)
+        order = np.argsort(u[:k], kind="stable")
+        return u[:k][order], o[:k][order], s[:k][order]

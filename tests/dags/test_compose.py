@@ -108,6 +108,7 @@ def test_dockerfile_builds_from_official_image(compose):
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM apache/airflow:3.3.2" in dockerfile.splitlines()
     assert "requirements.txt" in dockerfile and "pip install --no-cache-dir --no-deps /opt/video" in dockerfile
+    assert "setup.py" in dockerfile and "gcc" in dockerfile  # the online-time C accelerator is built
     assert compose["services"]["airflow-apiserver"]["build"]["context"] == str(ROOT)
 
 

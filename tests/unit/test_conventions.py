@@ -30,7 +30,7 @@ def test_redis_keys():
 def test_paths():
     assert conv.plays_path("20140107", "snapshot", "endlist.parquet") == "plays/20140107/snapshot/endlist.parquet"
     assert conv.online_time_path(DAY) == "online_time/2014-01-07"
-    assert conv.shard_path(DAY, 3) == "online_time/2014-01-07/shards/shard-3.parquet"
+    assert conv.shard_path(DAY, 3) == "online_time/2014-01-07/shards/shard-3.arrow"
     assert conv.result_path(DAY, 3) == "online_time/2014-01-07/results/part-3.parquet"
     assert conv.report_path(DAY) == "reports/2014-01-07.json"
     assert conv.log_file_name(DAY) == "2014-01-07.log"

@@ -6,9 +6,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import mongomock
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from include.online_time.compute_shard import compute_shard
+from include.online_time.compute_shard import compute_shard, read_shard
 from include.online_time.merge_report import merge_report
 from include.online_time.sort_and_partition import RejectThresholdExceeded, check_window, sort_and_partition
 from include.online_time.verify import verify_online_time
@@ -88,7 +91,7 @@ def test_pipeline_hand_made_week(tmp_path, root):
     part, totals = run_all(root, tmp_path / "logs", max_reject_rate=0.2)
     assert result_dict(root) == {1: (360, 1), 2: (10, 1), 3: (30, 1), 4: (0, 0)}
     assert part["rows_in"] == 10 and part["rows_parsed"] == 9 and part["rejects"] == 1
-    assert part["distinct_users_in_window"] == 4
+    assert totals["distinct_users_in_window"] == 4
     assert totals["users"] == 4 and totals["online_seconds"] == 400 and totals["sessions"] == 3
     rej = root.read_table(part["rejects_path"]).to_pylist()
     assert rej == [{"file": str(tmp_path / "logs" / "2014-01-05.log"), "line": 6, "reason": "too few fields",
@@ -120,8 +123,9 @@ def test_blocks_split_anywhere_give_the_same_result(sample, root, tmp_path):
     part2, totals2 = run_all(small, sample, block_bytes=97)
     assert result_dict(root) == result_dict(small)
     assert root.read_table(part["rejects_path"]).equals(small.read_table(part2["rejects_path"]))
-    for k in ("rows_in", "rows_parsed", "rejects", "distinct_users_in_window"):
+    for k in ("rows_in", "rows_parsed", "rejects"):
         assert part[k] == part2[k]
+    assert totals["distinct_users_in_window"] == totals2["distinct_users_in_window"]
 
 
 def test_generated_week_matches_the_oracle_and_one_shard_equals_eight(sample, tmp_path):
@@ -134,29 +138,35 @@ def test_generated_week_matches_the_oracle_and_one_shard_equals_eight(sample, tm
         assert (part["rows_in"], part["rejects"]) == (rows_in, rejects)
         got[shards] = root.read_table(f"online_time/{END}/online_time.parquet")
         assert result_dict(root) == want
-        assert totals["users"] == len(want) == part["distinct_users_in_window"]
+        assert totals["users"] == len(want) == totals["distinct_users_in_window"]
     assert got[1].equals(got[8])
     assert got[1].column("userid").to_pylist() == sorted(want)
 
 
-def test_shards_are_sorted_and_partitioned_by_user(sample, root):
+def test_shards_are_in_file_order_and_partitioned_by_user(sample, root):
+    from video_analytics import online_time as core
+
     part, _ = run_all(root, sample, shards=3)
-    seen = set()
+    files = sorted(sample.glob("*.log"))
+    events = [p for f in files for p in [core.parse_block(f.read_bytes(), 0, True)]]
+    uid = np.concatenate([p.userid for p in events])
+    lt = np.concatenate([p.logtime for p in events])
+    act = np.concatenate([p.action for p in events])
+    shard = core.shard_of(uid, 3)
     for s in part["shards"]:
-        t = root.read_table(s["path"]).to_pylist()
-        assert len(t) == s["rows"]
-        keys = [(r["userid"], r["logtime"], r["file_date"], r["line"]) for r in t]
-        assert keys == sorted(keys)
-        users = {r["userid"] for r in t}
-        assert not users & seen
-        seen |= users
+        t = read_shard(root, s["path"])
+        assert t.num_rows == s["rows"] > 0
+        mine = shard == s["index"]  # the shard's users, every event of theirs, in file order
+        assert t.column("userid").to_numpy().tolist() == uid[mine].tolist()
+        assert t.column("logtime").cast(pa.int64()).to_numpy().tolist() == lt[mine].tolist()
+        assert t.column("action").to_numpy().tolist() == act[mine].tolist()
 
 
 def test_rerun_overwrites_and_leaves_no_stale_files(sample, root):
     run_all(root, sample, shards=6)
     part, _ = run_all(root, sample, shards=2)
-    names = sorted(Path(p).name for p in root.glob(f"online_time/{END}/*/*.parquet"))
-    assert names == ["part-0.parquet", "part-1.parquet", "shard-0.parquet", "shard-1.parquet"]
+    names = sorted(Path(p).name for p in root.glob(f"online_time/{END}/*/*"))
+    assert names == ["part-0.parquet", "part-1.parquet", "shard-0.arrow", "shard-1.arrow"]
     assert all(c["ok"] for c in verify_online_time(root, END))
 
 
@@ -278,3 +288,120 @@ def test_generate_logs_is_deterministic_and_realistic(tmp_path):
     assert any(ln.split()[-1] not in ("login", "logout", "get", "post") for ln in lines[1:])
     big = generate_logs(str(tmp_path / "c"), END, days=2, users=50, seed=1, events=50_000)
     assert 45_000 < big["events"] <= 50_000 + 100
+
+
+# --- the CLI's streaming path, the fallbacks, block reading -------------------------------------
+
+def test_stream_equals_the_task_group_and_the_oracle(sample, tmp_path):
+    from include.online_time.pipeline import run_window
+
+    want, rows_in, rejects = oracle_for_dir(sample, END)
+    outs = {}
+    for stream in (True, False):
+        work = tmp_path / f"w{stream}"
+        out = str(tmp_path / f"o{stream}.parquet")
+        part, totals = run_window(str(work), str(sample), END, out, shards=3, stream=stream)
+        assert part.get("mode") == ("stream" if stream else None)
+        assert (part["rows_in"], part["rejects"], totals["users"]) == (rows_in, rejects, len(want))
+        assert totals["distinct_users_in_window"] == len(want)
+        outs[stream] = pq.read_table(out)
+        assert (work / "online_time" / str(END) / "rejects.parquet").exists()
+    assert outs[True].equals(outs[False])
+    assert {r["userid"]: (r["online_seconds"], r["sessions"]) for r in outs[True].to_pylist()} == want
+
+
+def test_stream_and_partition_give_the_same_for_any_block_size_and_threads(sample, tmp_path):
+    from include.online_time.stream import stream_window
+
+    ref = stream_window(DataRoot(str(tmp_path / "ref")), str(sample), END)
+    ref_t = DataRoot(str(tmp_path / "ref")).read_table(f"online_time/{END}/online_time.parquet")
+    for block, threads in ((97, 1), (4096, 2), (1 << 30, 2)):
+        r = DataRoot(str(tmp_path / f"b{block}"))
+        got = stream_window(r, str(sample), END, block_bytes=block, threads=threads)
+        assert got[1]["online_seconds"] == ref[1]["online_seconds"] and got[0]["rows_in"] == ref[0]["rows_in"]
+        assert r.read_table(f"online_time/{END}/online_time.parquet").equals(ref_t)
+        assert r.read_table(f"online_time/{END}/rejects.parquet").equals(
+            DataRoot(str(tmp_path / "ref")).read_table(f"online_time/{END}/rejects.parquet"))
+        r2 = DataRoot(str(tmp_path / f"p{block}"))
+        part = sort_and_partition(r2, str(sample), END, shards=3, block_bytes=block, threads=threads)
+        assert part["rows_in"] == ref[0]["rows_in"]
+        merge_report(r2, END, [compute_shard(r2, s, END) for s in part["shards"]])
+        assert r2.read_table(f"online_time/{END}/online_time.parquet").equals(ref_t)
+
+
+BACKWARDS = {
+    # user 1's events go back in time inside a file and across files; user 2's are in order
+    date(2014, 1, 5): "2014-01-05 10:00:20 1 get\n2014-01-05 10:00:00 1 login\n2014-01-05 10:00:00 2 login\n"
+                      "2014-01-05 10:00:30 1 post\n2014-01-05 10:00:40 2 get\n",
+    date(2014, 1, 6): "2014-01-05 10:00:50 1 get\n2014-01-06 00:00:10 2 login\n2014-01-06 00:00:20 2 get\n",
+}
+
+
+def test_users_going_back_in_time_fall_back_to_sorting(tmp_path, monkeypatch):
+    from include.online_time import stream
+    from include.online_time.pipeline import run_window
+
+    full_week(tmp_path / "logs", BACKWARDS)
+    want, _, _ = oracle_for_dir(tmp_path / "logs", END)
+    assert want == {1: (150, 1), 2: (50, 2)}
+    for threads in (1, 2):  # 2: stops while the next block is being parsed in the second thread
+        assert stream.stream_window(DataRoot(str(tmp_path / "s")), str(tmp_path / "logs"), END,
+                                    block_bytes=16, threads=threads) is None
+        assert not (tmp_path / "s" / "online_time").exists()  # nothing written
+    calls = []
+    real = stream.stream_window
+    monkeypatch.setattr(stream, "stream_window", lambda *a, **k: calls.append(1) or real(*a, **k))
+    part, totals = run_window(str(tmp_path / "w"), str(tmp_path / "logs"), END, str(tmp_path / "o.parquet"))
+    assert calls == [1] and "mode" not in part and len(part["shards"]) == 8
+    got = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    assert {r["userid"]: (r["online_seconds"], r["sessions"]) for r in got} == want
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_compute_shard_sorts_only_when_needed_and_runs_without_the_accelerator(tmp_path, root, monkeypatch, fast):
+    from video_analytics import online_time as core
+
+    if not fast:
+        monkeypatch.setattr(core, "HAVE_FAST", False)
+    full_week(tmp_path / "logs", BACKWARDS)
+    want, _, _ = oracle_for_dir(tmp_path / "logs", END)
+    run_all(root, tmp_path / "logs", shards=1)
+    assert result_dict(root) == want
+    sorted_calls = []
+    real = core.order_by_user_time
+    monkeypatch.setattr(core, "order_by_user_time", lambda *a: sorted_calls.append(1) or real(*a))
+    run_all(root, tmp_path / "logs", shards=1)
+    assert sorted_calls == [1]  # the shard with user 1 going back is sorted
+    sorted_calls.clear()
+    root2 = DataRoot(str(tmp_path / "in-order"))
+    full_week(tmp_path / "ok", {date(2014, 1, 5): "2014-01-05 10:00:00 1 login\n2014-01-05 10:00:30 1 get\n"})
+    run_all(root2, tmp_path / "ok", shards=1)
+    assert sorted_calls == ([] if fast else [1])
+    assert result_dict(root2) == {1: (30, 1)}
+
+
+def test_empty_and_unterminated_files_and_long_lines(tmp_path):
+    from include.online_time.logs import iter_file_blocks
+
+    (tmp_path / "empty.log").write_bytes(b"")
+    assert list(iter_file_blocks(str(tmp_path / "empty.log"), 8)) == []
+    text = b"a" * 30 + b"\nbb\n" + b"c" * 20
+    (tmp_path / "x.log").write_bytes(text)
+    blocks = [bytes(b) for b in iter_file_blocks(str(tmp_path / "x.log"), 8)]
+    assert b"".join(blocks) == text and all(b.endswith(b"\n") for b in blocks[:-1])
+    assert [bytes(b) for b in iter_file_blocks("file://" + str(tmp_path / "x.log"), 1 << 20)] == [text]
+
+
+def test_parse_threads_adapts_to_cores_and_load(monkeypatch):
+    import os
+
+    from include.online_time import logs
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    assert logs.parse_threads() == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 0.0, 0.0))  # the other core is busy
+    assert logs.parse_threads() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert logs.parse_threads() == 1

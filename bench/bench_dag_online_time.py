@@ -1,0 +1,120 @@
+"""The DAG's online-time task group end to end, next to the CLI, on the same generated week.
+
+Runs ``airflow dags test daily_analytics 2014-01-11`` on bench/out/logs-<size> (made by
+bench_online_time.py) with a fresh data root; the plays tasks, ``wait_for_plays``, ``verify`` and
+``cleanup`` are marked successful (``--mark-success-pattern``), so the run is ``wait_for_logs``
+then the online-time group: ``sort_and_partition``, the mapped ``compute_shard`` tasks and
+``merge_report``. The figure is the group's span from the metadata DB: first start of
+``sort_and_partition`` to the end of ``merge_report`` (the sensor done), plus each task's
+duration; the whole command's wall time is given too. Then the CLI on the same files, and both
+results are compared.
+
+Needs the project environment (``. scripts/env.sh``) and an initialised metadata DB.
+Usage: ``.venv/bin/python bench/bench_dag_online_time.py [--size 10M] [--runs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DAY = "2014-01-11"
+BIN = Path(sys.executable).parent
+SKIP = r"^(wait_for_plays|plays\..*|verify|cleanup)$"
+
+
+def group_times(run_id: str) -> dict:
+    """Task durations and the online-time group's span of a DAG run, from the metadata DB."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    with eng.connect() as c:
+        rows = c.execute(text(
+            "SELECT task_id, map_index, start_date, end_date FROM task_instance "
+            "WHERE dag_id = 'daily_analytics' AND run_id = :r AND task_id LIKE 'online_time.%'"), {"r": run_id}).all()
+    eng.dispose()
+    start = min(r.start_date for r in rows if r.task_id == "online_time.sort_and_partition")
+    stop = max(r.end_date for r in rows if r.task_id == "online_time.merge_report")
+    per = {}
+    for r in rows:
+        per.setdefault(r.task_id.split(".", 1)[1], []).append((r.end_date - r.start_date).total_seconds())
+    return {"span": (stop - start).total_seconds(),
+            "tasks": {k: {"n": len(v), "sum": sum(v), "max": max(v)} for k, v in per.items()}}
+
+
+def run_dag(log_dir: str, root: str, shards: int) -> dict:
+    env = os.environ.copy()
+    env.update({"AIRFLOW_VAR_DATA_ROOT": root, "AIRFLOW_VAR_LOG_DIR": log_dir, "VIDEO_DEADLINE": "off"})
+    env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
+    cmd = [str(BIN / "airflow"), "dags", "test", "daily_analytics", DAY, "--mark-success-pattern", SKIP,
+           "--conf", json.dumps({"shards": shards})]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(p.stdout[-3000:] + p.stderr[-3000:])
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    with eng.connect() as c:
+        run_id = c.execute(text("SELECT run_id FROM dag_run WHERE dag_id = 'daily_analytics' "
+                                "ORDER BY id DESC LIMIT 1")).scalar_one()
+    eng.dispose()
+    out = group_times(run_id)
+    out["wall"] = wall
+    return out
+
+
+def run_cli(log_dir: str, out: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([str(BIN / "video-analytics"), "online-time", "--log-dir", log_dir, "--end", DAY, "--out", out],
+                   check=True, capture_output=True, timeout=1800)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="10M")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    import pyarrow.parquet as pq
+
+    log_dir = str(HERE / "out" / f"logs-{args.size}")
+    if not (Path(log_dir) / "generated.json").exists():
+        sys.exit(f"{log_dir} missing: run bench/bench_online_time.py --sizes {args.size} first")
+    dags, clis, same = [], [], True
+    load = Path("/proc/loadavg").read_text().split()[0]
+    for k in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="dag-", dir=HERE / "out") as tmp:
+            d = run_dag(log_dir, os.path.join(tmp, "root"), args.shards)
+            cli_out = os.path.join(tmp, "cli.parquet")
+            c = run_cli(log_dir, cli_out)
+            dag_t = pq.read_table(os.path.join(tmp, "root", "online_time", DAY, "online_time.parquet"))
+            same &= dag_t.equals(pq.read_table(cli_out))
+        dags.append(d)
+        clis.append(c)
+        print(f"run {k + 1}: dag group {d['span']:.2f}s (dags test wall {d['wall']:.1f}s) "
+              f"{json.dumps(d['tasks'])}; cli {c:.2f}s", file=sys.stderr, flush=True)
+    res = {"size": args.size, "loadavg": load, "runs": args.runs, "shards": args.shards,
+           "dag_span": statistics.median(d["span"] for d in dags), "dag_spans": [d["span"] for d in dags],
+           "dags_test_wall": statistics.median(d["wall"] for d in dags),
+           "cli": statistics.median(clis), "clis": clis, "identical": same, "tasks": dags[-1]["tasks"]}
+    res["ratio"] = res["dag_span"] / res["cli"]
+    (HERE / "out" / f"dag_online_time{args.tag}.json").write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
