@@ -112,17 +112,21 @@ def cmd_new(a) -> dict:
     tmp = tempfile.mkdtemp(prefix="bench_plays_")
     try:
         root = DataRoot(tmp)
+        ru0 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
         t0 = time.perf_counter()
-        ing = ingest_plays(root, r, hook, DAY, **({"chunk": a.chunk} if a.chunk else {}))
+        ing = ingest_plays(root, r, hook, DAY, **({"chunk": a.chunk} if a.chunk else {}),
+                           **({"workers": a.workers} if a.workers >= 0 else {}))
         t1 = time.perf_counter()
         rss_ingest = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rollup_videos(root, DAY)
         t2 = time.perf_counter()
-        rt = Counts.redis
+        ru1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(ru0, ru1, strict=True))
+        rt = Counts.redis + ing.get("redis_round_trips_in_workers", 0)  # workers' sends are not patched
         out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
                "rollup_day_s": day_s.get("s"), "plays_per_s": a.n / (t2 - t0),
                "plays_per_s_ingest_rollup_day": a.n / (t1 - t0 + day_s.get("s", 0.0)),
-               "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
+               "cpu_s": cpu, "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
                "distinct_J": ing["distinct_segment_values"], "phase_s": ing["seconds"],
                "peak_rss_mb_ingest_rollup": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if a.publish:
@@ -134,6 +138,10 @@ def cmd_new(a) -> dict:
             out["mongo_bulk_calls"] = pub["bulk_calls"]
             out["mongo_calls_per_1000"] = 1000 * (Counts.bulk + Counts.find) / a.n
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # decoder processes: the largest one's peak (RUSAGE_CHILDREN), counted once per worker
+        out["decoder_processes"] = ing.get("decoder_processes", 0)
+        out["peak_rss_mb_decoder"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        out["peak_rss_mb_total_bound"] = out["peak_rss_mb"] + out["decoder_processes"] * out["peak_rss_mb_decoder"]
         out["data_root_mb"] = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 2**20
         return out
     finally:
@@ -224,6 +232,7 @@ def main(argv=None) -> int:
     p.add_argument("--floor", action="store_true", help="also time the raw Redis snapshot alone")
     p.add_argument("--floor-batch", type=int, default=5000, help="keys per MGET pipeline in --floor")
     p.add_argument("--chunk", type=int, default=0, help="ingest_plays chunk (0: its default)")
+    p.add_argument("--workers", type=int, default=-1, help="ingest_plays decoder processes (-1: its default)")
     p.add_argument("--mysql-db", default="test_bench_plays")
     p.add_argument("--stage", choices=["gen", "new", "legacy", "floor"])
     p.add_argument("--n", type=int)
@@ -245,7 +254,7 @@ def main(argv=None) -> int:
                 print(json.dumps({"floor": res}, default=str), flush=True)
             _reset_caches(a.redis_db)
             res = _child("--stage", "new", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db,
-                         "--chunk", a.chunk, *extra)
+                         "--chunk", a.chunk, "--workers", a.workers, *extra)
             res["generate_s"] = gen["seconds"]
             res["run"] = run
             results["new"].append(res)

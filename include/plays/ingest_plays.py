@@ -42,7 +42,7 @@ from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, tab
 
 log = logging.getLogger(__name__)
 
-CHUNK = 50_000          # unique keys decoded at once (bounds memory)
+CHUNK = 20_000          # unique keys decoded at once (bounds memory)
 LRANGE_STEP = 100_000   # T_endlist_D entries per LRANGE
 
 RAW_SCHEMA = pa.schema([("key", pa.string()), ("S", pa.binary()), ("J", pa.binary()), ("z1", pa.binary())])
@@ -393,6 +393,7 @@ def _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day,
 def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, run_id, spill, snap_rel,
             n_prev, n, n_read, new_keys, old_id, alloc, duplicates, workers) -> dict:
     t_fetch = 0.0
+    rt_workers = 0
     spills: list[tuple[str, dict]] = []
     mixed: set[str] = set()
     vids_seen: dict[str, None] = {}
@@ -417,6 +418,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                 snap.write(_read_ipc(base + ".raw"))
                 os.remove(base + ".raw")
                 rt.n += res["round_trips"]
+                rt_workers += res["round_trips"] if used[0] else 0
                 distinct_j += res["distinct_j"]
                 if res["quarantined"]:
                     quar.write(_read_ipc(base + ".bad"))
@@ -540,7 +542,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         "kid_cache_hits": kstats["kid_cache_hits"], "kid_mysql_lookups": kstats["kid_mysql_lookups"],
         "kid_mysql_queries": kstats["kid_mysql_queries"],
         "new_play_ids": new_ids, **astats,
-        "redis_round_trips": rt.n,
+        "redis_round_trips": rt.n, "redis_round_trips_in_workers": rt_workers,
         "seconds": {"snapshot_and_decode": round(t_snap - t0, 3), "waiting_for_redis": round(t_fetch, 3),
                     "ids": round(t_ids - t_snap, 3), "total": round(time.perf_counter() - t0, 3)},
     }
