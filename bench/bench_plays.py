@@ -138,9 +138,10 @@ def cmd_new(a) -> dict:
             out["mongo_bulk_calls"] = pub["bulk_calls"]
             out["mongo_calls_per_1000"] = 1000 * (Counts.bulk + Counts.find) / a.n
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        # decoder processes: the largest one's peak (RUSAGE_CHILDREN), counted once per worker
+        # decoder processes: the largest one's peak (VmHWM reported by the workers; RUSAGE_CHILDREN would
+        # count the parent's pages a spawned child shares between fork and exec), counted once per worker
         out["decoder_processes"] = ing.get("decoder_processes", 0)
-        out["peak_rss_mb_decoder"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        out["peak_rss_mb_decoder"] = ing.get("decoder_peak_rss_mb", 0.0)
         out["peak_rss_mb_total_bound"] = out["peak_rss_mb"] + out["decoder_processes"] * out["peak_rss_mb_decoder"]
         out["data_root_mb"] = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 2**20
         return out

@@ -49,7 +49,8 @@ RAW_SCHEMA = pa.schema([("key", pa.string()), ("S", pa.binary()), ("J", pa.binar
 QUARANTINE_SCHEMA = pa.schema([("key", pa.string()), ("reason", pa.string()), ("S", pa.binary()),
                                ("J", pa.binary()), ("z1", pa.binary())])
 ALLOC_SCHEMA = pa.schema([("key", pa.string()), ("vid", pa.string()), ("playid", pa.int64())])
-_STR_COLS = ("key", "vid", "region", "ipkey", "uid")
+_UNIQUE_COLS = {"pos", "key", "ipkey", "PIP", "PIP__json", "PlayTime", "PlayTime__json", "flow", "comprate",
+                "zz_uinfo", "playid"}  # (nearly) one value per play: not dictionary-encoded
 
 
 class _Counter:
@@ -278,7 +279,7 @@ def _decode_chunk(job: dict, client=None) -> dict:
                                        schema=RAW_SCHEMA))
     plays, bad, segtab = core.decode_plays(keys, s_raw, j_raw, z_raw, job["day"])
     del keys, raw, s_raw, j_raw, z_raw
-    out = {"i": job["i"], "round_trips": rt.n, "distinct_j": len(segtab.htmap), "quarantined": len(bad),
+    out = {"i": job["i"], "round_trips": rt.n, "peak_rss_mb": None, "distinct_j": len(segtab.htmap), "quarantined": len(bad),
            "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(), "segs": None, "plays": len(plays)}
     if len(bad):
         _write_ipc(base + ".bad", pa.Table.from_pandas(bad, schema=QUARANTINE_SCHEMA, preserve_index=False))
@@ -305,7 +306,21 @@ def _decode_chunk(job: dict, client=None) -> dict:
             **text, "Htmap": pa.array(plays["Htmap"].tolist(), pa.string()),
             "zz_uinfo": pa.array(plays["zz_uinfo"], pa.string(), from_pandas=True), "_pid": pa.array(pid)}
     _write_ipc(base + ".arrow", pa.table(cols))
+    out["peak_rss_mb"] = _peak_rss_mb()
     return out
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, not inflated by the parent's
+    pages a spawned process shares between its fork and its exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _die_with_parent(parent: int) -> None:
@@ -394,6 +409,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
             n_prev, n, n_read, new_keys, old_id, alloc, duplicates, workers) -> dict:
     t_fetch = 0.0
     rt_workers = 0
+    dec_rss = 0.0
     spills: list[tuple[str, dict]] = []
     mixed: set[str] = set()
     vids_seen: dict[str, None] = {}
@@ -404,7 +420,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
     reasons: dict[str, int] = {}
     quar = ParquetStream(root, plays_path(day, "quarantine.parquet"), QUARANTINE_SCHEMA)
     try:
-        with ParquetStream(root, snap_rel, RAW_SCHEMA) as snap:
+        with ParquetStream(root, snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
             used = [0]
             src = _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day, spill, old_id,
                                  workers, used)
@@ -418,7 +434,9 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                 snap.write(_read_ipc(base + ".raw"))
                 os.remove(base + ".raw")
                 rt.n += res["round_trips"]
-                rt_workers += res["round_trips"] if used[0] else 0
+                if used[0]:
+                    rt_workers += res["round_trips"]
+                    dec_rss = max(dec_rss, res["peak_rss_mb"] or 0.0)
                 distinct_j += res["distinct_j"]
                 if res["quarantined"]:
                     quar.write(_read_ipc(base + ".bad"))
@@ -477,7 +495,8 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         try:
             if alloc_w is not None:
                 alloc_w.write(alloc)
-            with ParquetStream(root, plays_path(day, "plays.parquet"), schema) as out:
+            with ParquetStream(root, plays_path(day, "plays.parquet"), schema,
+                               dictionary=[c for c in schema.names if c not in _UNIQUE_COLS]) as out:
                 for path, offsets in spills:
                     tab = _read_ipc(path)
                     vid = pd.Series(tab.column("vid").to_pylist(), dtype=object)
@@ -538,7 +557,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         "quarantine_reasons": reasons,
         "quarantine_path": root.uri(plays_path(day, "quarantine.parquet")),
         "distinct_segment_values": distinct_j, "chunks": len(spills), "chunk": chunk,
-        "decoder_processes": used[0],
+        "decoder_processes": used[0], "decoder_peak_rss_mb": round(dec_rss, 1),
         "kid_cache_hits": kstats["kid_cache_hits"], "kid_mysql_lookups": kstats["kid_mysql_lookups"],
         "kid_mysql_queries": kstats["kid_mysql_queries"],
         "new_play_ids": new_ids, **astats,
