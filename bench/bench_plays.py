@@ -77,7 +77,7 @@ def cmd_gen(a) -> dict:
     from include.sample_plays import generate_plays
 
     r = _redis(a.redis_db)
-    r.flushdb()
+    r.flushdb(asynchronous=True)
     return generate_plays(r, _mysql(a.mysql_db), DAY, plays=a.n)
 
 
@@ -266,7 +266,7 @@ def main(argv=None) -> int:
         results["legacy"].append(res)
         print(json.dumps(res, default=str), flush=True)
     for db in {a.redis_db, a.legacy_redis_db}:
-        _redis(db).flushdb()
+        _redis(db).flushdb(asynchronous=True)
     print(json.dumps(results, default=str))
     return 0
 

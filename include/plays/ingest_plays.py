@@ -85,16 +85,28 @@ def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.Array:
     return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
 
 
-def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter) -> tuple[list, list, list]:
+def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
+    """``K_S``/``K_J``/``K_z1`` of ``keys``: one pipeline of three MGETs per ``batch`` keys (reads only, so a
+    pipeline that times out, e.g. while the server is busy with another client's FLUSHDB, is sent again)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     s_out: list = []
     j_out: list = []
     z_out: list = []
     for part in chunks(keys, batch):
-        p = raw.pipeline(transaction=False)
-        p.mget([k + "_S" for k in part])
-        p.mget([k + "_J" for k in part])
-        p.mget([k + "_z1" for k in part])
-        s, j, z = rt(p.execute())
+        for attempt in range(attempts):
+            p = raw.pipeline(transaction=False)
+            p.mget([k + "_S" for k in part])
+            p.mget([k + "_J" for k in part])
+            p.mget([k + "_z1" for k in part])
+            try:
+                s, j, z = rt(p.execute())
+                break
+            except (RedisTimeoutError, RedisConnectionError):
+                if attempt == attempts - 1:
+                    raise
+                log.warning("ingest_plays: MGET pipeline timed out, sending it again")
         s_out.extend(s)
         j_out.extend(j)
         z_out.extend(z)

@@ -371,14 +371,14 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     instead of Python strings. Sums add each group's plays in play order, so the result does not depend
     on how the plays were read (chunks, row groups), only on their order."""
     n = len(vid_code)
-    df = pd.DataFrame({"v": np.asarray(vid_code, dtype=np.int64), "k": np.asarray(kid_code, dtype=np.int64),
-                       "r": np.asarray(region_code, dtype=np.int64), "flow": flow, "comprate": comprate,
-                       "playid": playid})
+    df = pd.DataFrame({"v": np.asarray(vid_code), "k": np.asarray(kid_code), "r": np.asarray(region_code),
+                       "flow": flow, "comprate": comprate, "playid": playid})
     g = df.groupby("v", sort=True)
     a = g.agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
               EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
     # IP: distinct (vid, ip) pairs, counted per vid
-    pairs = pd.unique((df["v"].to_numpy() << 32) | np.asarray(ip_code, dtype=np.int64)) if n else np.zeros(0, np.int64)
+    pairs = (pd.unique((df["v"].to_numpy().astype(np.int64) << 32) | np.asarray(ip_code, dtype=np.int64)) if n
+             else np.zeros(0, np.int64))
     ipn = np.bincount(pairs >> 32, minlength=len(vids)) if n else np.zeros(len(vids), dtype=np.int64)
     codes = a.index.to_numpy()
     vname = _names(codes, vids)
