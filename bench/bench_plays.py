@@ -6,6 +6,11 @@ per pipeline or command) and MongoDB calls on mongomock (``bulk_write`` / ``find
 the legacy port (tests/support/legacy_oracle.py) on the same data in another Redis database.
 
     .venv/bin/python bench/bench_plays.py --plays 100000 1000000 --legacy-plays 20000
+
+``--runs N`` times each size N times on one generated day (the play-id and category caches are reset
+between runs, so every run starts from the same state); ``--floor`` also times the raw Redis snapshot
+alone (ranged LRANGE + pipelined MGET of ``K_S``/``K_J``/``K_z1`` into memory, no decoding, no files).
+Redis databases: ``--redis-db`` / ``--legacy-redis-db`` or ``BENCH_REDIS_DB`` / ``BENCH_LEGACY_REDIS_DB``.
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ def cmd_gen(a) -> dict:
     from include.sample_plays import generate_plays
 
     r = _redis(a.redis_db)
-    r.flushdb()
+    r.flushdb(asynchronous=True)
     return generate_plays(r, _mysql(a.mysql_db), DAY, plays=a.n)
 
 
@@ -84,25 +89,44 @@ def cmd_new(a) -> dict:
     mongomock_shim.install()
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
+    from include.plays import rollup_videos as rv
     from include.plays.ingest_plays import ingest_plays
     from include.plays.publish import publish
     from include.plays.rollup_videos import rollup_videos
     from include.storage import DataRoot
 
     _instrument()
+    day_s = {}
+    real_day = rv.rollup_day
+
+    def timed_day(*args, **kw):
+        t = time.perf_counter()
+        try:
+            return real_day(*args, **kw)
+        finally:
+            day_s["s"] = time.perf_counter() - t
+
+    rv.rollup_day = timed_day
     r = _redis(a.redis_db)
     hook = MySqlHook(mysql_conn_id="video_mysql", schema=a.mysql_db)
     tmp = tempfile.mkdtemp(prefix="bench_plays_")
     try:
         root = DataRoot(tmp)
+        ru0 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
         t0 = time.perf_counter()
-        ing = ingest_plays(root, r, hook, DAY)
+        ing = ingest_plays(root, r, hook, DAY, **({"chunk": a.chunk} if a.chunk else {}),
+                           **({"workers": a.workers} if a.workers >= 0 else {}))
         t1 = time.perf_counter()
+        rss_ingest = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rollup_videos(root, DAY)
         t2 = time.perf_counter()
-        rt = Counts.redis
+        ru1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(ru0, ru1, strict=True))
+        rt = Counts.redis + ing.get("redis_round_trips_in_workers", 0)  # workers' sends are not patched
         out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
-               "plays_per_s": a.n / (t2 - t0), "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n,
+               "rollup_day_s": day_s.get("s"), "plays_per_s": a.n / (t2 - t0),
+               "plays_per_s_ingest_rollup_day": a.n / (t1 - t0 + day_s.get("s", 0.0)),
+               "cpu_s": cpu, "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
                "distinct_J": ing["distinct_segment_values"], "phase_s": ing["seconds"],
                "peak_rss_mb_ingest_rollup": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if a.publish:
@@ -114,10 +138,60 @@ def cmd_new(a) -> dict:
             out["mongo_bulk_calls"] = pub["bulk_calls"]
             out["mongo_calls_per_1000"] = 1000 * (Counts.bulk + Counts.find) / a.n
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # decoder processes: the largest one's peak (VmHWM reported by the workers; RUSAGE_CHILDREN would
+        # count the parent's pages a spawned child shares between fork and exec), counted once per worker
+        out["decoder_processes"] = ing.get("decoder_processes", 0)
+        out["peak_rss_mb_decoder"] = ing.get("decoder_peak_rss_mb", 0.0)
+        out["peak_rss_mb_total_bound"] = out["peak_rss_mb"] + out["decoder_processes"] * out["peak_rss_mb_decoder"]
         out["data_root_mb"] = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 2**20
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cmd_floor(a) -> dict:
+    """The raw snapshot alone: ranged LRANGE and pipelined MGETs (as ingest_plays issues them) into
+    memory, with the same client (bytes, RESP2, hiredis when installed); no decoding, no files."""
+    import redis
+
+    from include.plays.ingest_plays import LRANGE_STEP
+    from video_analytics.conventions import endlist_key
+
+    _instrument()
+    r = redis.Redis(host="127.0.0.1", port=6379, db=a.redis_db, decode_responses=False, protocol=2)
+    t0 = time.perf_counter()
+    keys: list = []
+    start = 0
+    while True:
+        part = r.lrange(endlist_key(DAY), start, start + LRANGE_STEP - 1)
+        keys += part
+        if len(part) < LRANGE_STEP:
+            break
+        start += LRANGE_STEP
+    keys = list(dict.fromkeys(keys))
+    t1 = time.perf_counter()
+    vals = 0
+    for i in range(0, len(keys), a.floor_batch):
+        part = keys[i: i + a.floor_batch]
+        p = r.pipeline(transaction=False)
+        p.mget([k + b"_S" for k in part])
+        p.mget([k + b"_J" for k in part])
+        p.mget([k + b"_z1" for k in part])
+        vals += sum(len(x) for x in p.execute())
+    t2 = time.perf_counter()
+    return {"plays": a.n, "keys": len(keys), "values": vals, "lrange_s": t1 - t0, "mget_s": t2 - t1,
+            "seconds": t2 - t0, "plays_per_s": a.n / (t2 - t0), "batch": a.floor_batch,
+            "redis_rt_per_1000": 1000 * Counts.redis / a.n,
+            "hiredis": redis.utils.HIREDIS_AVAILABLE,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _reset_caches(db: int) -> None:
+    """What ingest_plays writes to Redis (play-id counters and reservations, category cache): removed, so
+    every timed run starts from the freshly generated state."""
+    from video_analytics.conventions import KID_HASH, PLAYID_HASH, reservation_key
+
+    _redis(db).delete(PLAYID_HASH, KID_HASH, reservation_key(DAY))
 
 
 def cmd_legacy(a) -> dict:
@@ -153,31 +227,46 @@ def main(argv=None) -> int:
     p.add_argument("--plays", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--legacy-plays", type=int, nargs="*", default=[20_000])
     p.add_argument("--publish-max", type=int, default=100_000, help="publish to mongomock up to this size")
-    p.add_argument("--redis-db", type=int, default=13)
-    p.add_argument("--legacy-redis-db", type=int, default=12)
+    p.add_argument("--redis-db", type=int, default=int(os.environ.get("BENCH_REDIS_DB", "13")))
+    p.add_argument("--legacy-redis-db", type=int, default=int(os.environ.get("BENCH_LEGACY_REDIS_DB", "12")))
+    p.add_argument("--runs", type=int, default=1, help="timed runs per size, on one generated day")
+    p.add_argument("--floor", action="store_true", help="also time the raw Redis snapshot alone")
+    p.add_argument("--floor-batch", type=int, default=5000, help="keys per MGET pipeline in --floor")
+    p.add_argument("--chunk", type=int, default=0, help="ingest_plays chunk (0: its default)")
+    p.add_argument("--workers", type=int, default=-1, help="ingest_plays decoder processes (-1: its default)")
     p.add_argument("--mysql-db", default="test_bench_plays")
-    p.add_argument("--stage", choices=["gen", "new", "legacy"])
+    p.add_argument("--stage", choices=["gen", "new", "legacy", "floor"])
     p.add_argument("--n", type=int)
     p.add_argument("--publish", action="store_true")
     a = p.parse_args(argv)
     if a.stage:
-        print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy}[a.stage](a), default=str))
+        print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy, "floor": cmd_floor}[a.stage](a),
+                         default=str))
         return 0
-    results = {"new": [], "legacy": []}
+    results = {"new": [], "floor": [], "legacy": []}
     for n in a.plays:
         gen = _child("--stage", "gen", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db)
         extra = ["--publish"] if n <= a.publish_max else []
-        res = _child("--stage", "new", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db, *extra)
-        res["generate_s"] = gen["seconds"]
-        results["new"].append(res)
-        print(json.dumps(res, default=str), flush=True)
+        for run in range(a.runs):
+            if a.floor:
+                res = _child("--stage", "floor", "--n", n, "--redis-db", a.redis_db, "--floor-batch", a.floor_batch)
+                res["run"] = run
+                results["floor"].append(res)
+                print(json.dumps({"floor": res}, default=str), flush=True)
+            _reset_caches(a.redis_db)
+            res = _child("--stage", "new", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db,
+                         "--chunk", a.chunk, "--workers", a.workers, *extra)
+            res["generate_s"] = gen["seconds"]
+            res["run"] = run
+            results["new"].append(res)
+            print(json.dumps(res, default=str), flush=True)
     for n in a.legacy_plays or []:
         _child("--stage", "gen", "--n", n, "--redis-db", a.legacy_redis_db, "--mysql-db", a.mysql_db)
         res = _child("--stage", "legacy", "--n", n, "--redis-db", a.legacy_redis_db, "--mysql-db", a.mysql_db)
         results["legacy"].append(res)
         print(json.dumps(res, default=str), flush=True)
     for db in {a.redis_db, a.legacy_redis_db}:
-        _redis(db).flushdb()
+        _redis(db).flushdb(asynchronous=True)
     print(json.dumps(results, default=str))
     return 0
 

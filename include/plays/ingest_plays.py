@@ -19,6 +19,7 @@ Streamed in chunks of ``chunk`` unique keys so that memory stays bounded whateve
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import shutil
@@ -39,14 +40,17 @@ from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, table_key
 
-CHUNK = 50_000          # unique keys decoded at once (bounds memory)
+log = logging.getLogger(__name__)
+
+CHUNK = 20_000          # unique keys decoded at once (bounds memory)
 LRANGE_STEP = 100_000   # T_endlist_D entries per LRANGE
 
 RAW_SCHEMA = pa.schema([("key", pa.string()), ("S", pa.binary()), ("J", pa.binary()), ("z1", pa.binary())])
 QUARANTINE_SCHEMA = pa.schema([("key", pa.string()), ("reason", pa.string()), ("S", pa.binary()),
                                ("J", pa.binary()), ("z1", pa.binary())])
 ALLOC_SCHEMA = pa.schema([("key", pa.string()), ("vid", pa.string()), ("playid", pa.int64())])
-_STR_COLS = ("key", "vid", "region", "ipkey", "uid")
+_UNIQUE_COLS = {"pos", "key", "ipkey", "PIP", "PIP__json", "PlayTime", "PlayTime__json", "flow", "comprate",
+                "zz_uinfo", "playid"}  # (nearly) one value per play: not dictionary-encoded
 
 
 class _Counter:
@@ -81,16 +85,28 @@ def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.Array:
     return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
 
 
-def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter) -> tuple[list, list, list]:
+def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
+    """``K_S``/``K_J``/``K_z1`` of ``keys``: one pipeline of three MGETs per ``batch`` keys (reads only, so a
+    pipeline that times out, e.g. while the server is busy with another client's FLUSHDB, is sent again)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     s_out: list = []
     j_out: list = []
     z_out: list = []
     for part in chunks(keys, batch):
-        p = raw.pipeline(transaction=False)
-        p.mget([k + "_S" for k in part])
-        p.mget([k + "_J" for k in part])
-        p.mget([k + "_z1" for k in part])
-        s, j, z = rt(p.execute())
+        for attempt in range(attempts):
+            p = raw.pipeline(transaction=False)
+            p.mget([k + "_S" for k in part])
+            p.mget([k + "_J" for k in part])
+            p.mget([k + "_z1" for k in part])
+            try:
+                s, j, z = rt(p.execute())
+                break
+            except (RedisTimeoutError, RedisConnectionError):
+                if attempt == attempts - 1:
+                    raise
+                log.warning("ingest_plays: MGET pipeline timed out, sending it again")
         s_out.extend(s)
         j_out.extend(j)
         z_out.extend(z)
@@ -185,13 +201,16 @@ def _plays_schema(mixed: set[str]) -> pa.Schema:
 
 
 def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, batch: int = 5000,
-                 chunk: int = CHUNK, lrange_step: int = LRANGE_STEP) -> dict:
+                 chunk: int = CHUNK, lrange_step: int = LRANGE_STEP, workers: int | None = None) -> dict:
     """Snapshot day D's plays from Redis into the data root, validate, categorise and number them.
 
     Re-running keeps what earlier runs archived (union), reuses their play ids and categories, and
     gives new ids only to new keys. Memory is bounded by ``chunk`` (unique keys decoded at once) plus
-    about 40 bytes per key of the day.
+    about 40 bytes per key of the day. ``workers`` decoder processes (default: 2 on a machine with two
+    or more cores, when the day has more than one chunk of new keys; 0 or 1: in-process).
     """
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
     t0 = time.perf_counter()
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
     rt = _Counter()
@@ -227,15 +246,183 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     spill = tempfile.mkdtemp(prefix=f"ingest_{day}_")
     try:
         return _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, run_id, spill,
-                       snap_rel, n_prev, n, n_read, new_keys, old_id, alloc, duplicates)
+                       snap_rel, n_prev, n, n_read, new_keys, old_id, alloc, duplicates, workers)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
 
 
+def _write_ipc(path: str, tab: pa.Table) -> None:
+    with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, tab.schema) as w:
+        w.write_table(tab)
+
+
+def _read_ipc(path: str) -> pa.Table:
+    with pa.memory_map(path) as fh:
+        return pa.ipc.open_file(fh).read_all()
+
+
+_WORKER_CLIENT: dict = {}
+
+
+def _worker_client(spec):
+    key = repr(spec)
+    if key not in _WORKER_CLIENT:
+        import redis as redis_mod
+
+        cls, kwargs = spec
+        _WORKER_CLIENT.clear()
+        _WORKER_CLIENT[key] = redis_mod.Redis(connection_pool=redis_mod.ConnectionPool(connection_class=cls, **kwargs))
+    return _WORKER_CLIENT[key]
+
+
+def _decode_chunk(job: dict, client=None) -> dict:
+    """One chunk of pass 1 (in a worker process, or in-process): fetch the raw values when not given,
+    decode, and write ``<i>.raw`` (snapshot rows), ``<i>.bad`` (quarantined) and ``<i>.arrow`` (plays,
+    ``_pid`` = an earlier allocation's id, or minus the play's rank among the vid's new plays of the
+    chunk) into the spill folder. Returns the chunk's small aggregates."""
+    rt = _Counter()
+    keys, raw = job["keys"], job.get("raw")
+    if raw is None:
+        raw = _fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
+    s_raw, j_raw, z_raw = raw
+    base = os.path.join(job["spill"], f"{job['i']:06d}")
+    _write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), pa.array(s_raw, pa.binary()),
+                                        pa.array(j_raw, pa.binary()), pa.array(z_raw, pa.binary())],
+                                       schema=RAW_SCHEMA))
+    plays, bad, segtab = core.decode_plays(keys, s_raw, j_raw, z_raw, job["day"])
+    del keys, raw, s_raw, j_raw, z_raw
+    out = {"i": job["i"], "round_trips": rt.n, "peak_rss_mb": None, "distinct_j": len(segtab.htmap), "quarantined": len(bad),
+           "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(), "segs": None, "plays": len(plays)}
+    if len(bad):
+        _write_ipc(base + ".bad", pa.Table.from_pandas(bad, schema=QUARANTINE_SCHEMA, preserve_index=False))
+        out["reasons"] = {str(r): int(c) for r, c in bad["reason"].value_counts().items()}
+    if plays.empty:
+        return out
+    pos = plays["pos"].to_numpy() + job["start"]
+    out["segs"] = core.play_segments(plays, segtab)
+    vid = plays["vid"]
+    out["vids"] = vid.unique().tolist()
+    pid = job["old_id"][plays["pos"].to_numpy()].copy()
+    new = pid == 0
+    if new.any():
+        nv = vid[new]
+        pid[new] = -(nv.groupby(nv, sort=False).cumcount().to_numpy() + 1)
+        out["new_counts"] = {str(v): int(c) for v, c in nv.value_counts(sort=False).items()}
+    text, out["mixed"] = _text_columns(plays)
+    vid_a = pa.array(vid.tolist(), pa.string())
+    cols = {"pos": pa.array(pos), "key": pa.array(plays["key"].tolist(), pa.string()), "vid": vid_a,
+            "region": pa.array(plays["region"].tolist(), pa.string()),
+            "ipkey": pa.array(plays["ipkey"].tolist(), pa.string()),
+            "uid": pc.utf8_slice_codeunits(vid_a, 0, 4),
+            "flow": pa.array(plays["flow"].to_numpy()), "comprate": pa.array(plays["comprate"].to_numpy()),
+            **text, "Htmap": pa.array(plays["Htmap"].tolist(), pa.string()),
+            "zz_uinfo": pa.array(plays["zz_uinfo"], pa.string(), from_pandas=True), "_pid": pa.array(pid)}
+    _write_ipc(base + ".arrow", pa.table(cols))
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, not inflated by the parent's
+    pages a spawned process shares between its fork and its exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the kernel kills the worker when its parent dies (even by kill -9)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+# the connection settings a worker's client takes over (the rest are redis-py defaults or process-local)
+_PLAIN_KWARGS = {"host", "port", "path", "db", "username", "password", "client_name", "socket_timeout",
+                 "socket_connect_timeout", "socket_keepalive", "encoding", "encoding_errors", "decode_responses",
+                 "protocol", "health_check_interval", "retry_on_timeout"}
+
+
+def _pool(workers: int, raw):
+    """A spawn process pool of ``workers`` decoders and the picklable spec of the Redis client, or
+    ``(None, None)`` when that is not possible here (one core, a daemonic process, an unpicklable client)."""
+    if workers < 2:
+        return None, None
+    try:
+        import pickle
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        pool = raw.connection_pool
+        kw = pool.connection_kwargs
+        if kw.get("credential_provider") is not None:
+            raise ValueError("a credential provider cannot be handed to another process")
+        spec = (pool.connection_class, {k: v for k, v in kw.items()
+                                        if (k in _PLAIN_KWARGS or k.startswith("ssl_")) and type(v) is not object})
+        pickle.dumps(spec)
+        ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_die_with_parent,
+                                 initargs=(os.getpid(),))
+        ex.submit(int).result(timeout=60)  # started, or fall back
+        return ex, spec
+    except Exception:  # noqa: BLE001 - decode in-process instead
+        log.warning("ingest_plays: no worker processes here, decoding in-process", exc_info=True)
+        return None, None
+
+
+def _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day, spill, old_id, workers, used):
+    """Pass 1's chunk results, in snapshot order (worker processes when available, else in-process with a
+    prefetching thread for Redis)."""
+    ex, spec = _pool(workers, raw) if len(new_keys) > chunk else (None, None)
+    used[0] = ex._max_workers if ex is not None else 0
+    if ex is None:
+        for i, (start, keys, s, j, z) in enumerate(
+                _prefetch(_raw_chunks(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt))):
+            yield _decode_chunk({"i": i, "start": start, "keys": keys, "raw": (s, j, z), "day": day,
+                                 "spill": spill, "old_id": old_id[start: start + len(keys)], "batch": batch})
+        return
+    try:
+        def jobs():
+            if n_prev:
+                for b in iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]):
+                    yield {"keys": b.column("key").to_pylist(),
+                           "raw": tuple(b.column(c).to_pylist() for c in ("S", "J", "z1"))}
+            for k in range(0, len(new_keys), chunk):
+                yield {"keys": new_keys.slice(k, chunk).to_pylist(), "raw": None}
+
+        pending: list = []
+        i = start = 0
+        for job in jobs():
+            job.update(i=i, start=start, day=day, spill=spill, old_id=old_id[start: start + len(job["keys"])],
+                       batch=batch, redis=spec)
+            i += 1
+            start += len(job["keys"])
+            pending.append(ex.submit(_decode_chunk, job))
+            del job
+            while len(pending) > workers + 1:
+                yield pending.pop(0).result()
+        while pending:
+            yield pending.pop(0).result()
+    finally:
+        ex.shutdown(cancel_futures=True)
+
+
 def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, run_id, spill, snap_rel,
-            n_prev, n, n_read, new_keys, old_id, alloc, duplicates) -> dict:
+            n_prev, n, n_read, new_keys, old_id, alloc, duplicates, workers) -> dict:
     t_fetch = 0.0
-    spills: list[str] = []
+    rt_workers = 0
+    dec_rss = 0.0
+    spills: list[tuple[str, dict]] = []
     mixed: set[str] = set()
     vids_seen: dict[str, None] = {}
     new_count: dict[str, int] = {}   # vid -> new plays so far (ranks continue across chunks)
@@ -245,57 +432,40 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
     reasons: dict[str, int] = {}
     quar = ParquetStream(root, plays_path(day, "quarantine.parquet"), QUARANTINE_SCHEMA)
     try:
-        with ParquetStream(root, snap_rel, RAW_SCHEMA) as snap:
-            src = _prefetch(_raw_chunks(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt))
+        with ParquetStream(root, snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
+            used = [0]
+            src = _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day, spill, old_id,
+                                 workers, used)
             while True:
                 tf = time.perf_counter()
-                item = next(src, None)
+                res = next(src, None)
                 t_fetch += time.perf_counter() - tf
-                if item is None:
+                if res is None:
                     break
-                start, keys, s_raw, j_raw, z_raw = item
-                snap.write(pa.table([pa.array(keys, pa.string()), pa.array(s_raw, pa.binary()),
-                                     pa.array(j_raw, pa.binary()), pa.array(z_raw, pa.binary())],
-                                    schema=RAW_SCHEMA))
-                plays, bad, segtab = core.decode_plays(keys, s_raw, j_raw, z_raw, day)
-                del keys, s_raw, j_raw, z_raw
-                distinct_j += len(segtab.htmap)
-                if len(bad):
-                    quar.write(pa.Table.from_pandas(bad, schema=QUARANTINE_SCHEMA, preserve_index=False))
-                    n_quarantined += len(bad)
-                    for r, c in bad["reason"].value_counts().items():
-                        reasons[str(r)] = reasons.get(str(r), 0) + int(c)
-                if plays.empty:
+                base = os.path.join(spill, f"{res['i']:06d}")
+                snap.write(_read_ipc(base + ".raw"))
+                os.remove(base + ".raw")
+                rt.n += res["round_trips"]
+                if used[0]:
+                    rt_workers += res["round_trips"]
+                    dec_rss = max(dec_rss, res["peak_rss_mb"] or 0.0)
+                distinct_j += res["distinct_j"]
+                if res["quarantined"]:
+                    quar.write(_read_ipc(base + ".bad"))
+                    os.remove(base + ".bad")
+                    n_quarantined += res["quarantined"]
+                    for r, c in res["reasons"].items():
+                        reasons[r] = reasons.get(r, 0) + c
+                if not res["plays"]:
                     continue
-                pos = plays["pos"].to_numpy() + start
-                seg_parts.append(core.play_segments(plays, segtab))
-                vid = plays["vid"]
-                for v in vid.unique().tolist():
+                seg_parts.append(res["segs"])
+                for v in res["vids"]:
                     vids_seen.setdefault(v)
-                # play id: an earlier allocation's, or -(rank among the vid's new plays of the day)
-                pid = old_id[pos].copy()
-                new = pid == 0
-                if new.any():
-                    nv = vid[new]
-                    rank = nv.groupby(nv, sort=False).cumcount().to_numpy() + 1
-                    rank += nv.map(new_count).fillna(0).to_numpy(dtype=np.int64)
-                    pid[new] = -rank
-                    for v, c in nv.value_counts(sort=False).items():
-                        new_count[v] = new_count.get(v, 0) + int(c)
-                text, m = _text_columns(plays)
-                mixed |= m
-                cols = {"pos": pa.array(pos), **{c: pa.array(plays[c].tolist(), pa.string()) for c in _STR_COLS
-                                                 if c != "uid"},
-                        "uid": pc.utf8_slice_codeunits(pa.array(plays["vid"].tolist(), pa.string()), 0, 4),
-                        "flow": pa.array(plays["flow"].to_numpy()), "comprate": pa.array(plays["comprate"].to_numpy()),
-                        **text, "Htmap": pa.array(plays["Htmap"].tolist(), pa.string()),
-                        "zz_uinfo": pa.array(plays["zz_uinfo"], pa.string(), from_pandas=True), "_pid": pa.array(pid)}
-                path = os.path.join(spill, f"{len(spills):06d}.arrow")
-                tab = pa.table(cols)
-                with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, tab.schema) as w:
-                    w.write_table(tab)
-                spills.append(path)
-                del plays, bad, segtab, tab, cols, text
+                offsets = {v: new_count.get(v, 0) for v in res["new_counts"]}
+                for v, c in res["new_counts"].items():
+                    new_count[v] = new_count.get(v, 0) + c
+                mixed |= res["mixed"]
+                spills.append((base + ".arrow", offsets))
         root.write_table(_tables_table(redis, day, rt), plays_path(day, "snapshot", "tables.parquet"))
         t_snap = time.perf_counter()
 
@@ -337,10 +507,10 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         try:
             if alloc_w is not None:
                 alloc_w.write(alloc)
-            with ParquetStream(root, plays_path(day, "plays.parquet"), schema) as out:
-                for path in spills:
-                    with pa.memory_map(path) as src_f:
-                        tab = pa.ipc.open_file(src_f).read_all()
+            with ParquetStream(root, plays_path(day, "plays.parquet"), schema,
+                               dictionary=[c for c in schema.names if c not in _UNIQUE_COLS]) as out:
+                for path, offsets in spills:
+                    tab = _read_ipc(path)
                     vid = pd.Series(tab.column("vid").to_pylist(), dtype=object)
                     if bad_kid:
                         drop = vid.isin(bad_kid).to_numpy()
@@ -354,7 +524,9 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                     new = pid < 0
                     if new.any():
                         pid = pid.copy()
-                        pid[new] = vid[new].map(before).to_numpy(dtype=np.int64) - pid[new]
+                        nv = vid[new]
+                        pid[new] = (nv.map(before).to_numpy(dtype=np.int64) + nv.map(offsets).to_numpy(dtype=np.int64)
+                                    - pid[new])
                         new_ids += int(new.sum())
                         alloc_w.write(pa.table({"key": tab.column("key").filter(pa.array(new)),
                                                 "vid": tab.column("vid").filter(pa.array(new)),
@@ -397,10 +569,11 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         "quarantine_reasons": reasons,
         "quarantine_path": root.uri(plays_path(day, "quarantine.parquet")),
         "distinct_segment_values": distinct_j, "chunks": len(spills), "chunk": chunk,
+        "decoder_processes": used[0], "decoder_peak_rss_mb": round(dec_rss, 1),
         "kid_cache_hits": kstats["kid_cache_hits"], "kid_mysql_lookups": kstats["kid_mysql_lookups"],
         "kid_mysql_queries": kstats["kid_mysql_queries"],
         "new_play_ids": new_ids, **astats,
-        "redis_round_trips": rt.n,
+        "redis_round_trips": rt.n, "redis_round_trips_in_workers": rt_workers,
         "seconds": {"snapshot_and_decode": round(t_snap - t0, 3), "waiting_for_redis": round(t_fetch, 3),
                     "ids": round(t_ids - t_snap, 3), "total": round(time.perf_counter() - t0, 3)},
     }

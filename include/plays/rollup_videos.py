@@ -82,7 +82,9 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     for part in _play_doc_batches(root, day, batch):
         if schema is None:
             schema = part.schema
-            out = ParquetStream(root, plays_path(day, "docs", "play.parquet"), schema)
+            out = ParquetStream(root, plays_path(day, "docs", "play.parquet"), schema,
+                                dictionary=[c for c in schema.names if c not in ("_id", "PlayTime", "PIP", "Engage",
+                                                                                  "zz_uinfo")])
         out.write(part)
         n_docs += part.num_rows
     if schema is None:

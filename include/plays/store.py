@@ -40,12 +40,14 @@ class ParquetStream:
     """A Parquet file written row group by row group (bounded memory), published atomically on ``close``
     (written to a unique temporary name, then renamed); ``abort`` drops it. Also a context manager."""
 
-    def __init__(self, root: DataRoot, rel: str, schema: pa.Schema) -> None:
+    def __init__(self, root: DataRoot, rel: str, schema: pa.Schema, dictionary=None) -> None:
+        """``dictionary``: the columns worth dictionary-encoding (few distinct values); default all."""
         self.root, self.schema, self.rows = root, schema, 0
         self.path = root.path(rel)
         root.fs.makedirs(posixpath.dirname(self.path), exist_ok=True)
         self.tmp = f"{self.path}.{uuid.uuid4().hex[:12]}.tmp"
-        self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs)
+        self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs,
+                                       use_dictionary=True if dictionary is None else list(dictionary))
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:

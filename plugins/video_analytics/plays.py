@@ -161,6 +161,11 @@ def _as_str(values: list) -> list[str]:
     return [v if type(v) is str else str(v) for v in values]
 
 
+def _strs(values: list, types: set) -> list[str]:
+    """``_as_str(values)``, without the copy when they are all strings already."""
+    return values if types <= {str} and None not in values else _as_str(values)
+
+
 def _bad_names(names, ok=safe_name) -> np.ndarray:
     """Per value: not a usable name by ``ok`` (checked once per distinct value)."""
     codes, uniq = pd.factorize(np.asarray(names, dtype=object))
@@ -171,6 +176,12 @@ def _bad_names(names, ok=safe_name) -> np.ndarray:
 def _is_none(values: list) -> np.ndarray:
     """Per value: absent or JSON null (a NaN is present, and non-numeric)."""
     return np.equal(np.asarray(values, dtype=object), None).astype(bool) if values else np.zeros(0, dtype=bool)
+
+
+def _fields(dicts: list) -> dict[str, list]:
+    """``K_S`` fields as columns (``None`` where absent or where ``K_S`` is not an object)."""
+    dd = [d if type(d) is dict else {} for d in dicts]
+    return {f: [d.get(f) for d in dd] for f in FIELDS}
 
 
 def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, day: str
@@ -204,14 +215,15 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
     jr = np.asarray(j_reasons + [None], dtype=object)[codes]  # code -1 (missing) -> None
     mark(pd.notna(jr), jr)
 
-    cols: dict[str, list] = {}
+    cols = _fields(dicts)
     for f in FIELDS:
-        col = [d.get(f) if type(d) is dict else None for d in dicts]
-        cols[f] = col
-        mark(_is_none(col), f"missing_field:{f}")
+        if None in cols[f]:
+            mark(_is_none(cols[f]), f"missing_field:{f}")
     del dicts
+    types = {f: set(map(type, cols[f])) - {type(None)} for f in TEXT_FIELDS}  # None: marked missing above
     for f in TEXT_FIELDS:
-        mark(np.fromiter((not is_text(v) for v in cols[f]), dtype=bool, count=n), f"non_text:{f}")
+        if not types[f] <= {str}:
+            mark(np.fromiter((not is_text(v) for v in cols[f]), dtype=bool, count=n), f"non_text:{f}")
     nums = {}
     for f in NUMERIC_FIELDS:
         arr = _as_float(cols[f])
@@ -220,7 +232,7 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
     with np.errstate(invalid="ignore"):
         mark(~((nums["flow"] >= 0) & (nums["flow"] <= FLOW_MAX)), "out_of_range:flow")
         mark(~((nums["comprate"] >= 0) & (nums["comprate"] <= COMPRATE_MAX)), "out_of_range:comprate")
-    region = np.asarray(_as_str(cols["region"]), dtype=object)
+    region = np.asarray(_strs(cols["region"], types["region"]), dtype=object)
     mark(_bad_names(region), "bad_region")
 
     ok = pd.isna(reason)
@@ -232,7 +244,7 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
         "region": region[idx],
         "flow": nums["flow"][idx],
         "comprate": nums["comprate"][idx],
-        "ipkey": np.asarray(_as_str(cols["ip"]), dtype=object)[idx],
+        "ipkey": np.asarray(_strs(cols["ip"], types["ip"]), dtype=object)[idx],
         "jcode": codes[idx].astype(np.int64),
     })
     plays["uid"] = plays["vid"].str.slice(0, 4)
@@ -344,14 +356,14 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     instead of Python strings. Sums add each group's plays in play order, so the result does not depend
     on how the plays were read (chunks, row groups), only on their order."""
     n = len(vid_code)
-    df = pd.DataFrame({"v": np.asarray(vid_code, dtype=np.int64), "k": np.asarray(kid_code, dtype=np.int64),
-                       "r": np.asarray(region_code, dtype=np.int64), "flow": flow, "comprate": comprate,
-                       "playid": playid})
+    df = pd.DataFrame({"v": np.asarray(vid_code), "k": np.asarray(kid_code), "r": np.asarray(region_code),
+                       "flow": flow, "comprate": comprate, "playid": playid})
     g = df.groupby("v", sort=True)
     a = g.agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
               EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
     # IP: distinct (vid, ip) pairs, counted per vid
-    pairs = pd.unique((df["v"].to_numpy() << 32) | np.asarray(ip_code, dtype=np.int64)) if n else np.zeros(0, np.int64)
+    pairs = (pd.unique((df["v"].to_numpy().astype(np.int64) << 32) | np.asarray(ip_code, dtype=np.int64)) if n
+             else np.zeros(0, np.int64))
     ipn = np.bincount(pairs >> 32, minlength=len(vids)) if n else np.zeros(len(vids), dtype=np.int64)
     codes = a.index.to_numpy()
     vname = _names(codes, vids)

@@ -1,0 +1,97 @@
+"""Streamed ingest (issue 10): any chunk size, with or without worker processes, gives the very same
+files as one chunk: play ids, quarantine, contributions (bit for bit), documents; re-runs too."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.plays.ingest_plays import ingest_plays
+from include.plays.rollup_videos import rollup_day
+from include.sample_plays import generate_plays
+from include.storage import DataRoot
+from tests.support.plays import GOOD_S, categories, mysql_hook, put_play
+from video_analytics.conventions import endlist_key, plays_path
+
+DAY = "20140107"
+CONFIGS = [(10**6, 0), (1, 0), (3, 0), (3, 2), (7, 2)]  # (chunk, workers): the first is one chunk
+TABLES = ["plays.parquet", "allocation.parquet", "quarantine.parquet", "segments.parquet", "kids.parquet",
+          "snapshot/plays_raw.parquet", "snapshot/endlist.parquet", "docs/play.parquet",
+          *(f"contrib/{k}.parquet" for k in ("vid", "vid_region", "vid_seg", "uid", "uid_region", "kid",
+                                             "kid_region"))]
+
+
+def _day(r, mysql_db):
+    """A small day with every hard case: vids spanning chunks, duplicates, malformed plays, a vid whose
+    category is not a usable name (bad_kid), a text field holding a number (stored JSON-encoded)."""
+    hook = mysql_hook(mysql_db)
+    generate_plays(r, hook, DAY, plays=120, vids=6, seed=3, bad_rate=0.05, dup_rate=0.05)
+    categories(mysql_db, [("1000002", 99)], [(99, "bad.kid")])
+    put_play(r, DAY, "1000001_x1", s={**GOOD_S, "os": 7})
+    put_play(r, DAY, "1000001_x2", raw_s="{not json")
+    r.rpush(endlist_key(DAY), "1000001_x1")
+    return hook
+
+
+def _files(root: DataRoot) -> dict:
+    out = {t: root.read_table(plays_path(DAY, *t.split("/"))).to_pylist() for t in TABLES}
+    for k in ("vdaily", "daily", "type"):
+        out[k] = root.read_jsonl(plays_path(DAY, "docs", f"{k}.jsonl"))
+    return out
+
+
+def _run(r, hook, root, chunk, workers):
+    rep = ingest_plays(root, r, hook, DAY, chunk=chunk, workers=workers)
+    rollup_day(root, DAY)
+    return rep
+
+
+def _restore(r, snap):
+    r.flushdb()
+    for k, v in snap.items():
+        r.restore(k, 0, v)
+
+
+def test_any_chunk_size_gives_the_same_files(redis_db, mysql_db, tmp_path):
+    hook = _day(redis_db, mysql_db)
+    snap = {k: redis_db.dump(k) for k in redis_db.keys("*")}
+    results = []
+    for i, (chunk, workers) in enumerate(CONFIGS):
+        _restore(redis_db, snap)
+        root = DataRoot(str(tmp_path / f"r{i}"))
+        rep = _run(redis_db, hook, root, chunk, workers)
+        results.append((rep, _files(root)))
+    rep0, files0 = results[0]
+    assert rep0["quarantine_reasons"].get("bad_kid", 0) > 0 and rep0["duplicates"] > 0
+    assert any(c.endswith("__json") for c in files0["plays.parquet"][0])
+    assert rep0["chunks"] == 1
+    for (chunk, workers), (rep, files) in zip(CONFIGS[1:], results[1:], strict=True):
+        assert rep["chunks"] > 1 and rep["decoder_processes"] == workers
+        for k in ("unique", "duplicates", "ingested", "quarantined", "quarantine_reasons", "new_play_ids"):
+            assert rep[k] == rep0[k], (chunk, workers, k)
+        for name in files0:
+            assert files[name] == files0[name], (chunk, workers, name)
+
+
+@pytest.mark.parametrize("chunk,workers", [(2, 0), (3, 2)])
+def test_a_rerun_across_chunks_keeps_ids_and_unions(redis_db, mysql_db, tmp_path, chunk, workers):
+    """Half the day, then the rest arrives (with repeats): ids of the first run are kept, new keys get
+    the next ids in T_endlist_D order, exactly as with one chunk."""
+    hook = _day(redis_db, mysql_db)
+    full = redis_db.lrange(endlist_key(DAY), 0, -1)
+    snap = {k: redis_db.dump(k) for k in redis_db.keys("*")}
+    out = []
+    for i, (c, w) in enumerate([(10**6, 0), (chunk, workers)]):
+        _restore(redis_db, snap)
+        redis_db.delete(endlist_key(DAY))
+        redis_db.rpush(endlist_key(DAY), *full[: len(full) // 2])
+        root = DataRoot(str(tmp_path / f"r{i}"))
+        _run(redis_db, hook, root, c, w)
+        first = {a["key"]: a["playid"] for a in root.read_table(plays_path(DAY, "allocation.parquet")).to_pylist()}
+        redis_db.rpush(endlist_key(DAY), *full[len(full) // 2:], *full[:5])
+        rep = _run(redis_db, hook, root, c, w)
+        again = {a["key"]: a["playid"] for a in root.read_table(plays_path(DAY, "allocation.parquet")).to_pylist()}
+        assert {k: again[k] for k in first} == first
+        assert rep["new_play_ids"] == len(again) - len(first) > 0
+        out.append(_files(root))
+    for name in out[0]:
+        assert out[1][name] == out[0][name], name
