@@ -107,7 +107,8 @@ def merge_report(context, results: list[dict]) -> dict:
     from include.online_time.merge_report import merge_report as run
     from include.settings import data_root, mongo_db
 
-    return run(data_root(), day_of(context), list(results), mongo_db=mongo_db())
+    # one slice: Airflow's lazy sequence of mapped results then makes one API call, not one per shard
+    return run(data_root(), day_of(context), list(results[:]), mongo_db=mongo_db())
 
 
 def ingest_plays(context) -> dict:
