@@ -6,8 +6,9 @@ bench_online_time.py) with a fresh data root; the plays tasks, ``wait_for_plays`
 then the online-time group: ``sort_and_partition``, the mapped ``compute_shard`` tasks and
 ``merge_report``. The figure is the group's span from the metadata DB: first start of
 ``sort_and_partition`` to the end of ``merge_report`` (the sensor done), plus each task's
-duration; the whole command's wall time is given too. Then the CLI on the same files, and both
-results are compared.
+duration; the whole command's wall time is given too. Then the same three task functions called
+directly in one fresh process (no Airflow: the group's own work), then the CLI on the same files;
+the DAG's and the CLI's results are compared.
 
 Needs the project environment (``. scripts/env.sh``) and an initialised metadata DB.
 Usage: ``.venv/bin/python bench/bench_dag_online_time.py [--size 10M] [--runs 3]``.
@@ -74,6 +75,25 @@ def run_dag(log_dir: str, root: str, shards: int) -> dict:
     return out
 
 
+def run_direct(log_dir: str, root: str, shards: int) -> float:
+    """The three task functions called one after the other in a fresh process, without Airflow:
+    the group's own work (seconds, imports excluded)."""
+    code = (
+        "import sys, time, datetime as dt\n"
+        "from include.online_time.sort_and_partition import sort_and_partition\n"
+        "from include.online_time.compute_shard import compute_shard\n"
+        "from include.online_time.merge_report import merge_report\n"
+        "from include.storage import DataRoot\n"
+        "end = dt.date.fromisoformat(sys.argv[3]); root = DataRoot(sys.argv[2]); t0 = time.perf_counter()\n"
+        "part = sort_and_partition(root, sys.argv[1], end, shards=int(sys.argv[4]))\n"
+        "merge_report(root, end, [compute_shard(root, s, end) for s in part['shards']])\n"
+        "print(time.perf_counter() - t0)\n")
+    # cwd outside the repository: the code comes from the installed package (or PYTHONPATH)
+    p = subprocess.run([sys.executable, "-c", code, log_dir, root, DAY, str(shards)], check=True,
+                       capture_output=True, text=True, timeout=1800, cwd=os.path.dirname(root))
+    return float(p.stdout.strip().splitlines()[-1])
+
+
 def run_cli(log_dir: str, out: str) -> float:
     t0 = time.perf_counter()
     subprocess.run([str(BIN / "video-analytics"), "online-time", "--log-dir", log_dir, "--end", DAY, "--out", out],
@@ -98,17 +118,20 @@ def main() -> int:
     for k in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="dag-", dir=HERE / "out") as tmp:
             d = run_dag(log_dir, os.path.join(tmp, "root"), args.shards)
+            d["direct"] = run_direct(log_dir, os.path.join(tmp, "direct"), args.shards)
             cli_out = os.path.join(tmp, "cli.parquet")
             c = run_cli(log_dir, cli_out)
             dag_t = pq.read_table(os.path.join(tmp, "root", "online_time", DAY, "online_time.parquet"))
             same &= dag_t.equals(pq.read_table(cli_out))
         dags.append(d)
         clis.append(c)
-        print(f"run {k + 1}: dag group {d['span']:.2f}s (dags test wall {d['wall']:.1f}s) "
+        print(f"run {k + 1}: dag group {d['span']:.2f}s (dags test wall {d['wall']:.1f}s, "
+              f"the three stages without Airflow {d['direct']:.2f}s) "
               f"{json.dumps(d['tasks'])}; cli {c:.2f}s", file=sys.stderr, flush=True)
     res = {"size": args.size, "loadavg": load, "runs": args.runs, "shards": args.shards,
            "dag_span": statistics.median(d["span"] for d in dags), "dag_spans": [d["span"] for d in dags],
            "dags_test_wall": statistics.median(d["wall"] for d in dags),
+           "direct": statistics.median(d["direct"] for d in dags), "directs": [d["direct"] for d in dags],
            "cli": statistics.median(clis), "clis": clis, "identical": same, "tasks": dags[-1]["tasks"]}
     res["ratio"] = res["dag_span"] / res["cli"]
     (HERE / "out" / f"dag_online_time{args.tag}.json").write_text(json.dumps(res, indent=2))

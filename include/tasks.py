@@ -109,7 +109,8 @@ def merge_report(context, results: list[dict]) -> dict:
     from include.settings import data_root, mongo_db
 
     root, day = data_root(), day_of(context)
-    totals = run(root, day, list(results), mongo_db=mongo_db())
+    # one slice: Airflow's lazy sequence of mapped results then makes one API call, not one per shard
+    totals = run(root, day, list(results[:]), mongo_db=mongo_db())
     emit(context, ONLINE_TIME, online_time_metadata(day.isoformat(), totals,
                                                     root.uri(conv.online_time_path(day, "online_time.parquet"))))
     return totals

@@ -319,7 +319,7 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Oy*y*y*", &cap, &ub, &tb, &ab)) return NULL;
     rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
     Py_ssize_t n = ub.len / 8, bad = -1;
-    int oom = 0;
+    int oom = 0, bad_key = 0;
     if (!st || tb.len / 8 != n || ab.len != n) {
         if (st) PyErr_SetString(PyExc_ValueError, "uid, lt and act must have the same length");
         PyBuffer_Release(&ub);
@@ -337,6 +337,10 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
             break;
         }
         uint64_t key = (uint64_t)uid[i];
+        if (key == EMPTY) { /* -1: the table's empty marker; the parser never gives it */
+            bad_key = 1;
+            break;
+        }
         user_state *u = rules_find(st, key);
         if (u->key == EMPTY) {
             memset(u, 0, sizeof(*u));
@@ -372,6 +376,10 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
     PyBuffer_Release(&tb);
     PyBuffer_Release(&ab);
     if (oom) return PyErr_NoMemory();
+    if (bad_key) {
+        PyErr_SetString(PyExc_ValueError, "userid -1 is not a valid userid");
+        return NULL;
+    }
     return PyLong_FromSsize_t(bad);
 }
 

@@ -168,3 +168,9 @@ def test_the_hand_made_cases_are_found():
 def test_hand_made_rule_cases_hold_for_the_streaming_rules(case, monkeypatch):
     monkeypatch.setattr(ref, "rules_for", streaming_rules_for)
     case()
+
+
+def test_streaming_rules_refuse_the_table_marker_as_a_userid():
+    sr = core.StreamingRules(0, 100)
+    with pytest.raises(ValueError, match="userid -1"):
+        sr.feed(np.array([5, -1]), np.array([1, 2]), np.array([0, 2], np.int8))

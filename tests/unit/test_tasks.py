@@ -65,3 +65,28 @@ def test_publish_fails_when_writing_fails(monkeypatch):
     monkeypatch.setattr(settings, "redis_client", lambda: None)
     with pytest.raises(ConnectionError):
         tasks.publish(CTX, {"day": "20140107"})
+
+
+def test_merge_report_reads_the_mapped_results_in_one_slice(monkeypatch):
+    """Airflow's lazy sequence of mapped results makes one API call per item when iterated, one
+    for a slice: merge_report must take the slice."""
+    import include.online_time.merge_report as mr
+
+    class Lazy:
+        def __init__(self, items):
+            self.items = items
+
+        def __iter__(self):
+            raise AssertionError("iterated item by item")
+
+        def __getitem__(self, key):
+            assert isinstance(key, slice)
+            return self.items[key]
+
+    seen = {}
+    monkeypatch.setattr(mr, "merge_report", lambda root, day, results, mongo_db=None: seen.update(r=results) or "ok")
+    monkeypatch.setattr(settings, "data_root", lambda: "root")
+    monkeypatch.setattr(settings, "mongo_db", lambda: None)
+    assert tasks.merge_report(CTX, Lazy([{"index": 0}, {"index": 1}])) == "ok"
+    assert seen["r"] == [{"index": 0}, {"index": 1}]
+    assert tasks.merge_report(CTX, [{"index": 2}]) == "ok" and seen["r"] == [{"index": 2}]
