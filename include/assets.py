@@ -8,8 +8,11 @@
 | ``video_daily_verified``        | ``verify`` (checks passed)| ``<data root>/reports``                        |
 
 Each event's ``extra`` carries the day and that step's counts and totals (see the ``*_metadata``
-functions). The URIs are fixed when the DAG is parsed, from ``AIRFLOW_VAR_DATA_ROOT`` (no Variable or
-connection is read at parse time); the event's ``extra["uri"]`` is the data root actually written.
+functions). The URIs are fixed when the DAG is parsed (no Variable or connection is read at parse time),
+from ``VIDEO_ASSET_DATA_ROOT``, else ``AIRFLOW_VAR_DATA_ROOT``; the event's ``extra["uri"]`` is where the
+task actually wrote. Airflow identifies an Asset by its name *and* URI: one metadata DB must see one URI
+per name, or the newer one stays inactive and its producing task fails. The tests, which give every run
+its own data root on one metadata DB, pin ``VIDEO_ASSET_DATA_ROOT`` for that reason (tests/conftest.py).
 
 Light on purpose: the DAG files import it at parse time (``os`` and ``airflow.sdk`` only).
 """
@@ -25,7 +28,7 @@ GROUP = "video_analytics"
 
 
 def _root_uri() -> str:
-    url = os.environ.get("AIRFLOW_VAR_DATA_ROOT") or os.path.join(
+    url = os.environ.get("VIDEO_ASSET_DATA_ROOT") or os.environ.get("AIRFLOW_VAR_DATA_ROOT") or os.path.join(
         os.environ.get("VIDEO_ROOT", os.getcwd()), "var", "data", "root")
     if "://" not in url:
         url = "file://" + os.path.abspath(url)
