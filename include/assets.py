@@ -2,22 +2,24 @@
 
 | asset (name)                    | produced by              | URI                                             |
 |---------------------------------|--------------------------|-------------------------------------------------|
-| ``video_online_time``           | ``online_time.merge_report`` | ``x-video-data-root://online_time``         |
-| ``video_play_documents``        | ``plays.rollup_videos``  | ``x-video-data-root://plays`` (the documents)    |
+| ``video_online_time``           | ``online_time.merge_report`` | ``<data root>/online_time``                 |
+| ``video_play_documents``        | ``plays.rollup_videos``  | ``<data root>/plays`` (the documents, rebuilt)   |
 | ``video_play_documents_mongodb``| ``plays.publish``        | ``x-mongodb://video_mongo/video`` (skipped = no event) |
-| ``video_daily_verified``        | ``verify`` (checks passed)| ``x-video-data-root://reports``                |
+| ``video_daily_verified``        | ``verify`` (checks passed)| ``<data root>/reports``                        |
 
 Each event's ``extra`` carries the day and that step's counts and totals (see the ``*_metadata``
-functions), and ``extra["uri"]``, the folder actually written on the data root. The Asset URIs name the
-folder relative to the data root, not its location: Airflow identifies an Asset by name and URI, so a
-URI that followed ``AIRFLOW_VAR_DATA_ROOT`` would make each deployment's (or test's) data root a
-conflicting Asset of the same name and cut downstream schedules off when the root moves.
+functions). The URIs are fixed when the DAG is parsed (no Variable or connection is read at parse time),
+from ``VIDEO_ASSET_DATA_ROOT``, else ``AIRFLOW_VAR_DATA_ROOT``; the event's ``extra["uri"]`` is where the
+task actually wrote. Airflow identifies an Asset by its name *and* URI: one metadata DB must see one URI
+per name, or the newer one stays inactive and its producing task fails. The tests, which give every run
+its own data root on one metadata DB, pin ``VIDEO_ASSET_DATA_ROOT`` for that reason (tests/conftest.py).
 
 Light on purpose: the DAG files import it at parse time (``os`` and ``airflow.sdk`` only).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from airflow.sdk import Asset
@@ -25,12 +27,18 @@ from airflow.sdk import Asset
 GROUP = "video_analytics"
 
 
-ROOT_SCHEME = "x-video-data-root://"
+def _root_uri() -> str:
+    url = os.environ.get("VIDEO_ASSET_DATA_ROOT") or os.environ.get("AIRFLOW_VAR_DATA_ROOT") or os.path.join(
+        os.environ.get("VIDEO_ROOT", os.getcwd()), "var", "data", "root")
+    if "://" not in url:
+        url = "file://" + os.path.abspath(url)
+    return url.rstrip("/")
 
-ONLINE_TIME = Asset(name="video_online_time", uri=f"{ROOT_SCHEME}online_time", group=GROUP)
-PLAY_DOCUMENTS = Asset(name="video_play_documents", uri=f"{ROOT_SCHEME}plays", group=GROUP)
+
+ONLINE_TIME = Asset(name="video_online_time", uri=f"{_root_uri()}/online_time", group=GROUP)
+PLAY_DOCUMENTS = Asset(name="video_play_documents", uri=f"{_root_uri()}/plays", group=GROUP)
 PLAY_DOCUMENTS_MONGODB = Asset(name="video_play_documents_mongodb", uri="x-mongodb://video_mongo/video", group=GROUP)
-DAILY_VERIFIED = Asset(name="video_daily_verified", uri=f"{ROOT_SCHEME}reports", group=GROUP)
+DAILY_VERIFIED = Asset(name="video_daily_verified", uri=f"{_root_uri()}/reports", group=GROUP)
 
 
 def emit(context: dict[str, Any], asset: Asset, extra: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ pages read the data root only (``include.dashboard``), imported per request: loa
 not import the pipeline, pandas or pyarrow.
 """
 
-
 from airflow.plugins_manager import AirflowPlugin
 
 DAG_ID = "daily_analytics"
@@ -50,7 +49,8 @@ def _app():
         b = _base(request)
         return HTMLResponse(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{CSS}</style>"
-            f"</head><body><nav><a href='{b}/'>Overview</a><a href='/video-reports/'>Verification reports</a>"
+            f"</head><body><nav><a href='{b}/'>Overview</a>"
+            f"<a href='{b.rsplit(PREFIX, 1)[0]}/video-reports/'>Verification reports</a>"
             f"</nav><h1>{e(title)}</h1>{body}</body></html>", status_code=status)
 
     def _empty(root) -> str:

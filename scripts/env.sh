@@ -31,6 +31,13 @@ export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=${AIRFLOW__SCHEDULER__ENABLE_HEAL
 export AIRFLOW_CONN_VIDEO_REDIS=${AIRFLOW_CONN_VIDEO_REDIS:-redis://127.0.0.1:6379/0}
 export AIRFLOW_CONN_VIDEO_MYSQL=${AIRFLOW_CONN_VIDEO_MYSQL:-mysql://video:video@127.0.0.1:3306/video}
 # AIRFLOW_CONN_VIDEO_MONGO is left unset: no MongoDB server runs on these machines.
+# Lineage (apache-airflow-providers-openlineage): one JSON OpenLineage event per line, file transport;
+# in production point AIRFLOW__OPENLINEAGE__TRANSPORT at Marquez or any HTTP/Kafka backend instead.
+export AIRFLOW__OPENLINEAGE__NAMESPACE=${AIRFLOW__OPENLINEAGE__NAMESPACE:-video_analytics}
+if [ -z "${AIRFLOW__OPENLINEAGE__TRANSPORT:-}" ]; then
+  mkdir -p "$VIDEO_ROOT/var/openlineage" 2>/dev/null || true
+  export AIRFLOW__OPENLINEAGE__TRANSPORT="{\"type\": \"file\", \"log_file_path\": \"$VIDEO_ROOT/var/openlineage/events.jsonl\", \"append\": true}"
+fi
 export AIRFLOW_VAR_LOG_DIR=${AIRFLOW_VAR_LOG_DIR:-$VIDEO_ROOT/var/data/logs}
 export AIRFLOW_VAR_DATA_ROOT=${AIRFLOW_VAR_DATA_ROOT:-$VIDEO_ROOT/var/data/root}
 export PATH="$VIDEO_ROOT/.venv/bin:$PATH"

@@ -31,6 +31,9 @@ def _load_project_env() -> None:
 
 
 _load_project_env()
+# Asset URIs name the data root (include/assets.py); the tests give each run its own data root on one
+# metadata DB, where a second URI for the same Asset name would stay inactive: pin one URI for all.
+os.environ.setdefault("VIDEO_ASSET_DATA_ROOT", os.environ.get("AIRFLOW_VAR_DATA_ROOT", str(ROOT / "var" / "data" / "root")))
 
 
 def _scratch_redis(db: int):

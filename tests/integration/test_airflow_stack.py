@@ -234,7 +234,12 @@ def stack(tmp_path_factory, mysql_scratch, pg_databases):
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW_STACK_TIMEOUT": "180",
+        # OpenLineage events of this stack's tasks (file transport, scripts/env.sh), in its own file
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "append": True,
+                                                       "log_file_path": str(tmp / "openlineage" / "events.jsonl")}),
     })
+    (tmp / "openlineage").mkdir()
+    env.pop("VIDEO_ASSET_DATA_ROOT", None)  # its own metadata DB: the Assets name this stack's data root
     rds = _redis(STACK_REDIS_DB)
     rds.flushdb()
     _run([STACK, "init"], env, timeout=300)
@@ -594,6 +599,22 @@ def test_verified_days_update_the_assets_with_their_numbers(stack):
     assert ev["extra"]["verify"] == "passed" and ev["extra"]["users"] == online.num_rows
     ot = [e for e in events if e["asset_id"] == names["video_online_time"]["id"] and e["extra"].get("day") == day]
     assert ot and ot[0]["extra"]["online_seconds"] == sum(online.column("online_seconds").to_pylist())
+
+
+def test_openlineage_events_name_each_tasks_outputs(stack):
+    """The OpenLineage provider (file transport) recorded each producing task's Asset as its output."""
+    path = stack.tmp / "openlineage" / "events.jsonl"
+    assert path.exists(), "no OpenLineage events written"
+    outputs: dict[str, set[tuple[str, str]]] = {}
+    for line in path.read_text().splitlines():
+        ev = json.loads(line)
+        if ev.get("eventType") == "COMPLETE":
+            outputs.setdefault(ev["job"]["name"], set()).update(
+                (o["namespace"], o["name"]) for o in ev.get("outputs", []))
+    root = str(stack.data_root)
+    assert ("file", f"{root}/online_time") in outputs.get(f"{DAG_ID}.online_time.merge_report", set()), outputs
+    assert ("file", f"{root}/plays") in outputs.get(f"{DAG_ID}.plays.rollup_videos", set()), outputs
+    assert ("file", f"{root}/reports") in outputs.get(f"{DAG_ID}.verify", set()), outputs
 
 
 # Runs after the backfill test on purpose: its plays would otherwise be in the backfill's data
