@@ -84,9 +84,12 @@ def test_merge_report_reads_the_mapped_results_in_one_slice(monkeypatch):
             return self.items[key]
 
     seen = {}
-    monkeypatch.setattr(mr, "merge_report", lambda root, day, results, mongo_db=None: seen.update(r=results) or "ok")
-    monkeypatch.setattr(settings, "data_root", lambda: "root")
+    import types
+
+    monkeypatch.setattr(mr, "merge_report",
+                        lambda root, day, results, mongo_db=None: seen.update(r=results) or {"users": 1})
+    monkeypatch.setattr(settings, "data_root", lambda: types.SimpleNamespace(uri=lambda *parts: "/".join(parts)))
     monkeypatch.setattr(settings, "mongo_db", lambda: None)
-    assert tasks.merge_report(CTX, Lazy([{"index": 0}, {"index": 1}])) == "ok"
+    assert tasks.merge_report(CTX, Lazy([{"index": 0}, {"index": 1}])) == {"users": 1}
     assert seen["r"] == [{"index": 0}, {"index": 1}]
-    assert tasks.merge_report(CTX, [{"index": 2}]) == "ok" and seen["r"] == [{"index": 2}]
+    assert tasks.merge_report(CTX, [{"index": 2}]) == {"users": 1} and seen["r"] == [{"index": 2}]
