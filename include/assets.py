@@ -57,10 +57,14 @@ def online_time_metadata(day: str, totals: dict[str, Any], uri: str) -> dict[str
 
 
 def play_documents_metadata(day: str, rollup: dict[str, Any], uri: str) -> dict[str, Any]:
-    return {"day": day, "uri": uri, "plays": rollup.get("plays"), "vids": rollup.get("vids"),
-            "uids": rollup.get("uids"), "kids": rollup.get("kids"), "documents": rollup.get("documents"),
-            "stat_documents": rollup.get("stat_documents"),
-            "verify": "pending (full outcome on video_daily_verified)"}
+    """From ``rollup_videos``' report (``documents``, or ``day_documents`` once stat documents come
+    from running totals)."""
+    out = {"day": day, "uri": uri, "plays": rollup.get("plays"), "vids": rollup.get("vids"),
+           "uids": rollup.get("uids"), "kids": rollup.get("kids"),
+           "documents": rollup.get("documents", rollup.get("day_documents"))}
+    if "stat_documents" in rollup:
+        out["stat_documents"] = rollup["stat_documents"]
+    return out | {"verify": "pending (full outcome on video_daily_verified)"}
 
 
 def published_metadata(day: str, published: dict[str, Any]) -> dict[str, Any]:

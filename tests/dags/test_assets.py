@@ -79,6 +79,9 @@ def test_events_carry_the_day_counts_and_verify_outcome(tmp_path, monkeypatch):
     meta = assets.online_time_metadata("2014-01-07", {"users": 2, "online_seconds": 40, "rows_in": 10, "rejects": 1}, "u")
     assert meta["reject_rate"] == 0.1 and meta["users"] == 2
     assets.emit({}, assets.ONLINE_TIME, {"x": 1})  # outside Airflow: no events, no error
+    for rollup in ({"plays": 5, "documents": 9, "stat_documents": 2}, {"plays": 5, "day_documents": 9}):
+        meta = assets.play_documents_metadata("2014-01-07", rollup, "u")
+        assert (meta["plays"], meta["documents"], meta["verify"][:7]) == (5, 9, "pending")
 
 
 def test_weekly_summary_uses_the_triggering_day(tmp_path, monkeypatch):
