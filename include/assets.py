@@ -58,7 +58,7 @@ def online_time_metadata(day: str, totals: dict[str, Any], uri: str) -> dict[str
 
 def play_documents_metadata(day: str, rollup: dict[str, Any], uri: str) -> dict[str, Any]:
     return {"day": day, "uri": uri, "plays": rollup.get("plays"), "vids": rollup.get("vids"),
-            "uids": rollup.get("uids"), "kids": rollup.get("kids"), "day_documents": rollup.get("day_documents"),
+            "uids": rollup.get("uids"), "kids": rollup.get("kids"), "documents": rollup.get("day_documents"),
             "totals_head": (rollup.get("totals") or {}).get("head"),
             "days_folded": len((rollup.get("totals") or {}).get("days_folded") or []),
             "verify": "pending (full outcome on video_daily_verified)"}

@@ -79,6 +79,10 @@ def test_events_carry_the_day_counts_and_verify_outcome(tmp_path, monkeypatch):
     meta = assets.online_time_metadata("2014-01-07", {"users": 2, "online_seconds": 40, "rows_in": 10, "rejects": 1}, "u")
     assert meta["reject_rate"] == 0.1 and meta["users"] == 2
     assets.emit({}, assets.ONLINE_TIME, {"x": 1})  # outside Airflow: no events, no error
+    rollup = {"plays": 5, "day_documents": 9, "totals": {"head": "20140107", "days_folded": ["20140107"]}}
+    meta = assets.play_documents_metadata("2014-01-07", rollup, "u")
+    assert (meta["plays"], meta["documents"], meta["totals_head"], meta["days_folded"]) == (5, 9, "20140107", 1)
+    assert meta["verify"].startswith("pending")
 
 
 def test_weekly_summary_uses_the_triggering_day(tmp_path, monkeypatch):
