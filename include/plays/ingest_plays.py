@@ -71,7 +71,7 @@ def _raw_client(redis):
     return sibling_client(redis, decode_responses=False, protocol=2)
 
 
-def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.Array:
+def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.ChunkedArray:
     """``T_endlist_D`` by ranged LRANGE calls, as one Arrow string array (UTF-8 checked)."""
     parts = []
     start = 0
@@ -82,7 +82,7 @@ def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.Array:
         if len(vals) < step:
             break
         start += step
-    return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
+    return pa.chunked_array(parts, type=pa.string())  # no concatenated copy
 
 
 def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
