@@ -71,7 +71,7 @@ def _raw_client(redis):
     return sibling_client(redis, decode_responses=False, protocol=2)
 
 
-def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.Array:
+def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.ChunkedArray:
     """``T_endlist_D`` by ranged LRANGE calls, as one Arrow string array (UTF-8 checked)."""
     parts = []
     start = 0
@@ -82,7 +82,7 @@ def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.Array:
         if len(vals) < step:
             break
         start += step
-    return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
+    return pa.chunked_array(parts, type=pa.string())  # no concatenated copy
 
 
 def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
@@ -226,7 +226,8 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     new_keys = uniq.filter(pc.invert(pc.is_in(uniq, value_set=prev_keys))) if len(prev_keys) else uniq
     n_prev, n = len(prev_keys), len(prev_keys) + len(new_keys)
     n_read = len(endlist)
-    root.write_table(pa.table({"key": endlist}), plays_path(day, "snapshot", "endlist.parquet"))
+    root.write_table(pa.table({"key": endlist}), plays_path(day, "snapshot", "endlist.parquet"),
+                     use_dictionary=False)  # unique keys: a dictionary would only cost memory
     del endlist, uniq
 
     # play ids of an earlier run of the day, per snapshot position (0 = none)
@@ -422,15 +423,16 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
     t_fetch = 0.0
     rt_workers = 0
     dec_rss = 0.0
-    spills: list[tuple[str, dict]] = []
+    spills: list[str] = []
     mixed: set[str] = set()
     vids_seen: dict[str, None] = {}
     new_count: dict[str, int] = {}   # vid -> new plays so far (ranks continue across chunks)
     seg_parts: list[pd.DataFrame] = []
+    seg_new = 0  # rows added since the last merge
     distinct_j = 0
     n_quarantined = 0
     reasons: dict[str, int] = {}
-    quar = ParquetStream(root, plays_path(day, "quarantine.parquet"), QUARANTINE_SCHEMA)
+    quar = ParquetStream(root, plays_path(day, "quarantine.parquet"), QUARANTINE_SCHEMA, dictionary=["reason"])
     try:
         with ParquetStream(root, snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
             used = [0]
@@ -459,13 +461,15 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                 if not res["plays"]:
                     continue
                 seg_parts.append(res["segs"])
+                seg_new += len(res["segs"])
+                if seg_new > SEG_COMPACT_ROWS:  # exact integer sums: merged as we go, in any order
+                    seg_parts, seg_new = [_sum_segments(seg_parts)], 0
                 for v in res["vids"]:
                     vids_seen.setdefault(v)
-                offsets = {v: new_count.get(v, 0) for v in res["new_counts"]}
                 for v, c in res["new_counts"].items():
                     new_count[v] = new_count.get(v, 0) + c
                 mixed |= res["mixed"]
-                spills.append((base + ".arrow", offsets))
+                spills.append(base + ".arrow")
         root.write_table(_tables_table(redis, day, rt), plays_path(day, "snapshot", "tables.parquet"))
         t_snap = time.perf_counter()
 
@@ -503,15 +507,22 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         ingested = 0
         new_ids = 0
         bad_pos: list[np.ndarray] = []
-        alloc_w = ParquetStream(root, plays_path(day, "allocation.parquet"), ALLOC_SCHEMA) if counts else None
+        alloc_w = ParquetStream(root, plays_path(day, "allocation.parquet"), ALLOC_SCHEMA,
+                                dictionary=["vid"]) if counts else None
         try:
             if alloc_w is not None:
                 alloc_w.write(alloc)
             with ParquetStream(root, plays_path(day, "plays.parquet"), schema,
                                dictionary=[c for c in schema.names if c not in _UNIQUE_COLS]) as out:
-                for path, offsets in spills:
+                seen_new: dict[str, int] = {}  # new plays per vid in earlier chunks (as in pass 1)
+                for path in spills:
                     tab = _read_ipc(path)
                     vid = pd.Series(tab.column("vid").to_pylist(), dtype=object)
+                    is_new = tab.column("_pid").to_numpy() < 0
+                    chunk_new = vid[is_new].value_counts(sort=False) if is_new.any() else pd.Series([], dtype=np.int64)
+                    offsets = {v: seen_new.get(v, 0) for v in chunk_new.index}
+                    for v, c in chunk_new.items():
+                        seen_new[v] = seen_new.get(v, 0) + int(c)
                     if bad_kid:
                         drop = vid.isin(bad_kid).to_numpy()
                         if drop.any():
@@ -557,11 +568,9 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         quar.abort()
         raise
 
-    segs = pd.concat(seg_parts, ignore_index=True) if seg_parts else core.play_segments(
-        pd.DataFrame(), core.SegmentTable([], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)))
+    segs = _sum_segments(seg_parts)
     if bad_kid:
-        segs = segs[~segs["vid"].isin(bad_kid)]
-    segs = segs.groupby(["vid", "seg"], sort=True, as_index=False)[["heat", "plays"]].sum()
+        segs = segs[~segs["vid"].isin(bad_kid)].reset_index(drop=True)
     write_frame(root, segs, plays_path(day, "segments.parquet"))
     report = {
         "day": day, "run_id": run_id, "snapshotted": n, "read_now": n_read, "new_keys": len(new_keys), "unique": n,
@@ -579,6 +588,19 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
     }
     root.write_json(report, plays_path(day, "ingest.json"))
     return report
+
+
+SEG_COMPACT_ROWS = 500_000
+
+
+def _sum_segments(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order)."""
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return core.play_segments(pd.DataFrame(), core.SegmentTable([], np.zeros(0), np.zeros(0), np.zeros(0),
+                                                                     np.zeros(0)))
+    return pd.concat(parts, ignore_index=True).groupby(["vid", "seg"], sort=True, as_index=False)[
+        ["heat", "plays"]].sum()
 
 
 def _tables_table(redis, day: str, rt: _Counter) -> pa.Table:

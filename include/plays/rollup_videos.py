@@ -62,18 +62,24 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     strs = ["vid", "kid", "region", "ipkey"]
     t = pq.read_table(root.path(rel), columns=[*strs, "flow", "comprate", "playid"], read_dictionary=strs,
                       filesystem=root.fs).unify_dictionaries()
-    coded = {c: _coded(t, c) for c in strs}
-    num = {c: t.column(c).to_numpy() for c in ("flow", "comprate", "playid")}
-    n_plays = t.num_rows
+    coded = {}
+    for c in strs:  # one column at a time, each dropped from the table once converted
+        coded[c] = _coded(t, c)
+        t = t.drop_columns([c])
+    num = {}
+    for c in ("flow", "comprate", "playid"):
+        num[c] = t.column(c).to_numpy()
+        t = t.drop_columns([c])
+    n_plays = len(num["flow"])
     del t
     segs = read_frame(root, plays_path(day, "segments.parquet"))
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
                                                tab["value"].tolist(), strict=True))
-    c = core.coded_contributions(*coded["vid"], *coded["kid"], *coded["region"], coded["ipkey"][0],
-                                 num["flow"], num["comprate"], num["playid"].astype(np.int64), segs,
-                                 tables["load"], tables["play"], tables["region"])
-    del coded, num
+    args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), coded.pop("ipkey")[0], num.pop("flow"),
+            num.pop("comprate"), num.pop("playid").astype(np.int64, copy=False))
+    c = core.coded_contributions(*args, segs, tables["load"], tables["play"], tables["region"])
+    del args
     for k in CONTRIB_KINDS:
         write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
 

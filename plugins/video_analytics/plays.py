@@ -357,7 +357,7 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     on how the plays were read (chunks, row groups), only on their order."""
     n = len(vid_code)
     df = pd.DataFrame({"v": np.asarray(vid_code), "k": np.asarray(kid_code), "r": np.asarray(region_code),
-                       "flow": flow, "comprate": comprate, "playid": playid})
+                       "flow": flow, "comprate": comprate, "playid": playid}, copy=False)
     g = df.groupby("v", sort=True)
     a = g.agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
               EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
