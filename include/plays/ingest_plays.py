@@ -85,6 +85,26 @@ def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.ChunkedArray:
     return pa.chunked_array(parts, type=pa.string())  # no concatenated copy
 
 
+def _first_occurrences(keys: pa.ChunkedArray) -> pa.Array:
+    """The keys without repeats, first occurrences in list order. Exact, with about 30 bytes a key of
+    extra memory (``pc.unique`` needs several times that): 64-bit hashes find the candidates, and every
+    key sharing a hash with a repeat is compared as a string."""
+    if not len(keys):
+        return pa.array([], type=pa.string())
+    hashes = np.concatenate([pd.util.hash_array(np.asarray(c.to_pylist(), dtype=object)) for c in keys.chunks])
+    rep = pd.Series(hashes, copy=False).duplicated(keep="first").to_numpy().copy()
+    if rep.any():
+        pos = np.flatnonzero(np.isin(hashes, np.unique(hashes[rep])))  # every key with such a hash
+        seen: set[str] = set()
+        rep[pos] = False
+        for p, k in zip(pos.tolist(), keys.take(pa.array(pos)).to_pylist(), strict=True):
+            if k in seen:
+                rep[p] = True
+            seen.add(k)
+    del hashes
+    return keys.filter(pa.array(~rep)).combine_chunks()
+
+
 def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
     """``K_S``/``K_J``/``K_z1`` of ``keys``: one pipeline of three MGETs per ``batch`` keys (reads only, so a
     pipeline that times out, e.g. while the server is busy with another client's FLUSHDB, is sent again)."""
@@ -216,8 +236,12 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     rt = _Counter()
     raw = _raw_client(redis)
     endlist = _read_endlist(raw, endlist_key(day), lrange_step, rt)
-    uniq = pc.unique(endlist)  # first occurrences, in list order
-    duplicates = len(endlist) - len(uniq)
+    n_read = len(endlist)
+    root.write_table(pa.table({"key": endlist}), plays_path(day, "snapshot", "endlist.parquet"),
+                     use_dictionary=False)  # unique keys: a dictionary would only cost memory
+    uniq = _first_occurrences(endlist)
+    del endlist
+    duplicates = n_read - len(uniq)
     snap_rel = plays_path(day, "snapshot", "plays_raw.parquet")
     if root.exists(snap_rel):
         prev_keys = root.read_table(snap_rel, columns=["key"]).column("key").combine_chunks()
@@ -225,10 +249,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
         prev_keys = pa.array([], type=pa.string())
     new_keys = uniq.filter(pc.invert(pc.is_in(uniq, value_set=prev_keys))) if len(prev_keys) else uniq
     n_prev, n = len(prev_keys), len(prev_keys) + len(new_keys)
-    n_read = len(endlist)
-    root.write_table(pa.table({"key": endlist}), plays_path(day, "snapshot", "endlist.parquet"),
-                     use_dictionary=False)  # unique keys: a dictionary would only cost memory
-    del endlist, uniq
+    del uniq
 
     # play ids of an earlier run of the day, per snapshot position (0 = none)
     alloc_rel = plays_path(day, "allocation.parquet")

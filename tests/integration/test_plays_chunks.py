@@ -98,3 +98,20 @@ def test_a_rerun_across_chunks_keeps_ids_and_unions(redis_db, mysql_db, tmp_path
         out.append(_files(root))
     for name in out[0]:
         assert out[1][name] == out[0][name], name
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_first_occurrences_is_exact(monkeypatch, collide):
+    """Dedup of T_endlist_D by 64-bit hashes is exact: keys sharing a hash are compared as strings
+    (forced here: every key gets the same hash)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if collide:
+        monkeypatch.setattr(pd.util, "hash_array", lambda a: np.zeros(len(a), dtype=np.uint64))
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 9, 500):
+        keys = [f"1000001_{int(x)}" for x in rng.integers(0, max(1, n // 2), n)]
+        arr = pa.chunked_array([pa.array(keys[i: i + 4], pa.string()) for i in range(0, n, 4)], type=pa.string())
+        assert ingest_mod._first_occurrences(arr).to_pylist() == list(dict.fromkeys(keys))
