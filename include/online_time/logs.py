@@ -130,6 +130,30 @@ def string_column(values: list[str]) -> pa.Array:
 REJECT_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())])
 
 
+class BlockTally:
+    """What the parsed blocks of a window add up to: rows in, rows parsed, and the rejected lines."""
+
+    def __init__(self) -> None:
+        self.rows_in = self.rows_parsed = 0
+        self._file: list[str] = []
+        self._line: list[int] = []
+        self._reason: list[str] = []
+        self._raw: list[str] = []
+
+    def add(self, file: str, p) -> None:
+        """Count one parsed block of ``file``."""
+        self.rows_in += p.rows_in
+        self.rows_parsed += len(p.userid)
+        if p.reject_reason:
+            self._file.extend([file] * len(p.reject_reason))
+            self._line.extend(p.reject_line.tolist())
+            self._reason.extend(p.reject_reason)
+            self._raw.extend(p.reject_raw)
+
+    def rejects(self) -> pa.Table:
+        return rejects_table(self._file, self._line, self._reason, self._raw)
+
+
 def rejects_table(files: list[str], lines: list[int], reasons: list[str], raws: list[str]) -> pa.Table:
     """The rejects dataset: file, line, reason, raw text."""
     return pa.Table.from_arrays([string_column(files), column(np.array(lines, np.int64), pa.int64()),

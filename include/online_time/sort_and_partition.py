@@ -22,11 +22,11 @@ import pyarrow as pa
 
 from include.online_time.logs import (
     STREAM_BLOCK_BYTES,
+    BlockTally,
     column,
     parse_threads,
     parsed_blocks,
     prefetch,
-    rejects_table,
 )
 from include.storage import DataRoot
 from video_analytics import conventions as conv
@@ -46,6 +46,16 @@ SHARD_SCHEMA = pa.schema(
 
 class RejectThresholdExceeded(ValueError):
     """More rejected lines than the allowed share of the rows."""
+
+
+def check_reject_rate(rejects: int, rows_in: int, max_reject_rate: float, where: str) -> None:
+    """``RejectThresholdExceeded`` when ``rejects`` exceed ``max_reject_rate`` of ``rows_in``."""
+    rate = rejects / rows_in if rows_in else 0.0
+    if rate > max_reject_rate:
+        raise RejectThresholdExceeded(
+            f"{rejects} rejected line(s) of {rows_in} ({rate:.4%}) exceed the threshold "
+            f"{max_reject_rate:.4%}; see {where}"
+        )
 
 
 def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
@@ -180,20 +190,13 @@ def sort_and_partition(
     root.remove(rd)
     remove_stale_spill_dirs()
     threads = parse_threads() if threads is None else threads
-    rej_file, rej_line, rej_reason, rej_raw = [], [], [], []
-    rows_in = rows_parsed = 0
+    tally = BlockTally()
     out = _ShardFiles(root, end, shards)
     gen = parsed_blocks(files, block_bytes)
     blocks = prefetch(gen, threads)
     try:
         for fi, p in blocks:
-            rows_in += p.rows_in
-            rows_parsed += len(p.userid)
-            if p.reject_reason:
-                rej_file.extend([files[fi]] * len(p.reject_reason))
-                rej_line.extend(p.reject_line.tolist())
-                rej_reason.extend(p.reject_reason)
-                rej_raw.extend(p.reject_raw)
+            tally.add(files[fi], p)
             if not len(p.userid):
                 continue
             if shards == 1:
@@ -213,7 +216,7 @@ def sort_and_partition(
         blocks.close()  # waits for a parse still running in the second thread
         gen.close()
 
-    rej = rejects_table(rej_file, rej_line, rej_reason, rej_raw)
+    rej = tally.rejects()
     rejects_path = conv.online_time_path(end, "rejects.parquet")
     root.write_table(rej, rejects_path)
     result = {
@@ -222,17 +225,12 @@ def sort_and_partition(
         "window_days": window_days,
         "lookback_days": lookback_days,
         "shards": [{"index": i, "path": conv.shard_path(end, i), "rows": out.rows[i]} for i in range(shards)],
-        "rows_in": rows_in,
-        "rows_parsed": rows_parsed,
+        "rows_in": tally.rows_in,
+        "rows_parsed": tally.rows_parsed,
         "rejects": rej.num_rows,
         "rejects_path": rejects_path,
         "files": files,
     }
     root.write_json(result, conv.online_time_path(end, "partition.json"))
-    rate = rej.num_rows / rows_in if rows_in else 0.0
-    if rate > max_reject_rate:
-        raise RejectThresholdExceeded(
-            f"{rej.num_rows} rejected line(s) of {rows_in} ({rate:.4%}) exceed the threshold "
-            f"{max_reject_rate:.4%}; see {root.uri(rejects_path)}"
-        )
+    check_reject_rate(rej.num_rows, tally.rows_in, max_reject_rate, root.uri(rejects_path))
     return result

@@ -21,13 +21,13 @@ import pyarrow as pa
 from include.online_time.compute_shard import RESULT_SCHEMA
 from include.online_time.logs import (
     STREAM_BLOCK_BYTES,
+    BlockTally,
     column,
     parse_threads,
     parsed_blocks,
     prefetch,
-    rejects_table,
 )
-from include.online_time.sort_and_partition import RejectThresholdExceeded, check_window
+from include.online_time.sort_and_partition import check_reject_rate, check_window
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -45,19 +45,12 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
     win_start, win_stop = core.window_bounds(end, window_days)
     threads = parse_threads() if threads is None else threads
     sr = core.StreamingRules(win_start, win_stop, rules or core.Rules())
-    rej_file, rej_line, rej_reason, rej_raw = [], [], [], []
-    rows_in = rows_parsed = 0
+    tally = BlockTally()
     gen = parsed_blocks(files, block_bytes)
     blocks = prefetch(gen, threads)
     try:
         for fi, p in blocks:
-            rows_in += p.rows_in
-            rows_parsed += len(p.userid)
-            if p.reject_reason:
-                rej_file.extend([files[fi]] * len(p.reject_reason))
-                rej_line.extend(p.reject_line.tolist())
-                rej_reason.extend(p.reject_reason)
-                rej_raw.extend(p.reject_raw)
+            tally.add(files[fi], p)
             if not sr.feed(p.userid, p.logtime, p.action):
                 log.warning("a user's events go back in time in %s: sorting instead of streaming", files[fi])
                 return None
@@ -68,7 +61,8 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
 
     rd = conv.online_time_path(end)
     root.remove(rd)
-    rej = rejects_table(rej_file, rej_line, rej_reason, rej_raw)
+    rej = tally.rejects()
+    rows_in, rows_parsed = tally.rows_in, tally.rows_parsed
     rejects_path = conv.online_time_path(end, "rejects.parquet")
     root.write_table(rej, rejects_path)
     part = {"end": end.isoformat(), "run_dir": rd, "window_days": window_days, "lookback_days": lookback_days,
@@ -87,9 +81,5 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
               "rejects": rej.num_rows, "shards": 0, "shards_with_results": 0,
               "distinct_users_in_window": len(users), "result_path": result_path, "published": None}
     root.write_json(totals, conv.online_time_path(end, "totals.json"))
-    rate = rej.num_rows / rows_in if rows_in else 0.0
-    if rate > max_reject_rate:
-        raise RejectThresholdExceeded(
-            f"{rej.num_rows} rejected line(s) of {rows_in} ({rate:.4%}) exceed the threshold "
-            f"{max_reject_rate:.4%}; see {root.uri(rejects_path)}")
+    check_reject_rate(rej.num_rows, rows_in, max_reject_rate, root.uri(rejects_path))
     return part, totals

@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
+from video_analytics.dashboard import nice_step
+
 W, H = 860, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 70, 40, 16, 46
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
@@ -18,17 +20,6 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 
 def _e(text: object) -> str:
     return escape(str(text), quote=True)
-
-
-def _nice_max(value: float) -> float:
-    """A round axis maximum >= ``value`` (1, 2, 2.5, 5 × 10^k)."""
-    if value <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(value))
-    for m in (1, 2, 2.5, 5, 10):
-        if m * exp >= value:
-            return m * exp
-    return 10 * exp
 
 
 def _svg(body: str, label: str, width: int = W, height: int = H) -> str:
@@ -67,7 +58,7 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     for si, (name, values, fmt) in enumerate(series[:2]):
         known = [v for v in values if v is not None]
         top = max(known + ([threshold[1]] if threshold and si == 0 else []), default=0)
-        ymax = _nice_max(top * 1.05)
+        ymax = nice_step(top * 1.05)
         color = COLORS[si]
         if si == 0:
             body.append(_y_axis(ymax, fmt, x0, y0, ih, iw))
@@ -104,7 +95,7 @@ def histogram(bins: Sequence[dict], title: str, fmt_edge: Callable[[float], str]
         return empty(f"{title}: no data")
     iw, ih = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     x0, y0 = PAD_L, PAD_T + ih
-    ymax = _nice_max(max(b["count"] for b in bins) * 1.05)
+    ymax = nice_step(max(b["count"] for b in bins) * 1.05)
     bw = iw / len(bins)
     body = [_y_axis(ymax, lambda v: f"{v:,.0f}", x0, y0, ih, iw)]
     for i, b in enumerate(bins):
@@ -152,7 +143,7 @@ def heat_strip(runs: Sequence[dict], title: str) -> str:
     x0, y0 = PAD_L, PAD_T + ih
     end = max(r["end"] for r in runs) or 1
     hmax = max(r["heat"] for r in runs) or 1
-    ymax = _nice_max(hmax * 1.05)
+    ymax = nice_step(hmax * 1.05)
     body = [_y_axis(ymax, lambda v: f"{v:,.0f}", x0, y0, ih, iw)]
     for r in runs:
         x, w = x0 + iw * r["start"] / end, iw * (r["end"] - r["start"]) / end

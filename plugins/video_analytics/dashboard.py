@@ -74,8 +74,8 @@ def day_summary(day: str, totals: Mapping[str, Any] | None, ingest: Mapping[str,
     }
 
 
-def _nice_step(raw: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 × 10^k that is >= ``raw``."""
+def nice_step(raw: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 × 10^k that is >= ``raw`` (bin widths, axis maxima)."""
     if raw <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(raw))
@@ -96,7 +96,7 @@ def histogram(values: Sequence[float], bins: int = 20) -> list[dict[str, float]]
         return []
     lo = min(0.0, float(arr.min()))
     hi = float(arr.max())
-    step = _nice_step((hi - lo) / max(bins, 1)) if hi > lo else 1.0
+    step = nice_step((hi - lo) / max(bins, 1)) if hi > lo else 1.0
     n = max(1, math.ceil((hi - lo) / step)) if hi > lo else 1
     idx = np.minimum(((arr - lo) // step).astype("int64"), n - 1)
     counts = np.bincount(idx, minlength=n)

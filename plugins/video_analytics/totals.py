@@ -114,20 +114,6 @@ def month_traffic(state: dict[str, pd.DataFrame]) -> dict[str, float]:
     return dict(zip(m["uid"].tolist(), m["Mtraffic"].tolist(), strict=True))
 
 
-def restrict(state: dict[str, pd.DataFrame], vids=None, uids=None) -> dict[str, pd.DataFrame]:
-    """The state's rows of ``vids`` / ``uids`` only (``None`` = all)."""
-    out = dict(state)
-    if vids is not None:
-        vset = set(vids)
-        for k in ("vid", "vid_region", "vid_seg"):
-            out[k] = state[k][state[k]["vid"].isin(vset)]
-    if uids is not None:
-        uset = set(uids)
-        for k in ("uid", "uid_region"):
-            out[k] = state[k][state[k]["uid"].isin(uset)]
-    return out
-
-
 def kept_snapshots(days: list[str]) -> set[str]:
     """Which states to keep on disk, given the folded days: the last day of each calendar month (the
     checkpoints an earlier day's re-run starts from), the latest day and the one before it (so that a

@@ -14,16 +14,10 @@ from fastapi.testclient import TestClient
 
 from include.storage import DataRoot
 from include.verify import build_report
+from tests.support.auth import token as _token
 from video_analytics.conventions import report_path
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "verify_reports_plugin.py"
-
-
-def _token(role: str | None = "admin", username: str = "admin") -> str:
-    from airflow.api_fastapi.app import create_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return create_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role=role))
 
 
 @pytest.fixture

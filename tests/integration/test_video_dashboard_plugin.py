@@ -13,18 +13,12 @@ from fastapi.testclient import TestClient
 
 from include.storage import DataRoot
 from include.verify import build_report
+from tests.support.auth import token as _token
 from video_analytics import conventions as conv
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "video_dashboard_plugin.py"
 DAY = dt.date(2014, 1, 7)
 ROUTES = ["/", "/day/2014-01-07", "/day/2014-01-08", "/run/daily_analytics/manual__2014-01-07T00:00:00+00:00"]
-
-
-def _token(role: str | None = "admin", username: str = "admin") -> str:
-    from airflow.api_fastapi.app import create_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return create_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role=role))
 
 
 @pytest.fixture
