@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -51,7 +52,12 @@ def target_token(db) -> str:
     if doc is None:
         c.update_one({"_id": "target"}, {"$setOnInsert": {"token": uuid.uuid4().hex[:16]}}, upsert=True)
         doc = c.find_one({"_id": "target"})
-    return str(doc["token"])
+    token = doc.get("token")
+    if not (isinstance(token, str) and re.fullmatch(r"[0-9a-f]{16}", token)):
+        # it names files on the data root: never a path, never anything but what we wrote
+        raise ValueError(f"MongoDB {db.name}.{PUBLISH_MARKER} holds a malformed publish token {token!r}; "
+                         "delete that document to publish everything again")
+    return token
 
 
 def doc_hash(doc: dict) -> int:

@@ -137,3 +137,15 @@ def test_a_day_rolled_up_again_without_its_fold_is_reported(redis_db, mysql_db, 
     day = {c["name"]: c for c in verify_plays(root, DAYS[0], redis=redis_db)}
     assert not day["running_totals_moved_by_day"]["ok"]
     assert not {c["name"]: c for c in verify_history(root, redis=redis_db)}["every_done_day_folded"]["ok"]
+
+
+def test_a_hostile_publish_token_is_refused(redis_db, mysql_db, mongo, tmp_path):
+    import pytest
+
+    from include.mongo import PUBLISH_MARKER, target_token
+
+    assert len(target_token(mongo)) == 16 and target_token(mongo) == target_token(mongo)
+    for bad in ("../../etc", {"$gt": ""}, "ABCDEF0123456789", None):
+        mongo[PUBLISH_MARKER].replace_one({"_id": "target"}, {"token": bad})
+        with pytest.raises(ValueError, match="malformed publish token"):
+            target_token(mongo)
