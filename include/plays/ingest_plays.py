@@ -192,13 +192,13 @@ def _prefetch(gen, depth: int = 2):
         t.join()
 
 
-def _text_columns(plays: pd.DataFrame) -> tuple[dict[str, pa.Array], set[str]]:
+def _text_columns(cols: dict) -> tuple[dict[str, pa.Array], set[str]]:
     """The play-document text columns as Arrow strings; a column with a non-string value (a number, as the
     legacy job took them) becomes ``<col>__json`` (JSON per value). Returns the arrays and those columns."""
     out: dict[str, pa.Array] = {}
     mixed: set[str] = set()
     for c in core.TEXT_DOC_FIELDS.values():
-        vals = plays[c].tolist()
+        vals = cols[c]
         try:
             out[c] = pa.array(vals, type=pa.string())
         except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
@@ -311,34 +311,43 @@ def _decode_chunk(job: dict, client=None) -> dict:
     _write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), pa.array(s_raw, pa.binary()),
                                         pa.array(j_raw, pa.binary()), pa.array(z_raw, pa.binary())],
                                        schema=RAW_SCHEMA))
-    plays, bad, segtab = core.decode_plays(keys, s_raw, j_raw, z_raw, job["day"])
+    dec = core.decode_columns(keys, s_raw, j_raw, z_raw)
     del keys, raw, s_raw, j_raw, z_raw
-    out = {"i": job["i"], "round_trips": rt.n, "peak_rss_mb": None, "distinct_j": len(segtab.htmap), "quarantined": len(bad),
-           "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(), "segs": None, "plays": len(plays)}
-    if len(bad):
-        _write_ipc(base + ".bad", pa.Table.from_pandas(bad, schema=QUARANTINE_SCHEMA, preserve_index=False))
-        out["reasons"] = {str(r): int(c) for r, c in bad["reason"].value_counts().items()}
-    if plays.empty:
+    c, q = dec.columns, dec.quarantine
+    n_plays = len(dec.pos)
+    out = {"i": job["i"], "round_trips": rt.n, "peak_rss_mb": None, "distinct_j": len(dec.segtab.htmap),
+           "quarantined": len(q["key"]), "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(), "segs": None,
+           "plays": n_plays}
+    if q["key"]:
+        _write_ipc(base + ".bad", pa.table([pa.array(q[f.name], f.type) for f in QUARANTINE_SCHEMA],
+                                           schema=QUARANTINE_SCHEMA))
+        reasons, counts = np.unique(np.asarray(q["reason"], dtype=object), return_counts=True)
+        out["reasons"] = {str(r): int(k) for r, k in zip(reasons, counts, strict=True)}
+    if not n_plays:
         return out
-    pos = plays["pos"].to_numpy() + job["start"]
-    out["segs"] = core.play_segments(plays, segtab)
-    vid = plays["vid"]
-    out["vids"] = vid.unique().tolist()
-    pid = job["old_id"][plays["pos"].to_numpy()].copy()
+    out["segs"] = core.segment_sums(c["vid"], c["jcode"], dec.segtab)
+    vcode, vids = pd.factorize(np.asarray(c["vid"], dtype=object))
+    out["vids"] = list(vids)
+    pid = job["old_id"][dec.pos].copy()
     new = pid == 0
     if new.any():
-        nv = vid[new]
-        pid[new] = -(nv.groupby(nv, sort=False).cumcount().to_numpy() + 1)
-        out["new_counts"] = {str(v): int(c) for v, c in nv.value_counts(sort=False).items()}
-    text, out["mixed"] = _text_columns(plays)
-    vid_a = pa.array(vid.tolist(), pa.string())
-    cols = {"pos": pa.array(pos), "key": pa.array(plays["key"].tolist(), pa.string()), "vid": vid_a,
-            "region": pa.array(plays["region"].tolist(), pa.string()),
-            "ipkey": pa.array(plays["ipkey"].tolist(), pa.string()),
-            "uid": pc.utf8_slice_codeunits(vid_a, 0, 4),
-            "flow": pa.array(plays["flow"].to_numpy()), "comprate": pa.array(plays["comprate"].to_numpy()),
-            **text, "Htmap": pa.array(plays["Htmap"].tolist(), pa.string()),
-            "zz_uinfo": pa.array(plays["zz_uinfo"], pa.string(), from_pandas=True), "_pid": pa.array(pid)}
+        nv = vcode[new]
+        order = np.argsort(nv, kind="stable")  # rank of each new play among its vid's new plays, in order
+        sv = nv[order]
+        first = np.concatenate(([0], np.flatnonzero(np.diff(sv)) + 1))
+        rank = np.arange(len(sv)) - np.repeat(first, np.diff(np.append(first, len(sv))))
+        ranks = np.empty(len(nv), dtype=np.int64)
+        ranks[order] = rank
+        pid[new] = -(ranks + 1)
+        out["new_counts"] = {str(vids[v]): int(k) for v, k in zip(sv[first].tolist(), np.diff(np.append(first, len(sv))).tolist(),
+                                                                  strict=True)}
+    text, out["mixed"] = _text_columns(c)
+    vid_a = pa.array(c["vid"], pa.string())
+    cols = {"pos": pa.array(dec.pos + job["start"]), "key": pa.array(c["key"], pa.string()), "vid": vid_a,
+            "region": pa.array(c["region"], pa.string()), "ipkey": pa.array(c["ipkey"], pa.string()),
+            "uid": pc.utf8_slice_codeunits(vid_a, 0, 4), "flow": pa.array(c["flow"]),
+            "comprate": pa.array(c["comprate"]), **text, "Htmap": pa.array(c["Htmap"], pa.string()),
+            "zz_uinfo": pa.array(c["zz_uinfo"], pa.string()), "_pid": pa.array(pid)}
     _write_ipc(base + ".arrow", pa.table(cols))
     out["peak_rss_mb"] = _peak_rss_mb()
     return out

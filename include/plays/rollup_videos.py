@@ -56,12 +56,14 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``) and its play /
     vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day.
 
-    Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play), and the play
-    documents are written row group by row group."""
+    Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
+    one a play, as plain strings), and the play documents are written row group by row group."""
     rel = plays_path(day, "plays.parquet")
-    strs = ["vid", "kid", "region", "ipkey"]
-    t = pq.read_table(root.path(rel), columns=[*strs, "flow", "comprate", "playid"], read_dictionary=strs,
+    strs = ["vid", "kid", "region"]
+    t = pq.read_table(root.path(rel), columns=[*strs, "ipkey", "flow", "comprate", "playid"], read_dictionary=strs,
                       filesystem=root.fs).unify_dictionaries()
+    ipkey = t.column("ipkey")  # nearly one value a play: plain strings, counted per vid in buckets
+    t = t.drop_columns(["ipkey"])
     coded = {}
     for c in strs:  # one column at a time, each dropped from the table once converted
         coded[c] = _coded(t, c)
@@ -76,10 +78,10 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
                                                tab["value"].tolist(), strict=True))
-    args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), coded.pop("ipkey")[0], num.pop("flow"),
+    args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), ipkey, num.pop("flow"),
             num.pop("comprate"), num.pop("playid").astype(np.int64, copy=False))
     c = core.coded_contributions(*args, segs, tables["load"], tables["play"], tables["region"])
-    del args
+    del args, ipkey
     for k in CONTRIB_KINDS:
         write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import msgspec
 import ujson
 
 from video_analytics.conventions import TABLE_KEYS
@@ -178,48 +181,95 @@ def _is_none(values: list) -> np.ndarray:
     return np.equal(np.asarray(values, dtype=object), None).astype(bool) if values else np.zeros(0, dtype=bool)
 
 
-def _fields(dicts: list) -> dict[str, list]:
-    """``K_S`` fields as columns (``None`` where absent or where ``K_S`` is not an object)."""
-    dd = [d if type(d) is dict else {} for d in dicts]
-    return {f: [d.get(f) for d in dd] for f in FIELDS}
+class _WellFormedS(msgspec.Struct):
+    """A ``K_S`` with every field present as a string or a number (the common case). Decoding into it
+    validates in C; anything else (null, nested, boolean, duplicate-free oddities, non-standard JSON) goes to
+    the ``ujson`` path, which gives the quarantine reasons. Where this decoder succeeds, ``ujson`` reads the
+    same values (tested), so the fast path changes speed only."""
+
+    starttime: str | int | float
+    country: str | int | float
+    region: str | int | float
+    city: str | int | float
+    ip: str | int | float
+    os: str | int | float
+    browser: str | int | float
+    flow: str | int | float
+    comprate: str | int | float
 
 
-def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, day: str
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, SegmentTable]:
-    """Validate and decode the unique plays of a day (CONTRACT §5), in the given order.
+_S_DECODER = msgspec.json.Decoder(_WellFormedS)
+_ASTUPLE = msgspec.structs.astuple
+_NO_FIELDS = (None,) * len(FIELDS)
 
-    Returns ``(plays, quarantine, segments)``: ``plays`` has one row per valid play with the
-    columns the rollups and play documents need; ``quarantine`` has ``key, reason, S, J, z1``
-    (raw values) for the rest. Kids are checked later (``kid_reasons``).
+
+def _s_row(raw, fast: bool = True):
+    """One ``K_S`` as a tuple of ``FIELDS`` (``None`` where absent), or ``None`` when it is not a JSON object."""
+    if fast:
+        try:
+            return _ASTUPLE(_S_DECODER.decode(raw))
+        except Exception:  # noqa: BLE001, S110 - anything unusual: the ujson path decides
+            pass
+    d = _loads(raw)
+    if type(d) is not dict:
+        return None
+    return tuple(d.get(f) for f in FIELDS)
+
+
+def _fields(s_raw: Sequence, fast: bool = True) -> tuple[dict[str, list], np.ndarray]:
+    """``K_S`` fields as columns (``None`` where absent, missing or not an object), and per play whether
+    ``K_S`` is present but not a JSON object."""
+    rows = [_s_row(r, fast) if r is not None else _NO_FIELDS for r in s_raw]
+    bad = np.fromiter((r is None for r in rows), dtype=bool, count=len(rows))
+    if bad.any():
+        rows = [_NO_FIELDS if r is None else r for r in rows]
+    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in FIELDS]
+    return dict(zip(FIELDS, cols, strict=True)), bad
+
+
+@dataclass
+class Decoded:
+    """A chunk of plays, validated: the valid plays' columns (in the given order) and the quarantined rows."""
+
+    pos: np.ndarray               # position of each valid play in the input
+    columns: dict[str, list | np.ndarray]  # key, vid, region, ipkey, flow, comprate, jcode, zz_uinfo, S fields
+    quarantine: dict[str, list]   # key, reason, S, J, z1 (raw values)
+    segtab: SegmentTable
+
+
+def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, fast: bool = True
+                   ) -> Decoded:
+    """Validate and decode plays (CONTRACT §5) into plain columns (lists and NumPy arrays, no frames).
+
+    The first failing check names a play's quarantine reason, in this order: vid, missing values, ``K_S``
+    JSON, ``K_J``, missing fields, text fields, numbers, ranges, region. Kids are checked later.
     """
     n = len(keys)
-    keys_a = np.asarray(list(keys), dtype=object)
-    vid = np.asarray([k[:7] for k in keys], dtype=object)
+    keys = list(keys)
+    vid = [k[:7] for k in keys]
     reason = np.full(n, None, dtype=object)
 
     def mark(mask: np.ndarray, why) -> None:
-        free = mask & pd.isna(reason)
+        free = mask & np.equal(reason, None)
         reason[free] = why if isinstance(why, str) else np.asarray(why, dtype=object)[free]
 
     mark(_bad_names(vid, safe_vid), "bad_vid")
-    s_arr = np.asarray(s_raw, dtype=object) if n else np.empty(0, dtype=object)
     j_arr = np.asarray(j_raw, dtype=object) if n else np.empty(0, dtype=object)
-    mark(pd.isna(s_arr), "missing_S")
-    mark(pd.isna(j_arr), "missing_J")
+    mark(_is_none(list(s_raw)), "missing_S")
+    mark(np.equal(j_arr, None), "missing_J")
 
-    dicts = [_loads(s) if s is not None else None for s in s_raw]
-    mark(np.fromiter((type(d) is not dict for d in dicts), dtype=bool, count=n), "invalid_json_S")
+    cols, not_object = _fields(s_raw, fast)
+    mark(not_object, "invalid_json_S")
 
     codes, uniques = pd.factorize(j_arr, use_na_sentinel=True)
     segtab, j_reasons = build_segment_table(list(uniques))
-    jr = np.asarray(j_reasons + [None], dtype=object)[codes]  # code -1 (missing) -> None
-    mark(pd.notna(jr), jr)
+    if any(r is not None for r in j_reasons):
+        jr = np.asarray(j_reasons + [None], dtype=object)[codes]  # code -1 (missing) -> None
+        mark(np.not_equal(jr, None), jr)
 
-    cols = _fields(dicts)
     for f in FIELDS:
         if None in cols[f]:
             mark(_is_none(cols[f]), f"missing_field:{f}")
-    del dicts
     types = {f: set(map(type, cols[f])) - {type(None)} for f in TEXT_FIELDS}  # None: marked missing above
     for f in TEXT_FIELDS:
         if not types[f] <= {str}:
@@ -232,36 +282,49 @@ def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: 
     with np.errstate(invalid="ignore"):
         mark(~((nums["flow"] >= 0) & (nums["flow"] <= FLOW_MAX)), "out_of_range:flow")
         mark(~((nums["comprate"] >= 0) & (nums["comprate"] <= COMPRATE_MAX)), "out_of_range:comprate")
-    region = np.asarray(_strs(cols["region"], types["region"]), dtype=object)
+    region = _strs(cols["region"], types["region"])
     mark(_bad_names(region), "bad_region")
 
-    ok = pd.isna(reason)
-    idx = np.flatnonzero(ok)
-    plays = pd.DataFrame({
-        "pos": idx.astype(np.int64),
-        "key": keys_a[idx],
-        "vid": vid[idx],
-        "region": region[idx],
-        "flow": nums["flow"][idx],
-        "comprate": nums["comprate"][idx],
-        "ipkey": np.asarray(_strs(cols["ip"], types["ip"]), dtype=object)[idx],
-        "jcode": codes[idx].astype(np.int64),
-    })
-    plays["uid"] = plays["vid"].str.slice(0, 4)
-    for f, doc in TEXT_DOC_FIELDS.items():
-        plays[doc] = pd.Series(np.asarray(cols[f], dtype=object)[idx], dtype=object)
-    plays["Htmap"] = np.asarray(segtab.htmap, dtype=object)[plays["jcode"].to_numpy()] if len(idx) else []
-    plays["zz_uinfo"] = [None if z1_raw[i] is None else dumps(_text(z1_raw[i])) for i in idx]
-
+    ok = np.equal(reason, None)
     bad = np.flatnonzero(~ok)
-    quarantine = pd.DataFrame({
-        "key": keys_a[bad],
-        "reason": reason[bad],
-        "S": [s_raw[i] for i in bad],
-        "J": [j_raw[i] for i in bad],
-        "z1": [z1_raw[i] for i in bad],
-    })
-    return plays, quarantine, segtab
+    quarantine = {"key": [keys[i] for i in bad], "reason": reason[bad].tolist(), "S": [s_raw[i] for i in bad],
+                  "J": [j_raw[i] for i in bad], "z1": [z1_raw[i] for i in bad]}
+    idx = np.flatnonzero(ok)
+    everything = len(idx) == n
+
+    def take(values: list) -> list:
+        return values if everything else [values[i] for i in idx]
+
+    htmap = segtab.htmap
+    jcode = codes[idx].astype(np.int64)
+    columns = {"key": take(keys), "vid": take(vid), "region": take(region),
+               "flow": nums["flow"][idx], "comprate": nums["comprate"][idx],
+               "ipkey": take(_strs(cols["ip"], types["ip"])), "jcode": jcode,
+               "Htmap": [htmap[c] for c in jcode.tolist()],
+               "zz_uinfo": [None if z is None else dumps(_text(z)) for z in take(list(z1_raw))]}
+    for f, doc in TEXT_DOC_FIELDS.items():
+        columns[doc] = take(cols[f])
+    return Decoded(idx.astype(np.int64), columns, quarantine, segtab)
+
+
+def decode_plays(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, day: str
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, SegmentTable]:
+    """Validate and decode the unique plays of a day (CONTRACT §5), in the given order.
+
+    Returns ``(plays, quarantine, segments)``: ``plays`` has one row per valid play with the
+    columns the rollups and play documents need; ``quarantine`` has ``key, reason, S, J, z1``
+    (raw values) for the rest. Kids are checked later (``kid_reasons``). Frames over ``decode_columns``.
+    """
+    d = decode_columns(keys, s_raw, j_raw, z1_raw)
+    c = d.columns
+    plays = pd.DataFrame({"pos": d.pos, **{k: pd.Series(c[k], dtype=object) for k in ("key", "vid", "region")},
+                          "flow": c["flow"], "comprate": c["comprate"], "ipkey": pd.Series(c["ipkey"], dtype=object),
+                          "jcode": c["jcode"]})
+    plays["uid"] = plays["vid"].str.slice(0, 4)
+    for doc in (*TEXT_DOC_FIELDS.values(), "Htmap", "zz_uinfo"):
+        plays[doc] = pd.Series(c[doc], dtype=object)
+    quarantine = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in d.quarantine.items()})
+    return plays, quarantine, d.segtab
 
 
 def _text(raw) -> str:
@@ -305,23 +368,36 @@ def kid_reasons(vids: pd.Series, kids: dict[str, str]) -> np.ndarray:
 
 def play_segments(plays: pd.DataFrame, segtab: SegmentTable) -> pd.DataFrame:
     """The day's per (vid, segment) ``heat`` (Σ count) and ``plays`` (number of K_J entries)."""
-    if plays.empty or not len(segtab.segs):
+    return segment_sums(plays["vid"].tolist() if len(plays) else [],
+                        plays["jcode"].to_numpy() if len(plays) else np.zeros(0, np.int64), segtab)
+
+
+def segment_sums(vid: Sequence[str], jcode: np.ndarray, segtab: SegmentTable) -> pd.DataFrame:
+    """``play_segments`` from plain columns: per (vid, segment) ``heat`` and ``plays``, sorted by vid and
+    segment; exact int64 sums (NumPy, one pass over each distinct (vid, K_J) pair's segments)."""
+    if not len(vid) or not len(segtab.segs):
         return pd.DataFrame({"vid": pd.Series([], dtype=object), "seg": pd.Series([], dtype=np.int64),
                              "heat": pd.Series([], dtype=np.int64), "plays": pd.Series([], dtype=np.int64)})
-    pairs = plays.groupby(["vid", "jcode"], sort=False).size().reset_index(name="n")
-    code = pairs["jcode"].to_numpy()
-    lens = segtab.lengths[code]
-    total = int(lens.sum())
-    starts = np.repeat(segtab.offsets[code] - (np.cumsum(lens) - lens), lens)
-    flat = starts + np.arange(total)
-    weight = np.repeat(pairs["n"].to_numpy(), lens)
-    df = pd.DataFrame({
-        "vid": np.repeat(pairs["vid"].to_numpy(dtype=object), lens),
-        "seg": segtab.segs[flat],
-        "heat": segtab.cnts[flat] * weight,
-        "plays": weight,
-    })
-    return df.groupby(["vid", "seg"], sort=True, as_index=False).sum()
+    vcode, vids = pd.factorize(np.asarray(vid, dtype=object), sort=True)
+    nj = len(segtab.lengths)
+    pair, n = np.unique(vcode.astype(np.int64) * nj + np.asarray(jcode, dtype=np.int64), return_counts=True)
+    pj = pair % nj
+    lens = segtab.lengths[pj]
+    keep = lens > 0
+    pair, n, pj, lens = pair[keep], n[keep], pj[keep], lens[keep]
+    if not len(pair):
+        return segment_sums([], np.zeros(0, np.int64), segtab)
+    flat = np.repeat(segtab.offsets[pj] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+    weight = np.repeat(n, lens)
+    key = (np.repeat(pair // nj, lens) << 32) | segtab.segs[flat]  # segments are < 2**31
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.concatenate(([0], np.flatnonzero(np.diff(key)) + 1))
+    heat = np.add.reduceat((segtab.cnts[flat] * weight)[order], first)
+    plays = np.add.reduceat(weight[order], first)
+    ukey = key[first]
+    return pd.DataFrame({"vid": pd.Series(np.asarray(vids, dtype=object)[ukey >> 32], dtype=object),
+                         "seg": ukey & 0xFFFFFFFF, "heat": heat.astype(np.int64), "plays": plays.astype(np.int64)})
 
 
 def _lookup(table: dict[str, int], keys: Iterable[str]) -> np.ndarray:
@@ -337,10 +413,38 @@ def contributions(plays: pd.DataFrame, segs: pd.DataFrame, load: dict[str, int],
     vc, vids = pd.factorize(plays["vid"].to_numpy(dtype=object))
     kc, kids = pd.factorize(plays["kid"].to_numpy(dtype=object))
     rc, regions = pd.factorize(plays["region"].to_numpy(dtype=object))
-    ic, _ = pd.factorize(plays["ipkey"].to_numpy(dtype=object))
-    return coded_contributions(vc, list(vids), kc, list(kids), rc, list(regions), ic,
+    return coded_contributions(vc, list(vids), kc, list(kids), rc, list(regions), plays["ipkey"].to_numpy(dtype=object),
                                plays["flow"].to_numpy(dtype=np.float64), plays["comprate"].to_numpy(dtype=np.float64),
                                plays["playid"].to_numpy(dtype=np.int64), segs, load, play, region_load)
+
+
+def distinct_counts(group: np.ndarray, n_groups: int, values, rows_per_bucket: int = 1 << 18) -> np.ndarray:
+    """Per group code ``0 .. n_groups - 1``: the number of distinct ``values`` among its rows (exact).
+
+    ``values`` is one value per row (strings or integers; a list, a NumPy or an Arrow array). The rows are
+    split into buckets by group code, so memory is that of ``rows_per_bucket`` rows, not of the whole day:
+    each bucket's values get dense codes (an Arrow hash table) and its distinct (group, code) pairs are
+    counted. A null is one more distinct value."""
+    group = np.asarray(group, dtype=np.int64)
+    out = np.zeros(n_groups, dtype=np.int64)
+    n = len(group)
+    if not n:
+        return out
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
+        values = pa.array(values, from_pandas=True)
+    buckets = max(1, -(-n // rows_per_bucket))
+    for b in range(buckets):
+        idx = np.flatnonzero(group % buckets == b) if buckets > 1 else None
+        vals = values if idx is None else values.take(pa.array(idx))
+        if isinstance(vals, pa.ChunkedArray):
+            vals = vals.combine_chunks()  # one hash table (unifying per-chunk dictionaries costs 5x more)
+        enc = pc.dictionary_encode(vals)
+        codes = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
+        del enc, vals
+        g = group if idx is None else group[idx]
+        pairs = pd.unique((g << 32) | codes.astype(np.int64, copy=False))
+        out += np.bincount(pairs >> 32, minlength=n_groups)
+    return out
 
 
 def _names(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -348,11 +452,12 @@ def _names(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:
 
 
 def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.ndarray, kids: Sequence[str],
-                        region_code: np.ndarray, regions: Sequence[str], ip_code: np.ndarray, flow: np.ndarray,
+                        region_code: np.ndarray, regions: Sequence[str], ip, flow: np.ndarray,
                         comprate: np.ndarray, playid: np.ndarray, segs: pd.DataFrame, load: dict[str, int],
                         play: dict[str, int], region_load: dict[str, int]) -> dict[str, pd.DataFrame]:
     """``contributions`` from the plays' columns as integer codes into the lists of their distinct values
-    (``vid_code`` indexes ``vids``, ...), one entry per play in the day's order: about 40 bytes per play
+    (``vid_code`` indexes ``vids``, ...) and ``ip`` the plays' ips (any values: only their distinctness per vid
+    counts, see ``distinct_counts``), one entry per play in the day's order: about 40 bytes per play
     instead of Python strings. Sums add each group's plays in play order, so the result does not depend
     on how the plays were read (chunks, row groups), only on their order."""
     n = len(vid_code)
@@ -361,10 +466,7 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     g = df.groupby("v", sort=True)
     a = g.agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
               EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
-    # IP: distinct (vid, ip) pairs, counted per vid
-    pairs = (pd.unique((df["v"].to_numpy().astype(np.int64) << 32) | np.asarray(ip_code, dtype=np.int64)) if n
-             else np.zeros(0, np.int64))
-    ipn = np.bincount(pairs >> 32, minlength=len(vids)) if n else np.zeros(len(vids), dtype=np.int64)
+    ipn = distinct_counts(vid_code, len(vids), ip)  # IP: distinct ips per vid
     codes = a.index.to_numpy()
     vname = _names(codes, vids)
     vid = pd.DataFrame({"vid": vname, "uid": np.asarray([v[:4] for v in vname.tolist()], dtype=object),

@@ -96,6 +96,28 @@ def test_contributions_and_documents():
     assert dict(tot.uid_stat_docs(t))["1000"]["Mtraffic"] == 2 * 7.0
 
 
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), st.sampled_from(["a", "b", "c", "é", ""]))),
+                     max_size=40),
+       per_bucket=st.sampled_from([1, 3, 7, 1 << 20]), chunked=st.booleans())
+def test_distinct_counts_exact_whatever_the_buckets(rows, per_bucket, chunked):
+    import pyarrow as pa
+
+    group = np.array([g for g, _ in rows], dtype=np.int64)
+    vals = [v for _, v in rows]
+    arr = pa.chunked_array([pa.array(vals[:5], pa.string()), pa.array(vals[5:], pa.string())]) if chunked else vals
+    want = np.zeros(6, dtype=np.int64)
+    for g in range(6):
+        want[g] = len({v for gg, v in rows if gg == g})  # None is one more value
+    got = core.distinct_counts(group, 6, arr, rows_per_bucket=per_bucket)
+    assert got.tolist() == want.tolist()
+
+
+def test_distinct_counts_of_integer_codes_and_of_nothing():
+    assert core.distinct_counts(np.array([0, 0, 1, 0]), 3, np.array([7, 7, 7, 8])).tolist() == [2, 1, 0]
+    assert core.distinct_counts(np.zeros(0, dtype=np.int64), 2, []).tolist() == [0, 0]
+
+
 def test_allocate_ids_in_order_per_vid():
     ids = core.allocate_ids(pd.Series(["a", "b", "a", "a"], dtype=object), {"a": 10, "b": 0})
     assert ids.tolist() == [11, 1, 12, 13]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import ujson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from video_analytics import plays as core
 
@@ -85,3 +88,53 @@ def test_readme_lists_every_quarantine_reason():
     for reason in core.QUARANTINE_REASONS:
         generic = reason.split(":")[0] + ":<f>" if ":" in reason else reason
         assert reason in listed or generic in listed, f"README does not list {reason}"
+
+
+_TEXTISH = st.one_of(st.text(max_size=6), st.integers(min_value=-(2**70), max_value=2**70),
+                     st.floats(allow_nan=True, allow_infinity=True), st.none(), st.booleans(),
+                     st.lists(st.integers(), max_size=2), st.dictionaries(st.sampled_from(["$gt", "a.b"]), st.integers(),
+                                                                          max_size=1))
+
+
+def _raw_s(fields: dict, extra: list[tuple[str, str]], drop: set[str]) -> bytes:
+    """A K_S text: the fields as JSON (ujson, which writes NaN/Infinity too), some dropped, some raw extras
+    (duplicate keys, non-standard numbers) appended inside the object."""
+    body = [f'"{k}":{ujson.dumps(v, reject_bytes=False)}' for k, v in fields.items() if k not in drop]
+    body += [f'"{k}":{v}' for k, v in extra]
+    return ("{" + ",".join(body) + "}").encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.fixed_dictionaries({f: _TEXTISH for f in core.FIELDS}),
+       extra=st.lists(st.tuples(st.sampled_from(core.FIELDS),
+                                st.sampled_from(["01", "1.", "NaN", "-Infinity", "1e400", "\"x\"", "2.5e-324", "null",
+                                                 "123456789012345678901234567890", "0.1", "\"\\ud800\"", "true"])),
+                      max_size=2),
+       drop=st.sets(st.sampled_from(core.FIELDS), max_size=2),
+       mangle=st.sampled_from([b"", b" ", b"x", b"\xff", b"\x00"]))
+def test_fast_k_s_decoder_gives_what_the_ujson_path_gives(values, extra, drop, mangle):
+    """The msgspec fast path for well-formed K_S must change speed only: same columns, same reasons."""
+    try:
+        raw = _raw_s(values, extra, drop) + mangle
+    except (OverflowError, TypeError):
+        return
+    raws = [raw, ujson.dumps(S).encode()]
+    args = (["1000001_a", "1000001_b"], raws, [GOOD_J, GOOD_J], [None, b"z"])
+    fast, slow = core.decode_columns(*args, fast=True), core.decode_columns(*args, fast=False)
+    assert fast.quarantine == slow.quarantine
+    assert fast.pos.tolist() == slow.pos.tolist()
+    for name, col in slow.columns.items():
+        got, want = fast.columns[name], col
+        if isinstance(want, np.ndarray):
+            assert np.array_equal(got, want, equal_nan=True), name
+        else:
+            assert [(type(v), v) for v in got] == [(type(v), v) for v in want], name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,25})?([eE][-+]?[0-9]{1,3})?", fullmatch=True))
+def test_fast_k_s_decoder_reads_every_decimal_as_ujson_does(num):
+    raw = _raw_s({**S, "flow": 0}, [("flow", num), ("comprate", num), ("city", num)], set())
+    fast = core._fields([raw], fast=True)[0]
+    slow = core._fields([raw], fast=False)[0]
+    assert [(type(fast[f][0]), fast[f][0]) for f in core.FIELDS] == [(type(slow[f][0]), slow[f][0]) for f in core.FIELDS]
