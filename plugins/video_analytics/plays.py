@@ -9,11 +9,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import msgspec
 import ujson
 
 from video_analytics.conventions import TABLE_KEYS
@@ -460,7 +460,6 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     counts, see ``distinct_counts``), one entry per play in the day's order: about 40 bytes per play
     instead of Python strings. Sums add each group's plays in play order, so the result does not depend
     on how the plays were read (chunks, row groups), only on their order."""
-    n = len(vid_code)
     df = pd.DataFrame({"v": np.asarray(vid_code), "k": np.asarray(kid_code), "r": np.asarray(region_code),
                        "flow": flow, "comprate": comprate, "playid": playid}, copy=False)
     g = df.groupby("v", sort=True)
