@@ -107,6 +107,13 @@ def cmd_new(a) -> dict:
             day_s["s"] = time.perf_counter() - t
 
     rv.rollup_day = timed_day
+    # what a task process does at start, before the task's code (task_runner: macros and listener plugins);
+    # the MySQL hook's lineage collector would otherwise load the plugins inside the timed ingest
+    from airflow.sdk.listener import get_listener_manager
+    from airflow.sdk.plugins_manager import integrate_macros_plugins
+
+    integrate_macros_plugins()
+    get_listener_manager()
     r = _redis(a.redis_db)
     hook = MySqlHook(mysql_conn_id="video_mysql", schema=a.mysql_db)
     tmp = tempfile.mkdtemp(prefix="bench_plays_")

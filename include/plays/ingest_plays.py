@@ -325,7 +325,8 @@ def _decode_chunk(job: dict, client=None) -> dict:
         out["reasons"] = {str(r): int(k) for r, k in zip(reasons, counts, strict=True)}
     if not n_plays:
         return out
-    out["segs"] = core.segment_sums(c["vid"], c["jcode"], dec.segtab)
+    out["segs"] = pa.Table.from_pandas(core.segment_sums(c["vid"], c["jcode"], dec.segtab), schema=SEG_SCHEMA,
+                                       preserve_index=False)
     vcode, vids = pd.factorize(np.asarray(c["vid"], dtype=object))
     out["vids"] = list(vids)
     pid = job["old_id"][dec.pos].copy()
@@ -457,7 +458,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
     mixed: set[str] = set()
     vids_seen: dict[str, None] = {}
     new_count: dict[str, int] = {}   # vid -> new plays so far (ranks continue across chunks)
-    seg_parts: list[pd.DataFrame] = []
+    seg_parts: list[pa.Table] = []
     seg_new = 0  # rows added since the last merge
     distinct_j = 0
     n_quarantined = 0
@@ -491,7 +492,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                 if not res["plays"]:
                     continue
                 seg_parts.append(res["segs"])
-                seg_new += len(res["segs"])
+                seg_new += res["segs"].num_rows
                 if seg_new > SEG_COMPACT_ROWS:  # exact integer sums: merged as we go, in any order
                     seg_parts, seg_new = [_sum_segments(seg_parts)], 0
                 for v in res["vids"]:
@@ -544,38 +545,43 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                 alloc_w.write(alloc)
             with ParquetStream(root, plays_path(day, "plays.parquet"), schema,
                                dictionary=[c for c in schema.names if c not in _UNIQUE_COLS]) as out:
-                seen_new: dict[str, int] = {}  # new plays per vid in earlier chunks (as in pass 1)
+                # per vid with new plays: the last id before the day's reservation, new plays in earlier chunks
+                new_vids = pa.array(list(new_count), pa.string())
+                before_a = np.fromiter((before.get(v, 0) for v in new_count), dtype=np.int64, count=len(new_count))
+                seen_a = np.zeros(len(new_count), dtype=np.int64)
+                kid_vids = pa.array(list(stored), pa.string())
+                kid_vals = pa.array(list(stored.values()), pa.string())
+                bad_vids = pa.array(sorted(bad_kid), pa.string())
                 for path in spills:
                     tab = _read_ipc(path)
-                    vid = pd.Series(tab.column("vid").to_pylist(), dtype=object)
-                    is_new = tab.column("_pid").to_numpy() < 0
-                    chunk_new = vid[is_new].value_counts(sort=False) if is_new.any() else pd.Series([], dtype=np.int64)
-                    offsets = {v: seen_new.get(v, 0) for v in chunk_new.index}
-                    for v, c in chunk_new.items():
-                        seen_new[v] = seen_new.get(v, 0) + int(c)
+                    pid = tab.column("_pid").to_numpy()
+                    new = pid < 0
+                    slot = pc.index_in(tab.column("vid"), value_set=new_vids).to_numpy(zero_copy_only=False)
+                    offsets = seen_a.copy()  # as in pass 1: ranks continue across chunks
+                    if new.any():
+                        seen_a += np.bincount(slot[new].astype(np.int64), minlength=len(seen_a))
                     if bad_kid:
-                        drop = vid.isin(bad_kid).to_numpy()
+                        drop = pc.is_in(tab.column("vid"), value_set=bad_vids).to_numpy(zero_copy_only=False)
                         if drop.any():
                             bad_pos.append(tab.column("pos").to_numpy()[drop])
                             tab = tab.filter(pa.array(~drop))
-                            vid = vid[~drop].reset_index(drop=True)
+                            pid, new, slot = pid[~drop], new[~drop], slot[~drop]
                     if not tab.num_rows:
                         continue
-                    pid = tab.column("_pid").to_numpy()
-                    new = pid < 0
                     if new.any():
                         pid = pid.copy()
-                        nv = vid[new]
-                        pid[new] = (nv.map(before).to_numpy(dtype=np.int64) + nv.map(offsets).to_numpy(dtype=np.int64)
-                                    - pid[new])
+                        sl = slot[new].astype(np.int64)
+                        pid[new] = before_a[sl] + offsets[sl] - pid[new]
                         new_ids += int(new.sum())
-                        alloc_w.write(pa.table({"key": tab.column("key").filter(pa.array(new)),
-                                                "vid": tab.column("vid").filter(pa.array(new)),
+                        keep = pa.array(new)
+                        alloc_w.write(pa.table({"key": tab.column("key").filter(keep),
+                                                "vid": tab.column("vid").filter(keep),
                                                 "playid": pa.array(pid[new])}))
                     for c in mixed:
                         if c in tab.column_names:
                             tab = tab.append_column(c + "__json", _json_column(tab.column(c))).drop_columns([c])
-                    tab = tab.append_column("kid", pa.array(vid.map(stored).tolist(), pa.string()))
+                    kid = pc.take(kid_vals, pc.index_in(tab.column("vid"), value_set=kid_vids))
+                    tab = tab.append_column("kid", kid)
                     tab = tab.append_column("playid", pa.array(pid)).drop_columns(["_pid"])
                     out.write(tab)
                     ingested += tab.num_rows
@@ -600,8 +606,8 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
 
     segs = _sum_segments(seg_parts)
     if bad_kid:
-        segs = segs[~segs["vid"].isin(bad_kid)].reset_index(drop=True)
-    write_frame(root, segs, plays_path(day, "segments.parquet"))
+        segs = segs.filter(pc.invert(pc.is_in(segs.column("vid"), value_set=pa.array(sorted(bad_kid), pa.string()))))
+    root.write_table(segs, plays_path(day, "segments.parquet"))
     report = {
         "day": day, "run_id": run_id, "snapshotted": n, "read_now": n_read, "new_keys": len(new_keys), "unique": n,
         "duplicates": duplicates, "ingested": ingested, "quarantined": n_quarantined,
@@ -621,16 +627,18 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
 
 
 SEG_COMPACT_ROWS = 500_000
+SEG_SCHEMA = pa.schema([("vid", pa.string()), ("seg", pa.int64()), ("heat", pa.int64()), ("plays", pa.int64())])
 
 
-def _sum_segments(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order)."""
-    parts = [p for p in parts if p is not None and len(p)]
+def _sum_segments(parts: list[pa.Table]) -> pa.Table:
+    """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order),
+    sorted by vid and segment."""
+    parts = [p for p in parts if p is not None and p.num_rows]
     if not parts:
-        return core.play_segments(pd.DataFrame(), core.SegmentTable([], np.zeros(0), np.zeros(0), np.zeros(0),
-                                                                     np.zeros(0)))
-    return pd.concat(parts, ignore_index=True).groupby(["vid", "seg"], sort=True, as_index=False)[
-        ["heat", "plays"]].sum()
+        return SEG_SCHEMA.empty_table()
+    t = pa.concat_tables(parts).group_by(["vid", "seg"]).aggregate([("heat", "sum"), ("plays", "sum")])
+    t = t.rename_columns({"heat_sum": "heat", "plays_sum": "plays"}).select(SEG_SCHEMA.names).cast(SEG_SCHEMA)
+    return t.sort_by([("vid", "ascending"), ("seg", "ascending")])
 
 
 def _tables_table(redis, day: str, rt: _Counter) -> pa.Table:

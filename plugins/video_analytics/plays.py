@@ -6,6 +6,7 @@ Pure functions over pandas frames and plain values: no Airflow, no Redis, no fil
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -255,8 +256,10 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
 
     mark(_bad_names(vid, safe_vid), "bad_vid")
     j_arr = np.asarray(j_raw, dtype=object) if n else np.empty(0, dtype=object)
-    mark(_is_none(list(s_raw)), "missing_S")
-    mark(np.equal(j_arr, None), "missing_J")
+    if None in s_raw:
+        mark(_is_none(list(s_raw)), "missing_S")
+    if None in j_raw:
+        mark(np.equal(j_arr, None), "missing_J")
 
     cols, not_object = _fields(s_raw, fast)
     mark(not_object, "invalid_json_S")
@@ -292,8 +295,12 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     idx = np.flatnonzero(ok)
     everything = len(idx) == n
 
+    pick = operator.itemgetter(*idx.tolist()) if 1 < len(idx) < n else None
+
     def take(values: list) -> list:
-        return values if everything else [values[i] for i in idx]
+        if everything:
+            return values
+        return list(pick(values)) if pick is not None else [values[i] for i in idx]
 
     htmap = segtab.htmap
     jcode = codes[idx].astype(np.int64)
