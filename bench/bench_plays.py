@@ -128,12 +128,13 @@ def cmd_new(a) -> dict:
         rollup_videos(root, DAY)
         t2 = time.perf_counter()
         ru1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-        cpu = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(ru0, ru1, strict=True))
+        cpu_each = [b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(ru0, ru1, strict=True)]
+        cpu = sum(cpu_each)
         rt = Counts.redis + ing.get("redis_round_trips_in_workers", 0)  # workers' sends are not patched
         out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
                "rollup_day_s": day_s.get("s"), "plays_per_s": a.n / (t2 - t0),
                "plays_per_s_ingest_rollup_day": a.n / (t1 - t0 + day_s.get("s", 0.0)),
-               "cpu_s": cpu, "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
+               "cpu_s": cpu, "cpu_s_main": cpu_each[0], "cpu_s_decoders": cpu_each[1], "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
                "distinct_J": ing["distinct_segment_values"], "phase_s": ing["seconds"],
                "peak_rss_mb_ingest_rollup": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if a.publish:

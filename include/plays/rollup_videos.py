@@ -25,13 +25,38 @@ from video_analytics.conventions import plays_path
 PLAY_DOC_BATCH = 100_000  # plays per row group of docs/play.parquet
 
 
-def _coded(table: pa.Table, name: str) -> tuple[np.ndarray, list[str]]:
-    """A dictionary-read string column as (int codes, distinct values); ``table`` has unified dictionaries."""
-    col = table.column(name)
-    if not col.num_chunks:
-        return np.zeros(0, dtype=np.int32), []
-    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in col.chunks])
-    return codes, col.chunks[0].dictionary.to_pylist()
+STRS = ("vid", "kid", "region")  # few distinct values: read as dictionary codes
+
+
+def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18):
+    """The columns the contributions need, read ``rows`` at a time into preallocated arrays: per ``STRS``
+    column (int32 codes, distinct values in order of first appearance), the ips as Arrow strings, and
+    ``flow``, ``comprate``, ``playid`` as NumPy arrays. About 40 bytes a play, nothing of the whole file."""
+    with root.fs.open(root.path(rel), "rb") as fh:
+        pf = pq.ParquetFile(fh, read_dictionary=list(STRS))
+        n = pf.metadata.num_rows
+        codes = {c: np.empty(n, dtype=np.int32) for c in STRS}
+        index: dict[str, dict[str, int]] = {c: {} for c in STRS}
+        num = {"flow": np.empty(n, dtype=np.float64), "comprate": np.empty(n, dtype=np.float64),
+               "playid": np.empty(n, dtype=np.int64)}
+        ips: list[pa.Array] = []
+        at = 0
+        for b in pf.iter_batches(batch_size=rows, columns=[*STRS, "ipkey", *num]):
+            k = b.num_rows
+            for c in STRS:
+                col = b.column(c)
+                if not isinstance(col, pa.DictionaryArray):
+                    col = pc.dictionary_encode(col)
+                seen = index[c]
+                local = np.fromiter((seen.setdefault(v, len(seen)) for v in col.dictionary.to_pylist()),
+                                    dtype=np.int32, count=len(col.dictionary))
+                codes[c][at: at + k] = local[col.indices.to_numpy(zero_copy_only=False)]
+            for c, arr in num.items():
+                arr[at: at + k] = b.column(c).to_numpy(zero_copy_only=False)
+            ips.append(b.column("ipkey"))
+            at += k
+    coded = {c: (codes[c][:at], list(index[c])) for c in STRS}
+    return coded, pa.chunked_array(ips, type=pa.string()), {c: a[:at] for c, a in num.items()}
 
 
 def _play_doc_batches(root: DataRoot, day: str, batch: int):
@@ -59,21 +84,8 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
     one a play, as plain strings), and the play documents are written row group by row group."""
     rel = plays_path(day, "plays.parquet")
-    strs = ["vid", "kid", "region"]
-    t = pq.read_table(root.path(rel), columns=[*strs, "ipkey", "flow", "comprate", "playid"], read_dictionary=strs,
-                      filesystem=root.fs).unify_dictionaries()
-    ipkey = t.column("ipkey")  # nearly one value a play: plain strings, counted per vid in buckets
-    t = t.drop_columns(["ipkey"])
-    coded = {}
-    for c in strs:  # one column at a time, each dropped from the table once converted
-        coded[c] = _coded(t, c)
-        t = t.drop_columns([c])
-    num = {}
-    for c in ("flow", "comprate", "playid"):
-        num[c] = t.column(c).to_numpy()
-        t = t.drop_columns([c])
+    coded, ipkey, num = _plays_columns(root, rel)
     n_plays = len(num["flow"])
-    del t
     segs = read_frame(root, plays_path(day, "segments.parquet"))
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),

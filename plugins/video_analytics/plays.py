@@ -469,9 +469,15 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     on how the plays were read (chunks, row groups), only on their order."""
     df = pd.DataFrame({"v": np.asarray(vid_code), "k": np.asarray(kid_code), "r": np.asarray(region_code),
                        "flow": flow, "comprate": comprate, "playid": playid}, copy=False)
-    g = df.groupby("v", sort=True)
-    a = g.agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
-              EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
+    a = df.groupby("v", sort=True).agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
+                                       EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
+    # (vid, region) as one int64 key: one factorisation instead of two and their product (memory at 5M plays)
+    df["vr"] = df["v"].to_numpy().astype(np.int64) * max(len(regions), 1) + df["r"].to_numpy()
+    df.drop(columns=["v", "r", "playid"], inplace=True)
+    b = df.groupby("vr", sort=True).agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
+                                        EngageSum=("comprate", "sum"))
+    del df
+    b_v, b_r = np.divmod(b.index.to_numpy(), max(len(regions), 1))
     ipn = distinct_counts(vid_code, len(vids), ip)  # IP: distinct ips per vid
     codes = a.index.to_numpy()
     vname = _names(codes, vids)
@@ -482,10 +488,8 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     vid = vid.iloc[np.argsort(vname, kind="stable")].reset_index(drop=True)
     vid["Load"] = _lookup(load, vid["vid"])
     vid["Play"] = _lookup(play, vid["vid"])
-    b = df.groupby(["v", "r"], sort=True).agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
-                                               EngageSum=("comprate", "sum"))
-    bv = _names(b.index.get_level_values(0).to_numpy(), vids)
-    br = _names(b.index.get_level_values(1).to_numpy(), regions)
+    bv = _names(b_v, vids)
+    br = _names(b_r, regions)
     vr = pd.DataFrame({"vid": bv, "region": br, "uid": np.asarray([v[:4] for v in bv.tolist()], dtype=object),
                        "kid": _names(b["k"].to_numpy(), kids), "ClickNum": b["ClickNum"].to_numpy(dtype=np.int64),
                        "Traffic": b["Traffic"].to_numpy(), "EngageSum": b["EngageSum"].to_numpy()})
