@@ -71,28 +71,39 @@ def _raw_client(redis):
     return sibling_client(redis, decode_responses=False, protocol=2)
 
 
-def _read_endlist(raw, name: str, step: int, rt: _Counter) -> pa.ChunkedArray:
-    """``T_endlist_D`` by ranged LRANGE calls, as one Arrow string array (UTF-8 checked)."""
-    parts = []
+def _read_endlist(raw, name: str, step: int, rt: _Counter, out: ParquetStream) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """``T_endlist_D`` by ranged LRANGE calls, as one Arrow string array (UTF-8 checked) and a 64-bit hash per
+    entry; each part is also appended to ``out`` (the snapshot's ``endlist.parquet``) as it arrives."""
+    parts, hashes = [], []
     start = 0
     while True:
         vals = rt(raw.lrange(name, start, start + step - 1))
         if vals:
-            parts.append(pa.array(vals, type=pa.binary()).cast(pa.string()))
-        if len(vals) < step:
+            part = pa.array(vals, type=pa.binary()).cast(pa.string())
+            hashes.append(pd.util.hash_array(np.asarray(vals, dtype=object)))
+            del vals
+            out.write(pa.table({"key": part}))
+            parts.append(part)
+        else:
+            del vals
+        if not parts or len(parts[-1]) < step:
             break
         start += step
-    return pa.chunked_array(parts, type=pa.string())  # no concatenated copy
+    return (pa.chunked_array(parts, type=pa.string()),  # no concatenated copy
+            np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64))
 
 
-def _first_occurrences(keys: pa.ChunkedArray) -> pa.Array:
+def _first_occurrences(keys: pa.ChunkedArray, hashes: np.ndarray) -> pa.Array:
     """The keys without repeats, first occurrences in list order. Exact, with about 30 bytes a key of
-    extra memory (``pc.unique`` needs several times that): 64-bit hashes find the candidates, and every
-    key sharing a hash with a repeat is compared as a string."""
+    extra memory (a hash table of the keys needs several times that): the 64-bit ``hashes`` (one per key)
+    sorted find the candidates, and every key sharing a hash with a repeat is compared as a string."""
     if not len(keys):
         return pa.array([], type=pa.string())
-    hashes = np.concatenate([pd.util.hash_array(np.asarray(c.to_pylist(), dtype=object)) for c in keys.chunks])
-    rep = pd.Series(hashes, copy=False).duplicated(keep="first").to_numpy().copy()
+    order = np.argsort(hashes, kind="stable")
+    sorted_h = hashes[order]
+    rep = np.zeros(len(hashes), dtype=bool)
+    rep[order[1:]] = sorted_h[1:] == sorted_h[:-1]  # stable: the first of equal hashes is not a repeat
+    del order, sorted_h
     if rep.any():
         pos = np.flatnonzero(np.isin(hashes, np.unique(hashes[rep])))  # every key with such a hash
         seen: set[str] = set()
@@ -101,7 +112,6 @@ def _first_occurrences(keys: pa.ChunkedArray) -> pa.Array:
             if k in seen:
                 rep[p] = True
             seen.add(k)
-    del hashes
     return keys.filter(pa.array(~rep)).combine_chunks()
 
 
@@ -235,12 +245,12 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
     rt = _Counter()
     raw = _raw_client(redis)
-    endlist = _read_endlist(raw, endlist_key(day), lrange_step, rt)
+    with ParquetStream(root, plays_path(day, "snapshot", "endlist.parquet"), pa.schema([("key", pa.string())]),
+                       dictionary=[]) as end_w:  # unique keys: a dictionary would only cost memory
+        endlist, hashes = _read_endlist(raw, endlist_key(day), lrange_step, rt, end_w)
     n_read = len(endlist)
-    root.write_table(pa.table({"key": endlist}), plays_path(day, "snapshot", "endlist.parquet"),
-                     use_dictionary=False)  # unique keys: a dictionary would only cost memory
-    uniq = _first_occurrences(endlist)
-    del endlist
+    uniq = _first_occurrences(endlist, hashes)
+    del endlist, hashes
     duplicates = n_read - len(uniq)
     snap_rel = plays_path(day, "snapshot", "plays_raw.parquet")
     if root.exists(snap_rel):
@@ -460,6 +470,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
     new_count: dict[str, int] = {}   # vid -> new plays so far (ranks continue across chunks)
     seg_parts: list[pa.Table] = []
     seg_new = 0  # rows added since the last merge
+    seg_merged = False  # seg_parts[0] is the merge of the earlier parts
     distinct_j = 0
     n_quarantined = 0
     reasons: dict[str, int] = {}
@@ -493,8 +504,9 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                     continue
                 seg_parts.append(res["segs"])
                 seg_new += res["segs"].num_rows
-                if seg_new > SEG_COMPACT_ROWS:  # exact integer sums: merged as we go, in any order
-                    seg_parts, seg_new = [_sum_segments(seg_parts)], 0
+                # exact integer sums, merged as we go (in any order) once the new rows outgrow the merged ones
+                if seg_new > max(SEG_COMPACT_ROWS, seg_parts[0].num_rows if seg_merged else 0):
+                    seg_parts, seg_new, seg_merged = [_sum_segments(seg_parts)], 0, True
                 for v in res["vids"]:
                     vids_seen.setdefault(v)
                 for v, c in res["new_counts"].items():
