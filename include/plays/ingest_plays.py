@@ -71,9 +71,9 @@ def _raw_client(redis):
     return sibling_client(redis, decode_responses=False, protocol=2)
 
 
-def _read_endlist(raw, name: str, step: int, rt: _Counter, out: ParquetStream) -> tuple[pa.ChunkedArray, np.ndarray]:
-    """``T_endlist_D`` by ranged LRANGE calls, as one Arrow string array (UTF-8 checked) and a 64-bit hash per
-    entry; each part is also appended to ``out`` (the snapshot's ``endlist.parquet``) as it arrives."""
+def _read_endlist(raw, name: str, step: int, rt: _Counter, out: ParquetStream) -> tuple[list[pa.Array], np.ndarray]:
+    """``T_endlist_D`` by ranged LRANGE calls, as Arrow string arrays of ``step`` entries (UTF-8 checked) and
+    a 64-bit hash per entry; each part is also appended to ``out`` (the snapshot's ``endlist.parquet``)."""
     parts, hashes = [], []
     start = 0
     while True:
@@ -89,16 +89,14 @@ def _read_endlist(raw, name: str, step: int, rt: _Counter, out: ParquetStream) -
         if not parts or len(parts[-1]) < step:
             break
         start += step
-    return (pa.chunked_array(parts, type=pa.string()),  # no concatenated copy
-            np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64))
+    return parts, np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
 
 
-def _first_occurrences(keys: pa.ChunkedArray, hashes: np.ndarray) -> pa.Array:
-    """The keys without repeats, first occurrences in list order. Exact, with about 30 bytes a key of
-    extra memory (a hash table of the keys needs several times that): the 64-bit ``hashes`` (one per key)
-    sorted find the candidates, and every key sharing a hash with a repeat is compared as a string."""
-    if not len(keys):
-        return pa.array([], type=pa.string())
+def _first_occurrences(parts: list[pa.Array], hashes: np.ndarray) -> pa.ChunkedArray:
+    """The keys of ``parts`` (consumed: emptied as they are filtered) without repeats, first occurrences in
+    list order. Exact, with about 30 bytes a key of extra memory (a hash table of the keys needs several
+    times that): the 64-bit ``hashes`` (one per key) sorted find the candidates, and every key sharing a hash
+    with a repeat is compared as a string. No concatenated copy: one part at a time is filtered and freed."""
     order = np.argsort(hashes, kind="stable")
     sorted_h = hashes[order]
     rep = np.zeros(len(hashes), dtype=bool)
@@ -108,11 +106,21 @@ def _first_occurrences(keys: pa.ChunkedArray, hashes: np.ndarray) -> pa.Array:
         pos = np.flatnonzero(np.isin(hashes, np.unique(hashes[rep])))  # every key with such a hash
         seen: set[str] = set()
         rep[pos] = False
-        for p, k in zip(pos.tolist(), keys.take(pa.array(pos)).to_pylist(), strict=True):
+        keys = pa.chunked_array(parts, type=pa.string()).take(pa.array(pos)).to_pylist()
+        for p, k in zip(pos.tolist(), keys, strict=True):
             if k in seen:
                 rep[p] = True
             seen.add(k)
-    return keys.filter(pa.array(~rep)).combine_chunks()
+        del keys
+    out = []
+    at = 0
+    while parts:
+        part = parts.pop(0)
+        keep = ~rep[at: at + len(part)]
+        out.append(part if keep.all() else part.filter(pa.array(keep)))
+        at += len(part)
+        del part
+    return pa.chunked_array(out, type=pa.string())
 
 
 def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
@@ -247,10 +255,10 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     raw = _raw_client(redis)
     with ParquetStream(root, plays_path(day, "snapshot", "endlist.parquet"), pa.schema([("key", pa.string())]),
                        dictionary=[]) as end_w:  # unique keys: a dictionary would only cost memory
-        endlist, hashes = _read_endlist(raw, endlist_key(day), lrange_step, rt, end_w)
-    n_read = len(endlist)
-    uniq = _first_occurrences(endlist, hashes)
-    del endlist, hashes
+        parts, hashes = _read_endlist(raw, endlist_key(day), lrange_step, rt, end_w)
+    n_read = len(hashes)
+    uniq = _first_occurrences(parts, hashes)
+    del parts, hashes
     duplicates = n_read - len(uniq)
     snap_rel = plays_path(day, "snapshot", "plays_raw.parquet")
     if root.exists(snap_rel):
@@ -265,7 +273,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     alloc_rel = plays_path(day, "allocation.parquet")
     alloc = root.read_table(alloc_rel) if root.exists(alloc_rel) else ALLOC_SCHEMA.empty_table()
     if alloc.num_rows:
-        idx = pc.index_in(pa.chunked_array([prev_keys, new_keys], type=pa.string()),
+        idx = pc.index_in(pa.chunked_array([prev_keys, *new_keys.chunks], type=pa.string()),
                           value_set=alloc.column("key"))
         old_id = pc.fill_null(pc.take(alloc.column("playid"), idx), 0).to_numpy()
         del idx

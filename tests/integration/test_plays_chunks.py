@@ -115,4 +115,4 @@ def test_first_occurrences_is_exact(monkeypatch, collide):
         keys = [f"1000001_{int(x)}" for x in rng.integers(0, max(1, n // 2), n)]
         arr = pa.chunked_array([pa.array(keys[i: i + 4], pa.string()) for i in range(0, n, 4)], type=pa.string())
         hashes = pd.util.hash_array(np.asarray(keys, dtype=object)) if n else np.zeros(0, dtype=np.uint64)
-        assert ingest_mod._first_occurrences(arr, hashes).to_pylist() == list(dict.fromkeys(keys))
+        assert ingest_mod._first_occurrences(list(arr.chunks), hashes).to_pylist() == list(dict.fromkeys(keys))
