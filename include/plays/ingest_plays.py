@@ -35,7 +35,15 @@ import pyarrow.compute as pc
 
 from include.plays.categories import resolve_kids
 from include.plays.play_ids import release_reservation, reserve_ids
-from include.plays.store import ParquetStream, chunks, iter_batches, read_frame, write_frame
+from include.plays.store import (
+    ParquetStream,
+    chunks,
+    iter_batches,
+    lean_memory,
+    read_frame,
+    trim_heap,
+    write_frame,
+)
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, table_key
@@ -249,6 +257,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     """
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
+    lean_memory()
     t0 = time.perf_counter()
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
     rt = _Counter()
@@ -320,6 +329,7 @@ def _decode_chunk(job: dict, client=None) -> dict:
     decode, and write ``<i>.raw`` (snapshot rows), ``<i>.bad`` (quarantined) and ``<i>.arrow`` (plays,
     ``_pid`` = an earlier allocation's id, or minus the play's rank among the vid's new plays of the
     chunk) into the spill folder. Returns the chunk's small aggregates."""
+    trim_heap()
     rt = _Counter()
     keys, raw = job["keys"], job.get("raw")
     if raw is None:
@@ -386,9 +396,11 @@ def _peak_rss_mb() -> float | None:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Worker initializer: the kernel kills the worker when its parent dies (even by kill -9)."""
+    """Worker initializer: the kernel kills the worker when its parent dies (even by kill -9); lean memory."""
     import ctypes
     import signal
+
+    lean_memory()
 
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -494,6 +506,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                 t_fetch += time.perf_counter() - tf
                 if res is None:
                     break
+                trim_heap()
                 base = os.path.join(spill, f"{res['i']:06d}")
                 snap.write(_read_ipc(base + ".raw"))
                 os.remove(base + ".raw")
@@ -573,6 +586,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
                 kid_vals = pa.array(list(stored.values()), pa.string())
                 bad_vids = pa.array(sorted(bad_kid), pa.string())
                 for path in spills:
+                    trim_heap()
                     tab = _read_ipc(path)
                     pid = tab.column("_pid").to_numpy()
                     new = pid < 0

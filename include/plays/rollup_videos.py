@@ -16,7 +16,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from include.plays.lease import totals_lease
-from include.plays.store import CONTRIB_KINDS, ParquetStream, iter_batches, read_frame, write_frame
+from include.plays.store import (
+    CONTRIB_KINDS,
+    ParquetStream,
+    iter_batches,
+    lean_memory,
+    read_frame,
+    trim_heap,
+    write_frame,
+)
 from include.plays.totals import fold_day
 from include.storage import DataRoot
 from video_analytics import plays as core
@@ -55,6 +63,7 @@ def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18):
                 arr[at: at + k] = b.column(c).to_numpy(zero_copy_only=False)
             ips.append(b.column("ipkey"))
             at += k
+            trim_heap()
     coded = {c: (codes[c][:at], list(index[c])) for c in STRS}
     return coded, pa.chunked_array(ips, type=pa.string()), {c: a[:at] for c, a in num.items()}
 
@@ -83,8 +92,10 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
 
     Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
     one a play, as plain strings), and the play documents are written row group by row group."""
+    lean_memory()
     rel = plays_path(day, "plays.parquet")
     coded, ipkey, num = _plays_columns(root, rel)
+    trim_heap()
     n_plays = len(num["flow"])
     segs = read_frame(root, plays_path(day, "segments.parquet"))
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
@@ -94,6 +105,7 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
             num.pop("comprate"), num.pop("playid").astype(np.int64, copy=False))
     c = core.coded_contributions(*args, segs, tables["load"], tables["play"], tables["region"])
     del args, ipkey
+    trim_heap()
     for k in CONTRIB_KINDS:
         write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
 

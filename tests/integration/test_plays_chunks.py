@@ -116,3 +116,14 @@ def test_first_occurrences_is_exact(monkeypatch, collide):
         arr = pa.chunked_array([pa.array(keys[i: i + 4], pa.string()) for i in range(0, n, 4)], type=pa.string())
         hashes = pd.util.hash_array(np.asarray(keys, dtype=object)) if n else np.zeros(0, dtype=np.uint64)
         assert ingest_mod._first_occurrences(list(arr.chunks), hashes).to_pylist() == list(dict.fromkeys(keys))
+
+
+def test_plays_stages_give_freed_memory_back():
+    """``lean_memory`` moves Arrow to the C heap, whose free memory ``trim_heap`` returns (5M-play memory)."""
+    import pyarrow as pa
+
+    from include.plays.store import lean_memory, trim_heap
+
+    lean_memory()
+    assert pa.default_memory_pool().backend_name == "system"
+    trim_heap()  # callable again, and a no-op where there is no glibc
