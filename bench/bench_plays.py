@@ -73,6 +73,40 @@ def _redis(db: int):
     return redis.Redis(host="127.0.0.1", port=6379, db=db, decode_responses=True)
 
 
+class _TreeRss:
+    """The largest sum of RSS over this process and its children (the decoder processes), sampled every 20 ms
+    by a thread (psutil): what the whole ingest + rollup holds at its worst moment."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import psutil
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._me = psutil.Process()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for p in [self._me, *self._me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.02)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._t.join()
+        return self.peak / 2**20
+
+
 def cmd_gen(a) -> dict:
     from include.sample_plays import generate_plays
 
@@ -119,6 +153,7 @@ def cmd_new(a) -> dict:
     tmp = tempfile.mkdtemp(prefix="bench_plays_")
     try:
         root = DataRoot(tmp)
+        tree = _TreeRss()
         ru0 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
         t0 = time.perf_counter()
         ing = ingest_plays(root, r, hook, DAY, **({"chunk": a.chunk} if a.chunk else {}),
@@ -128,13 +163,14 @@ def cmd_new(a) -> dict:
         rollup_videos(root, DAY)
         t2 = time.perf_counter()
         ru1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        peak_tree = tree.stop()
         cpu_each = [b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(ru0, ru1, strict=True)]
         cpu = sum(cpu_each)
         rt = Counts.redis + ing.get("redis_round_trips_in_workers", 0)  # workers' sends are not patched
         out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
                "rollup_day_s": day_s.get("s"), "plays_per_s": a.n / (t2 - t0),
                "plays_per_s_ingest_rollup_day": a.n / (t1 - t0 + day_s.get("s", 0.0)),
-               "cpu_s": cpu, "cpu_s_main": cpu_each[0], "cpu_s_decoders": cpu_each[1], "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
+               "peak_rss_mb_tree": peak_tree, "cpu_s": cpu, "cpu_s_main": cpu_each[0], "cpu_s_decoders": cpu_each[1], "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
                "distinct_J": ing["distinct_segment_values"], "phase_s": ing["seconds"],
                "peak_rss_mb_ingest_rollup": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if a.publish:
