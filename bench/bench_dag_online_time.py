@@ -54,6 +54,9 @@ def group_times(run_id: str) -> dict:
 
 def run_dag(log_dir: str, root: str, shards: int) -> dict:
     env = os.environ.copy()
+    # the asset URIs stay those of the environment's data root: a metadata DB keeps one URI per
+    # asset name, so a URI per temporary root would leave merge_report's outlet inactive (include/assets.py)
+    env.setdefault("VIDEO_ASSET_DATA_ROOT", os.environ.get("AIRFLOW_VAR_DATA_ROOT") or root)
     env.update({"AIRFLOW_VAR_DATA_ROOT": root, "AIRFLOW_VAR_LOG_DIR": log_dir, "VIDEO_DEADLINE": "off"})
     env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
     cmd = [str(BIN / "airflow"), "dags", "test", "daily_analytics", DAY, "--mark-success-pattern", SKIP,

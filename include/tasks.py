@@ -32,9 +32,7 @@ def _fail_fast():
     """Deterministic failures fail the task at once (``AirflowFailException``, no retries)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.online_time.sort_and_partition import RejectThresholdExceeded
-    from include.plays.cleanup import CleanupRefused
-    from include.verify import VerificationFailed
+    from include.errors import CleanupRefused, RejectThresholdExceeded, VerificationFailed
 
     try:
         yield

@@ -20,6 +20,7 @@ from datetime import date
 import fsspec
 import pyarrow as pa
 
+from include.errors import RejectThresholdExceeded
 from include.online_time.logs import (
     STREAM_BLOCK_BYTES,
     BlockTally,
@@ -43,10 +44,6 @@ SHARD_SCHEMA = pa.schema(
         ("action", pa.int8()),
     ]
 )  # rows in file order, (file date, line): the tie order of the rules
-
-class RejectThresholdExceeded(ValueError):
-    """More rejected lines than the allowed share of the rows."""
-
 
 def check_reject_rate(rejects: int, rows_in: int, max_reject_rate: float, where: str) -> None:
     """``RejectThresholdExceeded`` when ``rejects`` exceed ``max_reject_rate`` of ``rows_in``."""
