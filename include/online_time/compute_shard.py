@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
+from include.online_time.logs import column, numpy_of
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -25,13 +26,6 @@ def read_shard(root: DataRoot, rel: str, columns: list[str] | None = None) -> pa
         with root.fs.open(root.path(rel), "rb") as fh:
             t = pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
     return t.select(columns) if columns else t
-
-
-def _int64(col: pa.ChunkedArray) -> np.ndarray:
-    col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_timestamp(col.type):
-        col = col.view(pa.int64())
-    return col.to_numpy(zero_copy_only=False)
 
 
 def shard_rules(uid: np.ndarray, lt: np.ndarray, act: np.ndarray, win_start: int, win_stop: int,
@@ -53,12 +47,12 @@ def compute_shard(root: DataRoot, shard: dict, end: date, window_days: int = con
     r = core.Rules(**(rules or {}))
     t = read_shard(root, shard["path"], ["userid", "logtime", "action"])
     win_start, win_stop = core.window_bounds(end, window_days)
-    uid, lt = _int64(t.column("userid")), _int64(t.column("logtime"))
-    act = t.column("action").combine_chunks().to_numpy(zero_copy_only=False)
+    uid, lt, act = (numpy_of(t.column(c)) for c in ("userid", "logtime", "action"))
     users, online, sessions = shard_rules(uid, lt, act, win_start, win_stop, r)
     del t, uid, lt, act
     rel = conv.result_path(end, shard["index"])
-    root.write_table(pa.table([users, online, sessions], schema=RESULT_SCHEMA), rel)
+    cols = [column(np.asarray(a, np.int64), pa.int64()) for a in (users, online, sessions)]
+    root.write_table(pa.Table.from_arrays(cols, schema=RESULT_SCHEMA), rel)
     return {
         "index": shard["index"],
         "path": rel,
