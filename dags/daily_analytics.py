@@ -32,8 +32,9 @@ to process a day again, clear its run or backfill it.
 
 1. **Sensors** wait (reschedule mode, no worker slot held) for `<log_dir>/D.log` and the
    collector's Redis list `T_endlist_D`.
-2. **online_time**: split the window's logs into user-aligned Arrow IPC shards, compute every
-   user's online time per shard (mapped tasks), merge and publish (CONTRACT §1).
+2. **online_time**: split the window's logs into user-aligned Arrow IPC shards (param `shards`;
+   by default one per 256 MiB of logs, at most `[core] parallelism`), compute every user's
+   online time per shard (mapped tasks), merge and publish (CONTRACT §1).
 3. **plays**: snapshot D's plays from Redis, quarantine bad ones, roll up videos, users and
    categories, publish the legacy-compatible MongoDB documents (CONTRACT §2–§5).
 4. **verify** checks the results against their inputs and writes `reports/D.json` to the data
@@ -66,7 +67,9 @@ counts and totals (`weekly_video_summary` is scheduled on them). Charts: *Video 
         "window_days": Param(conv.WINDOW_DAYS, type="integer", minimum=1, maximum=31, description="Days in the online-time window."),
         "lookback_days": Param(conv.LOOKBACK_DAYS, type="integer", minimum=0, maximum=7,
                                description="Days read before the window, for sessions open at midnight."),
-        "shards": Param(conv.SHARDS, type="integer", minimum=1, maximum=64, description="User-aligned shards (mapped tasks)."),
+        "shards": Param(None, type=["null", "integer"], minimum=1, maximum=64,
+                        description="User-aligned shards (mapped tasks). Empty: one per 256 MiB of the window's "
+                                    "logs, at most [core] parallelism."),
         "min_gap": Param(conv.MIN_GAP, type="integer", minimum=0, description="Gaps shorter than this (s) add no time."),
         "timeout": Param(conv.TIMEOUT, type="integer", minimum=1, description="A longer gap (s) ends the session."),
         "post_multiplier": Param(conv.POST_MULTIPLIER, type="integer", minimum=1, description="A session with a post counts this many times."),

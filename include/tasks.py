@@ -92,9 +92,20 @@ def sort_and_partition(context) -> list[dict]:
 
     p = context["params"]
     with _fail_fast():
-        part = run(data_root(), log_dir(), day_of(context), p["window_days"], p["lookback_days"], p["shards"],
-                   p["max_reject_rate"])
+        part = run(data_root(), log_dir(), day_of(context), p["window_days"], p["lookback_days"], p.get("shards"),
+                   p["max_reject_rate"], max_shards=task_slots())
     return part["shards"]
+
+
+def task_slots() -> int:
+    """How many tasks Airflow runs at once (``[core] parallelism``): the most shards worth making
+    when the ``shards`` param is not set (``conv.SHARDS`` when it cannot be read)."""
+    try:
+        from airflow.sdk import conf
+
+        return max(1, conf.getint("core", "parallelism", fallback=conv.SHARDS))
+    except Exception:
+        return conv.SHARDS
 
 
 def _test_delay() -> None:

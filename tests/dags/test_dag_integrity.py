@@ -80,11 +80,11 @@ def _restriction(start):
 
 def test_params_are_typed(dagbag):
     params = dagbag.dags["daily_analytics"].params
-    for name, typ in {"window_days": "integer", "shards": "integer", "lookback_days": "integer",
+    for name, typ in {"window_days": "integer", "shards": ["null", "integer"], "lookback_days": "integer",
                       "max_reject_rate": "number", "max_quarantine_rate": "number",
                       "min_gap": "integer", "timeout": "integer", "post_multiplier": "integer"}.items():
         assert params.get_param(name).schema["type"] == typ
-    assert params["window_days"] == 7 and params["shards"] == 8 and params["max_reject_rate"] == 0.01
+    assert params["window_days"] == 7 and params["shards"] is None and params["max_reject_rate"] == 0.01
     assert (params["min_gap"], params["timeout"], params["post_multiplier"]) == (3, 600, 3)
 
 
