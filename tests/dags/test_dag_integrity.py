@@ -159,3 +159,11 @@ def test_dag_file_parse_is_cheap(path):
     assert runs[0]["heavy"] == [], f"{path.name} imports {runs[0]['heavy']} at parse time"
     median = sorted(r["seconds"] for r in runs)[1]
     assert median < 1.0, f"{path.name} took {median:.3f}s to import"
+
+
+def test_dict_results_are_one_xcom(dagbag):
+    """A task returning a dict pushes it as one XCom, not also one per key (TaskFlow's inference
+    from ``-> dict``): each key would be one more execution-API call and row per task."""
+    for dag_id in ("daily_analytics", "weekly_video_summary"):
+        for t in dagbag.dags[dag_id].tasks:
+            assert not getattr(t, "multiple_outputs", False), (dag_id, t.task_id)
