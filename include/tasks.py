@@ -99,13 +99,14 @@ def sort_and_partition(context) -> list[dict]:
 
 def task_slots() -> int:
     """How many tasks Airflow runs at once (``[core] parallelism``): the most shards worth making
-    when the ``shards`` param is not set (``conv.SHARDS`` when it cannot be read)."""
+    when the ``shards`` param is not set (``conv.SHARDS`` when it cannot be read or is not >= 1)."""
     try:
         from airflow.sdk import conf
 
-        return max(1, conf.getint("core", "parallelism", fallback=conv.SHARDS))
+        slots = conf.getint("core", "parallelism", fallback=conv.SHARDS)
     except Exception:
         return conv.SHARDS
+    return slots if slots >= 1 else conv.SHARDS
 
 
 def _test_delay() -> None:
