@@ -11,7 +11,7 @@ directly in one fresh process (no Airflow: the group's own work), then the CLI o
 the DAG's and the CLI's results are compared.
 
 Needs the project environment (``. scripts/env.sh``) and an initialised metadata DB.
-Usage: ``.venv/bin/python bench/bench_dag_online_time.py [--size 10M] [--runs 3]``.
+Usage: ``.venv/bin/python bench/bench_dag_online_time.py [--size 10M] [--runs 3] [--shards 8|auto]``.
 """
 
 from __future__ import annotations
@@ -52,12 +52,15 @@ def group_times(run_id: str) -> dict:
             "tasks": {k: {"n": len(v), "sum": sum(v), "max": max(v)} for k, v in per.items()}}
 
 
-def run_dag(log_dir: str, root: str, shards: int) -> dict:
+def run_dag(log_dir: str, root: str, shards: int | None) -> dict:
     env = os.environ.copy()
+    # the asset URIs stay those of the environment's data root: a metadata DB keeps one URI per
+    # asset name, so a URI per temporary root would leave merge_report's outlet inactive (include/assets.py)
+    env.setdefault("VIDEO_ASSET_DATA_ROOT", os.environ.get("AIRFLOW_VAR_DATA_ROOT") or root)
     env.update({"AIRFLOW_VAR_DATA_ROOT": root, "AIRFLOW_VAR_LOG_DIR": log_dir, "VIDEO_DEADLINE": "off"})
     env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
     cmd = [str(BIN / "airflow"), "dags", "test", "daily_analytics", DAY, "--mark-success-pattern", SKIP,
-           "--conf", json.dumps({"shards": shards})]
+           "--conf", json.dumps({} if shards is None else {"shards": shards})]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, cwd=ROOT)
     wall = time.perf_counter() - t0
@@ -75,7 +78,7 @@ def run_dag(log_dir: str, root: str, shards: int) -> dict:
     return out
 
 
-def run_direct(log_dir: str, root: str, shards: int) -> float:
+def run_direct(log_dir: str, root: str, shards: int | None) -> float:
     """The three task functions called one after the other in a fresh process, without Airflow:
     the group's own work (seconds, imports excluded)."""
     code = (
@@ -84,12 +87,15 @@ def run_direct(log_dir: str, root: str, shards: int) -> float:
         "from include.online_time.compute_shard import compute_shard\n"
         "from include.online_time.merge_report import merge_report\n"
         "from include.storage import DataRoot\n"
+        "from include.tasks import task_slots\n"
+        "shards = None if sys.argv[4] == 'auto' else int(sys.argv[4]); slots = task_slots()\n"
         "end = dt.date.fromisoformat(sys.argv[3]); root = DataRoot(sys.argv[2]); t0 = time.perf_counter()\n"
-        "part = sort_and_partition(root, sys.argv[1], end, shards=int(sys.argv[4]))\n"
+        "part = sort_and_partition(root, sys.argv[1], end, shards=shards, max_shards=slots)\n"
         "merge_report(root, end, [compute_shard(root, s, end) for s in part['shards']])\n"
         "print(time.perf_counter() - t0)\n")
     # cwd outside the repository: the code comes from the installed package (or PYTHONPATH)
-    p = subprocess.run([sys.executable, "-c", code, log_dir, root, DAY, str(shards)], check=True,
+    p = subprocess.run([sys.executable, "-c", code, log_dir, root, DAY, "auto" if shards is None else str(shards)],
+                       check=True,
                        capture_output=True, text=True, timeout=1800, cwd=os.path.dirname(root))
     return float(p.stdout.strip().splitlines()[-1])
 
@@ -105,9 +111,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="10M")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--shards", default="8",
+                    help="an explicit shard count, or 'auto': no `shards` param, the DAG's default choice")
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
+    shards = None if args.shards == "auto" else int(args.shards)
     import pyarrow.parquet as pq
 
     log_dir = str(HERE / "out" / f"logs-{args.size}")
@@ -117,8 +125,8 @@ def main() -> int:
     load = Path("/proc/loadavg").read_text().split()[0]
     for k in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="dag-", dir=HERE / "out") as tmp:
-            d = run_dag(log_dir, os.path.join(tmp, "root"), args.shards)
-            d["direct"] = run_direct(log_dir, os.path.join(tmp, "direct"), args.shards)
+            d = run_dag(log_dir, os.path.join(tmp, "root"), shards)
+            d["direct"] = run_direct(log_dir, os.path.join(tmp, "direct"), shards)
             cli_out = os.path.join(tmp, "cli.parquet")
             c = run_cli(log_dir, cli_out)
             dag_t = pq.read_table(os.path.join(tmp, "root", "online_time", DAY, "online_time.parquet"))

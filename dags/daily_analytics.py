@@ -32,8 +32,9 @@ to process a day again, clear its run or backfill it.
 
 1. **Sensors** wait (reschedule mode, no worker slot held) for `<log_dir>/D.log` and the
    collector's Redis list `T_endlist_D`.
-2. **online_time**: split the window's logs into user-aligned Arrow IPC shards, compute every
-   user's online time per shard (mapped tasks), merge and publish (CONTRACT §1).
+2. **online_time**: split the window's logs into user-aligned Arrow IPC shards (param `shards`;
+   by default one per 256 MiB of logs, at most `[core] parallelism`), compute every user's
+   online time per shard (mapped tasks), merge and publish (CONTRACT §1).
 3. **plays**: snapshot D's plays from Redis, quarantine bad ones, roll up videos, users and
    categories, publish the legacy-compatible MongoDB documents (CONTRACT §2–§5).
 4. **verify** checks the results against their inputs and writes `reports/D.json` to the data
@@ -66,7 +67,9 @@ counts and totals (`weekly_video_summary` is scheduled on them). Charts: *Video 
         "window_days": Param(conv.WINDOW_DAYS, type="integer", minimum=1, maximum=31, description="Days in the online-time window."),
         "lookback_days": Param(conv.LOOKBACK_DAYS, type="integer", minimum=0, maximum=7,
                                description="Days read before the window, for sessions open at midnight."),
-        "shards": Param(conv.SHARDS, type="integer", minimum=1, maximum=64, description="User-aligned shards (mapped tasks)."),
+        "shards": Param(None, type=["null", "integer"], minimum=1, maximum=64,
+                        description="User-aligned shards (mapped tasks). Empty: one per 256 MiB of the window's "
+                                    "logs, at most [core] parallelism."),
         "min_gap": Param(conv.MIN_GAP, type="integer", minimum=0, description="Gaps shorter than this (s) add no time."),
         "timeout": Param(conv.TIMEOUT, type="integer", minimum=1, description="A longer gap (s) ends the session."),
         "post_multiplier": Param(conv.POST_MULTIPLIER, type="integer", minimum=1, description="A session with a post counts this many times."),
@@ -89,6 +92,8 @@ def daily_analytics():
         """Wait for the collector's `T_endlist_D` key in Redis (or D's earlier snapshot, on a re-run)."""
         return PokeReturnValue(is_done=tasks.wait_for_plays(get_current_context()))
 
+    # Tasks returning a dict say multiple_outputs=False: the dict is one XCom (`return_value`), not also
+    # one XCom per key, which TaskFlow infers from `-> dict` (one API call and row per key; nothing reads them).
     with TaskGroup("online_time", tooltip="Users' online time over the window (CONTRACT §1)") as online_group:
 
         @task
@@ -99,14 +104,14 @@ def daily_analytics():
             """
             return tasks.sort_and_partition(get_current_context())
 
-        @task(map_index_template="{{ shard_label }}",
+        @task(map_index_template="{{ shard_label }}", multiple_outputs=False,
               doc_md="Compute every user's online time in one shard (streamed rules, sorted only when a "
                      "user's time goes back); one mapped task per shard.")
         def compute_shard(shard: dict) -> dict:
             """Compute every user's online time in one shard (streamed rules; sorted only when needed)."""
             return tasks.compute_shard(get_current_context(), shard)
 
-        @task(outlets=[ONLINE_TIME])
+        @task(outlets=[ONLINE_TIME], multiple_outputs=False)
         def merge_report(results: list[dict]) -> dict:
             """Merge the shard results into the window's dataset; publish to MongoDB when configured."""
             return tasks.merge_report(get_current_context(), results)
@@ -115,29 +120,29 @@ def daily_analytics():
 
     with TaskGroup("plays", tooltip="Play statistics from Redis to MongoDB (CONTRACT §2-§5)") as plays_group:
 
-        @task
+        @task(multiple_outputs=False)
         def ingest_plays() -> dict:
             """Snapshot D's plays from Redis, quarantine bad ones, resolve categories, allocate play ids."""
             return tasks.ingest_plays(get_current_context())
 
-        @task(outlets=[PLAY_DOCUMENTS])
+        @task(outlets=[PLAY_DOCUMENTS], multiple_outputs=False)
         def rollup_videos(ingested: dict) -> dict:
             """Roll D's plays up into per-video, per-user and per-category contributions and documents."""
             return tasks.rollup_videos(get_current_context(), ingested)
 
-        @task(pool=PUBLISH_POOL, outlets=[PLAY_DOCUMENTS_MONGODB])
+        @task(pool=PUBLISH_POOL, outlets=[PLAY_DOCUMENTS_MONGODB], multiple_outputs=False)
         def publish(rolled: dict) -> dict:
             """Bulk-upsert the day's documents into MongoDB; skips only when `video_mongo` is not defined."""
             return tasks.publish(get_current_context(), rolled)
 
         published = publish(rollup_videos(ingest_plays()))
 
-    @task(trigger_rule="none_failed", outlets=[DAILY_VERIFIED])
+    @task(trigger_rule="none_failed", outlets=[DAILY_VERIFIED], multiple_outputs=False)
     def verify() -> dict:
         """Check the day's results against their inputs; write `reports/D.json`; fail on any failed check."""
         return tasks.verify(get_current_context())
 
-    @task
+    @task(multiple_outputs=False)
     def cleanup(verified: dict) -> dict:
         """After a passing verify: remove the archived plays from `T_endlist_D`, mirror play-id counters."""
         return tasks.cleanup(get_current_context(), verified)

@@ -41,7 +41,7 @@ or `video_daily_verified` (`verify`); see *Assets* in the UI for their events an
 def weekly_video_summary():
     from include import tasks
 
-    @task(inlets=[ONLINE_TIME, PLAY_DOCUMENTS, DAILY_VERIFIED])
+    @task(inlets=[ONLINE_TIME, PLAY_DOCUMENTS, DAILY_VERIFIED], multiple_outputs=False)  # one XCom, not one per key
     def summarise_week() -> dict:
         """Summarise the 7 days ending the verified day into `summaries/weekly/<day>.json`."""
         return tasks.weekly_summary(get_current_context())

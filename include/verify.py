@@ -6,14 +6,11 @@ import datetime as dt
 import logging
 from typing import Any
 
+from include.errors import VerificationFailed
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 
 log = logging.getLogger(__name__)
-
-
-class VerificationFailed(RuntimeError):
-    """At least one check failed; the message lists them."""
 
 
 def build_report(day: dt.date, sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -34,6 +34,11 @@ export AIRFLOW_CONN_VIDEO_MYSQL=${AIRFLOW_CONN_VIDEO_MYSQL:-mysql://video:video@
 # Lineage (apache-airflow-providers-openlineage): one JSON OpenLineage event per line, file transport;
 # in production point AIRFLOW__OPENLINEAGE__TRANSPORT at Marquez or any HTTP/Kafka backend instead.
 export AIRFLOW__OPENLINEAGE__NAMESPACE=${AIRFLOW__OPENLINEAGE__NAMESPACE:-video_analytics}
+# Emit task events from a bounded thread of the task process, not a forked copy of it (the
+# provider's default): the same events, without a fork + wait per event (~0.1 s a task), and a
+# slow lineage backend can no longer strand a task in `running` (provider >= 2.20.0; the task
+# still waits at most [openlineage] execution_timeout for each event).
+export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=${AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD:-True}
 if [ -z "${AIRFLOW__OPENLINEAGE__TRANSPORT:-}" ]; then
   mkdir -p "$VIDEO_ROOT/var/openlineage" 2>/dev/null || true
   export AIRFLOW__OPENLINEAGE__TRANSPORT="{\"type\": \"file\", \"log_file_path\": \"$VIDEO_ROOT/var/openlineage/events.jsonl\", \"append\": true}"

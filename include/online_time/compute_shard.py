@@ -7,10 +7,12 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
+from include.online_time.logs import column, numpy_of
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
 
+COLUMNS = ("userid", "logtime", "action")
 RESULT_SCHEMA = pa.schema([("userid", pa.int64()), ("online_seconds", pa.int64()), ("sessions", pa.int64())])
 
 
@@ -27,38 +29,38 @@ def read_shard(root: DataRoot, rel: str, columns: list[str] | None = None) -> pa
     return t.select(columns) if columns else t
 
 
-def _int64(col: pa.ChunkedArray) -> np.ndarray:
-    col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_timestamp(col.type):
-        col = col.view(pa.int64())
-    return col.to_numpy(zero_copy_only=False)
+def _sorted_rules(uid: np.ndarray, lt: np.ndarray, act: np.ndarray, win_start: int, win_stop: int,
+                  rules: core.Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = core.order_by_user_time(uid, lt)
+    return core.online_time(uid[order], lt[order], act[order], win_start, win_stop, rules)
 
 
-def shard_rules(uid: np.ndarray, lt: np.ndarray, act: np.ndarray, win_start: int, win_stop: int,
+def table_rules(t: pa.Table, win_start: int, win_stop: int,
                 rules: core.Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rules over one shard's events in file order: streamed when the accelerator is built and
     every user's time goes forward, else after a stable sort by ``(userid, logtime)`` (file order
-    breaks ties, as ``(file date, line)`` must)."""
+    breaks ties, as ``(file date, line)`` must). The record batches (one per block
+    ``sort_and_partition`` appended) are fed one after the other straight from the memory map; the
+    columns are joined into single arrays (a copy) only for the sort."""
     if core.HAVE_FAST:
         sr = core.StreamingRules(win_start, win_stop, rules)
-        if sr.feed(uid, lt, act):
+        if all(sr.feed(*(numpy_of(b.column(c)) for c in COLUMNS)) for b in t.to_batches()):
             return sr.result()
-    order = core.order_by_user_time(uid, lt)
-    return core.online_time(uid[order], lt[order], act[order], win_start, win_stop, rules)
+    uid, lt, act = (numpy_of(t.column(c)) for c in COLUMNS)
+    return _sorted_rules(uid, lt, act, win_start, win_stop, rules)
 
 
 def compute_shard(root: DataRoot, shard: dict, end: date, window_days: int = conv.WINDOW_DAYS,
                   rules: dict | None = None) -> dict:
     """Read one shard written by ``sort_and_partition`` and write its per-user results."""
     r = core.Rules(**(rules or {}))
-    t = read_shard(root, shard["path"], ["userid", "logtime", "action"])
+    t = read_shard(root, shard["path"], list(COLUMNS))
     win_start, win_stop = core.window_bounds(end, window_days)
-    uid, lt = _int64(t.column("userid")), _int64(t.column("logtime"))
-    act = t.column("action").combine_chunks().to_numpy(zero_copy_only=False)
-    users, online, sessions = shard_rules(uid, lt, act, win_start, win_stop, r)
-    del t, uid, lt, act
+    users, online, sessions = table_rules(t, win_start, win_stop, r)
+    del t
     rel = conv.result_path(end, shard["index"])
-    root.write_table(pa.table([users, online, sessions], schema=RESULT_SCHEMA), rel)
+    cols = [column(np.asarray(a, np.int64), pa.int64()) for a in (users, online, sessions)]
+    root.write_table(pa.Table.from_arrays(cols, schema=RESULT_SCHEMA), rel)
     return {
         "index": shard["index"],
         "path": rel,

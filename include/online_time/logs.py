@@ -119,6 +119,23 @@ def column(values: np.ndarray, typ: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(typ, len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
 
 
+_NUMPY_OF = {pa.int64(): np.int64, pa.int32(): np.int32, pa.int8(): np.int8, pa.timestamp("s"): np.int64,
+             pa.float64(): np.float64}
+
+
+def numpy_of(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column without nulls as a NumPy array (timestamps as int64 seconds), read-only and
+    without a copy for one chunk; ``to_numpy`` imports pandas (0.3-0.5 s of a task's start-up)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    dtype = _NUMPY_OF.get(col.type)
+    if dtype is None or col.null_count:
+        return col.to_numpy(zero_copy_only=False)
+    if not len(col):
+        return np.empty(0, dtype)
+    return np.frombuffer(col.buffers()[1], dtype=dtype, count=len(col), offset=col.offset * np.dtype(dtype).itemsize)
+
+
 def string_column(values: list[str]) -> pa.Array:
     """A list of ``str`` as an Arrow string array."""
     data = [v.encode("utf-8") for v in values]

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from include.mongo import bulk_upsert
 from include.online_time.compute_shard import RESULT_SCHEMA
+from include.online_time.logs import column, numpy_of
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 
@@ -38,7 +39,8 @@ def merge_report(root: DataRoot, end: date, shard_results: list[dict], mongo_db=
     partition = root.read_json(conv.online_time_path(end, "partition.json"))
     parts = [root.read_table(r["path"]) for r in shard_results if root.exists(r["path"])]
     table = pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
-    table = table.take(pa.array(np.argsort(table.column("userid").to_numpy(), kind="stable")))
+    order = np.argsort(numpy_of(table.column("userid")), kind="stable").astype(np.int64, copy=False)
+    table = table.take(column(order, pa.int64()))
     result_path = conv.online_time_path(end, "online_time.parquet")
     root.write_table(table, result_path)
     window_days = int(partition.get("window_days", conv.WINDOW_DAYS))

@@ -20,6 +20,7 @@ from datetime import date
 import fsspec
 import pyarrow as pa
 
+from include.errors import RejectThresholdExceeded
 from include.online_time.logs import (
     STREAM_BLOCK_BYTES,
     BlockTally,
@@ -43,10 +44,6 @@ SHARD_SCHEMA = pa.schema(
         ("action", pa.int8()),
     ]
 )  # rows in file order, (file date, line): the tie order of the rules
-
-class RejectThresholdExceeded(ValueError):
-    """More rejected lines than the allowed share of the rows."""
-
 
 def check_reject_rate(rejects: int, rows_in: int, max_reject_rate: float, where: str) -> None:
     """``RejectThresholdExceeded`` when ``rejects`` exceed ``max_reject_rate`` of ``rows_in``."""
@@ -85,6 +82,15 @@ def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     prefix = "" if proto in ("file", "local") else f"{proto}://"
     return [prefix + p for p in found + [path(d) for d in window]]
+
+
+def window_bytes(files: list[str]) -> int:
+    """The total size of ``check_window``'s files (local paths or fsspec URLs)."""
+    total = 0
+    for f in files:
+        fs, p = fsspec.core.url_to_fs(f)
+        total += fs.size(p)
+    return total
 
 
 def _pid_alive(pid: int) -> bool:
@@ -167,13 +173,17 @@ def sort_and_partition(
     end: date,
     window_days: int = conv.WINDOW_DAYS,
     lookback_days: int = conv.LOOKBACK_DAYS,
-    shards: int = conv.SHARDS,
+    shards: int | None = conv.SHARDS,
     max_reject_rate: float = conv.MAX_REJECT_RATE,
     *,
     block_bytes: int = STREAM_BLOCK_BYTES,
     threads: int | None = None,
+    max_shards: int = conv.SHARDS,
 ) -> dict:
     """Parse the window's logs into ``shards`` user-aligned Arrow IPC shards plus rejects.
+
+    ``shards=None`` chooses the count from the window's size: ``conv.auto_shards(bytes of the
+    window's files, max_shards)``.
 
     One pass: each block of lines is parsed (C accelerator, else NumPy), split by
     ``shard_of(userid)`` and appended to its shard, so every shard holds its users' events in
@@ -183,9 +193,11 @@ def sort_and_partition(
     Raises ``RejectThresholdExceeded`` after writing everything when rejects exceed
     ``max_reject_rate`` of the rows.
     """
+    files = check_window(log_dir, end, window_days, lookback_days)
+    if shards is None:
+        shards = conv.auto_shards(window_bytes(files), max_shards)
     if shards < 1:
         raise ValueError(f"shards must be >= 1 (got {shards})")
-    files = check_window(log_dir, end, window_days, lookback_days)
     rd = conv.online_time_path(end)
     root.remove(rd)
     remove_stale_spill_dirs()

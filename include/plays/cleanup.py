@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from include.errors import CleanupRefused
 from include.plays.store import chunks, read_frame
 from include.storage import DataRoot
 from video_analytics.conventions import PLAYID_HASH, as_date, endlist_key, plays_path, report_path
-
-
-class CleanupRefused(RuntimeError):
-    """No passing verification report vouches for the day's current ingest."""
 
 
 def require_passing_report(root: DataRoot, day: str, run_id: str) -> None:

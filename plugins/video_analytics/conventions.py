@@ -35,12 +35,30 @@ def as_date(day: dt.date | str) -> dt.date:
 # ---- rule defaults (CONTRACT §1, §5): the DAG params, the CLI, the adapters and verify use these ----
 WINDOW_DAYS = 7
 LOOKBACK_DAYS = 1
-SHARDS = 8
+SHARDS = 8  # the CLI's sorting stages; the DAG chooses its shard count from the input (auto_shards)
+SHARD_TARGET_BYTES = 256 * 2**20  # log bytes per shard when the DAG chooses (auto_shards)
 MIN_GAP = 3
 TIMEOUT = 600
 POST_MULTIPLIER = 3
 MAX_REJECT_RATE = 0.01
 MAX_QUARANTINE_RATE = 0.01
+
+
+
+def auto_shards(window_bytes: int, max_shards: int = SHARDS, target_bytes: int | None = None) -> int:
+    """The DAG's shard count (mapped ``compute_shard`` tasks) when the ``shards`` param is not set:
+    one per ``target_bytes`` (default ``SHARD_TARGET_BYTES``) of the window's log files (lookback day included), at least 1 and at
+    most ``max_shards`` (the task slots that can run them at once).
+
+    A shard's work is a few hundredths of a second per million events (streamed C rules), while a
+    task costs 0.1 s (``dags test``) to seconds (a Celery worker) of start-up, state updates and
+    XComs, so shards pay off only in parallel and for memory: 256 MiB of logs is about 8 M
+    events, about 0.5 GB for a shard that must be sorted."""
+    target_bytes = SHARD_TARGET_BYTES if target_bytes is None else target_bytes
+    if window_bytes < 0 or max_shards < 1 or target_bytes < 1:
+        raise ValueError(f"auto_shards({window_bytes}, {max_shards}, {target_bytes})")
+    return max(1, min(max_shards, -(-window_bytes // target_bytes)))
+
 
 # ---- Redis keys (CONTRACT §2) -------------------------------------------------------------------
 KID_HASH = "T_video_kid_info"

@@ -42,3 +42,15 @@ def test_rule_defaults_are_the_contracts():
     assert (conv.WINDOW_DAYS, conv.LOOKBACK_DAYS, conv.SHARDS) == (7, 1, 8)
     assert (conv.MIN_GAP, conv.TIMEOUT, conv.POST_MULTIPLIER) == (3, 600, 3)
     assert conv.MAX_REJECT_RATE == conv.MAX_QUARANTINE_RATE == 0.01
+
+
+def test_auto_shards_one_per_target_bytes_between_1_and_max():
+    mib = 2**20
+    assert conv.SHARD_TARGET_BYTES == 256 * mib
+    assert conv.auto_shards(0) == conv.auto_shards(1) == 1
+    assert conv.auto_shards(256 * mib) == 1 and conv.auto_shards(256 * mib + 1) == 2
+    assert conv.auto_shards(337 * mib, 4) == 2  # the 10M-event week
+    assert conv.auto_shards(10**12, 4) == 4 and conv.auto_shards(10**12) == conv.SHARDS
+    assert conv.auto_shards(100, 8, target_bytes=10) == 8
+    with pytest.raises(ValueError):
+        conv.auto_shards(1, 0)

@@ -162,6 +162,21 @@ def test_shards_are_in_file_order_and_partitioned_by_user(sample, root):
         assert t.column("action").to_numpy().tolist() == act[mine].tolist()
 
 
+def test_shards_none_chooses_the_count_from_the_window_size(sample, root, monkeypatch):
+    from include.online_time.sort_and_partition import window_bytes
+    from video_analytics import conventions as conv
+
+    size = window_bytes(check_window(str(sample), END))
+    assert size == sum(f.stat().st_size for f in sample.glob("*.log"))
+    run_all(root, sample, shards=4)
+    want = result_dict(root)
+    part, _ = run_all(root, sample, shards=None)  # far below 256 MiB: one shard
+    assert len(part["shards"]) == 1 and result_dict(root) == want
+    monkeypatch.setattr(conv, "SHARD_TARGET_BYTES", size // 3 + 1)  # one shard per target, at most max_shards
+    assert len(run_all(root, sample, shards=None)[0]["shards"]) == 3 and result_dict(root) == want
+    assert len(run_all(root, sample, shards=None, max_shards=2)[0]["shards"]) == 2 and result_dict(root) == want
+
+
 def test_rerun_overwrites_and_leaves_no_stale_files(sample, root):
     run_all(root, sample, shards=6)
     part, _ = run_all(root, sample, shards=2)

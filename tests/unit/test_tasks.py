@@ -93,3 +93,23 @@ def test_merge_report_reads_the_mapped_results_in_one_slice(monkeypatch):
     assert tasks.merge_report(CTX, Lazy([{"index": 0}, {"index": 1}])) == {"users": 1}
     assert seen["r"] == [{"index": 0}, {"index": 1}]
     assert tasks.merge_report(CTX, [{"index": 2}]) == {"users": 1} and seen["r"] == [{"index": 2}]
+
+
+def test_task_slots_is_core_parallelism(monkeypatch):
+    from video_analytics import conventions as conv
+
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "3")
+    assert tasks.task_slots() == 3
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "0")
+    assert tasks.task_slots() == conv.SHARDS
+
+
+def test_every_task_function_freezes_the_heap_first(monkeypatch):
+    import gc
+
+    calls = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
+    assert tasks.wait_for_logs.__wrapped__ and tasks.compute_shard.__name__ == "compute_shard"
+    with pytest.raises(KeyError):
+        tasks.sort_and_partition({})  # no params: fails after the freeze
+    assert calls == [1]
