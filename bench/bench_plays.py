@@ -160,17 +160,26 @@ def cmd_new(a) -> dict:
                            **({"workers": a.workers} if a.workers >= 0 else {}))
         t1 = time.perf_counter()
         rss_ingest = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        rollup_videos(root, DAY)
-        t2 = time.perf_counter()
+        peak_tree_ingest = tree.stop()
+        tree = _TreeRss()
+        rollup_proc = None
+        if a.rollup_process:  # as Airflow runs it: its own task process (timed inside it)
+            rollup_proc = _child("--stage", "rollup", "--root", tmp)
+            t2 = t1 + rollup_proc["seconds"]
+            day_s["s"] = rollup_proc["rollup_day_s"]
+        else:
+            rollup_videos(root, DAY)
+            t2 = time.perf_counter()
         ru1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-        peak_tree = tree.stop()
+        peak_tree = max(peak_tree_ingest, tree.stop())
         cpu_each = [b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(ru0, ru1, strict=True)]
         cpu = sum(cpu_each)
         rt = Counts.redis + ing.get("redis_round_trips_in_workers", 0)  # workers' sends are not patched
         out = {"plays": a.n, "ingested": ing["ingested"], "ingest_s": t1 - t0, "rollup_s": t2 - t1,
                "rollup_day_s": day_s.get("s"), "plays_per_s": a.n / (t2 - t0),
                "plays_per_s_ingest_rollup_day": a.n / (t1 - t0 + day_s.get("s", 0.0)),
-               "peak_rss_mb_tree": peak_tree, "cpu_s": cpu, "cpu_s_main": cpu_each[0], "cpu_s_decoders": cpu_each[1], "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
+               "peak_rss_mb_tree": peak_tree, "peak_rss_mb_tree_ingest": peak_tree_ingest,
+               "peak_rss_mb_rollup_process": rollup_proc and rollup_proc["peak_rss_mb"], "cpu_s": cpu, "cpu_s_main": cpu_each[0], "cpu_s_decoders": cpu_each[1], "redis_round_trips": rt, "redis_rt_per_1000": 1000 * rt / a.n, "peak_rss_mb_ingest": rss_ingest,
                "distinct_J": ing["distinct_segment_values"], "phase_s": ing["seconds"],
                "peak_rss_mb_ingest_rollup": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if a.publish:
@@ -191,6 +200,34 @@ def cmd_new(a) -> dict:
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cmd_rollup(a) -> dict:
+    """``rollup_videos`` of the day in ``--root``, alone in this process (what its Airflow task process does
+    after start-up: plugins loaded first)."""
+    from airflow.sdk.listener import get_listener_manager
+    from airflow.sdk.plugins_manager import integrate_macros_plugins
+
+    from include.plays import rollup_videos as rv
+    from include.storage import DataRoot
+
+    integrate_macros_plugins()
+    get_listener_manager()
+    day_s = {}
+    real_day = rv.rollup_day
+
+    def timed_day(*args, **kw):
+        t = time.perf_counter()
+        try:
+            return real_day(*args, **kw)
+        finally:
+            day_s["s"] = time.perf_counter() - t
+
+    rv.rollup_day = timed_day
+    t0 = time.perf_counter()
+    rv.rollup_videos(DataRoot(a.root), DAY)
+    return {"seconds": time.perf_counter() - t0, "rollup_day_s": day_s["s"],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def cmd_floor(a) -> dict:
@@ -279,12 +316,17 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=0, help="ingest_plays chunk (0: its default)")
     p.add_argument("--workers", type=int, default=-1, help="ingest_plays decoder processes (-1: its default)")
     p.add_argument("--mysql-db", default="test_bench_plays")
-    p.add_argument("--stage", choices=["gen", "new", "legacy", "floor"])
+    p.add_argument("--stage", choices=["gen", "new", "legacy", "floor", "rollup"])
+    p.add_argument("--root", help="data root (--stage rollup)")
+    p.add_argument("--rollup-process", action="store_true",
+                   help="run rollup_videos in its own process, as its Airflow task does (default: after ingest, "
+                        "in the same process)")
     p.add_argument("--n", type=int)
     p.add_argument("--publish", action="store_true")
     a = p.parse_args(argv)
     if a.stage:
-        print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy, "floor": cmd_floor}[a.stage](a),
+        print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy, "floor": cmd_floor,
+                          "rollup": cmd_rollup}[a.stage](a),
                          default=str))
         return 0
     results = {"new": [], "floor": [], "legacy": []}
@@ -299,7 +341,8 @@ def main(argv=None) -> int:
                 print(json.dumps({"floor": res}, default=str), flush=True)
             _reset_caches(a.redis_db)
             res = _child("--stage", "new", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db,
-                         "--chunk", a.chunk, "--workers", a.workers, *extra)
+                         "--chunk", a.chunk, "--workers", a.workers, *extra,
+                         *(["--rollup-process"] if a.rollup_process else []))
             res["generate_s"] = gen["seconds"]
             res["run"] = run
             results["new"].append(res)
