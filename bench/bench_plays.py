@@ -130,17 +130,7 @@ def cmd_new(a) -> dict:
     from include.storage import DataRoot
 
     _instrument()
-    day_s = {}
-    real_day = rv.rollup_day
-
-    def timed_day(*args, **kw):
-        t = time.perf_counter()
-        try:
-            return real_day(*args, **kw)
-        finally:
-            day_s["s"] = time.perf_counter() - t
-
-    rv.rollup_day = timed_day
+    day_s = _time_rollup_day(rv)
     # what a task process does at start, before the task's code (task_runner: macros and listener plugins);
     # the MySQL hook's lineage collector would otherwise load the plugins inside the timed ingest
     from airflow.sdk.listener import get_listener_manager
@@ -202,6 +192,22 @@ def cmd_new(a) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _time_rollup_day(rv) -> dict:
+    """Wrap ``rv.rollup_day`` so that its last duration lands in the returned dict's ``"s"``."""
+    day_s: dict = {}
+    real_day = rv.rollup_day
+
+    def timed_day(*args, **kw):
+        t = time.perf_counter()
+        try:
+            return real_day(*args, **kw)
+        finally:
+            day_s["s"] = time.perf_counter() - t
+
+    rv.rollup_day = timed_day
+    return day_s
+
+
 def cmd_rollup(a) -> dict:
     """``rollup_videos`` of the day in ``--root``, alone in this process (what its Airflow task process does
     after start-up: plugins loaded first)."""
@@ -213,17 +219,7 @@ def cmd_rollup(a) -> dict:
 
     integrate_macros_plugins()
     get_listener_manager()
-    day_s = {}
-    real_day = rv.rollup_day
-
-    def timed_day(*args, **kw):
-        t = time.perf_counter()
-        try:
-            return real_day(*args, **kw)
-        finally:
-            day_s["s"] = time.perf_counter() - t
-
-    rv.rollup_day = timed_day
+    day_s = _time_rollup_day(rv)
     t0 = time.perf_counter()
     rv.rollup_videos(DataRoot(a.root), DAY)
     return {"seconds": time.perf_counter() - t0, "rollup_day_s": day_s["s"],
