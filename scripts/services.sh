@@ -121,7 +121,16 @@ start_postgres() {
   local bin; bin=$(pg_bin)
   mkdir -p "$PG_DATA" "$PG_SOCK"
   touch "$VAR/postgres.log"
-  [ "$(id -u)" != 0 ] || chown postgres:postgres "$PG_DATA" "$PG_SOCK" "$VAR/postgres.log"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$PG_DATA" "$PG_SOCK" "$VAR/postgres.log"
+    # the postgres user must be able to reach its data folder: a checkout under a private folder
+    # (mktemp -d gives 0700) gets search permission (o+x, not read) on the folders above it
+    local dir=$PG_DATA
+    while [ "$dir" != / ]; do
+      dir=$(dirname "$dir")
+      runuser -u postgres -- test -x "$dir" 2>/dev/null || chmod o+x "$dir"
+    done
+  fi
   chmod 0700 "$PG_DATA" "$PG_SOCK"
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     as_pg "$bin/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
