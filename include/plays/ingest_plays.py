@@ -56,6 +56,7 @@ LRANGE_STEP = 100_000   # T_endlist_D entries per LRANGE
 RAW_SCHEMA = pa.schema([("key", pa.string()), ("S", pa.binary()), ("J", pa.binary()), ("z1", pa.binary())])
 QUARANTINE_SCHEMA = pa.schema([("key", pa.string()), ("reason", pa.string()), ("S", pa.binary()),
                                ("J", pa.binary()), ("z1", pa.binary())])
+KEY_SCHEMA = pa.schema([("key", pa.string())])
 ALLOC_SCHEMA = pa.schema([("key", pa.string()), ("vid", pa.string()), ("playid", pa.int64())])
 _UNIQUE_COLS = {"pos", "key", "ipkey", "PIP", "PIP__json", "PlayTime", "PlayTime__json", "flow", "comprate",
                 "zz_uinfo", "playid"}  # (nearly) one value per play: not dictionary-encoded
@@ -79,56 +80,79 @@ def _raw_client(redis):
     return sibling_client(redis, decode_responses=False, protocol=2)
 
 
-def _read_endlist(raw, name: str, step: int, rt: _Counter, out: ParquetStream) -> tuple[list[pa.Array], np.ndarray]:
-    """``T_endlist_D`` by ranged LRANGE calls, as Arrow string arrays of ``step`` entries (UTF-8 checked) and
-    a 64-bit hash per entry; each part is also appended to ``out`` (the snapshot's ``endlist.parquet``)."""
-    parts, hashes = [], []
+def _read_endlist(raw, name: str, step: int, rt: _Counter, out: ParquetStream, spill: str) -> np.ndarray:
+    """``T_endlist_D`` by ranged LRANGE calls of ``step`` entries (UTF-8 checked): each part is appended to
+    ``out`` (the snapshot's ``endlist.parquet``) and to the local Arrow file ``spill``, not kept in memory.
+    Returns a 64-bit hash per entry (8 bytes a key)."""
+    hashes = []
     start = 0
-    while True:
-        vals = rt(raw.lrange(name, start, start + step - 1))
-        if vals:
-            part = pa.array(vals, type=pa.binary()).cast(pa.string())
-            hashes.append(pd.util.hash_array(np.asarray(vals, dtype=object)))
-            del vals
-            out.write(pa.table({"key": part}))
-            parts.append(part)
-        else:
-            del vals
-        if not parts or len(parts[-1]) < step:
-            break
-        start += step
-    return parts, np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+    with pa.ipc.new_file(spill, KEY_SCHEMA) as w:
+        while True:
+            vals = rt(raw.lrange(name, start, start + step - 1))
+            n = len(vals)
+            if n:
+                part = pa.array(vals, type=pa.binary()).cast(pa.string())
+                hashes.append(pd.util.hash_array(np.asarray(vals, dtype=object)))
+                del vals
+                out.write(pa.table({"key": part}))
+                w.write_batch(pa.record_batch([part], schema=KEY_SCHEMA))
+                del part
+            if n < step:
+                break
+            start += step
+    return np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
 
 
-def _first_occurrences(parts: list[pa.Array], hashes: np.ndarray) -> pa.ChunkedArray:
-    """The keys of ``parts`` (consumed: emptied as they are filtered) without repeats, first occurrences in
-    list order. Exact, with about 30 bytes a key of extra memory (a hash table of the keys needs several
-    times that): the 64-bit ``hashes`` (one per key) sorted find the candidates, and every key sharing a hash
-    with a repeat is compared as a string. No concatenated copy: one part at a time is filtered and freed."""
+def _key_batches(path: str):
+    """The key arrays of a local Arrow file, one batch at a time (read, not mapped: only the batch at hand is
+    resident)."""
+    with pa.OSFile(path, "rb") as fh:
+        r = pa.ipc.open_file(fh)
+        for i in range(r.num_record_batches):
+            yield r.get_batch(i).column(0)
+
+
+def _key_chunks(path: str, chunk: int):
+    """The keys of a local Arrow file as lists of ``chunk`` strings (the last one shorter)."""
+    buf: list[str] = []
+    for arr in _key_batches(path):
+        buf.extend(arr.to_pylist())
+        while len(buf) >= chunk:
+            yield buf[:chunk]
+            del buf[:chunk]
+    if buf:
+        yield buf
+
+
+def _first_occurrences(src: str, hashes: np.ndarray, dst: str) -> int:
+    """The keys of the local Arrow file ``src`` without repeats, first occurrences in file order, written to
+    ``dst``; returns their number. Exact, with about 30 bytes a key of memory and none for the keys themselves
+    (one batch at a time): the 64-bit ``hashes`` (one per key) sorted find the candidates, and every key
+    sharing a hash with a repeat is compared as a string."""
     order = np.argsort(hashes, kind="stable")
     sorted_h = hashes[order]
     rep = np.zeros(len(hashes), dtype=bool)
     rep[order[1:]] = sorted_h[1:] == sorted_h[:-1]  # stable: the first of equal hashes is not a repeat
     del order, sorted_h
-    if rep.any():
-        pos = np.flatnonzero(np.isin(hashes, np.unique(hashes[rep])))  # every key with such a hash
-        seen: set[str] = set()
-        rep[pos] = False
-        keys = pa.chunked_array(parts, type=pa.string()).take(pa.array(pos)).to_pylist()
-        for p, k in zip(pos.tolist(), keys, strict=True):
-            if k in seen:
-                rep[p] = True
-            seen.add(k)
-        del keys
-    out = []
-    at = 0
-    while parts:
-        part = parts.pop(0)
-        keep = ~rep[at: at + len(part)]
-        out.append(part if keep.all() else part.filter(pa.array(keep)))
-        at += len(part)
-        del part
-    return pa.chunked_array(out, type=pa.string())
+    check = np.isin(hashes, np.unique(hashes[rep])) if rep.any() else None  # every key with such a hash
+    if check is not None:
+        rep[check] = False  # decided below, by string
+    seen: set[str] = set()
+    n = at = 0
+    with pa.ipc.new_file(dst, KEY_SCHEMA) as w:
+        for part in _key_batches(src):
+            k = len(part)
+            drop = rep[at: at + k]
+            if check is not None:
+                local = np.flatnonzero(check[at: at + k])
+                for p, key in zip(local.tolist(), part.take(pa.array(local)).to_pylist(), strict=True):
+                    drop[p] = key in seen
+                    seen.add(key)
+            kept = part if not drop.any() else part.filter(pa.array(~drop))
+            w.write_batch(pa.record_batch([kept], schema=KEY_SCHEMA))
+            n += len(kept)
+            at += k
+    return n
 
 
 def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
@@ -168,7 +192,7 @@ def _snapshot_tables(redis, day: str, rt: _Counter) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "field", "value"], dtype=object)
 
 
-def _raw_chunks(root: DataRoot, snap_rel: str, n_prev: int, new_keys: pa.Array, raw, chunk: int, batch: int,
+def _raw_chunks(root: DataRoot, snap_rel: str, n_prev: int, new_keys: str, raw, chunk: int, batch: int,
                 rt: _Counter):
     """``(start, keys, S, J, z1)`` per chunk, in snapshot order: the earlier snapshot's rows, then new keys."""
     start = 0
@@ -176,8 +200,7 @@ def _raw_chunks(root: DataRoot, snap_rel: str, n_prev: int, new_keys: pa.Array, 
         for b in iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]):
             yield start, *(b.column(c).to_pylist() for c in ("key", "S", "J", "z1"))
             start += b.num_rows
-    for i in range(0, len(new_keys), chunk):
-        keys = new_keys.slice(i, chunk).to_pylist()
+    for keys in _key_chunks(new_keys, chunk):
         yield start, keys, *_fetch_plays(raw, keys, batch, rt)
         start += len(keys)
 
@@ -262,42 +285,49 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
     rt = _Counter()
     raw = _raw_client(redis)
-    with ParquetStream(root, plays_path(day, "snapshot", "endlist.parquet"), pa.schema([("key", pa.string())]),
-                       dictionary=[]) as end_w:  # unique keys: a dictionary would only cost memory
-        parts, hashes = _read_endlist(raw, endlist_key(day), lrange_step, rt, end_w)
-    n_read = len(hashes)
-    uniq = _first_occurrences(parts, hashes)
-    del parts, hashes
-    duplicates = n_read - len(uniq)
-    snap_rel = plays_path(day, "snapshot", "plays_raw.parquet")
-    if root.exists(snap_rel):
-        prev_keys = root.read_table(snap_rel, columns=["key"]).column("key").combine_chunks()
-    else:
-        prev_keys = pa.array([], type=pa.string())
-    new_keys = uniq.filter(pc.invert(pc.is_in(uniq, value_set=prev_keys))) if len(prev_keys) else uniq
-    n_prev, n = len(prev_keys), len(prev_keys) + len(new_keys)
-    del uniq
-
-    # play ids of an earlier run of the day, per snapshot position (0 = none)
-    alloc_rel = plays_path(day, "allocation.parquet")
-    alloc = root.read_table(alloc_rel) if root.exists(alloc_rel) else ALLOC_SCHEMA.empty_table()
-    if alloc.num_rows:
-        idx = pc.index_in(pa.chunked_array([prev_keys, *new_keys.chunks], type=pa.string()),
-                          value_set=alloc.column("key"))
-        old_id = pc.fill_null(pc.take(alloc.column("playid"), idx), 0).to_numpy()
-        del idx
-    else:
-        old_id = np.zeros(n, dtype=np.int64)
-    del prev_keys
-    run_id = uuid.uuid4().hex
-
-    # pass 1: snapshot, decode, quarantine, spill
     spill = tempfile.mkdtemp(prefix=f"ingest_{day}_")
     try:
-        return _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, run_id, spill,
-                       snap_rel, n_prev, n, n_read, new_keys, old_id, alloc, duplicates, workers)
+        return _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_step, rt, t0, spill,
+                       workers)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _day_keys(root: DataRoot, raw, day: str, lrange_step: int, rt: _Counter, spill: str, snap_rel: str):
+    """Step 1: ``T_endlist_D`` read and deduplicated, and the keys not in an earlier snapshot of the day written
+    to the local Arrow file ``<spill>/new.keys``. Returns ``(read, unique, earlier, new, old_id)``: ``old_id``
+    is the play id of an earlier allocation per snapshot position (0: none), or ``None`` when the day has no
+    earlier allocation. Without an earlier snapshot no key is held in memory (8 bytes a key for hashes)."""
+    read, uniq, new = (os.path.join(spill, f) for f in ("read.keys", "unique.keys", "new.keys"))
+    with ParquetStream(root, plays_path(day, "snapshot", "endlist.parquet"), KEY_SCHEMA,
+                       dictionary=[]) as end_w:  # unique keys: a dictionary would only cost memory
+        hashes = _read_endlist(raw, endlist_key(day), lrange_step, rt, end_w, read)
+    n_read = len(hashes)
+    n_uniq = _first_occurrences(read, hashes, uniq)
+    del hashes
+    os.remove(read)
+    if not root.exists(snap_rel):
+        os.rename(uniq, new)
+        return n_read, n_uniq, 0, n_uniq, None
+    # a re-run: the earlier snapshot's keys come first (the union), then the new ones in T_endlist_D order
+    prev_keys = root.read_table(snap_rel, columns=["key"]).column("key").combine_chunks()
+    every = pa.chunked_array(list(_key_batches(uniq)), type=pa.string())
+    os.remove(uniq)
+    fresh = every.filter(pc.invert(pc.is_in(every, value_set=prev_keys))) if len(prev_keys) else every
+    del every
+    n_new = len(fresh)
+    with pa.ipc.new_file(new, KEY_SCHEMA) as w:
+        for part in fresh.chunks:
+            w.write_batch(pa.record_batch([part], schema=KEY_SCHEMA))
+    alloc_rel = plays_path(day, "allocation.parquet")
+    old_id = None
+    if root.exists(alloc_rel):
+        alloc = root.read_table(alloc_rel, columns=["key", "playid"])
+        if alloc.num_rows:
+            every = pa.chunked_array([prev_keys, *fresh.chunks], type=pa.string())
+            old_id = pc.fill_null(pc.take(alloc.column("playid"), pc.index_in(every, value_set=alloc.column("key"))),
+                                  0).to_numpy()
+    return n_read, n_uniq, len(prev_keys), n_new, old_id
 
 
 def _write_ipc(path: str, tab: pa.Table) -> None:
@@ -357,7 +387,8 @@ def _decode_chunk(job: dict, client=None) -> dict:
                                        preserve_index=False)
     vcode, vids = pd.factorize(np.asarray(c["vid"], dtype=object))
     out["vids"] = list(vids)
-    pid = job["old_id"][dec.pos].copy()
+    old = job["old_id"]
+    pid = old[dec.pos].copy() if old is not None else np.zeros(n_plays, dtype=np.int64)
     new = pid == 0
     if new.any():
         nv = vcode[new]
@@ -442,16 +473,21 @@ def _pool(workers: int, raw):
         return None, None
 
 
-def _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day, spill, old_id, workers, used):
+def _part(a: np.ndarray | None, start: int, n: int) -> np.ndarray | None:
+    return None if a is None else a[start: start + n]
+
+
+def _chunk_results(root, snap_rel, n_prev, new_keys, n_new, raw, chunk, batch, rt, day, spill, old_id, workers,
+                   used):
     """Pass 1's chunk results, in snapshot order (worker processes when available, else in-process with a
-    prefetching thread for Redis)."""
-    ex, spec = _pool(workers, raw) if len(new_keys) > chunk else (None, None)
+    prefetching thread for Redis). ``new_keys``: the local Arrow file of the keys to fetch from Redis."""
+    ex, spec = _pool(workers, raw) if n_new > chunk else (None, None)
     used[0] = ex._max_workers if ex is not None else 0
     if ex is None:
         for i, (start, keys, s, j, z) in enumerate(
                 _prefetch(_raw_chunks(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt))):
             yield _decode_chunk({"i": i, "start": start, "keys": keys, "raw": (s, j, z), "day": day,
-                                 "spill": spill, "old_id": old_id[start: start + len(keys)], "batch": batch})
+                                 "spill": spill, "old_id": _part(old_id, start, len(keys)), "batch": batch})
         return
     try:
         def jobs():
@@ -459,13 +495,13 @@ def _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day,
                 for b in iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]):
                     yield {"keys": b.column("key").to_pylist(),
                            "raw": tuple(b.column(c).to_pylist() for c in ("S", "J", "z1"))}
-            for k in range(0, len(new_keys), chunk):
-                yield {"keys": new_keys.slice(k, chunk).to_pylist(), "raw": None}
+            for keys in _key_chunks(new_keys, chunk):
+                yield {"keys": keys, "raw": None}
 
         pending: list = []
         i = start = 0
         for job in jobs():
-            job.update(i=i, start=start, day=day, spill=spill, old_id=old_id[start: start + len(job["keys"])],
+            job.update(i=i, start=start, day=day, spill=spill, old_id=_part(old_id, start, len(job["keys"])),
                        batch=batch, redis=spec)
             i += 1
             start += len(job["keys"])
@@ -479,8 +515,13 @@ def _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day,
         ex.shutdown(cancel_futures=True)
 
 
-def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, run_id, spill, snap_rel,
-            n_prev, n, n_read, new_keys, old_id, alloc, duplicates, workers) -> dict:
+def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_step, rt, t0, spill, workers) -> dict:
+    snap_rel = plays_path(day, "snapshot", "plays_raw.parquet")
+    n_read, n_uniq, n_prev, n_new, old_id = _day_keys(root, raw, day, lrange_step, rt, spill, snap_rel)
+    n, duplicates = n_prev + n_new, n_read - n_uniq
+    run_id = uuid.uuid4().hex
+    alloc_rel = plays_path(day, "allocation.parquet")
+    new_keys = os.path.join(spill, "new.keys")
     t_fetch = 0.0
     rt_workers = 0
     dec_rss = 0.0
@@ -498,8 +539,8 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
     try:
         with ParquetStream(root, snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
             used = [0]
-            src = _chunk_results(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt, day, spill, old_id,
-                                 workers, used)
+            src = _chunk_results(root, snap_rel, n_prev, new_keys, n_new, raw, chunk, batch, rt, day, spill,
+                                 old_id, workers, used)
             while True:
                 tf = time.perf_counter()
                 res = next(src, None)
@@ -574,8 +615,9 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         alloc_w = ParquetStream(root, plays_path(day, "allocation.parquet"), ALLOC_SCHEMA,
                                 dictionary=["vid"]) if counts else None
         try:
-            if alloc_w is not None:
-                alloc_w.write(alloc)
+            if alloc_w is not None and root.exists(alloc_rel):  # the earlier ids first, as they were
+                for b in iter_batches(root, alloc_rel, 1 << 18):
+                    alloc_w.write(pa.Table.from_batches([b]))
             with ParquetStream(root, plays_path(day, "plays.parquet"), schema,
                                dictionary=[c for c in schema.names if c not in _UNIQUE_COLS]) as out:
                 # per vid with new plays: the last id before the day's reservation, new plays in earlier chunks
@@ -643,7 +685,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, rt, t0, r
         segs = segs.filter(pc.invert(pc.is_in(segs.column("vid"), value_set=pa.array(sorted(bad_kid), pa.string()))))
     root.write_table(segs, plays_path(day, "segments.parquet"))
     report = {
-        "day": day, "run_id": run_id, "snapshotted": n, "read_now": n_read, "new_keys": len(new_keys), "unique": n,
+        "day": day, "run_id": run_id, "snapshotted": n, "read_now": n_read, "new_keys": n_new, "unique": n,
         "duplicates": duplicates, "ingested": ingested, "quarantined": n_quarantined,
         "quarantine_reasons": reasons,
         "quarantine_path": root.uri(plays_path(day, "quarantine.parquet")),
