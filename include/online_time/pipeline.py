@@ -14,6 +14,7 @@ from datetime import date
 
 import pyarrow.parquet as pq
 
+from include.procs import die_with_parent  # noqa: F401 - the workers' initializer
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -22,19 +23,6 @@ from video_analytics import online_time as core
 def _warm_up() -> None:
     """Submitted once per worker: the workers import NumPy and Arrow while the window is checked."""
     return None
-
-
-def die_with_parent(parent: int) -> None:
-    """Worker initializer: the kernel kills the worker when its parent dies (even by kill -9)."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers notice the broken pipe instead
-        pass
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
 
 
 def _write_out(root: DataRoot, totals: dict, out: str, table=None) -> None:

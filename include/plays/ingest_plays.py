@@ -34,10 +34,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.plays.categories import resolve_kids
+from include.plays.decoders import (
+    QUARANTINE_SCHEMA,
+    RAW_SCHEMA,
+    Counter,
+    DecoderPool,
+    client_spec,
+    decode_chunk,
+    fetch_plays,
+    read_ipc,
+)
 from include.plays.play_ids import release_reservation, reserve_ids
 from include.plays.store import (
     ParquetStream,
-    chunks,
     iter_batches,
     lean_memory,
     read_frame,
@@ -47,30 +56,17 @@ from include.plays.store import (
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, table_key
+from video_analytics.play_decode import SEG_SCHEMA
 
 log = logging.getLogger(__name__)
 
 CHUNK = 20_000          # unique keys decoded at once (bounds memory)
 LRANGE_STEP = 100_000   # T_endlist_D entries per LRANGE
 
-RAW_SCHEMA = pa.schema([("key", pa.string()), ("S", pa.binary()), ("J", pa.binary()), ("z1", pa.binary())])
-QUARANTINE_SCHEMA = pa.schema([("key", pa.string()), ("reason", pa.string()), ("S", pa.binary()),
-                               ("J", pa.binary()), ("z1", pa.binary())])
 KEY_SCHEMA = pa.schema([("key", pa.string())])
 ALLOC_SCHEMA = pa.schema([("key", pa.string()), ("vid", pa.string()), ("playid", pa.int64())])
 _UNIQUE_COLS = {"pos", "key", "ipkey", "PIP", "PIP__json", "PlayTime", "PlayTime__json", "flow", "comprate",
                 "zz_uinfo", "playid"}  # (nearly) one value per play: not dictionary-encoded
-
-
-class _Counter:
-    """Counts Redis round trips."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self, result=None):
-        self.n += 1
-        return result
 
 
 def _raw_client(redis):
@@ -80,7 +76,7 @@ def _raw_client(redis):
     return sibling_client(redis, decode_responses=False, protocol=2)
 
 
-def _read_endlist(raw, name: str, step: int, rt: _Counter, out: ParquetStream, spill: str) -> np.ndarray:
+def _read_endlist(raw, name: str, step: int, rt: Counter, out: ParquetStream, spill: str) -> np.ndarray:
     """``T_endlist_D`` by ranged LRANGE calls of ``step`` entries (UTF-8 checked): each part is appended to
     ``out`` (the snapshot's ``endlist.parquet``) and to the local Arrow file ``spill``, not kept in memory.
     Returns a 64-bit hash per entry (8 bytes a key)."""
@@ -155,35 +151,7 @@ def _first_occurrences(src: str, hashes: np.ndarray, dst: str) -> int:
     return n
 
 
-def _fetch_plays(raw, keys: list[str], batch: int, rt: _Counter, attempts: int = 3) -> tuple[list, list, list]:
-    """``K_S``/``K_J``/``K_z1`` of ``keys``: one pipeline of three MGETs per ``batch`` keys (reads only, so a
-    pipeline that times out, e.g. while the server is busy with another client's FLUSHDB, is sent again)."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    s_out: list = []
-    j_out: list = []
-    z_out: list = []
-    for part in chunks(keys, batch):
-        for attempt in range(attempts):
-            p = raw.pipeline(transaction=False)
-            p.mget([k + "_S" for k in part])
-            p.mget([k + "_J" for k in part])
-            p.mget([k + "_z1" for k in part])
-            try:
-                s, j, z = rt(p.execute())
-                break
-            except (RedisTimeoutError, RedisConnectionError):
-                if attempt == attempts - 1:
-                    raise
-                log.warning("ingest_plays: MGET pipeline timed out, sending it again")
-        s_out.extend(s)
-        j_out.extend(j)
-        z_out.extend(z)
-    return s_out, j_out, z_out
-
-
-def _snapshot_tables(redis, day: str, rt: _Counter) -> pd.DataFrame:
+def _snapshot_tables(redis, day: str, rt: Counter) -> pd.DataFrame:
     p = redis.pipeline(transaction=False)
     for name in TABLE_KEYS:
         p.hgetall(table_key(name, day))
@@ -193,7 +161,7 @@ def _snapshot_tables(redis, day: str, rt: _Counter) -> pd.DataFrame:
 
 
 def _raw_chunks(root: DataRoot, snap_rel: str, n_prev: int, new_keys: str, raw, chunk: int, batch: int,
-                rt: _Counter):
+                rt: Counter):
     """``(start, keys, S, J, z1)`` per chunk, in snapshot order: the earlier snapshot's rows, then new keys."""
     start = 0
     if n_prev:
@@ -201,7 +169,7 @@ def _raw_chunks(root: DataRoot, snap_rel: str, n_prev: int, new_keys: str, raw, 
             yield start, *(b.column(c).to_pylist() for c in ("key", "S", "J", "z1"))
             start += b.num_rows
     for keys in _key_chunks(new_keys, chunk):
-        yield start, keys, *_fetch_plays(raw, keys, batch, rt)
+        yield start, keys, *fetch_plays(raw, keys, batch, rt)
         start += len(keys)
 
 
@@ -241,21 +209,6 @@ def _prefetch(gen, depth: int = 2):
         t.join()
 
 
-def _text_columns(cols: dict) -> tuple[dict[str, pa.Array], set[str]]:
-    """The play-document text columns as Arrow strings; a column with a non-string value (a number, as the
-    legacy job took them) becomes ``<col>__json`` (JSON per value). Returns the arrays and those columns."""
-    out: dict[str, pa.Array] = {}
-    mixed: set[str] = set()
-    for c in core.TEXT_DOC_FIELDS.values():
-        vals = cols[c]
-        try:
-            out[c] = pa.array(vals, type=pa.string())
-        except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
-            out[c + "__json"] = pa.array([json.dumps(v) for v in vals], type=pa.string())
-            mixed.add(c)
-    return out, mixed
-
-
 def _json_column(col: pa.Array) -> pa.Array:
     return pa.array([json.dumps(v) for v in col.to_pylist()], type=pa.string())
 
@@ -283,7 +236,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     lean_memory()
     t0 = time.perf_counter()
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
-    rt = _Counter()
+    rt = Counter()
     raw = _raw_client(redis)
     spill = tempfile.mkdtemp(prefix=f"ingest_{day}_")
     try:
@@ -293,7 +246,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def _day_keys(root: DataRoot, raw, day: str, lrange_step: int, rt: _Counter, spill: str, snap_rel: str):
+def _day_keys(root: DataRoot, raw, day: str, lrange_step: int, rt: Counter, spill: str, snap_rel: str):
     """Step 1: ``T_endlist_D`` read and deduplicated, and the keys not in an earlier snapshot of the day written
     to the local Arrow file ``<spill>/new.keys``. Returns ``(read, unique, earlier, new, old_id)``: ``old_id``
     is the play id of an earlier allocation per snapshot position (0: none), or ``None`` when the day has no
@@ -330,189 +283,54 @@ def _day_keys(root: DataRoot, raw, day: str, lrange_step: int, rt: _Counter, spi
     return n_read, n_uniq, len(prev_keys), n_new, old_id
 
 
-def _write_ipc(path: str, tab: pa.Table) -> None:
-    with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, tab.schema) as w:
-        w.write_table(tab)
-
-
-def _read_ipc(path: str) -> pa.Table:
-    with pa.memory_map(path) as fh:
-        return pa.ipc.open_file(fh).read_all()
-
-
-_WORKER_CLIENT: dict = {}
-
-
-def _worker_client(spec):
-    key = repr(spec)
-    if key not in _WORKER_CLIENT:
-        import redis as redis_mod
-
-        cls, kwargs = spec
-        _WORKER_CLIENT.clear()
-        _WORKER_CLIENT[key] = redis_mod.Redis(connection_pool=redis_mod.ConnectionPool(connection_class=cls, **kwargs))
-    return _WORKER_CLIENT[key]
-
-
-def _decode_chunk(job: dict, client=None) -> dict:
-    """One chunk of pass 1 (in a worker process, or in-process): fetch the raw values when not given,
-    decode, and write ``<i>.raw`` (snapshot rows), ``<i>.bad`` (quarantined) and ``<i>.arrow`` (plays,
-    ``_pid`` = an earlier allocation's id, or minus the play's rank among the vid's new plays of the
-    chunk) into the spill folder. Returns the chunk's small aggregates."""
-    trim_heap()
-    rt = _Counter()
-    keys, raw = job["keys"], job.get("raw")
-    if raw is None:
-        raw = _fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
-    s_raw, j_raw, z_raw = raw
-    base = os.path.join(job["spill"], f"{job['i']:06d}")
-    _write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), pa.array(s_raw, pa.binary()),
-                                        pa.array(j_raw, pa.binary()), pa.array(z_raw, pa.binary())],
-                                       schema=RAW_SCHEMA))
-    dec = core.decode_columns(keys, s_raw, j_raw, z_raw)
-    del keys, raw, s_raw, j_raw, z_raw
-    c, q = dec.columns, dec.quarantine
-    n_plays = len(dec.pos)
-    out = {"i": job["i"], "round_trips": rt.n, "peak_rss_mb": None, "distinct_j": len(dec.segtab.htmap),
-           "quarantined": len(q["key"]), "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(), "segs": None,
-           "plays": n_plays}
-    if q["key"]:
-        _write_ipc(base + ".bad", pa.table([pa.array(q[f.name], f.type) for f in QUARANTINE_SCHEMA],
-                                           schema=QUARANTINE_SCHEMA))
-        reasons, counts = np.unique(np.asarray(q["reason"], dtype=object), return_counts=True)
-        out["reasons"] = {str(r): int(k) for r, k in zip(reasons, counts, strict=True)}
-    if not n_plays:
-        return out
-    out["segs"] = pa.Table.from_pandas(core.segment_sums(c["vid"], c["jcode"], dec.segtab), schema=SEG_SCHEMA,
-                                       preserve_index=False)
-    vcode, vids = pd.factorize(np.asarray(c["vid"], dtype=object))
-    out["vids"] = list(vids)
-    old = job["old_id"]
-    pid = old[dec.pos].copy() if old is not None else np.zeros(n_plays, dtype=np.int64)
-    new = pid == 0
-    if new.any():
-        nv = vcode[new]
-        order = np.argsort(nv, kind="stable")  # rank of each new play among its vid's new plays, in order
-        sv = nv[order]
-        first = np.concatenate(([0], np.flatnonzero(np.diff(sv)) + 1))
-        rank = np.arange(len(sv)) - np.repeat(first, np.diff(np.append(first, len(sv))))
-        ranks = np.empty(len(nv), dtype=np.int64)
-        ranks[order] = rank
-        pid[new] = -(ranks + 1)
-        out["new_counts"] = {str(vids[v]): int(k) for v, k in zip(sv[first].tolist(), np.diff(np.append(first, len(sv))).tolist(),
-                                                                  strict=True)}
-    text, out["mixed"] = _text_columns(c)
-    vid_a = pa.array(c["vid"], pa.string())
-    cols = {"pos": pa.array(dec.pos + job["start"]), "key": pa.array(c["key"], pa.string()), "vid": vid_a,
-            "region": pa.array(c["region"], pa.string()), "ipkey": pa.array(c["ipkey"], pa.string()),
-            "uid": pc.utf8_slice_codeunits(vid_a, 0, 4), "flow": pa.array(c["flow"]),
-            "comprate": pa.array(c["comprate"]), **text, "Htmap": pa.array(c["Htmap"], pa.string()),
-            "zz_uinfo": pa.array(c["zz_uinfo"], pa.string()), "_pid": pa.array(pid)}
-    _write_ipc(base + ".arrow", pa.table(cols))
-    out["peak_rss_mb"] = _peak_rss_mb()
-    return out
-
-
-def _peak_rss_mb() -> float | None:
-    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, not inflated by the parent's
-    pages a spawned process shares between its fork and its exec)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: the kernel kills the worker when its parent dies (even by kill -9); lean memory."""
-    import ctypes
-    import signal
-
-    lean_memory()
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-# the connection settings a worker's client takes over (the rest are redis-py defaults or process-local)
-_PLAIN_KWARGS = {"host", "port", "path", "db", "username", "password", "client_name", "socket_timeout",
-                 "socket_connect_timeout", "socket_keepalive", "encoding", "encoding_errors", "decode_responses",
-                 "protocol", "health_check_interval", "retry_on_timeout"}
-
-
-def _pool(workers: int, raw):
-    """A spawn process pool of ``workers`` decoders and the picklable spec of the Redis client, or
-    ``(None, None)`` when that is not possible here (one core, a daemonic process, an unpicklable client)."""
-    if workers < 2:
-        return None, None
-    try:
-        import pickle
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        pool = raw.connection_pool
-        kw = pool.connection_kwargs
-        if kw.get("credential_provider") is not None:
-            raise ValueError("a credential provider cannot be handed to another process")
-        spec = (pool.connection_class, {k: v for k, v in kw.items()
-                                        if (k in _PLAIN_KWARGS or k.startswith("ssl_")) and type(v) is not object})
-        pickle.dumps(spec)
-        ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_die_with_parent,
-                                 initargs=(os.getpid(),))
-        ex.submit(int).result(timeout=60)  # started, or fall back
-        return ex, spec
-    except Exception:  # noqa: BLE001 - decode in-process instead
-        log.warning("ingest_plays: no worker processes here, decoding in-process", exc_info=True)
-        return None, None
-
-
 def _part(a: np.ndarray | None, start: int, n: int) -> np.ndarray | None:
     return None if a is None else a[start: start + n]
 
 
+def _decoders(workers: int, raw):
+    """A ``DecoderPool`` of ``workers`` processes and the Redis client's spec for them, or ``(None, None)``
+    when that is not possible here (fewer than two asked for, an unpicklable client, no process started)."""
+    if workers < 2:
+        return None, None
+    try:
+        spec = client_spec(raw)
+        return DecoderPool(workers), spec
+    except Exception:  # noqa: BLE001 - decode in-process instead
+        log.warning("ingest_plays: no decoder processes here, decoding in-process", exc_info=True)
+        return None, None
+
+
 def _chunk_results(root, snap_rel, n_prev, new_keys, n_new, raw, chunk, batch, rt, day, spill, old_id, workers,
                    used):
-    """Pass 1's chunk results, in snapshot order (worker processes when available, else in-process with a
+    """Pass 1's chunk results, in snapshot order (decoder processes when available, else in-process with a
     prefetching thread for Redis). ``new_keys``: the local Arrow file of the keys to fetch from Redis."""
-    ex, spec = _pool(workers, raw) if n_new > chunk else (None, None)
-    used[0] = ex._max_workers if ex is not None else 0
-    if ex is None:
+    pool, spec = _decoders(workers, raw) if n_new > chunk else (None, None)
+    used[0] = len(pool.procs) if pool is not None else 0
+    if pool is None:
         for i, (start, keys, s, j, z) in enumerate(
                 _prefetch(_raw_chunks(root, snap_rel, n_prev, new_keys, raw, chunk, batch, rt))):
-            yield _decode_chunk({"i": i, "start": start, "keys": keys, "raw": (s, j, z), "day": day,
-                                 "spill": spill, "old_id": _part(old_id, start, len(keys)), "batch": batch})
+            yield decode_chunk({"i": i, "start": start, "keys": keys, "raw": (s, j, z), "day": day,
+                                "spill": spill, "old_id": _part(old_id, start, len(keys)), "batch": batch})
         return
-    try:
-        def jobs():
-            if n_prev:
-                for b in iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]):
-                    yield {"keys": b.column("key").to_pylist(),
-                           "raw": tuple(b.column(c).to_pylist() for c in ("S", "J", "z1"))}
-            for keys in _key_chunks(new_keys, chunk):
-                yield {"keys": keys, "raw": None}
 
-        pending: list = []
+    def jobs():
+        batches = iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]) if n_prev else ()
+        for b in batches:
+            yield {"keys": b.column("key").to_pylist(), "raw": tuple(b.column(c).to_pylist() for c in ("S", "J", "z1"))}
+        for keys in _key_chunks(new_keys, chunk):
+            yield {"keys": keys, "raw": None}
+
+    def numbered():
         i = start = 0
         for job in jobs():
             job.update(i=i, start=start, day=day, spill=spill, old_id=_part(old_id, start, len(job["keys"])),
                        batch=batch, redis=spec)
             i += 1
             start += len(job["keys"])
-            pending.append(ex.submit(_decode_chunk, job))
-            del job
-            while len(pending) > workers + 1:
-                yield pending.pop(0).result()
-        while pending:
-            yield pending.pop(0).result()
-    finally:
-        ex.shutdown(cancel_futures=True)
+            yield job
+
+    with pool:
+        yield from pool.map(numbered())
 
 
 def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_step, rt, t0, spill, workers) -> dict:
@@ -549,7 +367,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
                     break
                 trim_heap()
                 base = os.path.join(spill, f"{res['i']:06d}")
-                snap.write(_read_ipc(base + ".raw"))
+                snap.write(read_ipc(base + ".raw"))
                 os.remove(base + ".raw")
                 rt.n += res["round_trips"]
                 if used[0]:
@@ -557,15 +375,17 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
                     dec_rss = max(dec_rss, res["peak_rss_mb"] or 0.0)
                 distinct_j += res["distinct_j"]
                 if res["quarantined"]:
-                    quar.write(_read_ipc(base + ".bad"))
+                    quar.write(read_ipc(base + ".bad"))
                     os.remove(base + ".bad")
                     n_quarantined += res["quarantined"]
                     for r, c in res["reasons"].items():
                         reasons[r] = reasons.get(r, 0) + c
                 if not res["plays"]:
                     continue
-                seg_parts.append(res["segs"])
-                seg_new += res["segs"].num_rows
+                segs = read_ipc(res["segs"], mapped=False)  # kept: a copy, not a mapped file
+                os.remove(res["segs"])
+                seg_parts.append(segs)
+                seg_new += segs.num_rows
                 # exact integer sums, merged as we go (in any order) once the new rows outgrow the merged ones
                 if seg_new > max(SEG_COMPACT_ROWS, seg_parts[0].num_rows if seg_merged else 0):
                     seg_parts, seg_new, seg_merged = [_sum_segments(seg_parts)], 0, True
@@ -629,7 +449,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
                 bad_vids = pa.array(sorted(bad_kid), pa.string())
                 for path in spills:
                     trim_heap()
-                    tab = _read_ipc(path)
+                    tab = read_ipc(path)
                     pid = tab.column("_pid").to_numpy()
                     new = pid < 0
                     slot = pc.index_in(tab.column("vid"), value_set=new_vids).to_numpy(zero_copy_only=False)
@@ -703,7 +523,6 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
 
 
 SEG_COMPACT_ROWS = 500_000
-SEG_SCHEMA = pa.schema([("vid", pa.string()), ("seg", pa.int64()), ("heat", pa.int64()), ("plays", pa.int64())])
 
 
 def _sum_segments(parts: list[pa.Table]) -> pa.Table:
@@ -717,6 +536,6 @@ def _sum_segments(parts: list[pa.Table]) -> pa.Table:
     return t.sort_by([("vid", "ascending"), ("seg", "ascending")])
 
 
-def _tables_table(redis, day: str, rt: _Counter) -> pa.Table:
+def _tables_table(redis, day: str, rt: Counter) -> pa.Table:
     df = _snapshot_tables(redis, day, rt)
     return pa.table({c: pa.array(df[c].tolist(), pa.string()) for c in ("table", "field", "value")})

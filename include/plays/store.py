@@ -10,41 +10,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from include.procs import lean_memory, trim_heap  # noqa: F401 - the plays stages' helpers
 from include.storage import DataRoot
 from video_analytics.conventions import plays_path
 
 CONTRIB_KINDS = ("vid", "vid_region", "vid_seg", "uid", "uid_region", "kid", "kid_region")
 DOC_KINDS = ("vdaily", "daily", "type", "stat")
-
-
-def lean_memory() -> None:
-    """Make this process give freed memory back: Arrow allocates from the C heap (its default mimalloc pool
-    keeps freed pages), and glibc returns the free parts of every heap arena (``malloc_trim``; the
-    arenas of Arrow's and the Parquet writer's threads otherwise keep them). Called at the start of the plays
-    stages, in the decoder processes, and after each chunk: without it a 5M-play ingest's main process grew
-    to ~850 MiB, with it ~450 MiB (bench/README)."""
-    if pa.default_memory_pool().backend_name != "system":
-        pa.set_memory_pool(pa.system_memory_pool())
-    trim_heap()
-
-
-def trim_heap() -> None:
-    """``malloc_trim(0)``: hand the C heap's free memory back to the OS (glibc; a no-op elsewhere)."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            import ctypes
-
-            _LIBC = ctypes.CDLL("libc.so.6")
-            _LIBC.malloc_trim(0)
-        except (OSError, AttributeError):
-            _LIBC = False
-            return
-    if _LIBC:
-        _LIBC.malloc_trim(0)
-
-
-_LIBC = None
 
 
 def chunks(seq, n: int):
