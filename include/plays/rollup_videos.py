@@ -21,6 +21,7 @@ from include.plays.store import (
     ParquetStream,
     iter_batches,
     lean_memory,
+    parquet_file,
     read_frame,
     trim_heap,
     write_frame,
@@ -41,7 +42,7 @@ def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18):
     column (int32 codes, distinct values in order of first appearance), the ips as Arrow strings, and
     ``flow``, ``comprate``, ``playid`` as NumPy arrays. About 40 bytes a play, nothing of the whole file."""
     with root.fs.open(root.path(rel), "rb") as fh:
-        pf = pq.ParquetFile(fh, read_dictionary=list(STRS))
+        pf = parquet_file(fh, read_dictionary=list(STRS))
         n = pf.metadata.num_rows
         codes = {c: np.empty(n, dtype=np.int32) for c in STRS}
         index: dict[str, dict[str, int]] = {c: {} for c in STRS}
@@ -101,10 +102,13 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
                                                tab["value"].tolist(), strict=True))
-    args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), ipkey, num.pop("flow"),
+    ipn = core.distinct_counts(coded["vid"][0], len(coded["vid"][1]), ipkey)  # before the sums: ips freed
+    del ipkey
+    trim_heap()
+    args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), None, num.pop("flow"),
             num.pop("comprate"), num.pop("playid").astype(np.int64, copy=False))
-    c = core.coded_contributions(*args, segs, tables["load"], tables["play"], tables["region"])
-    del args, ipkey
+    c = core.coded_contributions(*args, segs, tables["load"], tables["play"], tables["region"], ip_counts=ipn)
+    del args
     trim_heap()
     for k in CONTRIB_KINDS:
         write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))

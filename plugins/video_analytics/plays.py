@@ -136,7 +136,9 @@ def distinct_counts(group: np.ndarray, n_groups: int, values, rows_per_bucket: i
     split into buckets by group code, so memory is that of ``rows_per_bucket`` rows, not of the whole day:
     each bucket's values get dense codes (an Arrow hash table) and its distinct (group, code) pairs are
     counted. A null is one more distinct value."""
-    group = np.asarray(group, dtype=np.int64)
+    group = np.asarray(group)
+    if group.dtype.kind not in "iu":
+        group = group.astype(np.int64)
     out = np.zeros(n_groups, dtype=np.int64)
     n = len(group)
     if not n:
@@ -146,16 +148,28 @@ def distinct_counts(group: np.ndarray, n_groups: int, values, rows_per_bucket: i
     buckets = max(1, -(-n // rows_per_bucket))
     for b in range(buckets):
         idx = np.flatnonzero(group % buckets == b) if buckets > 1 else None
-        vals = values if idx is None else values.take(pa.array(idx))
-        if isinstance(vals, pa.ChunkedArray):
-            vals = vals.combine_chunks()  # one hash table (unifying per-chunk dictionaries costs 5x more)
+        vals = _take(values, idx)
         enc = pc.dictionary_encode(vals)
         codes = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
         del enc, vals
-        g = group if idx is None else group[idx]
+        g = (group if idx is None else group[idx]).astype(np.int64)
         pairs = pd.unique((g << 32) | codes.astype(np.int64, copy=False))
         out += np.bincount(pairs >> 32, minlength=n_groups)
     return out
+
+
+def _take(values: pa.Array | pa.ChunkedArray, idx: np.ndarray | None) -> pa.Array:
+    """``values`` at the ascending positions ``idx`` (all when ``None``), as one array. A chunked array is
+    taken from chunk by chunk: its ``take`` would first concatenate every chunk (the whole day's ips)."""
+    if not isinstance(values, pa.ChunkedArray):
+        return values if idx is None else values.take(pa.array(idx))
+    if idx is None:
+        return values.combine_chunks()
+    bounds = np.cumsum([0, *(len(c) for c in values.chunks)])
+    cuts = np.searchsorted(idx, bounds)
+    parts = [c.take(pa.array(idx[cuts[i]: cuts[i + 1]] - bounds[i])) for i, c in enumerate(values.chunks)
+             if cuts[i + 1] > cuts[i]]
+    return pa.concat_arrays(parts) if parts else pa.array([], type=values.type)
 
 
 def _names(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -165,12 +179,14 @@ def _names(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:
 def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.ndarray, kids: Sequence[str],
                         region_code: np.ndarray, regions: Sequence[str], ip, flow: np.ndarray,
                         comprate: np.ndarray, playid: np.ndarray, segs: pd.DataFrame, load: dict[str, int],
-                        play: dict[str, int], region_load: dict[str, int]) -> dict[str, pd.DataFrame]:
+                        play: dict[str, int], region_load: dict[str, int], ip_counts: np.ndarray | None = None
+                        ) -> dict[str, pd.DataFrame]:
     """``contributions`` from the plays' columns as integer codes into the lists of their distinct values
     (``vid_code`` indexes ``vids``, ...) and ``ip`` the plays' ips (any values: only their distinctness per vid
     counts, see ``distinct_counts``), one entry per play in the day's order: about 40 bytes per play
     instead of Python strings. Sums add each group's plays in play order, so the result does not depend
-    on how the plays were read (chunks, row groups), only on their order."""
+    on how the plays were read (chunks, row groups), only on their order. ``ip_counts``: the distinct ips per
+    vid code, when the caller counted them already (``ip`` is then not used)."""
     df = pd.DataFrame({"v": np.asarray(vid_code), "k": np.asarray(kid_code), "r": np.asarray(region_code),
                        "flow": flow, "comprate": comprate, "playid": playid}, copy=False)
     a = df.groupby("v", sort=True).agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
@@ -182,7 +198,7 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
                                         EngageSum=("comprate", "sum"))
     del df
     b_v, b_r = np.divmod(b.index.to_numpy(), max(len(regions), 1))
-    ipn = distinct_counts(vid_code, len(vids), ip)  # IP: distinct ips per vid
+    ipn = distinct_counts(vid_code, len(vids), ip) if ip_counts is None else ip_counts  # IP: distinct ips per vid
     codes = a.index.to_numpy()
     vname = _names(codes, vids)
     vid = pd.DataFrame({"vid": vname, "uid": np.asarray([v[:4] for v in vname.tolist()], dtype=object),
