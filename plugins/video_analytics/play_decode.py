@@ -114,6 +114,23 @@ class SegmentTable:
     cnts: np.ndarray          # flat counts
 
 
+_J_CACHE: dict = {}
+_J_CACHE_MAX = 100_000  # distinct K_J values kept per process (a day has a few thousand)
+
+
+def _parsed_segments(raw) -> tuple[list[int], list[int], str] | str:
+    """``parse_segments`` of a ``K_J`` value with its merged runs as JSON, or its reason; remembered per
+    process, so that a decoder parses each distinct value once, not once per chunk."""
+    hit = _J_CACHE.get(raw)
+    if hit is None:
+        parsed = parse_segments(raw)
+        hit = parsed if isinstance(parsed, str) else (*parsed, dumps(play_runs(zip(*parsed, strict=True))))
+        if len(_J_CACHE) >= _J_CACHE_MAX:
+            _J_CACHE.clear()
+        _J_CACHE[raw] = hit
+    return hit
+
+
 def build_segment_table(uniques: Sequence) -> tuple[SegmentTable, list[str | None]]:
     """Parse each distinct ``K_J`` once; return the table and a reason (or None) per value."""
     reasons: list[str | None] = []
@@ -122,15 +139,15 @@ def build_segment_table(uniques: Sequence) -> tuple[SegmentTable, list[str | Non
     flat_s: list[int] = []
     flat_c: list[int] = []
     for raw in uniques:
-        parsed = parse_segments(raw)
+        parsed = _parsed_segments(raw)
         if isinstance(parsed, str):
             reasons.append(parsed)
             htmap.append("[]")
             lengths.append(0)
             continue
-        segs, cnts = parsed
+        segs, cnts, runs = parsed
         reasons.append(None)
-        htmap.append(dumps(play_runs(zip(segs, cnts, strict=True))))
+        htmap.append(runs)
         lengths.append(len(segs))
         flat_s.extend(segs)
         flat_c.extend(cnts)
@@ -319,7 +336,18 @@ SEG_SCHEMA = pa.schema([("vid", pa.string()), ("seg", pa.int64()), ("heat", pa.i
 
 def factorize(values: Sequence) -> tuple[np.ndarray, list]:
     """Per value an int64 code into the distinct values in order of first appearance (``None``: -1), as
-    ``pandas.factorize`` gives them (equal values by ``==`` share a code)."""
+    ``pandas.factorize`` gives them (equal values by ``==`` share a code). Arrow's hash table when the values
+    are all text or all bytes; a dict otherwise (mixed types, strings that are not valid UTF-8)."""
+    arr = None
+    if set(map(type, values)) - {type(None)} in ({str}, {bytes}):  # Arrow would take "a" and b"a" as equal
+        try:
+            arr = pa.array(values, pa.string() if str in map(type, values) else pa.binary())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):  # lone surrogates
+            arr = None
+    if arr is not None:
+        enc = arr.dictionary_encode()
+        return (enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
+                enc.dictionary.to_pylist())
     index: dict = {}
     codes = np.fromiter((-1 if v is None else index.setdefault(v, len(index)) for v in values), dtype=np.int64,
                         count=len(values))

@@ -99,18 +99,36 @@ def test_contributions_and_documents():
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), st.sampled_from(["a", "b", "c", "é", ""]))),
                      max_size=40),
-       per_bucket=st.sampled_from([1, 3, 7, 1 << 20]), chunked=st.booleans())
-def test_distinct_counts_exact_whatever_the_buckets(rows, per_bucket, chunked):
+       per_bucket=st.sampled_from([1, 3, 7, 1 << 20]), chunk=st.sampled_from([0, 1, 3, 5]),
+       dtype=st.sampled_from([np.int64, np.int32]))
+def test_distinct_counts_exact_whatever_the_buckets(rows, per_bucket, chunk, dtype):
+    """Exact whatever the bucket size, the chunks of the values (taken chunk by chunk) and the code type."""
     import pyarrow as pa
 
-    group = np.array([g for g, _ in rows], dtype=np.int64)
+    group = np.array([g for g, _ in rows], dtype=dtype)
     vals = [v for _, v in rows]
-    arr = pa.chunked_array([pa.array(vals[:5], pa.string()), pa.array(vals[5:], pa.string())]) if chunked else vals
+    arr = pa.chunked_array([pa.array(vals[i: i + chunk], pa.string()) for i in range(0, len(vals), chunk)],
+                           type=pa.string()) if chunk else vals
     want = np.zeros(6, dtype=np.int64)
     for g in range(6):
         want[g] = len({v for gg, v in rows if gg == g})  # None is one more value
     got = core.distinct_counts(group, 6, arr, rows_per_bucket=per_bucket)
     assert got.tolist() == want.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.lists(st.one_of(st.none(), st.text(max_size=3), st.sampled_from(["\ud800", "a\x00"]))),
+                 st.lists(st.one_of(st.none(), st.binary(max_size=2))),
+                 st.lists(st.one_of(st.none(), st.text(max_size=2), st.binary(max_size=2), st.integers(-2, 2)))))
+def test_factorize_is_pandas_factorize(values):
+    """The decoders' factorize (Arrow's hash table, or a dict for mixed types and lone surrogates) gives
+    pandas' codes and uniques: first appearance order, None -1."""
+    from video_analytics import play_decode
+
+    codes, uniques = play_decode.factorize(values)
+    want_codes, want_uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    assert codes.tolist() == want_codes.tolist()
+    assert uniques == list(want_uniques)
 
 
 def test_distinct_counts_of_integer_codes_and_of_nothing():
