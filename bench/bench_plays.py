@@ -161,7 +161,9 @@ def cmd_new(a) -> dict:
             rollup_videos(root, DAY)
             t2 = time.perf_counter()
         ru1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-        peak_tree = max(peak_tree_ingest, tree.stop())
+        peak_rollup_tree = tree.stop()
+        # with --rollup-process the rollup is another task process: this one (idle) is not part of it
+        peak_tree = max(peak_tree_ingest, rollup_proc["peak_rss_mb"] if rollup_proc else peak_rollup_tree)
         cpu_each = [b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(ru0, ru1, strict=True)]
         cpu = sum(cpu_each)
         rt = Counts.redis + ing.get("redis_round_trips_in_workers", 0)  # workers' sends are not patched
@@ -222,8 +224,9 @@ def cmd_rollup(a) -> dict:
     day_s = _time_rollup_day(rv)
     t0 = time.perf_counter()
     rv.rollup_videos(DataRoot(a.root), DAY)
-    return {"seconds": time.perf_counter() - t0, "rollup_day_s": day_s["s"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    from include.procs import peak_rss_mb
+
+    return {"seconds": time.perf_counter() - t0, "rollup_day_s": day_s["s"], "peak_rss_mb": peak_rss_mb()}
 
 
 def cmd_floor(a) -> dict:
@@ -291,7 +294,7 @@ def cmd_legacy(a) -> dict:
 
 
 def _child(*args) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ, "PYTHONPATH": str(ROOT)}  # as scripts/env.sh
     out = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True, env=env,
                          check=False)
     if out.returncode:

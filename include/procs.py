@@ -26,7 +26,9 @@ def lean_memory() -> None:
     keeps freed pages), and glibc returns the free parts of every heap arena (``malloc_trim``; the
     arenas of Arrow's and the Parquet writer's threads otherwise keep them). Called at the start of the plays
     stages, in the decoder processes, and after each chunk: without it a 5M-play ingest's main process grew
-    to ~850 MiB, with it ~450 MiB (bench/README)."""
+    to ~850 MiB, with it ~450 MiB (bench/README). Switching pools at run time does not reach the compute
+    kernels' shared context once it has been used, so ``ARROW_DEFAULT_MEMORY_POOL=system`` is also set in
+    the environment of every process (``scripts/env.sh``, ``docker-compose.yml``, the decoders)."""
     import pyarrow as pa
 
     if pa.default_memory_pool().backend_name != "system":

@@ -39,6 +39,10 @@ export AIRFLOW__OPENLINEAGE__NAMESPACE=${AIRFLOW__OPENLINEAGE__NAMESPACE:-video_
 # slow lineage backend can no longer strand a task in `running` (provider >= 2.20.0; the task
 # still waits at most [openlineage] execution_timeout for each event).
 export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=${AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD:-True}
+# Arrow allocates from the C heap from the start, so freed memory goes back to the OS (its default, mimalloc,
+# keeps freed pages; the kernels' shared context keeps the pool it first saw, so switching at run time is not
+# enough): the 5M-play ingest's process tree peaks ~100 MiB lower (bench/README, issue 10).
+export ARROW_DEFAULT_MEMORY_POOL=${ARROW_DEFAULT_MEMORY_POOL:-system}
 if [ -z "${AIRFLOW__OPENLINEAGE__TRANSPORT:-}" ]; then
   mkdir -p "$VIDEO_ROOT/var/openlineage" 2>/dev/null || true
   export AIRFLOW__OPENLINEAGE__TRANSPORT="{\"type\": \"file\", \"log_file_path\": \"$VIDEO_ROOT/var/openlineage/events.jsonl\", \"append\": true}"

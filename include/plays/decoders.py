@@ -227,8 +227,10 @@ class DecoderPool:
     waited for with a bound."""
 
     def __init__(self, n: int, start_timeout: float = 60.0) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ,
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.procs: list[subprocess.Popen] = []
+        self.pools: list[str] = []  # each decoder's Arrow memory pool
         self.feeds: list[queue.Queue] = []
         self.threads: list[threading.Thread] = []
         try:
@@ -240,7 +242,7 @@ class DecoderPool:
                 if not select.select([p.stdout], [], [], start_timeout)[0]:
                     raise DecoderError(f"decoder process {p.pid} did not start within {start_timeout:.0f} s")
                 try:
-                    _recv(p.stdout)
+                    self.pools.append(_recv(p.stdout)[2])
                 except EOFError:
                     raise DecoderError(f"decoder process {p.pid} exited at start ({p.wait(5)})") from None
             for p in self.procs:
@@ -323,7 +325,7 @@ def _serve(parent: int) -> None:
     inp = os.fdopen(os.dup(0), "rb")
     os.dup2(2, 1)  # prints go to stderr, never into the result stream
     sys.stdout = sys.stderr
-    _send(out, ("ready", os.getpid()))
+    _send(out, ("ready", os.getpid(), pa.default_memory_pool().backend_name))
     while True:
         try:
             job = _recv(inp)

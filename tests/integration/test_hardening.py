@@ -203,8 +203,18 @@ time.sleep(120)
 """
 
 
-def test_online_time_workers_die_with_a_killed_parent():
-    parent = subprocess.Popen([sys.executable, "-c", WORKERS], stdout=subprocess.PIPE, text=True,
+DECODERS = """
+import os, sys, time
+from include.plays.decoders import DecoderPool
+pool = DecoderPool(2)
+print(" ".join(str(p.pid) for p in pool.procs), flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("script", [WORKERS, DECODERS], ids=["online_time", "plays_decoders"])
+def test_workers_die_with_a_killed_parent(script):
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                               cwd=tempfile.gettempdir())
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]

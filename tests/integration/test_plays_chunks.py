@@ -135,3 +135,48 @@ def test_plays_stages_give_freed_memory_back():
     lean_memory()
     assert pa.default_memory_pool().backend_name == "system"
     trim_heap()  # callable again, and a no-op where there is no glibc
+
+
+def _jobs(spill: str, n: int) -> list[dict]:
+    import ujson
+
+    s = ujson.dumps(GOOD_S).encode()
+    return [{"i": i, "start": i, "keys": [f"100000{i}_a"], "raw": ([s], [b"[[1,2],[2,1]]"], [None]), "day": DAY,
+             "spill": spill, "old_id": None, "batch": 10} for i in range(n)]
+
+
+def test_decoders_are_lean_processes_answering_in_order(tmp_path):
+    """Decoder processes start as ``python -m include.plays.decoders``: no pandas (nor the parent's
+    ``__main__``) loaded, Arrow on the C heap; results come back in job order over any number of jobs."""
+    from pathlib import Path
+
+    from include.plays.decoders import DecoderPool
+
+    with DecoderPool(2) as pool:
+        assert pool.pools == ["system", "system"]
+        for p in pool.procs:
+            maps = Path(f"/proc/{p.pid}/maps").read_text()
+            assert "pyarrow" in maps and "/pandas/" not in maps, p.pid
+        out = list(pool.map(_jobs(str(tmp_path), 9), depth=2))
+        procs = list(pool.procs)
+    assert [o["i"] for o in out] == list(range(9))
+    assert all(o["plays"] == 1 and o["quarantined"] == 0 for o in out)
+    assert all(p.returncode == 0 for p in procs)  # told to stop at the end, and stopped
+
+
+def test_a_dead_decoder_is_an_error_naming_it(tmp_path):
+    from include.plays.decoders import DecoderError, DecoderPool
+
+    with pytest.raises(DecoderError, match=r"decoder process \d+ exited"), DecoderPool(2) as pool:
+        pool.procs[1].kill()
+        pool.procs[1].wait()
+        list(pool.map(_jobs(str(tmp_path), 4)))
+    assert all(p.poll() is not None for p in pool.procs)
+
+
+def test_a_decoders_exception_is_raised_in_the_parent(tmp_path):
+    """An error inside a decoder reaches the caller as itself (here: the spill folder is gone)."""
+    from include.plays.decoders import DecoderPool
+
+    with pytest.raises(FileNotFoundError), DecoderPool(2) as pool:
+        list(pool.map(_jobs(str(tmp_path / "missing"), 3)))
