@@ -100,14 +100,14 @@ def encode_mixed(df: pd.DataFrame, cols) -> pd.DataFrame:
         vals = df[c].tolist()
         if not all(type(v) is str for v in vals):
             df[c + "__json"] = [json.dumps(v) for v in vals]
-            df.drop(columns=[c], inplace=True)
+            df = df.drop(columns=[c])
     return df
 
 
 def decode_mixed(df: pd.DataFrame) -> pd.DataFrame:
     for c in [c for c in df.columns if c.endswith("__json")]:
         df[c[:-6]] = pd.Series([json.loads(v) for v in df[c].tolist()], dtype=object, index=df.index)
-        df.drop(columns=[c], inplace=True)
+        df = df.drop(columns=[c])
     return df
 
 

@@ -193,7 +193,7 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
                                        EngageSum=("comprate", "sum"), PlayID=("playid", "max"))
     # (vid, region) as one int64 key: one factorisation instead of two and their product (memory at 5M plays)
     df["vr"] = df["v"].to_numpy().astype(np.int64) * max(len(regions), 1) + df["r"].to_numpy()
-    df.drop(columns=["v", "r", "playid"], inplace=True)
+    df = df.drop(columns=["v", "r", "playid"])  # no copy (copy-on-write); pandas 3.1 deprecates inplace
     b = df.groupby("vr", sort=True).agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
                                         EngageSum=("comprate", "sum"))
     del df
