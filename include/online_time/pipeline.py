@@ -14,7 +14,7 @@ from datetime import date
 
 import pyarrow.parquet as pq
 
-from include.procs import die_with_parent  # noqa: F401 - the workers' initializer
+from include.procs import die_with_parent
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core

@@ -3,12 +3,12 @@ quarantine, categorise and number them (CONTRACT §2, §5).
 
 Streamed in chunks of ``chunk`` unique keys so that memory stays bounded whatever the size of the day:
 
-1. ``T_endlist_D`` is read with ranged ``LRANGE`` calls into one Arrow string array (about 25 bytes a
-   key); duplicates are dropped keeping first occurrences; keys an earlier run archived come first (the
-   union), then the new ones in ``T_endlist_D`` order.
+1. ``T_endlist_D`` is read with ranged ``LRANGE`` calls into local Arrow files, not memory (8 bytes a key
+   for its hash); duplicates are dropped keeping first occurrences; keys an earlier run archived come
+   first (the union), then the new ones in ``T_endlist_D`` order.
 2. Pass 1, per chunk: the raw values (the earlier snapshot's for archived keys, pipelined ``MGET`` of
-   ``K_S``/``K_J``/``K_z1`` for new ones, fetched by a second thread while the previous chunk is being
-   decoded) are appended to the new snapshot as a row group, decoded and validated; quarantined plays are
+   ``K_S``/``K_J``/``K_z1`` for new ones, fetched and decoded by the decoder processes of
+   ``include.plays.decoders``, or in-process with a prefetching thread) are appended to the new snapshot as a row group, decoded and validated; quarantined plays are
    appended to ``quarantine.parquet``; valid ones are spilled to a local Arrow file, with the play id of
    an earlier allocation or, for a new play, minus its rank among the vid's new plays; the day's
    per-(vid, segment) sums are kept (exact integers, merged at the end).
@@ -48,11 +48,10 @@ from include.plays.play_ids import release_reservation, reserve_ids
 from include.plays.store import (
     ParquetStream,
     iter_batches,
-    lean_memory,
     read_frame,
-    trim_heap,
     write_frame,
 )
+from include.procs import lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, table_key
@@ -228,7 +227,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
 
     Re-running keeps what earlier runs archived (union), reuses their play ids and categories, and
     gives new ids only to new keys. Memory is bounded by ``chunk`` (unique keys decoded at once) plus
-    about 40 bytes per key of the day. ``workers`` decoder processes (default: 2 on a machine with two
+    8 bytes per key of the day (its hash, while deduplicating). ``workers`` decoder processes (default: 2 on a machine with two
     or more cores, when the day has more than one chunk of new keys; 0 or 1: in-process).
     """
     if workers is None:
@@ -314,23 +313,18 @@ def _chunk_results(root, snap_rel, n_prev, new_keys, n_new, raw, chunk, batch, r
         return
 
     def jobs():
-        batches = iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]) if n_prev else ()
-        for b in batches:
-            yield {"keys": b.column("key").to_pylist(), "raw": tuple(b.column(c).to_pylist() for c in ("S", "J", "z1"))}
-        for keys in _key_chunks(new_keys, chunk):
-            yield {"keys": keys, "raw": None}
-
-    def numbered():
-        i = start = 0
-        for job in jobs():
-            job.update(i=i, start=start, day=day, spill=spill, old_id=_part(old_id, start, len(job["keys"])),
-                       batch=batch, redis=spec)
-            i += 1
-            start += len(job["keys"])
-            yield job
+        """The earlier snapshot's rows (raw values given), then the new keys (fetched by the decoder)."""
+        earlier = iter_batches(root, snap_rel, chunk, columns=["key", "S", "J", "z1"]) if n_prev else ()
+        parts = [((b.column("key").to_pylist(), tuple(b.column(c).to_pylist() for c in ("S", "J", "z1")))
+                  for b in earlier), ((keys, None) for keys in _key_chunks(new_keys, chunk))]
+        start = 0
+        for i, (keys, raw) in enumerate(p for part in parts for p in part):
+            yield {"i": i, "start": start, "keys": keys, "raw": raw, "day": day, "spill": spill,
+                   "old_id": _part(old_id, start, len(keys)), "batch": batch, "redis": spec}
+            start += len(keys)
 
     with pool:
-        yield from pool.map(numbered())
+        yield from pool.map(jobs())
 
 
 def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_step, rt, t0, spill, workers) -> dict:

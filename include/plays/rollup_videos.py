@@ -20,13 +20,12 @@ from include.plays.store import (
     CONTRIB_KINDS,
     ParquetStream,
     iter_batches,
-    lean_memory,
     parquet_file,
     read_frame,
-    trim_heap,
     write_frame,
 )
 from include.plays.totals import fold_day
+from include.procs import lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import plays_path

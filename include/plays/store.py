@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from include.procs import lean_memory, trim_heap  # noqa: F401 - the plays stages' helpers
 from include.storage import DataRoot
 from video_analytics.conventions import plays_path
 

@@ -361,9 +361,10 @@ def segment_sums(vid: Sequence[str], jcode: np.ndarray, segtab: SegmentTable) ->
     if not len(vid) or not len(segtab.segs):
         return SEG_SCHEMA.empty_table()
     codes, names = factorize(vid)
-    vids = sorted(names)
+    by_name = np.argsort(np.asarray(names, dtype=object), kind="stable")
+    vids = [names[i] for i in by_name.tolist()]
     rank = np.empty(len(names), dtype=np.int64)
-    rank[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
+    rank[by_name] = np.arange(len(names))
     vcode = rank[codes]
     nj = len(segtab.lengths)
     pair, n = np.unique(vcode * nj + np.asarray(jcode, dtype=np.int64), return_counts=True)

@@ -130,7 +130,7 @@ def test_plays_stages_give_freed_memory_back():
     """``lean_memory`` moves Arrow to the C heap, whose free memory ``trim_heap`` returns (5M-play memory)."""
     import pyarrow as pa
 
-    from include.plays.store import lean_memory, trim_heap
+    from include.procs import lean_memory, trim_heap
 
     lean_memory()
     assert pa.default_memory_pool().backend_name == "system"

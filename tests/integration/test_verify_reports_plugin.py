@@ -6,8 +6,6 @@ which reads the metadata DB (revoked tokens, the DAG's team): `make test` migrat
 """
 
 import datetime as dt
-import importlib.util
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,17 +13,14 @@ from fastapi.testclient import TestClient
 from include.storage import DataRoot
 from include.verify import build_report
 from tests.support.auth import token as _token
+from tests.support.plugins import load_plugin
 from video_analytics.conventions import report_path
-
-PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "verify_reports_plugin.py"
 
 
 @pytest.fixture
 def client(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(tmp_path))
-    spec = importlib.util.spec_from_file_location("verify_reports_plugin", PLUGIN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_plugin("verify_reports_plugin")
     assert mod.VerifyReportsPlugin.external_views[0]["href"] == "/video-reports/"
     return TestClient(mod.VerifyReportsPlugin.fastapi_apps[0]["app"]), DataRoot(str(tmp_path))
 

@@ -3,9 +3,7 @@ empty state and Airflow authentication on every route. Tokens are made and check
 auth manager, which reads the metadata DB (`make test` migrates it first)."""
 
 import datetime as dt
-import importlib.util
 import re
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -14,9 +12,9 @@ from fastapi.testclient import TestClient
 from include.storage import DataRoot
 from include.verify import build_report
 from tests.support.auth import token as _token
+from tests.support.plugins import load_plugin
 from video_analytics import conventions as conv
 
-PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "video_dashboard_plugin.py"
 DAY = dt.date(2014, 1, 7)
 ROUTES = ["/", "/day/2014-01-07", "/day/2014-01-08", "/run/daily_analytics/manual__2014-01-07T00:00:00+00:00"]
 
@@ -24,9 +22,7 @@ ROUTES = ["/", "/day/2014-01-07", "/day/2014-01-08", "/run/daily_analytics/manua
 @pytest.fixture
 def client(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(tmp_path))
-    spec = importlib.util.spec_from_file_location("video_dashboard_plugin", PLUGIN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_plugin("video_dashboard_plugin")
     views = {v["destination"]: v["href"] for v in mod.VideoDashboardPlugin.external_views}
     assert views == {"nav": "/video-dashboard/", "dag_run": "/video-dashboard/run/{DAG_ID}/{RUN_ID}"}
     return TestClient(mod.VideoDashboardPlugin.fastapi_apps[0]["app"]), DataRoot(str(tmp_path))
