@@ -2,7 +2,9 @@
 
 Every chart is a self-contained ``<svg>`` string; every mark carries a ``<title>`` (hover text) and
 ``data-*`` attributes with its exact value, so a browser test can read back what is drawn. All text
-is escaped.
+is escaped. Every chart draws a bounded number of marks whatever the data: at most ``MAX_POINTS``
+points per line, ``MAX_BINS`` histogram bars, ``MAX_BARS`` bars, and a heat strip bucketed to its
+pixel width (the largest heat per bucket, said in its legend).
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
-from video_analytics.dashboard import nice_step
+from video_analytics.dashboard import bucket_max, bucket_runs, merge_bins, nice_step
 
 W, H = 860, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 70, 40, 16, 46
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+MAX_POINTS = 400
+MAX_BINS = 60
+MAX_BARS = 30
 
 
 def _e(text: object) -> str:
@@ -50,6 +55,10 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     that value on the first series' scale."""
     if not labels:
         return empty(f"{title}: no data")
+    if len(labels) > MAX_POINTS:
+        k = math.ceil(len(labels) / MAX_POINTS)
+        labels = list(labels[::k])
+        series = [(f"{name} (max of {k})", bucket_max(values, k), fmt) for name, values, fmt in series]
     iw, ih = W - PAD_L - PAD_R - (50 if len(series) > 1 else 0), H - PAD_T - PAD_B
     x0, y0 = PAD_L, PAD_T + ih
     n = len(labels)
@@ -90,9 +99,10 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
 
 
 def histogram(bins: Sequence[dict], title: str, fmt_edge: Callable[[float], str]) -> str:
-    """Bars of ``{"lo", "hi", "count"}``."""
+    """Bars of ``{"lo", "hi", "count"}`` (neighbours merged down to at most ``MAX_BINS``)."""
     if not bins:
         return empty(f"{title}: no data")
+    bins = merge_bins(bins, MAX_BINS)
     iw, ih = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     x0, y0 = PAD_L, PAD_T + ih
     ymax = nice_step(max(b["count"] for b in bins) * 1.05)
@@ -114,9 +124,10 @@ def histogram(bins: Sequence[dict], title: str, fmt_edge: Callable[[float], str]
 
 
 def bar_chart(rows: Sequence[dict], key: str, title: str, fmt: Callable[[float], str]) -> str:
-    """Horizontal bars, one per row, labelled ``vid (kid)``, longest first as given."""
+    """Horizontal bars, one per row (the first ``MAX_BARS``), labelled ``vid (kid)``, longest first as given."""
     if not rows:
         return empty(f"{title}: no data", width=420)
+    rows = rows[:MAX_BARS]
     width, row_h = 420, 22
     x0, lw = 130, 420 - 130 - 70
     height = PAD_T + row_h * len(rows) + 10
@@ -136,26 +147,35 @@ def bar_chart(rows: Sequence[dict], key: str, title: str, fmt: Callable[[float],
 
 def heat_strip(runs: Sequence[dict], title: str) -> str:
     """A video's timeline (seconds) with each merged run coloured by its heat, and a step line of
-    the heat above it."""
+    the heat above it. More runs than the strip's pixel width are drawn as one bar per bucket of
+    the timeline (``class='bucket'``) with the largest heat in it, as its legend says."""
     if not runs:
         return empty(f"{title}: no segments")
     iw, ih = W - PAD_L - PAD_R, H - PAD_T - PAD_B - 30
     x0, y0 = PAD_L, PAD_T + ih
-    end = max(r["end"] for r in runs) or 1
-    hmax = max(r["heat"] for r in runs) or 1
+    marks, step = bucket_runs(runs, iw)
+    cls, legend = "run", ""
+    if step is not None:
+        cls = "bucket"
+        legend = f"{len(runs):,} runs drawn as {len(marks):,} bars: the max heat per {step:,} s of the timeline"
+        title = f"{title} ({legend})"
+    end = max(r["end"] for r in marks) or 1
+    hmax = max(r["heat"] for r in marks) or 1
     ymax = nice_step(hmax * 1.05)
     body = [_y_axis(ymax, lambda v: f"{v:,.0f}", x0, y0, ih, iw)]
-    for r in runs:
+    for r in marks:
         x, w = x0 + iw * r["start"] / end, iw * (r["end"] - r["start"]) / end
         h = ih * r["heat"] / ymax
         t = r["heat"] / hmax
         color = f"rgb({int(255 * t)},{int(80 + 60 * (1 - t))},{int(255 * (1 - t))})"
-        tip = f"{r['start']}–{r['end']} s: heat {r['heat']:,}"
+        tip = f"{r['start']}–{r['end']} s: {'max ' if step else ''}heat {r['heat']:,}"
         body.append(f"<rect x='{x:.2f}' y='{y0 - h:.2f}' width='{max(w, 0.5):.2f}' height='{h:.2f}' fill='{color}' "
-                    f"class='run' data-start='{r['start']}' data-end='{r['end']}' data-value='{r['heat']}'>"
+                    f"class='{cls}' data-start='{r['start']}' data-end='{r['end']}' data-value='{r['heat']}'>"
                     f"<title>{_e(tip)}</title></rect>"
                     f"<rect x='{x:.2f}' y='{y0 + 8}' width='{max(w, 0.5):.2f}' height='14' fill='{color}'/>")
     for i in range(6):
         s = end * i / 5
         body.append(f"<text x='{x0 + iw * i / 5:.1f}' y='{y0 + 38}' text-anchor='middle' fill='#555'>{s:,.0f} s</text>")
+    if legend:
+        body.append(f"<text x='{x0}' y='{H - 4}' fill='#555' class='legend'>{_e(legend)}</text>")
     return _svg("".join(body), title)
