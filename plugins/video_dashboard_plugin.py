@@ -23,7 +23,6 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
 
 DAG_ID = "daily_analytics"
 PREFIX = "/video-dashboard"
@@ -95,7 +94,7 @@ def overview(request: Request, days: int = Query(30, ge=1, le=366)):
                                         "Quarantine rate per day", threshold=(f"threshold {100 * thr_q:.2f}%", thr_q)),
     }
     return _page(request, "overview.html", "Video analytics", hist=hist, root_uri=root.uri(),
-                 charts={k: Markup(v) for k, v in svgs.items()})
+                 charts=svgs)
 
 
 def _day_page(request: Request, title: str, day: str, vid: str | None) -> HTMLResponse:
@@ -123,7 +122,7 @@ def _day_page(request: Request, title: str, day: str, vid: str | None) -> HTMLRe
     return _page(request, "day.html", title, day=day, vid=vid, s=dash.day_summary(root, day), root_uri=root.uri(),
                  videos=top["count"], top=by_plays, vids=[r["vid"] for r in top["by_plays"]], max_vids=MAX_VIDS,
                  checks=checks, max_rows=MAX_ROWS,
-                 charts={k: Markup(v) for k, v in svgs.items()})
+                 charts=svgs)
 
 
 @router.get("/day/{day}", response_class=HTMLResponse)
