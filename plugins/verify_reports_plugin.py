@@ -3,32 +3,20 @@
 Pages are Jinja2 templates (``plugins/templates/verify_reports/``) rendered with autoescaping; the
 index lists the latest ``LATEST`` reports and says how many older ones it leaves out. Airflow does
 not protect a plugin's FastAPI app: every route here requires what Airflow's own API requires to read
-the DAG's runs (a Bearer JWT from ``/auth/token`` or the UI's ``_token`` cookie, then the auth
-manager's read access to ``daily_analytics`` runs), else 401/403.
+the DAG's runs (``video_ui.app``: a Bearer JWT from ``/auth/token`` or the UI's ``_token`` cookie,
+then the auth manager's read access to ``daily_analytics`` runs), else 401/403.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from video_ui import TEMPLATES, app
+from video_ui import data_root as _root
 
 LATEST = 60
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"), autoescape=True,
-                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 router = APIRouter()
-
-
-def _root():
-    # imported per request: loading the plugin must not import the pipeline or its core
-    from include.settings import data_root
-
-    return data_root()
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -58,15 +46,8 @@ def report(day: str):
     return HTMLResponse(TEMPLATES.get_template("verify_reports/report.html").render(summary=summary(rep)))
 
 
-def _app() -> FastAPI:
-    app = FastAPI(title="Video analytics verification reports", dependencies=[
-        Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id="daily_analytics"))])
-    app.include_router(router)
-    return app
-
-
 class VerifyReportsPlugin(AirflowPlugin):
     name = "video_verify_reports"
-    fastapi_apps = [{"app": _app(), "url_prefix": "/video-reports", "name": "Verification reports"}]
+    fastapi_apps = [{"app": app("Video analytics verification reports", router), "url_prefix": "/video-reports", "name": "Verification reports"}]
     external_views = [{"name": "Verification reports", "href": "/video-reports/", "destination": "nav",
                        "url_route": "video_reports"}]

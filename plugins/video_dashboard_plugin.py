@@ -6,8 +6,8 @@ every value is escaped unless it is a chart: SVG drawn on the server by ``video_
 (which escapes its own text), with no JavaScript and no CDN, so the UI works with no internet. Every
 chart and table is bounded whatever the data (charts: see ``video_analytics.charts``; tables: the
 top ``TOP`` videos and ``MAX_ROWS`` checks, with a note of how many were left out). Every route
-requires what Airflow's own API requires to read ``daily_analytics`` runs (a Bearer JWT or the UI's
-``_token`` cookie, then the auth manager's read access), else 401/403. The pages read the data root
+requires what Airflow's own API requires to read ``daily_analytics`` runs (``video_ui.app``), else
+401/403. The pages read the data root
 only (``include.dashboard``), imported per request: loading the plugin must not import the
 pipeline, pandas or pyarrow.
 """
@@ -15,30 +15,19 @@ pipeline, pandas or pyarrow.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from video_ui import DAG_ID, TEMPLATES, app
+from video_ui import data_root as _root
 
-DAG_ID = "daily_analytics"
 PREFIX = "/video-dashboard"
 TOP = 10
 MAX_VIDS = 100
 MAX_ROWS = 200
 
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"), autoescape=True,
-                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 router = APIRouter()
-
-
-def _root():
-    from include.settings import data_root
-
-    return data_root()
 
 
 def _page(request: Request, template: str, title: str, status: int = 200, **context) -> HTMLResponse:
@@ -163,16 +152,9 @@ def run_page(request: Request, dag_id: str, run_id: str, vid: str | None = None)
     return _day_page(request, f"Day {d} (run {run_id})", d, vid)
 
 
-def _app() -> FastAPI:
-    app = FastAPI(title="Video analytics dashboard", dependencies=[
-        Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))])
-    app.include_router(router)
-    return app
-
-
 class VideoDashboardPlugin(AirflowPlugin):
     name = "video_dashboard"
-    fastapi_apps = [{"app": _app(), "url_prefix": PREFIX, "name": "Video dashboard"}]
+    fastapi_apps = [{"app": app("Video analytics dashboard", router), "url_prefix": PREFIX, "name": "Video dashboard"}]
     external_views = [
         {"name": "Video dashboard", "href": f"{PREFIX}/", "destination": "nav", "url_route": "video_dashboard"},
         {"name": "Day results", "href": f"{PREFIX}/run/{{DAG_ID}}/{{RUN_ID}}", "destination": "dag_run",
