@@ -1,15 +1,14 @@
 """The video analytics dashboard in the Airflow UI: an external view in the nav (*Video dashboard*)
 and a tab on every run of ``daily_analytics`` (*Day results*), served by a FastAPI app.
 
-Pages are Jinja2 templates (``plugins/templates/video_dashboard/``) rendered with autoescaping, so
-every value is escaped unless it is a chart: SVG drawn on the server by ``video_analytics.charts``
-(which escapes its own text), with no JavaScript and no CDN, so the UI works with no internet. Every
-chart and table is bounded whatever the data (charts: see ``video_analytics.charts``; tables: the
-top ``TOP`` videos and ``MAX_ROWS`` checks, with a note of how many were left out). Every route
-requires what Airflow's own API requires to read ``daily_analytics`` runs (``video_ui.app``), else
-401/403. The pages read the data root
-only (``include.dashboard``), imported per request: loading the plugin must not import the
-pipeline, pandas or pyarrow.
+Pages are Jinja2 templates (``plugins/templates/video_dashboard/``) rendered with autoescaping; the
+charts are SVG drawn on the server by ``video_analytics.charts`` from its own autoescaped templates,
+with no JavaScript and no CDN, so the UI works with no internet. Every chart and table is bounded
+whatever the data (charts: see ``video_analytics.charts``; tables: the top ``TOP`` videos, ``MAX_VIDS``
+vids offered, ``MAX_ROWS`` checks, with a note of how many were left out). Every route requires what
+Airflow's own API requires to read ``daily_analytics`` runs (``video_ui.app``), else 401/403. The
+pages read the data root only (``include.dashboard``), imported per request: loading the plugin must
+not import the pipeline, pandas or pyarrow.
 """
 
 from __future__ import annotations
