@@ -24,7 +24,7 @@ def logs_ready(log_dir: str, day: dt.date, window_days: int, lookback_days: int,
     waiting = {d: s for d, s in window_status(log_dir, window, root).items()
                if s not in COMPLETE and s != "accepted missing"}
     if waiting:
-        log.info("waiting for the window's logs in %s: %s%s", log_dir,
+        (log.info if set(waiting) == {day} else log.warning)("waiting for the window's logs in %s: %s%s", log_dir,
                  ", ".join(f"{conv.log_file_name(d)} ({s})" for d, s in waiting.items()),
                  "" if set(waiting) == {day} else
                  "; a day lost for good: video-analytics accept-missing --date D --data-root ROOT")

@@ -74,7 +74,7 @@ def test_cli_missing_files_give_a_clear_error(logs, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--end", "2014-13-01"], "--end: must be a date YYYY-MM-DD or YYYYMMDD"),
+        (["--end", "2014-13-01"], "must be a date YYYY-MM-DD or YYYYMMDD"),
         (["--end", "2014-01-11", "--window", "0"], "--window"),
         (["--end", "2014-01-11", "--max-reject-rate", "0"], "exceed the threshold"),
     ],
