@@ -57,11 +57,12 @@ def check_reject_rate(rejects: int, rows_in: int, max_reject_rate: float, where:
 
 
 def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
-                 lookback_days: int = conv.LOOKBACK_DAYS, accepted=()) -> list[str]:
+                 lookback_days: int = conv.LOOKBACK_DAYS, accepted: list[dict] = ()) -> list[str]:
     """Paths of the window's log files (lookback days first), in day order.
 
     A missing window file raises ``FileNotFoundError`` naming every missing file, unless its day is
-    in ``accepted`` (accepted as lost: an empty day); a missing lookback file is skipped with a warning.
+    in ``accepted`` (``window_missing``'s records: accepted as lost, an empty day); a missing
+    lookback file is skipped with a warning.
     """
     lookback, window = core.window_dates(end, window_days, lookback_days)
     fs, base = fsspec.core.url_to_fs(log_dir)
@@ -70,7 +71,8 @@ def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
         return posixpath.join(base, conv.log_file_name(d)) if base else conv.log_file_name(d)
 
     first, last = window[0], window[-1]
-    window = [d for d in window if d not in accepted or fs.isfile(path(d))]
+    lost = {m["day"] for m in accepted}
+    window = [d for d in window if d.isoformat() not in lost or fs.isfile(path(d))]
     missing = [path(d) for d in window if not fs.isfile(path(d))]
     if missing:
         raise FileNotFoundError(
@@ -198,7 +200,7 @@ def sort_and_partition(
     ``max_reject_rate`` of the rows.
     """
     missing_days = window_missing(root, log_dir, end, window_days)
-    files = check_window(log_dir, end, window_days, lookback_days, {date.fromisoformat(m["day"]) for m in missing_days})
+    files = check_window(log_dir, end, window_days, lookback_days, missing_days)
     if shards is None:
         shards = conv.auto_shards(window_bytes(files), max_shards)
     if shards < 1:
@@ -246,8 +248,7 @@ def sort_and_partition(
         "rows_parsed": tally.rows_parsed,
         "rejects": rej.num_rows,
         "rejects_path": rejects_path,
-        "files": files,
-        "missing_days": missing_days,
+        "files": files, "missing_days": missing_days,
     }
     root.write_json(result, conv.online_time_path(end, "partition.json"))
     check_reject_rate(rej.num_rows, tally.rows_in, max_reject_rate, root.uri(rejects_path))

@@ -43,7 +43,7 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
     in time order in the files (nothing is written then). Needs ``core.HAVE_FAST``. The result
     table is also appended to ``result`` when given (saves reading it back)."""
     missing_days = window_missing(root, log_dir, end, window_days)
-    files = check_window(log_dir, end, window_days, lookback_days, {date.fromisoformat(m["day"]) for m in missing_days})
+    files = check_window(log_dir, end, window_days, lookback_days, missing_days)
     win_start, win_stop = core.window_bounds(end, window_days)
     threads = parse_threads() if threads is None else threads
     sr = core.StreamingRules(win_start, win_stop, rules or core.Rules())
