@@ -4,6 +4,10 @@ Local files are read through ``mmap`` (no copy: the C parser reads the mapped pa
 fsspec URLs by plain reads. ``prefetch`` parses the next block in a second thread while the
 caller uses the current one, when a second core is free (``parse_threads``); the C parser
 releases the GIL.
+
+Finished logs (CONTRACT §1): a day's log is complete with its ``<file>.done`` marker or the next
+day's file (``log_status``); a day lost for good is accepted by an operator in the data root
+(``missing/<day>.json``, ``accept_missing``), and every window that includes it names it.
 """
 
 from __future__ import annotations
