@@ -4,7 +4,7 @@ day's file; the sensor waits for every window day; a lost day is accepted explic
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 
@@ -116,3 +116,20 @@ def test_an_accepted_day_whose_file_exists_is_read_as_it_stands(tmp_path):
     accept_missing(root, date(2014, 1, 6), "collector died mid-day")
     assert window_missing(root, logs, D, 3)[0]["file"] == "read as it stands"
     assert sort_and_partition(root, logs, D, 3, 1, 1)["rows_in"] == 12
+
+
+def test_the_dags_sensor_reads_acceptances_from_the_data_root(tmp_path, monkeypatch):
+    from datetime import datetime
+
+    from include import tasks
+
+    logs, root = tmp_path / "logs", tmp_path / "root"
+    logs.mkdir()
+    _log(logs, 7, done=True)
+    monkeypatch.setenv("AIRFLOW_VAR_LOG_DIR", str(logs))
+    monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(root))
+    context = {"logical_date": datetime(2014, 1, 7, tzinfo=UTC),
+               "params": {"window_days": 2, "lookback_days": 1}}
+    assert tasks.wait_for_logs.__wrapped__(context) is False
+    accept_missing(DataRoot(str(root)), date(2014, 1, 6), "lost")
+    assert tasks.wait_for_logs.__wrapped__(context) is True
