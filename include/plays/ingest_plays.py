@@ -77,7 +77,7 @@ def _ingest(run: IngestRun) -> dict:
     quar = ParquetStream(root, run.rel("quarantine.parquet"), QUARANTINE_SCHEMA, dictionary=["reason"])
     try:
         pass1(run, quar)
-        root.write_table(_tables_table(run.redis, run.day, run.rt), run.rel("snapshot", "tables.parquet"))
+        root.write_table(_day_tables(run), run.rel("snapshot", "tables.parquet"))
         run.times["snap"] = time.perf_counter()
         day_kids(run)
         reserve(run)
@@ -111,6 +111,7 @@ def _report(run: IngestRun) -> dict:
         "kid_cache_hits": run.kstats["kid_cache_hits"], "kid_mysql_lookups": run.kstats["kid_mysql_lookups"],
         "kid_mysql_queries": run.kstats["kid_mysql_queries"],
         "new_play_ids": run.new_ids, **run.astats,
+        "tables_from_snapshot": run.tables_from_snapshot,
         "redis_round_trips": run.rt.n, "redis_round_trips_in_workers": run.rt_workers,
         "seconds": {"snapshot_and_decode": round(t_snap - run.t0, 3), "waiting_for_redis": round(run.t_fetch, 3),
                     "ids": round(t_ids - t_snap, 3), "total": round(time.perf_counter() - run.t0, 3)},
@@ -126,6 +127,23 @@ def _snapshot_tables(redis, day: str, rt: Counter) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "field", "value"], dtype=object)
 
 
-def _tables_table(redis, day: str, rt: Counter) -> pa.Table:
-    df = _snapshot_tables(redis, day, rt)
-    return pa.table({c: pa.array(df[c].tolist(), pa.string()) for c in ("table", "field", "value")})
+def _entry_ids(tab: pa.Table) -> pa.ChunkedArray:
+    return pc.binary_join_element_wise(tab.column("table"), tab.column("field"), "\x00")
+
+
+def _day_tables(run: IngestRun) -> pa.Table:
+    """``snapshot/tables.parquet``, entry by entry: the value Redis has now, else the stored snapshot's, so a
+    value once read is never replaced by nothing (CONTRACT §2). Sets ``run.tables_from_snapshot``: the entries
+    taken from the snapshot alone, per table, with up to 10 of their fields."""
+    df = _snapshot_tables(run.redis, run.day, run.rt)
+    now = pa.table({c: pa.array(df[c].tolist(), pa.string()) for c in ("table", "field", "value")})
+    rel = run.rel("snapshot", "tables.parquet")
+    if not run.root.exists(rel):
+        return now
+    stored = run.root.read_table(rel).select(["table", "field", "value"]).cast(now.schema)
+    kept = stored.filter(pc.invert(pc.is_in(_entry_ids(stored), value_set=_entry_ids(now).combine_chunks())))
+    for t in TABLE_KEYS:
+        fields = kept.filter(pc.equal(kept.column("table"), t)).column("field")
+        if len(fields):
+            run.tables_from_snapshot[t] = {"entries": len(fields), "fields": fields.slice(0, 10).to_pylist()}
+    return pa.concat_tables([now, kept]) if kept.num_rows else now

@@ -52,7 +52,7 @@ class IngestRun:
     n_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     segments: Any = None
-    tables_from_snapshot: dict[str, int] = field(default_factory=dict)
+    tables_from_snapshot: dict[str, dict] = field(default_factory=dict)
     # categories and play ids
     kids: dict[str, str] = field(default_factory=dict)
     bad_kid: set[str] = field(default_factory=set)
