@@ -29,12 +29,18 @@ def _endlist(root: DataRoot, day: str = DAY) -> list[str]:
     return root.read_table(plays_path(day, "snapshot", "endlist.parquet")).column("key").to_pylist()
 
 
-def test_no_list_and_no_snapshot_fails_and_moves_nothing(redis_db, mysql_db, tmp_path):
+def _day_done(redis_db, mysql_db, tmp_path, plays: int, seed: int):
+    """Day ``DAY`` generated and run once; its data root and MySQL hook."""
     hook = mysql_hook(mysql_db)
     categories(mysql_db, [], [])
-    generate_plays(redis_db, hook, DAY, plays=120, seed=3)
+    generate_plays(redis_db, hook, DAY, plays=plays, seed=seed)
     root = DataRoot(str(tmp_path / "r"))
     run_day(root, redis_db, hook, DAY)
+    return root, hook
+
+
+def test_no_list_and_no_snapshot_fails_and_moves_nothing(redis_db, mysql_db, tmp_path):
+    root, hook = _day_done(redis_db, mysql_db, tmp_path, 120, 3)
     before = all_documents(root)
     with pytest.raises(MissingInput, match=f"T_endlist_{NEXT} does not exist in Redis"):
         ingest_plays(root, redis_db, hook, NEXT)  # a mistyped date
@@ -76,11 +82,7 @@ def test_a_lost_list_is_processed_from_the_stored_snapshot(redis_db, mysql_db, t
 
 
 def test_a_shorter_list_never_shrinks_the_endlist_snapshot(redis_db, mysql_db, tmp_path):
-    hook = mysql_hook(mysql_db)
-    categories(mysql_db, [], [])
-    generate_plays(redis_db, hook, DAY, plays=100, seed=6)
-    root = DataRoot(str(tmp_path / "r"))
-    run_day(root, redis_db, hook, DAY)
+    root, hook = _day_done(redis_db, mysql_db, tmp_path, 100, 6)
     keys = _endlist(root)
     redis_db.ltrim(endlist_key(DAY), 90, -1)  # a list that lost most of its entries
     rep = ingest_plays(root, redis_db, hook, DAY)
