@@ -32,11 +32,16 @@ def logs_ready(log_dir: str, day: dt.date, window_days: int, lookback_days: int,
 
 
 def plays_ready(redis, day: str, root=None) -> bool:
-    """True once the collector has written ``T_endlist_<day>``, or when the day was archived before.
+    """True once the collector has written ``T_endlist_<day>``, or when the day's stored snapshot
+    (``plays/<day>/snapshot/plays_raw.parquet``) holds plays; a folder without them is not enough.
 
     ``cleanup`` empties ``T_endlist_<day>`` (Redis then drops the key), so a re-run, clear or
     backfill of a processed day goes on from its snapshot in the data root.
     """
     if redis.exists(conv.endlist_key(day)):
         return True
-    return root is not None and root.exists(conv.plays_path(day))
+    if root is None:
+        return False
+    from include.plays.store import stored_rows
+
+    return stored_rows(root, conv.plays_path(day, "snapshot", "plays_raw.parquet")) > 0

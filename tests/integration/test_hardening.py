@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from include.online_time.sort_and_partition import SPILL_PREFIX, remove_stale_spill_dirs
-from include.plays import ingest_plays as ingest_mod
+from include.plays import ingest_write as ingest_mod
 from include.plays.documents import all_documents, export_docs
 from include.plays.ingest_plays import ingest_plays
 from include.plays.lease import DayBusy, day_lease, exclusive
