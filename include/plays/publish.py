@@ -18,7 +18,7 @@ import pandas as pd
 
 from include.mongo import bulk_upsert, doc_hash, target_token
 from include.plays.documents import Doc, daily_documents, play_documents, play_frame, stat_keys
-from include.plays.lease import totals_lease
+from include.plays.lease import ensure_held, totals_lease
 from include.plays.store import write_frame
 from include.plays.totals import head_state, stat_documents
 from include.storage import DataRoot
@@ -59,6 +59,7 @@ def _send(mongo_db, docs: list[Doc]) -> dict[str, int]:
     out = {"bulk_calls": 0, "upserts": 0, "collections": 0}
     docs = sorted(docs, key=lambda d: d[0])
     for coll, group in groupby(docs, key=lambda d: d[0]):
+        ensure_held()  # a run that lost its lease sends nothing more
         res = bulk_upsert(mongo_db, coll, ((_id, doc) for _, _id, doc in group))
         out["bulk_calls"] += res["calls"]
         out["upserts"] += res["ops"]
