@@ -17,6 +17,7 @@ import contextvars
 import os
 import socket
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -43,14 +44,20 @@ class Lease:
         self.lock, self.owner, self.ttl = lock, owner, ttl
         self.key = lock.name
         self.lost = threading.Event()  # set by the renewer when a renewal found the lease gone
+        self.confirmed = time.monotonic()  # when Redis last showed the lease as ours
 
-    def check(self) -> None:
-        """``LeaseLost`` unless the lease is still this holder's (one GET)."""
-        if self.lost.is_set() or not self.lock.owned():
-            self.lost.set()
-            raise LeaseLost(f"lost the lease {self.key} (owner {self.owner}): it expired or was taken over "
-                            f"(VIDEO_LEASE_TTL_SECONDS={self.ttl}); the stage stopped before committing "
-                            "and will be retried")
+    def check(self, within: float = 0.0) -> None:
+        """``LeaseLost`` unless the lease is still this holder's: one GET, unless Redis confirmed it less
+        than ``within`` seconds ago."""
+        if not self.lost.is_set() and time.monotonic() - self.confirmed < within:
+            return
+        if not self.lost.is_set() and self.lock.owned():
+            self.confirmed = time.monotonic()
+            return
+        self.lost.set()
+        raise LeaseLost(f"lost the lease {self.key} (owner {self.owner}): it expired or was taken over "
+                        f"(VIDEO_LEASE_TTL_SECONDS={self.ttl}); the stage stopped before committing "
+                        "and will be retried")
 
 
 _HELD: contextvars.ContextVar[tuple[Lease, ...]] = contextvars.ContextVar("video_leases", default=())
@@ -61,17 +68,19 @@ def held() -> tuple[Lease, ...]:
     return _HELD.get()
 
 
-def ensure_held() -> None:
+def ensure_held(within: float = 0.0) -> None:
     """Raise ``LeaseLost`` when a lease the current stage runs under is no longer its own; call it right
-    before a commit (final output, publish, fold). No lease held (a direct call, a test): nothing to do."""
+    before a commit (final output, publish, fold). ``within``: trust a confirmation that recent (a stage
+    committing in many small steps). No lease held (a direct call, a test): nothing to do."""
     for lease in _HELD.get():
-        lease.check()
+        lease.check(within)
 
 
 def _renew(lease: Lease, stop: threading.Event) -> None:
     while not stop.wait(max(1.0, lease.ttl / 3)):
         try:
             lease.lock.reacquire()
+            lease.confirmed = time.monotonic()
         except LockNotOwnedError:  # expired or taken over: the stage stops at its next ensure_held()
             lease.lost.set()
             return
