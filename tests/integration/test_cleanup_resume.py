@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from include.plays.cleanup import progress_key, remove_archived
+from tests.support.redis_scripts import Scripts
 from video_analytics.conventions import endlist_key
 
 DAY = "20140107"
@@ -17,31 +18,12 @@ class Killed(BaseException):
     """The process died here."""
 
 
-class Scripts:
-    """``register_script`` of the real client, counting the calls of each script on the real server, and
-    dying (``Killed``) before call number ``kill_at`` when set."""
+def _die_at(call: int):
+    def before(n):
+        if n == call:
+            raise Killed()
 
-    def __init__(self, r, kill_at=None):
-        self.r, self.real, self.kill_at, self.calls = r, r.register_script, kill_at, 0
-
-    def __enter__(self):
-        outer = self
-
-        class Script:
-            def __init__(self, body):
-                self.script = outer.real(body)
-
-            def __call__(self, **kw):
-                outer.calls += 1
-                if outer.calls == outer.kill_at:
-                    raise Killed()
-                return self.script(**kw)
-
-        self.r.register_script = Script
-        return self
-
-    def __exit__(self, *exc):
-        del self.r.register_script
+    return before
 
 
 def _archive(n: int) -> list[str]:
@@ -54,7 +36,7 @@ def test_killed_cleanup_resumes_where_it_stopped_and_keeps_late_plays(redis_db):
     archived = _archive(23)
     redis_db.rpush(NAME, *archived)
     keys = pa.array(archived, pa.string())
-    with Scripts(redis_db, kill_at=3), pytest.raises(Killed):
+    with Scripts(redis_db, _die_at(3)), pytest.raises(Killed):
         remove_archived(redis_db, DAY, keys, "run1", chunk=5)
     assert redis_db.lrange(NAME, 0, -1) == archived[10:]
     redis_db.rpush(NAME, "1000001_late", archived[0])  # arrived meanwhile (one a re-push of an archived key)

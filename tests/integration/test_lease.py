@@ -23,6 +23,7 @@ from include.plays.totals import REGISTRY
 from include.storage import DataRoot
 from include.verify import write_report
 from tests.support.plays import categories, mysql_hook, put_play
+from tests.support.redis_scripts import Scripts
 from video_analytics.checks import check
 from video_analytics.conventions import (
     PLAYID_HASH,
@@ -150,26 +151,14 @@ def test_cleanup_stops_at_the_chunk_where_the_lease_was_lost(redis_db, day):
     import pyarrow as pa
 
     keys = pa.array(redis_db.lrange(endlist_key(DAY), 0, -1), pa.string())
-    calls = []
-    real = redis_db.register_script
 
-    class Script:  # a real script on the real server; the lease expires after the second chunk
-        def __init__(self, body):
-            self.script = real(body)
+    def before(n):  # the lease expires after the second chunk
+        if n == 3:
+            _expire(redis_db, lease_key(DAY))
 
-        def __call__(self, **kw):
-            calls.append(1)
-            if len(calls) == 3:
-                _expire(redis_db, lease_key(DAY))
-            return self.script(**kw)
-
-    redis_db.register_script = Script
-    try:
-        with pytest.raises(LeaseLost, match="after 4 of 6"):
-            with day_lease(redis_db, DAY, "cleanup"):
-                remove_archived(redis_db, DAY, keys, "run1", chunk=2)
-    finally:
-        del redis_db.register_script
+    with pytest.raises(LeaseLost, match="after 4 of 6"), day_lease(redis_db, DAY, "cleanup"):
+        with Scripts(redis_db, before):  # the lease's own scripts are not counted
+            remove_archived(redis_db, DAY, keys, "run1", chunk=2)
     assert redis_db.lrange(endlist_key(DAY), 0, -1) == keys.to_pylist()[4:]
 
 
