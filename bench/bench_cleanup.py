@@ -34,6 +34,7 @@ import redis
 sys.path[:0] = [os.path.join(os.path.dirname(__file__), ".."), os.path.join(os.path.dirname(__file__), "..", "plugins")]
 
 from include.plays.cleanup import progress_key, remove_archived  # noqa: E402
+from tests.support.redis_scripts import Scripts  # noqa: E402
 from video_analytics.conventions import endlist_key  # noqa: E402
 
 DAY = "20140107"
@@ -87,30 +88,16 @@ def fill(r, keys: list[str], late: list[str]) -> None:
 
 
 class Longest:
-    """The longest single call of the removal's scripts (how long Redis was held at once)."""
+    """The longest single call of the removal's scripts, as the client sees it."""
 
-    def __init__(self, r):
-        self.r, self.real, self.max = r, r.register_script, 0.0
+    def __init__(self):
+        self.max, self.t0 = 0.0, 0.0
 
-    def __enter__(self):
-        outer = self
+    def before(self, n: int) -> None:
+        self.t0 = time.perf_counter()
 
-        class Script:
-            def __init__(self, body):
-                self.s = outer.real(body)
-
-            def __call__(self, **kw):
-                t = time.perf_counter()
-                try:
-                    return self.s(**kw)
-                finally:
-                    outer.max = max(outer.max, time.perf_counter() - t)
-
-        self.r.register_script = Script
-        return self
-
-    def __exit__(self, *exc):
-        del self.r.register_script
+    def after(self, n: int) -> None:
+        self.max = max(self.max, time.perf_counter() - self.t0)
 
 
 def old_resume(r, archived: list[str]) -> int:
@@ -131,7 +118,8 @@ def new_case(r, archived: list[str], arr: pa.Array, late: list[str], case: str) 
     r.config_set("slowlog-log-slower-than", 1000)  # every command over 1 ms, timed inside Redis
     r.config_set("slowlog-max-len", 100000)
     r.slowlog_reset()
-    with Longest(r) as lg:
+    lg = Longest()
+    with Scripts(r, lg.before, lg.after):
         t = time.perf_counter()
         out = remove_archived(r, DAY, arr, "run1")
         sec = time.perf_counter() - t

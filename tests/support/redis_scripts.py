@@ -5,11 +5,11 @@ from __future__ import annotations
 
 
 class Scripts:
-    """Within the block, ``r.register_script`` gives scripts that run on the real server and call
-    ``before(n)`` first, ``n`` counting every script call from 1."""
+    """Within the block, ``r.register_script`` gives scripts that run on the real server, calling
+    ``before(n)`` first and ``after(n)`` when done, ``n`` counting every script call from 1."""
 
-    def __init__(self, r, before=lambda n: None):
-        self.r, self.real, self.before, self.calls = r, r.register_script, before, 0
+    def __init__(self, r, before=lambda n: None, after=lambda n: None):
+        self.r, self.real, self.before, self.after, self.calls = r, r.register_script, before, after, 0
 
     def __enter__(self):
         outer = self
@@ -21,7 +21,10 @@ class Scripts:
             def __call__(self, **kw):
                 outer.calls += 1
                 outer.before(outer.calls)
-                return self.script(**kw)
+                try:
+                    return self.script(**kw)
+                finally:
+                    outer.after(outer.calls)
 
         self.r.register_script = Script
         return self
