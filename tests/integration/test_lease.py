@@ -11,7 +11,6 @@ import time
 import pytest
 
 from include.plays import cleanup as cleanup_mod
-from include.plays import ingest_plays as ingest_mod
 from include.plays import publish as publish_mod
 from include.plays import rollup_videos as rollup_mod
 from include.plays.cleanup import cleanup, remove_archived
@@ -65,7 +64,8 @@ def day(redis_db, mysql_db, tmp_path):
 
 def test_ingest_that_lost_its_lease_reserves_no_ids(redis_db, day, monkeypatch):
     root, hook = day
-    _hook(monkeypatch, ingest_mod, "resolve_kids", lambda: _expire(redis_db, lease_key(DAY)))
+    # mid-ingest, after the snapshot: the category lookup (the ids are reserved after it)
+    _hook(monkeypatch, redis_db, "hmget", lambda: _expire(redis_db, lease_key(DAY)))
     with pytest.raises(LeaseLost, match=lease_key(DAY)):
         exclusive(redis_db, DAY, "ingest_plays", ingest_plays, root, redis_db, hook, DAY)
     assert redis_db.hgetall(PLAYID_HASH) == {}  # no id burned

@@ -7,6 +7,7 @@ free port in a tmp dir, killed and stopped by its pid."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,11 +18,11 @@ from pathlib import Path
 import pytest
 import redis as redis_mod
 
-from include.plays import ingest_plays as ingest_mod
 from include.plays.documents import all_documents
 from include.plays.ingest_plays import ingest_plays
 from include.storage import DataRoot
 from tests.support.plays import categories, doc_mismatches, mysql_hook, put_play, run_day
+from tests.support.redis_scripts import Scripts
 from video_analytics.conventions import PLAYID_HASH, endlist_key, table_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +96,7 @@ def clean_run(redis_db, mysql_db, tmp_path):
     return all_documents(root), redis_db.hgetall(PLAYID_HASH)
 
 
-@pytest.mark.parametrize("when", ["decoding", "ids_reserved"])
+@pytest.mark.parametrize("when", ["kids", "ids_reserved"])
 def test_redis_killed_mid_ingest_keeps_the_day(clean_run, mysql_db, tmp_path, monkeypatch, when):
     docs, ids = clean_run
     assert ids == {"1000001": "20", "1000002": "10", "1000003": "10"}
@@ -104,19 +105,19 @@ def test_redis_killed_mid_ingest_keeps_the_day(clean_run, mysql_db, tmp_path, mo
     try:
         _seed(r)
         before = r.dbsize()
-        # kill -9 Redis in the middle of the ingest: before the day tables are read, or just after the ids
-        # were reserved (the reservation must come back with Redis, or the ids would be burned)
-        target = "_tables_table" if when == "decoding" else "reserve_ids"
-        real = getattr(ingest_mod, target)
+        # kill -9 Redis in the middle of the ingest, after its snapshot: at the category lookup, or just
+        # after the ids were reserved (the reservation must come back with Redis, or the ids would be burned)
+        if when == "kids":
+            real = r.hmget
 
-        def killed(*args, **kwargs):
-            out = real(*args, **kwargs) if when == "ids_reserved" else None
-            srv.kill9()
-            return real(*args, **kwargs) if when == "decoding" else out
+            def killed(*args, **kwargs):
+                srv.kill9()
+                return real(*args, **kwargs)
 
-        monkeypatch.setattr(ingest_mod, target, killed)
+            monkeypatch.setattr(r, "hmget", killed)
+        killer = Scripts(r, after=lambda n: srv.kill9()) if when == "ids_reserved" else contextlib.nullcontext()
         root, hook = DataRoot(str(tmp_path / "crashed")), mysql_hook(mysql_db)
-        with pytest.raises(redis_mod.ConnectionError):
+        with killer, pytest.raises(redis_mod.ConnectionError):
             ingest_plays(root, r, hook, DAY)
         monkeypatch.undo()
         r = srv.start()  # from its files
@@ -127,3 +128,4 @@ def test_redis_killed_mid_ingest_keeps_the_day(clean_run, mysql_db, tmp_path, mo
         assert r.hgetall(PLAYID_HASH) == ids  # no play id burned
     finally:
         srv.stop()
+
