@@ -85,9 +85,9 @@ def test_a_dead_holders_lease_expires(redis_db):
         with day_lease(redis_db, DAY, "x"):
             pass
     time.sleep(1.5)
-    with day_lease(redis_db, DAY, "x", ttl=3) as owner:
+    with day_lease(redis_db, DAY, "x", ttl=3) as lease:
         time.sleep(2.5)  # renewed while held
-        assert redis_db.get(lease_key(DAY)) == owner and redis_db.ttl(lease_key(DAY)) > 1
+        assert redis_db.get(lease_key(DAY)) == lease.owner and redis_db.ttl(lease_key(DAY)) > 1
 
 
 def test_a_crash_after_reserving_ids_reuses_the_reservation(redis_db, mysql_db, tmp_path, monkeypatch):
