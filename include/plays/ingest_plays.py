@@ -30,6 +30,7 @@ from include.plays.ingest_ids import day_kids, reserve
 from include.plays.ingest_keys import LRANGE_STEP, day_keys
 from include.plays.ingest_run import IngestRun
 from include.plays.ingest_write import pass2
+from include.plays.lease import ensure_held
 from include.plays.store import ParquetStream
 from include.procs import lean_memory
 from include.storage import DataRoot
@@ -91,6 +92,7 @@ def _ingest(run: IngestRun) -> dict:
     if run.bad_kid:
         segs = segs.filter(pc.invert(pc.is_in(segs.column("vid"), value_set=pa.array(sorted(run.bad_kid),
                                                                                        pa.string()))))
+    ensure_held()
     root.write_table(segs, run.rel("segments.parquet"))
     report = _report(run)
     root.write_json(report, run.rel("ingest.json"))

@@ -75,6 +75,16 @@ def test_ingest_that_lost_its_lease_reserves_no_ids(redis_db, day, monkeypatch):
     assert out["new_play_ids"] == 6 and redis_db.hgetall(PLAYID_HASH) == {"1000001": "3", "1000002": "3"}
 
 
+def test_ingest_that_lost_its_lease_after_reserving_ids_writes_no_report(redis_db, day):
+    root, hook = day
+    with pytest.raises(LeaseLost), day_lease(redis_db, DAY, "ingest_plays"):
+        with Scripts(redis_db, after=lambda n: _expire(redis_db, lease_key(DAY))):  # after the reservation
+            ingest_plays(root, redis_db, hook, DAY)
+    assert not root.exists(plays_path(DAY, "ingest.json")) and not root.exists(plays_path(DAY, "segments.parquet"))
+    out = exclusive(redis_db, DAY, "ingest_plays", ingest_plays, root, redis_db, hook, DAY)  # the retry
+    assert out["ingested"] == 6 and redis_db.hgetall(PLAYID_HASH) == {"1000001": "3", "1000002": "3"}
+
+
 @pytest.mark.parametrize("lost", ["expired", "taken_over"])
 def test_rollup_that_lost_its_lease_folds_nothing(redis_db, day, monkeypatch, lost):
     root, hook = day

@@ -129,3 +129,13 @@ def test_redis_killed_mid_ingest_keeps_the_day(clean_run, mysql_db, tmp_path, mo
     finally:
         srv.stop()
 
+
+
+def test_once_the_day_is_ingested_redis_is_not_needed_to_rebuild_it(redis_db, mysql_db, tmp_path, clean_run):
+    """With Redis emptied (the worst restart), running the day again gives the same documents and ids."""
+    docs, ids = clean_run
+    root = DataRoot(str(tmp_path / "clean"))
+    redis_db.flushdb()
+    run_day(root, redis_db, mysql_hook(mysql_db), DAY, cleanup=True)
+    assert doc_mismatches(docs, all_documents(root)) == []
+    assert redis_db.hgetall(PLAYID_HASH) == ids
