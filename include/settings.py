@@ -160,13 +160,16 @@ class ConnectionSettingError(ValueError):
 
 def _redact(text: str, raw: str = "") -> str:
     """``text`` without the passwords found in ``raw`` (a URI or JSON connection) or in ``text``."""
+    from urllib.parse import quote_plus
+
     secrets = re.findall(r"://[^:@/\s]*:([^@/\s]+)@", raw + " " + text)
     secrets += re.findall(r'"password"\s*:\s*"([^"]*)"', raw)
+    text = re.sub(r"(://[^:@/\s]*:)[^@/\s]+@", r"\1***@", text)
+    text = re.sub(r'("password"\s*:\s*)"[^"]*"', r'\1"***"', text)
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        from urllib.parse import quote_plus
-
-        text = text.replace(secret, "***").replace(quote_plus(secret), "***")
-    return re.sub(r'("password"\s*:\s*)"[^"]*"', r'\1"***"', text)
+        for form in {secret, quote_plus(secret)}:  # whole words only: a password "video" keeps "video_mysql"
+            text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", "***", text)
+    return text
 
 
 def _env_value(conn_id: str) -> str:
