@@ -145,3 +145,23 @@ def test_deadline_callback_skips_backfills_and_manual_runs(tmp_path):
         ctx = {"dag_run": {"dag_id": "daily_analytics", "dag_run_id": f"{run_type}__x", "run_type": run_type}}
         assert asyncio.run(alerts.deadline_missed(context=ctx, hours=6.0, data_root=str(tmp_path))) is None
     assert not (tmp_path / "alerts").exists()
+
+
+def test_an_inactive_asset_says_the_data_root_changed_and_what_to_do(tmp_path, caplog):
+    """Changing data_root under one metadata DB: Airflow fails the producing task before it runs with
+    AirflowInactiveAssetInInletOrOutletException; the log and the alert record say why, in one line."""
+    from airflow.sdk.definitions.asset import AssetUniqueKey
+    from airflow.sdk.exceptions import AirflowInactiveAssetInInletOrOutletException
+
+    from include.assets import ONLINE_TIME
+
+    exc = AirflowInactiveAssetInInletOrOutletException([AssetUniqueKey(name=ONLINE_TIME.name, uri=ONLINE_TIME.uri)])
+    caplog.set_level(logging.ERROR, logger="include.alerts")
+    alerts.AlertRecordNotifier(data_root=str(tmp_path))({**_context(), "exception": exc})
+    rec = json.loads(next((tmp_path / "alerts").rglob("*.json")).read_text())
+    msg = rec["exception"]
+    assert "\n" not in msg and msg.startswith(f"Asset video_online_time ({ONLINE_TIME.uri}) is inactive")
+    assert "data root changed" in msg and "VIDEO_ASSET_DATA_ROOT" in msg and "clear the task" in msg
+    assert msg in caplog.text
+    other = ValueError("reject rate 5.00% above 1.00%")
+    assert alerts.alert_record({**_context(), "exception": other})["exception"] == f"ValueError: {other}"
