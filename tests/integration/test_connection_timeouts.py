@@ -11,20 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from include import settings, tasks
 from include.cli import EXIT_TRANSIENT
 from tests.support.plays import put_play
+from tests.support.servers import redis_server
 from video_analytics.conventions import lease_key
 
 BIN = Path(sys.prefix) / "bin" / "video-analytics"
@@ -33,42 +31,12 @@ TIMEOUTS = {"VIDEO_CONNECT_TIMEOUT_SECONDS": "1", "VIDEO_READ_TIMEOUT_SECONDS": 
 SECRET = "s3cretpw"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def frozen_redis(tmp_path):
     """A redis-server of this test's own, SIGSTOPped once it answers; its port."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (scripts/services.sh install)")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path), "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        probe, deadline = redis.Redis(port=port), time.monotonic() + 20
-        while True:
-            try:
-                probe.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("the test's redis-server did not start")
-                time.sleep(0.1)
-        probe.close()
+    with redis_server(tmp_path) as (port, proc):
         os.kill(proc.pid, signal.SIGSTOP)
         yield port
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
