@@ -26,7 +26,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.p
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
-	$(PY) -m pip install -q --no-deps -e $(ROOT)
+	$(PY) -m pip install -q -e $(ROOT)
+	$(PY) -m pip check
+	touch $@
+
+# The benchmarks' alternatives (duckdb, polars): the package's `bench` extra, not in `make test`.
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install -q -e '$(ROOT)[bench]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -63,6 +69,7 @@ test: venv
 	$(ROOT)/scripts/services.sh start; \
 	rc=0; \
 	( $(MAKE) --no-print-directory airflow-init && \
+	  $(PY) -m pip check && \
 	  $(VENV)/bin/ruff check dags plugins include tests bench && \
 	  $(PY) -m pytest $(PYTEST_ARGS) ) || rc=$$?; \
 	$(ROOT)/scripts/services.sh stop; \
@@ -73,7 +80,7 @@ unit: venv
 	$(VENV)/bin/ruff check dags plugins include tests bench
 	$(ENV) $(PY) -m pytest -q tests/unit tests/dags $(PYTEST_ARGS)
 
-bench: venv services airflow-init
+bench: venv $(VENV)/.bench-installed services airflow-init
 	$(ENV) $(PY) bench/bench_online_time.py
 	$(ENV) $(PY) bench/bench_dag_online_time.py
 	$(ENV) $(PY) bench/bench_plays.py

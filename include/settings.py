@@ -134,6 +134,11 @@ def variable(name: str, default: str | None = None) -> str:
         return default
 
 
+def env_variable(name: str) -> str | None:
+    """``AIRFLOW_VAR_<NAME>`` alone, without asking Airflow (which may take seconds outside a task)."""
+    return os.environ.get(f"AIRFLOW_VAR_{name.upper()}") or None
+
+
 def data_root():
     """The data root (Variable ``data_root``)."""
     from include.storage import DataRoot

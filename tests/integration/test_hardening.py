@@ -15,7 +15,7 @@ import pytest
 
 from include.cli import EXIT_TRANSIENT
 from include.online_time.sort_and_partition import SPILL_PREFIX, remove_stale_spill_dirs
-from include.plays import ingest_plays as ingest_mod
+from include.plays import ingest_write as ingest_mod
 from include.plays.documents import all_documents, export_docs
 from include.plays.ingest_plays import ingest_plays
 from include.plays.lease import DayBusy, day_lease, exclusive
@@ -169,8 +169,8 @@ def test_cli_errors_are_one_line_naming_the_connection_or_path(tmp_path):
     blocker.write_text("x")
     run = _cli("export-docs", "--data-root", str(tmp_path / "empty"), "--out", str(blocker / "out"))
     assert run.returncode == 1 and str(blocker) in run.stderr and "Traceback" not in run.stderr
-    run = _cli("plays", "--date", "2014-01-07", "--data-root", str(tmp_path / "r"))
-    assert run.returncode == 1 and "YYYYMMDD" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    run = _cli("plays", "--date", "2014-01-32", "--data-root", str(tmp_path / "r"))
+    assert run.returncode == 2 and "YYYYMMDD" in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
 def test_stale_spill_folders_of_dead_runs_are_removed(tmp_path):
