@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from include.cli import EXIT_TRANSIENT
 from include.online_time.sort_and_partition import SPILL_PREFIX, remove_stale_spill_dirs
 from include.plays import ingest_write as ingest_mod
 from include.plays.documents import all_documents, export_docs
@@ -153,16 +154,17 @@ def _cli(*args, env=None):
 def test_cli_errors_are_one_line_naming_the_connection_or_path(tmp_path):
     env = {"AIRFLOW_CONN_VIDEO_REDIS": "redis://127.0.0.1:1/0"}
     run = _cli("plays", "--date", DAY, "--data-root", str(tmp_path / "r"), env=env)
-    assert run.returncode == 1 and run.stdout == ""
+    assert run.returncode == EXIT_TRANSIENT and run.stdout == ""  # a refused connection: run again later
     lines = [ln for ln in run.stderr.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "video_redis (127.0.0.1:1)" in lines[0], run.stderr
     assert "Traceback" not in run.stderr
     debug = _cli("--debug", "plays", "--date", DAY, "--data-root", str(tmp_path / "r"), env=env)
-    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert debug.returncode == EXIT_TRANSIENT and "Traceback" in debug.stderr
     env = {"AIRFLOW_CONN_VIDEO_MYSQL": "mysql://video:video@127.0.0.1:1/video"}
     run = _cli("sample-data", "--date", "2014-01-07", "--log-dir", str(tmp_path / "logs"), "--days", "1",
                "--users", "5", "--plays", "5", env={**env, "AIRFLOW_CONN_VIDEO_REDIS": "redis://127.0.0.1:6379/12"})
-    assert run.returncode == 1 and "video_mysql (127.0.0.1:1)" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == EXIT_TRANSIENT and "video_mysql (127.0.0.1:1)" in run.stderr
+    assert "Traceback" not in run.stderr
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     run = _cli("export-docs", "--data-root", str(tmp_path / "empty"), "--out", str(blocker / "out"))
