@@ -33,13 +33,14 @@ DOC = """
 The run with logical date **D** covers [D, D+1) and processes day **D**, and only that day:
 to process a day again, clear its run or backfill it.
 
-1. **Sensors** wait (reschedule mode, no worker slot held) for `<log_dir>/D.log` and the
+1. **Sensors** wait (reschedule mode, no worker slot held) until every window day's log is
+   complete (its `.done` marker or the next day's file) or accepted as lost, and for the
    collector's Redis list `T_endlist_D`.
 2. **online_time**: split the window's logs into user-aligned Arrow IPC shards (param `shards`;
    by default one per 256 MiB of logs, at most `[core] parallelism`), compute every user's
-   online time per shard (mapped tasks), merge and publish (CONTRACT §1).
+   online time per shard (mapped tasks), merge and publish (docs/SPEC.md §1).
 3. **plays**: snapshot D's plays from Redis, quarantine bad ones, roll up videos, users and
-   categories, publish the legacy-compatible MongoDB documents (CONTRACT §2–§5).
+   categories, publish the legacy-compatible MongoDB documents (docs/SPEC.md §2–§5).
 4. **verify** checks the results against their inputs and writes `reports/D.json` to the data
    root; **cleanup** then removes the archived plays from `T_endlist_D`.
 
