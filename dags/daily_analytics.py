@@ -19,6 +19,7 @@ from include.assets import DAILY_VERIFIED, ONLINE_TIME, PLAY_DOCUMENTS, PLAY_DOC
 from include.settings import (
     PUBLISH_POOL,
     retry_delay_seconds,
+    schedule_end_date,
     sensor_poke_seconds,
     sensor_timeout_seconds,
     task_timeout_minutes,
@@ -56,6 +57,7 @@ counts and totals (`weekly_video_summary` is scheduled on them). Charts: *Video 
     dag_id="daily_analytics",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2014, 1, 1),
+    end_date=schedule_end_date(),  # unset in production; the demo stack's last day (Makefile)
     catchup=False,
     tags=["video", "analytics", "daily"],
     doc_md=DOC,

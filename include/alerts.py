@@ -1,15 +1,19 @@
-"""Failure alerting: alert records in the data root, optional e-mail, and a run deadline.
+"""Alerts that reach a person: a JSON record in the data root, then an e-mail through ``smtp_default``.
+
+Every alert is written first (``alerts/<dag_id>/<run_id>/<name>.json`` under the data root, logged
+at ERROR), then mailed (``include.alert_mail``: the day, the task, what failed, links to the run and
+its log; only when ``smtp_default`` and Variable ``alert_emails`` exist). A mail that cannot go is
+one ERROR line naming ``smtp_default``: it never fails the task again nor loses the record.
 
 * ``failure_callbacks()`` is the task-level ``on_failure_callback`` list. Airflow calls it once
   per task try that fails with no retries left (a try that is retried calls
-  ``on_retry_callback`` instead), so each exhausted task leaves exactly one record.
-* ``AlertRecordNotifier`` writes ``alerts/<dag_id>/<run_id>/<task_id>[-<map_index>]-try<N>.json``
-  under the data root (Variable ``data_root`` / ``AIRFLOW_VAR_DATA_ROOT``) and logs it at ERROR.
-* ``SmtpWhenConfigured`` sends Airflow's SMTP notification only when, at callback time, an
-  ``smtp_default`` connection exists and Variable ``alert_emails`` (comma separated) is set.
+  ``on_retry_callback`` instead), so each exhausted task leaves exactly one record and one mail:
+  ``<task_id>[-<map_index>]-try<N>.json``.
 * ``deadline_alert()`` fires when a daily run is still not finished ``VIDEO_DEADLINE_HOURS``
-  (default 6) after its data interval ends; its callback writes ``alerts/.../deadline.json``
+  (default 6) after its data interval ends; its callback writes and mails ``deadline.json``
   for scheduled runs (manual runs and backfills of past days are late by construction).
+* ``run_alert()``, from a task of the run: ``late_plays.json`` (cleanup), ``rates.json`` (a reject or
+  quarantine rate past half its threshold) and ``missing_days.json`` (verify).
 
 Module-level imports stay light: the DAG file imports this at parse time.
 """
@@ -23,11 +27,9 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from include.settings import SMTP_CONN_ID
 from video_analytics import conventions as conv
 
 log = logging.getLogger(__name__)
-
 
 
 def _data_root_url(data_root: str | None = None) -> str:
@@ -54,29 +56,31 @@ def _exception_text(exc: Any) -> str | None:
     return inactive_asset_message(exc) or f"{type(exc).__name__}: {exc}"
 
 
-def alert_record(context: dict[str, Any]) -> dict[str, Any]:
-    """The structured alert for a failed task try, from an Airflow task context."""
+def task_identity(context: dict[str, Any]) -> dict[str, Any]:
+    """Which run, day and task try an Airflow task context is."""
     ti = context.get("ti") or context.get("task_instance")
     dag_run = context.get("dag_run")
-    exc = context.get("exception")
     map_index = getattr(ti, "map_index", -1)
-    try:
-        log_url = getattr(ti, "log_url", None)
-    except Exception:  # log_url needs [api] base_url; never fail an alert on it
-        log_url = None
+    logical_date = _iso(context.get("logical_date") or getattr(dag_run, "logical_date", None))
     return {
-        "kind": "task_failed",
         "dag_id": getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None),
         "task_id": getattr(ti, "task_id", None),
         "run_id": getattr(ti, "run_id", None) or context.get("run_id") or getattr(dag_run, "run_id", None),
-        "logical_date": _iso(context.get("logical_date") or getattr(dag_run, "logical_date", None)),
+        "logical_date": logical_date,
+        "day": logical_date[:10] if logical_date else None,
         "map_index": -1 if map_index is None else int(map_index),
         "try_number": getattr(ti, "try_number", None),
         "max_tries": getattr(ti, "max_tries", None),
-        "log_url": log_url,
-        "exception": _exception_text(exc),
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
     }
+
+
+def alert_record(context: dict[str, Any]) -> dict[str, Any]:
+    """The structured alert for a failed task try, from an Airflow task context."""
+    record = {"kind": "task_failed", **task_identity(context)}
+    record["exception"] = record["what"] = _exception_text(context.get("exception"))
+    record.update(_links(record))
+    record["timestamp"] = dt.datetime.now(dt.UTC).isoformat()
+    return record
 
 
 def record_path(record: dict[str, Any]) -> str:
@@ -99,8 +103,43 @@ def write_alert(record: dict[str, Any], rel: str, data_root: str | None = None) 
     return uri
 
 
+def raise_alert(record: dict[str, Any], rel: str, data_root: str | None = None) -> str:
+    """Write the record (``write_alert``), then mail it when e-mail is configured; return its URI."""
+    from include import alert_mail
+
+    uri = write_alert(record, rel, data_root)
+    alert_mail.send(record, uri)
+    return uri
+
+
+def _links(record: dict[str, Any]) -> dict[str, Any]:
+    """``run_url`` and (for a task) ``log_url`` from ``[api] base_url``."""
+    from include.alert_mail import log_url, run_url
+    from include.settings import api_base_url
+
+    base = api_base_url()
+    if not (record.get("dag_id") and record.get("run_id")):
+        return {}
+    out = {"run_url": run_url(base, record["dag_id"], record["run_id"])}
+    if record.get("task_id"):
+        out["log_url"] = log_url(base, record["dag_id"], record["run_id"], record["task_id"],
+                                 record.get("map_index", -1), record.get("try_number"))
+    return out
+
+
+def run_alert(context: dict[str, Any], name: str, kind: str, what: str, data_root: str | None = None,
+              **details: Any) -> str:
+    """An alert about the run of ``context`` raised by its current task: ``alerts/<dag>/<run>/<name>.json``
+    (``kind``, ``what`` in words, ``details``), then the mail. Returns the record's URI."""
+    record = {**task_identity(context), "kind": kind, "what": what, **details,
+              "timestamp": dt.datetime.now(dt.UTC).isoformat()}
+    record.update(_links(record))
+    return raise_alert(record, conv.alert_path(record["dag_id"], record["run_id"], f"{name}.json"), data_root)
+
+
 class AlertRecordNotifier(BaseNotifier):
-    """Write a JSON alert record for the failed try to the data root and log it at ERROR."""
+    """Write a JSON alert record for the failed try to the data root, log it at ERROR, then mail it
+    (when ``smtp_default`` and ``alert_emails`` exist; a failed send is logged, never raised)."""
 
     def __init__(self, data_root: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -113,34 +152,13 @@ class AlertRecordNotifier(BaseNotifier):
         if hint:  # Airflow fails the task before it runs: say why, plainly, in the task log
             log.error("%s", hint)
         record = alert_record(context)
-        write_alert(record, record_path(record), self.data_root)
-
-
-class SmtpWhenConfigured(BaseNotifier):
-    """Airflow's ``SmtpNotifier``, only if ``smtp_default`` and ``alert_emails`` exist when it fires."""
-
-    def __init__(self, conn_id: str = SMTP_CONN_ID, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.conn_id = conn_id
-
-    def notify(self, context: dict[str, Any]) -> None:
-        from include.settings import alert_emails, has_connection
-
-        if not has_connection(self.conn_id):
-            log.info("no %r connection: e-mail alert skipped", self.conn_id)
-            return
-        to = alert_emails()
-        if not to:
-            log.warning("%r exists but Variable alert_emails is empty: e-mail alert skipped", self.conn_id)
-            return
-        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-        SmtpNotifier(to=to, smtp_conn_id=self.conn_id)(context)
+        raise_alert(record, record_path(record), self.data_root)
 
 
 def failure_callbacks(data_root: str | None = None) -> list[BaseNotifier]:
-    """The ``on_failure_callback`` list: the alert record, then e-mail when configured."""
-    return [AlertRecordNotifier(data_root=data_root), SmtpWhenConfigured()]
+    """The ``on_failure_callback`` list: one notifier, the record then its mail (in that order, so a
+    mail server that fails or hangs, bounded by its timeout, cannot cost the record)."""
+    return [AlertRecordNotifier(data_root=data_root)]
 
 
 # ---- run deadline --------------------------------------------------------------------------
@@ -148,7 +166,7 @@ def failure_callbacks(data_root: str | None = None) -> list[BaseNotifier]:
 
 async def deadline_missed(context: dict[str, Any] | None = None, hours: float | None = None,
                           data_root: str | None = None) -> str | None:
-    """Deadline callback (runs in the triggerer): write ``alerts/<dag_id>/<run_id>/deadline.json``.
+    """Deadline callback (runs in the triggerer): write and mail ``alerts/<dag_id>/<run_id>/deadline.json``.
 
     Only for scheduled runs; manual runs and backfills are skipped (returns ``None``).
     """
@@ -173,8 +191,12 @@ async def deadline_missed(context: dict[str, Any] | None = None, hours: float | 
         "deadline_hours": hours,
         "timestamp": dt.datetime.now(dt.UTC).isoformat(),
     }
+    record["day"] = (record["logical_date"] or "")[:10] or None
+    record["what"] = (f"the run is still {record['state'] or 'not finished'} {hours} h after its day ended "
+                      f"(deadline {record['deadline_time']})")
+    record.update(_links(record))
     rel = conv.alert_path(record["dag_id"], record["run_id"], "deadline.json")
-    return await asyncio.to_thread(write_alert, record, rel, data_root)
+    return await asyncio.to_thread(raise_alert, record, rel, data_root)
 
 
 def deadline_alert(hours: float | None = None):

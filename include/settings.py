@@ -88,6 +88,23 @@ def deadline_hours() -> float:
     return _env_number("VIDEO_DEADLINE_HOURS", DEFAULT_DEADLINE_HOURS, float, deprecated="AIRFLOW_VAR_DEADLINE_HOURS")
 
 
+def schedule_end_date():
+    """The last day ``daily_analytics`` is scheduled for (``VIDEO_SCHEDULE_END_DATE``, ``YYYY-MM-DD``; unset:
+    no end). The DAG's ``end_date``: no scheduled run after it, and no run of a later day runs (the
+    local demo stack sets it to its demo day, so it never schedules a real date; never set in production).
+    A value that is not a date fails the DAG's import with one line naming the variable."""
+    import datetime as dt
+
+    raw = (os.environ.get("VIDEO_SCHEDULE_END_DATE") or "").strip()
+    if not raw:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"VIDEO_SCHEDULE_END_DATE={raw[:40]!r} is not a date (YYYY-MM-DD)") from None
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
 def asset_data_root() -> str:
     """The data root the Assets' URIs name: ``VIDEO_ASSET_DATA_ROOT``, else ``AIRFLOW_VAR_DATA_ROOT``,
     else ``$VIDEO_ROOT/var/data/root``; a path becomes a ``file://`` URL."""
@@ -114,6 +131,23 @@ def connect_timeout_seconds() -> float:
 def read_timeout_seconds() -> float:
     """Longest wait for a reply of Redis, MySQL or MongoDB (``VIDEO_READ_TIMEOUT_SECONDS``, 120)."""
     return _env_number("VIDEO_READ_TIMEOUT_SECONDS", 120.0, float)
+
+
+def smtp_timeout_seconds() -> float:
+    """Longest wait for the SMTP server of ``smtp_default`` (``VIDEO_SMTP_TIMEOUT_SECONDS``, 10), unless its
+    extra sets ``timeout``: a frozen mail server cannot hold a task's failure callback longer."""
+    return _env_number("VIDEO_SMTP_TIMEOUT_SECONDS", 10.0, float)
+
+
+def api_base_url() -> str:
+    """Airflow's ``[api] base_url``, the root of the links in the alert e-mails."""
+    try:
+        from airflow.sdk import conf
+
+        url = conf.get("api", "base_url", fallback="") or ""
+    except Exception:
+        url = ""
+    return (url or "http://localhost:8080").rstrip("/")
 
 
 # ---- Airflow Variables ------------------------------------------------------------------------
@@ -338,6 +372,26 @@ def mongo_db(conn_id: str = MONGO_CONN_ID, db_name: str = MONGO_DB):
                         ("socketTimeoutMS", read_ms)):
             hook.extras.setdefault(key, ms)
         return hook.get_conn()[db_name]
+
+
+def smtp_hook(conn_id: str = SMTP_CONN_ID):
+    """Airflow's ``SmtpHook`` on ``conn_id`` with a timeout (``smtp_timeout_seconds``) and no retries, unless
+    the connection's extra sets ``timeout`` / ``retry_limit`` (the provider's defaults, 30 s and 5 retries,
+    let a frozen server hold the caller for minutes)."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    class TimedSmtpHook(SmtpHook):
+        @property
+        def timeout(self) -> int:
+            return int(self.conn.extra_dejson.get("timeout") or max(1, round(smtp_timeout_seconds())))
+
+        @property
+        def smtp_retry_limit(self) -> int:
+            return int(self.conn.extra_dejson.get("retry_limit", 0))
+
+    with _building(conn_id):
+        connection(conn_id)
+        return TimedSmtpHook(smtp_conn_id=conn_id)
 
 
 # ---- connection failures ----------------------------------------------------------------------

@@ -72,6 +72,13 @@ def _fail_fast():
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _alert(context):
+    """``alerts.run_alert`` for this task's run (``late_plays``, ``rates``, ``missing_days``)."""
+    from include.alerts import run_alert
+
+    return functools.partial(run_alert, context)
+
+
 def _exclusive(day: dt.date, stage: str, fn, /, *args, **kwargs):
     from include.plays.lease import exclusive
     from include.settings import redis_client
@@ -200,7 +207,7 @@ def verify(context) -> dict:
     with _fail_fast():
         verified = _exclusive(day, "verify", verify_day, root, day, window_days=p["window_days"],
                               max_reject_rate=p["max_reject_rate"], max_quarantine_rate=p["max_quarantine_rate"],
-                              mongo_db=mongo_db(), redis=redis_client())
+                              mongo_db=mongo_db(), redis=redis_client(), alert=_alert(context))
     # reached only when every check passed (a failed check fails the task: no asset event)
     report = root.read_json(conv.report_path(day))
     emit(context, DAILY_VERIFIED, verified_metadata(day.isoformat(), report,
@@ -216,7 +223,7 @@ def cleanup(context, verified: dict) -> dict:
 
     day = day_of(context)
     with _fail_fast():
-        return _exclusive(day, "cleanup", cleanup, data_root(), redis_client(), conv.ymd(day))
+        return _exclusive(day, "cleanup", cleanup, data_root(), redis_client(), conv.ymd(day), alert=_alert(context))
 
 
 @task_start

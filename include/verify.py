@@ -64,8 +64,14 @@ def verify_day(
     max_quarantine_rate: float = conv.MAX_QUARANTINE_RATE,
     mongo_db=None,
     redis=None,
+    alert=None,
 ) -> dict[str, Any]:
-    """Run both parts' checks, write ``reports/<day>.json`` and raise if any check failed."""
+    """Run both parts' checks, write ``reports/<day>.json`` and raise if any check failed.
+
+    ``alert(name, kind, what, **details)`` (``alerts.run_alert`` bound to the task's context), when given,
+    is called before that: ``rates`` for a reject or quarantine rate past half its threshold but within
+    it (past it, a check fails: the task's failure alerts), ``missing_days`` when the window ran
+    without days accepted as missing."""
     from include.online_time.verify import verify_online_time
     from include.plays.verify import verify_plays
 
@@ -75,9 +81,49 @@ def verify_day(
                          max_quarantine_rate=max_quarantine_rate, redis=redis),
     }
     report = write_report(root, day, sections)
+    if alert is not None:
+        raise_warnings(root, day, report, alert, max_reject_rate, max_quarantine_rate)
     text = summary(report)
     (log.info if report["ok"] else log.error)("%s\nreport: %s", text, root.uri(conv.report_path(day)))
     if not report["ok"]:
         raise VerificationFailed(f"{len(report['failed'])} check(s) failed: {', '.join(report['failed'])}")
     return {"day": report["day"], "ok": True, "checks": sum(len(c) for c in sections.values()),
             "report": root.uri(conv.report_path(day))}
+
+
+def rates_past_half(root: DataRoot, day: dt.date, report: dict[str, Any], max_reject_rate: float,
+                    max_quarantine_rate: float) -> list[dict[str, Any]]:
+    """The day's reject and quarantine rates past half their threshold and not past it."""
+    from video_analytics.checks import rate
+
+    out = []
+    manifest = conv.online_time_path(day, "partition.json")
+    if root.exists(manifest):
+        part = root.read_json(manifest)
+        rows_in, rejects = int(part.get("rows_in") or 0), int(part.get("rejects") or 0)
+        out.append({"name": "reject rate", "rate": rate(rejects, rows_in), "threshold": max_reject_rate,
+                    "count": rejects, "of": rows_in, "path": root.uri(part.get("rejects_path", manifest))})
+    for c in report["checks"].get("plays", []):
+        d = c.get("detail")
+        if c.get("name") == "quarantine_rate" and isinstance(d, dict) and "rate" in d:
+            out.append({"name": "quarantine rate", "rate": float(d["rate"]), "threshold": max_quarantine_rate,
+                        "count": d.get("quarantined"), "reasons": d.get("reasons"), "path": d.get("path")})
+    return [r for r in out if r["threshold"] / 2 < r["rate"] <= r["threshold"]]
+
+
+def raise_warnings(root: DataRoot, day: dt.date, report: dict[str, Any], alert, max_reject_rate: float,
+                   max_quarantine_rate: float) -> None:
+    """The ``rates`` and ``missing_days`` alerts of a verified day (see ``verify_day``)."""
+    rates = rates_past_half(root, day, report, max_reject_rate, max_quarantine_rate)
+    if rates:
+        alert("rates", "rate_warning", "; ".join(
+            f"{r['name']} {r['rate']:.2%} ({r['count']} of {r.get('of', 'the day')}) is past half its "
+            f"threshold {r['threshold']:.2%}" for r in rates), rates=rates)
+    manifest = conv.online_time_path(day, "partition.json")
+    missing = root.read_json(manifest).get("missing_days") if root.exists(manifest) else None
+    if missing:
+        from include.online_time.verify import describe_missing
+
+        alert("missing_days", "missing_days", f"the window ran without the logs of {len(missing)} day(s) "
+              f"accepted as missing: {describe_missing(missing)}", days=[m["day"] for m in missing],
+              missing=missing)

@@ -121,13 +121,17 @@ def remove_archived(redis, day: str, keys: pa.Array, run_id: str, chunk: int = C
     return {"removed": removed, "resumed_at": start, "round_trips": trips}
 
 
-def cleanup(root: DataRoot, redis, day: str) -> dict:
+def cleanup(root: DataRoot, redis, day: str, alert=None) -> dict:
     """Remove the archived keys from ``T_endlist_D`` (``remove_archived``: later arrivals stay) and raise
     ``vid_playid`` to at least the last id given out. A repeated cleanup of the same ingest run removes
     nothing; one killed midway resumes where it stopped.
 
     Refuses (``CleanupRefused``) unless the day's verification report passed for the current ingest,
-    whatever ran it: the DAG order is not trusted alone."""
+    whatever ran it: the DAG order is not trusted alone.
+
+    Keys still in ``T_endlist_D`` afterwards are late plays (CONTRACT §4): counted in ``cleanup.json``
+    (``remaining``) and, with ``alert`` (``alerts.run_alert`` bound to the task's context), alerted as
+    ``late_plays``: running the day again picks them up."""
     report = root.read_json(plays_path(day, "ingest.json"))
     require_passing_report(root, day, report["run_id"])
     done = root.read_json(plays_path(day, "cleanup.json")) if root.exists(plays_path(day, "cleanup.json")) else {}
@@ -135,7 +139,10 @@ def cleanup(root: DataRoot, redis, day: str) -> dict:
     removal = {"removed": 0, "resumed_at": None, "round_trips": 0}
     if done.get("run_id") != report["run_id"]:
         keys = root.read_table(plays_path(day, "snapshot", "endlist.parquet"), columns=["key"]).column("key")
-        removal = remove_archived(redis, day, keys.combine_chunks(), report["run_id"])
+        # the list as read is the head of the snapshot; on a re-run the earlier snapshot's keys the list
+        # no longer held follow it, and are not in T_endlist_D to remove (nor at its head)
+        read = int(report.get("read_now", len(keys)))
+        removal = remove_archived(redis, day, keys.combine_chunks()[:read], report["run_id"])
     round_trips = removal["round_trips"]
     raised = 0
     if root.exists(plays_path(day, "allocation.parquet")):
@@ -153,4 +160,9 @@ def cleanup(root: DataRoot, redis, day: str) -> dict:
     ensure_held()
     root.write_json(out, plays_path(day, "cleanup.json"))
     redis.delete(progress_key(day))
+    if out["remaining"] and alert is not None:
+        alert("late_plays", "late_plays", f"{out['remaining']} play(s) arrived in {name} after the day's snapshot "
+              f"and are in no result yet: run {day} again (clear its run) to pick them up",
+              count=out["remaining"], list=name, sample=redis.lrange(name, 0, 4),
+              cleanup=root.uri(plays_path(day, "cleanup.json")))
     return out

@@ -54,3 +54,63 @@ def redis_server(folder, *args: str, password: str | None = None) -> Iterator[tu
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def smtp_server(folder) -> Iterator[tuple[int, subprocess.Popen, str]]:
+    """A real SMTP server of the test's own (aiosmtpd, Maildir handler) on a free port, once it answers:
+    its port, process and Maildir folder (``mails(maildir)`` reads it). Terminated by pid on exit."""
+    import os
+    import sys
+
+    port, maildir = free_port(), os.path.join(str(folder), "maildir")
+    proc = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                             "-c", "aiosmtpd.handlers.Mailbox", maildir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    if s.recv(64).startswith(b"220"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("the test's SMTP server (aiosmtpd) did not start")
+            time.sleep(0.1)
+        yield port, proc, maildir
+    finally:
+        _stop(proc)
+
+
+def mails(maildir) -> list:
+    """The messages an ``smtp_server`` received (``email.message.Message``), oldest first."""
+    import mailbox
+    import os
+
+    if not os.path.isdir(maildir):
+        return []
+    box = mailbox.Maildir(maildir, create=False)
+    return sorted((box[k] for k in box.keys()), key=lambda m: m.get_date() or 0)
+
+
+def mail_html(message) -> str:
+    """The HTML body of a message (decoded)."""
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    return ""
