@@ -1,7 +1,7 @@
 """Alerts that reach a person: a JSON record in the data root, then an e-mail through ``smtp_default``.
 
 Every alert is written first (``alerts/<dag_id>/<run_id>/<name>.json`` under the data root, logged
-at ERROR), then mailed (``include.alert_mail``: the day, the task, what failed, links to the run and
+at ERROR), then mailed (``send_mail``: the day, the task, what failed, links to the run and
 its log; only when ``smtp_default`` and Variable ``alert_emails`` exist). A mail that cannot go is
 one ERROR line naming ``smtp_default``: it never fails the task again nor loses the record.
 
@@ -21,9 +21,11 @@ Module-level imports stay light: the DAG file imports this at parse time.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
@@ -105,16 +107,13 @@ def write_alert(record: dict[str, Any], rel: str, data_root: str | None = None) 
 
 def raise_alert(record: dict[str, Any], rel: str, data_root: str | None = None) -> str:
     """Write the record (``write_alert``), then mail it when e-mail is configured; return its URI."""
-    from include import alert_mail
-
     uri = write_alert(record, rel, data_root)
-    alert_mail.send(record, uri)
+    send_mail(record, uri)
     return uri
 
 
 def _links(record: dict[str, Any]) -> dict[str, Any]:
     """``run_url`` and (for a task) ``log_url`` from ``[api] base_url``."""
-    from include.alert_mail import log_url, run_url
     from include.settings import api_base_url
 
     base = api_base_url()
@@ -159,6 +158,97 @@ def failure_callbacks(data_root: str | None = None) -> list[BaseNotifier]:
     """The ``on_failure_callback`` list: one notifier, the record then its mail (in that order, so a
     mail server that fails or hangs, bounded by its timeout, cannot cost the record)."""
     return [AlertRecordNotifier(data_root=data_root)]
+
+
+# ---- e-mail ---------------------------------------------------------------------------------
+
+
+def run_url(base: str, dag_id: str, run_id: str) -> str:
+    """The Airflow 3 UI page of a run: ``<base>/dags/<dag_id>/runs/<run_id>``."""
+    return f"{base.rstrip('/')}/dags/{quote(str(dag_id), safe='')}/runs/{quote(str(run_id), safe='')}"
+
+
+def log_url(base: str, dag_id: str, run_id: str, task_id: str, map_index: int | None = -1,
+            try_number: int | None = None) -> str:
+    """The UI page of a task instance's log (the form of Airflow's own ``ti.log_url``)."""
+    url = f"{run_url(base, dag_id, run_id)}/tasks/{quote(str(task_id), safe='')}"
+    if map_index is not None and int(map_index) >= 0:
+        url += f"/mapped/{int(map_index)}"
+    if try_number:
+        url += f"?try_number={int(try_number)}"
+    return url
+
+
+def headline(record: dict[str, Any]) -> str:
+    """What happened, in a few words (the subject's end)."""
+    kind = record.get("kind")
+    if kind == "task_failed":
+        return f"task {record.get('task_id')} failed"
+    if kind == "deadline_missed":
+        return f"run not done {record.get('deadline_hours')} h after its day ended"
+    if kind == "late_plays":
+        return f"{record.get('count')} late play(s) left in {record.get('list')}"
+    if kind == "rate_warning":
+        return "; ".join(f"{r['name']} {r['rate']:.2%} past half its threshold {r['threshold']:.2%}"
+                         for r in record.get("rates", []))
+    if kind == "missing_days":
+        return f"window ran without the logs of {', '.join(record.get('days', []))} (accepted as missing)"
+    return str(kind)
+
+
+def compose(record: dict[str, Any], uri: str | None = None) -> tuple[str, str]:
+    """``(subject, html body)``: the day, the task, what failed, and links to the run and its log."""
+    day = (record.get("day") or record.get("logical_date") or "?")[:10]
+    subject = " ".join(f"[{record.get('dag_id')}] {day}: {headline(record)}".split())[:200]
+    task = record.get("task_id") or "(the whole run)"
+    if record.get("map_index") not in (None, -1):
+        task += f" [{record['map_index']}]"
+    if record.get("try_number"):
+        task += f", try {record['try_number']}"
+    rows = [("Day", day), ("Task", task), ("What failed", record.get("what") or headline(record))]
+    links = [("Run", record.get("run_url")), ("Log", record.get("log_url"))]
+    esc = html.escape
+    body = ["<html><body>", f"<h3>{esc(subject)}</h3>", "<table>"]
+    body += [f"<tr><th align='left'>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in rows]
+    body += [f"<tr><th align='left'>{k}</th><td><a href=\"{esc(v)}\">{esc(v)}</a></td></tr>"
+             for k, v in links if v]
+    if uri:
+        body.append(f"<tr><th align='left'>Alert record</th><td>{esc(uri)}</td></tr>")
+    body += ["</table>", f"<p>Run ID: {esc(str(record.get('run_id')))}</p>", "</body></html>"]
+    return subject, "\n".join(body)
+
+
+def _one_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def send_mail(record: dict[str, Any], uri: str | None = None, conn_id: str | None = None) -> bool:
+    """Mail ``record`` to Variable ``alert_emails`` through ``conn_id`` when both are set; True when sent.
+    Never raises."""
+    try:
+        from include.settings import SMTP_CONN_ID, alert_emails, has_connection, smtp_hook
+
+        conn_id = conn_id or SMTP_CONN_ID
+
+        if not has_connection(conn_id):
+            log.info("no %r connection: e-mail alert skipped", conn_id)
+            return False
+        to = alert_emails()
+        if not to:
+            log.warning("%r exists but Variable alert_emails is empty: e-mail alert skipped", conn_id)
+            return False
+        subject, body = compose(record, uri)
+        hook = smtp_hook(conn_id)
+        with hook:
+            hook.send_email_smtp(to=to, subject=subject, html_content=body,
+                                 from_email=hook.from_email or "video-analytics@localhost")
+    except Exception as exc:  # the record is written; a mail that cannot go must not fail anything
+        log.error("e-mail alert %s not sent through connection %s: %s", uri or record.get("kind"), conn_id,
+                  _one_line(exc))
+        return False
+    log.info("e-mail alert sent to %s: %s", ", ".join(to), subject)
+    return True
 
 
 # ---- run deadline --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ export AIRFLOW__CELERY__WORKER_CONCURRENCY=${AIRFLOW__CELERY__WORKER_CONCURRENCY
 # [celery] worker_concurrency, so `make up WORKERS=4` gets 8 (4 with another executor). An operator's own
 # value wins; the value this file set (VIDEO_DEFAULT_PARALLELISM) is recomputed when it is sourced again.
 if [ -z "${AIRFLOW__CORE__PARALLELISM:-}" ] || [ "$AIRFLOW__CORE__PARALLELISM" = "${VIDEO_DEFAULT_PARALLELISM:-}" ]; then
-  if [[ "$AIRFLOW__CORE__EXECUTOR" == *CeleryExecutor* && "${WORKERS:-2}" =~ ^[1-9][0-9]*$ && "$AIRFLOW__CELERY__WORKER_CONCURRENCY" =~ ^[1-9][0-9]*$ ]]; then
+  if [[ "$AIRFLOW__CORE__EXECUTOR" == *CeleryExecutor* && "${WORKERS:-2}" =~ ^[1-9][0-9]{0,2}$ && "$AIRFLOW__CELERY__WORKER_CONCURRENCY" =~ ^[1-9][0-9]{0,2}$ ]]; then
     VIDEO_DEFAULT_PARALLELISM=$(( ${WORKERS:-2} * AIRFLOW__CELERY__WORKER_CONCURRENCY ))
   else
     VIDEO_DEFAULT_PARALLELISM=4

@@ -66,31 +66,39 @@ def test_same_try_rewrites_one_record(tmp_path):
     assert len(list((tmp_path / "alerts").rglob("*.json"))) == 1
 
 
-def test_failure_callbacks_are_notifiers():
+def test_failure_callbacks_write_the_record_then_mail_it():
+    """One notifier: the record first, then the mail (a mail server that fails cannot cost the record)."""
     cbs = alerts.failure_callbacks()
-    assert [type(c).__name__ for c in cbs] == ["AlertRecordNotifier", "SmtpWhenConfigured"]
+    assert [type(c).__name__ for c in cbs] == ["AlertRecordNotifier"]
 
 
-def test_smtp_skipped_without_connection(monkeypatch, caplog):
+def test_no_mail_without_the_smtp_connection(tmp_path, monkeypatch, caplog):
     monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
     monkeypatch.setattr("include.settings.has_connection", lambda conn_id: False)
-    sent = []
-    monkeypatch.setattr("airflow.providers.smtp.notifications.smtp.SmtpNotifier.notify",
-                        lambda self, context: sent.append(self.to))
     caplog.set_level(logging.INFO, logger="include.alerts")
-    alerts.SmtpWhenConfigured()(_context())
-    assert sent == []
+    alerts.AlertRecordNotifier(data_root=str(tmp_path))(_context())
     assert "e-mail alert skipped" in caplog.text
+    assert len(list((tmp_path / "alerts").rglob("*.json"))) == 1
 
 
-def test_smtp_sent_when_connection_and_recipients(monkeypatch):
-    monkeypatch.setattr("include.settings.has_connection", lambda conn_id: conn_id == "smtp_default")
-    monkeypatch.setenv("AIRFLOW_VAR_ALERT_EMAILS", "a@example.com, b@example.com")
-    sent = []
-    monkeypatch.setattr("airflow.providers.smtp.notifications.smtp.SmtpNotifier.notify",
-                        lambda self, context: sent.append(list(self.to)))
-    alerts.SmtpWhenConfigured().notify(_context())
-    assert sent == [["a@example.com", "b@example.com"]]
+def test_links_come_from_the_api_base_url(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/")
+    rec = alerts.alert_record(_context(map_index=4))
+    run = "https://airflow.example.com/dags/daily_analytics/runs/scheduled__2014-01-07T00%3A00%3A00%2B00%3A00"
+    assert rec["run_url"] == run
+    assert rec["log_url"] == f"{run}/tasks/online_time.compute_shard/mapped/4?try_number=3"
+    assert rec["day"] == "2014-01-07" and rec["what"] == rec["exception"]
+
+
+def test_mail_escapes_names_and_messages():
+    from include.alerts import compose
+
+    rec = {"kind": "task_failed", "dag_id": "daily_analytics", "day": "2014-01-07", "task_id": "a<b>\r\nBcc: x",
+           "what": "<img src=x onerror=alert(1)>", "run_id": "r", "run_url": 'http://h/"><script>'}
+    subject, body = compose(rec, "/root/alerts/x.json")
+    assert "\n" not in subject and "\r" not in subject
+    assert "<img" not in body and "<script>" not in body and "&lt;img" in body
+    assert 'href="http://h/&quot;&gt;&lt;script&gt;"' in body
 
 
 def test_deadline_alert_interval_and_callback(monkeypatch):
@@ -165,3 +173,55 @@ def test_an_inactive_asset_says_the_data_root_changed_and_what_to_do(tmp_path, c
     assert msg in caplog.text
     other = ValueError("reject rate 5.00% above 1.00%")
     assert alerts.alert_record({**_context(), "exception": other})["exception"] == f"ValueError: {other}"
+
+
+def _day_with_rates(tmp_path, rows_in, rejects, quarantine_rate):
+    from include.storage import DataRoot
+
+    root = DataRoot(str(tmp_path))
+    root.write_json({"rows_in": rows_in, "rejects": rejects, "rejects_path": "online_time/2014-01-07/rejects.parquet",
+                     "missing_days": []}, "online_time/2014-01-07/partition.json")
+    report = {"checks": {"plays": [{"name": "quarantine_rate", "ok": True,
+                                    "detail": {"rate": quarantine_rate, "threshold": 0.01, "quarantined": 3}}]}}
+    return root, report
+
+
+def test_rates_past_half_their_threshold_but_within_it(tmp_path):
+    from include.verify import rates_past_half
+
+    day = dt.date(2014, 1, 7)
+    root, report = _day_with_rates(tmp_path, 1000, 6, 0.004)  # reject 0.6% > 0.5%; quarantine 0.4% < 0.5%
+    assert [r["name"] for r in rates_past_half(root, day, report, 0.01, 0.01)] == ["reject rate"]
+    root, report = _day_with_rates(tmp_path, 1000, 5, 0.0075)  # exactly half: no; 0.75%: yes
+    assert [r["name"] for r in rates_past_half(root, day, report, 0.01, 0.01)] == ["quarantine rate"]
+    root, report = _day_with_rates(tmp_path, 1000, 20, 0.5)  # past the threshold: verify fails, no warning
+    assert rates_past_half(root, day, report, 0.01, 0.01) == []
+    root, report = _day_with_rates(tmp_path, 0, 0, 0.0)  # an empty day
+    assert rates_past_half(root, day, report, 0.0, 0.0) == []
+
+
+def test_warnings_raise_rates_and_missing_days_alerts(tmp_path):
+    from include.verify import raise_warnings
+
+    root, report = _day_with_rates(tmp_path, 1000, 7, 0.0)
+    part = root.read_json("online_time/2014-01-07/partition.json")
+    part["missing_days"] = [{"day": "2014-01-03", "reason": "disk lost", "accepted_by": "ops",
+                             "accepted_at": "2014-01-08T09:00:00+00:00", "file": "absent"}]
+    root.write_json(part, "online_time/2014-01-07/partition.json")
+    raised = []
+    raise_warnings(root, dt.date(2014, 1, 7), report, lambda *a, **k: raised.append((a, k)), 0.01, 0.01)
+    assert [a[:2] for a, _ in raised] == [("rates", "rate_warning"), ("missing_days", "missing_days")]
+    (_, _, what), details = raised[0]
+    assert "reject rate 0.70% (7 of 1000) is past half its threshold 1.00%" == what
+    assert details["rates"][0]["count"] == 7
+    (_, _, what), details = raised[1]
+    assert details["days"] == ["2014-01-03"] and "disk lost" in what and "accepted by ops" in what
+
+
+def test_run_alert_writes_the_named_record_with_links(tmp_path, monkeypatch):
+    monkeypatch.setattr("include.settings.has_connection", lambda conn_id: False)
+    uri = alerts.run_alert(_context(), "late_plays", "late_plays", "2 late", data_root=str(tmp_path), count=2)
+    rec = json.loads(open(uri).read())
+    assert uri.endswith("/alerts/daily_analytics/scheduled__2014-01-07T00:00:00+00:00/late_plays.json")
+    assert (rec["kind"], rec["count"], rec["what"], rec["day"]) == ("late_plays", 2, "2 late", "2014-01-07")
+    assert "/runs/scheduled__2014-01-07T00%3A00%3A00%2B00%3A00" in rec["run_url"] and rec["log_url"]
