@@ -101,6 +101,7 @@ class Stack:
     env: dict
     api: Api
     tmp: Path
+    maildir: str = ""  # the alert e-mails the stack sent (its own aiosmtpd, `smtp_default`)
 
     @property
     def data_root(self) -> Path:
@@ -207,57 +208,70 @@ def _drop_broker_keys(queue: str) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, mysql_scratch, pg_databases):
+    from contextlib import ExitStack
+
+    from tests.support.servers import smtp_server
+
     tmp = tmp_path_factory.mktemp("airflow_stack")
+    servers = ExitStack()
+    smtp_port, _, maildir = servers.enter_context(smtp_server(tmp))
     port = _free_port()
     tag = uuid.uuid4().hex[:6]
     queue = f"test_stack_{tag}"
-    env = _home_env(os.environ, tmp / "home", tmp / "data", STACK_REDIS_DB, mysql_scratch, pg_databases())
-    env.update({
-        # Celery: two workers with 2 slots each, their own queue and names on the shared broker db
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{os.environ.get('VIDEO_REDIS_PORT', '6379')}/{BROKER_REDIS_DB}",
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-        "AIRFLOW_STACK_WORKER_PREFIX": f"t{tag}-worker",
-        "WORKERS": "2",
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        # a killed worker's task: lost heartbeats fail the try after 20 s, then it is retried
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
-        # a message the killed worker had taken but not started: back to the scheduler after 90 s
-        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
-        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
-        # test-only hook (tests/support/stack_hooks/airflow_local_settings.py, on this stack's PYTHONPATH):
-        # compute_shard sleeps while this file holds a number of seconds
-        "VIDEO_TEST_SHARD_DELAY_FILE": str(tmp / "shard_delay"),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(STACK_HOOKS), os.environ.get("PYTHONPATH")) if p),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW_STACK_TIMEOUT": "180",
-        # OpenLineage events of this stack's tasks (file transport, scripts/env.sh), in its own file
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "append": True,
-                                                       "log_file_path": str(tmp / "openlineage" / "events.jsonl")}),
-    })
-    (tmp / "openlineage").mkdir()
-    env.pop("VIDEO_ASSET_DATA_ROOT", None)  # its own metadata DB: the Assets name this stack's data root
-    rds = _redis(STACK_REDIS_DB)
-    rds.flushdb()
-    _run([STACK, "init"], env, timeout=300)
-    _run([BIN / "airflow", "pools", "set", "video_publish", "1", "MongoDB publishing"], env, timeout=120)
     try:
-        _run([STACK, "up"], env, timeout=300)
-        api = Api(env["AIRFLOW__API__BASE_URL"])
-        _wait_for_dag(api)
-        yield Stack(env=env, api=api, tmp=tmp)
-    finally:
-        down = _run([STACK, "down"], env, timeout=180, check=False)
-        sys.stderr.write(down.stderr[-2000:])
+        env = _home_env(os.environ, tmp / "home", tmp / "data", STACK_REDIS_DB, mysql_scratch, pg_databases())
+        env.update({
+            # Celery: two workers with 2 slots each, their own queue and names on the shared broker db
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{os.environ.get('VIDEO_REDIS_PORT', '6379')}/{BROKER_REDIS_DB}",
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+            "AIRFLOW_STACK_WORKER_PREFIX": f"t{tag}-worker",
+            "WORKERS": "2",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            # a killed worker's task: lost heartbeats fail the try after 20 s, then it is retried
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
+            # a message the killed worker had taken but not started: back to the scheduler after 90 s
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
+            # test-only hook (tests/support/stack_hooks/airflow_local_settings.py, on this stack's PYTHONPATH):
+            # compute_shard sleeps while this file holds a number of seconds
+            "VIDEO_TEST_SHARD_DELAY_FILE": str(tmp / "shard_delay"),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(STACK_HOOKS), os.environ.get("PYTHONPATH")) if p),
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW_STACK_TIMEOUT": "180",
+            # alert e-mails to the test's own SMTP server (started and stopped by pid)
+            "AIRFLOW_CONN_SMTP_DEFAULT": f"smtp://127.0.0.1:{smtp_port}?disable_tls=true&disable_ssl=true"
+                                         "&from_email=airflow%40example.com",
+            "AIRFLOW_VAR_ALERT_EMAILS": "ops@example.com",
+            # OpenLineage events of this stack's tasks (file transport, scripts/env.sh), in its own file
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "append": True,
+                                                           "log_file_path": str(tmp / "openlineage" / "events.jsonl")}),
+        })
+        (tmp / "openlineage").mkdir()
+        env.pop("VIDEO_ASSET_DATA_ROOT", None)  # its own metadata DB: the Assets name this stack's data root
+        rds = _redis(STACK_REDIS_DB)
         rds.flushdb()
-        _drop_broker_keys(queue)
-        assert down.returncode == 0, f"airflow_stack.sh down failed:\n{down.stderr[-3000:]}"
+        _run([STACK, "init"], env, timeout=300)
+        _run([BIN / "airflow", "pools", "set", "video_publish", "1", "MongoDB publishing"], env, timeout=120)
+        try:
+            _run([STACK, "up"], env, timeout=300)
+            api = Api(env["AIRFLOW__API__BASE_URL"])
+            _wait_for_dag(api)
+            yield Stack(env=env, api=api, tmp=tmp, maildir=maildir)
+        finally:
+            down = _run([STACK, "down"], env, timeout=180, check=False)
+            sys.stderr.write(down.stderr[-2000:])
+            rds.flushdb()
+            _drop_broker_keys(queue)
+            assert down.returncode == 0, f"airflow_stack.sh down failed:\n{down.stderr[-3000:]}"
+    finally:
+        servers.close()
 
 
 def _wait_for_dag(api: Api, timeout: float = 180) -> dict:
@@ -683,6 +697,129 @@ def test_one_alert_per_exhausted_task_and_none_after_a_successful_retry(stack):
     ti = next(t for t in _task_instances(stack.api, retried) if t["task_id"] == busy_task)
     assert ti["state"] == "success" and ti["try_number"] == 2, ti
     assert _alerts(stack, retried) == []
+
+
+def _day_mails(stack: Stack, day: str, count: int, timeout: float = 180) -> list:
+    """The alert e-mails about ``day``, once there are ``count`` of them (a task's failure callback runs
+    after its state is reported, so a mail may follow the run's end by a moment)."""
+    from tests.support.servers import mails
+
+    end, got = time.monotonic() + timeout, []
+    while time.monotonic() < end:
+        got = [m for m in mails(stack.maildir) if f"] {day}: " in m["Subject"]]
+        if len(got) >= count:
+            return got
+        time.sleep(1)
+    pytest.fail(f"{len(got)} alert e-mail(s) about {day} within {timeout}s, not {count}: "
+                f"{[m['Subject'] for m in got]}")
+
+
+def _links(html: str) -> dict[str, str]:
+    import html as html_mod
+    import re
+
+    return {k: html_mod.unescape(v) for k, v in
+            re.findall(r"<th align='left'>(Run|Log)</th><td><a href=\"([^\"]+)\"", html)}
+
+
+def _check_links(stack: Stack, html: str, run_id: str, ti: dict) -> None:
+    """The mail's run link is the run's UI page; its log link names the task try whose log the API serves."""
+    base = stack.env["AIRFLOW__API__BASE_URL"]
+    links = _links(html)
+    run_path = f"/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}"
+    assert links["Run"] == base + run_path, links
+    log = urllib.parse.urlsplit(links["Log"])
+    task_part = log.path.removeprefix(run_path + "/tasks/")
+    assert log.path.startswith(run_path + "/tasks/") and task_part.split("/")[0] == ti["task_id"], links
+    try_number = int(urllib.parse.parse_qs(log.query)["try_number"][0])
+    assert try_number == ti["try_number"], (links, ti)
+    auth = {"Authorization": f"Bearer {stack.api.token}"}
+    assert stack.api.status(run_path, {"Cookie": f"_token={stack.api.token}"}) == 200
+    logs = stack.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/"
+                         f"{ti['task_id']}/logs/{try_number}?full_content=true")
+    assert logs["content"], logs
+    assert stack.api.status(f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}", auth) == 200
+
+
+def test_alert_mails_one_per_failed_task_not_per_retry_with_working_links(stack):
+    """A run with a deterministic failure (rejects past a zero threshold: no retries) and a task that
+    fails all its tries (its day's lease held elsewhere): one e-mail per failed task, through the
+    stack's smtp_default to a real SMTP server, saying the day, the task and what failed, with links
+    to the run and to the log of the try that failed; the alert records are written too."""
+    from tests.support.servers import mail_html
+
+    day = "2014-05-12"
+    _sample(stack.env, day)
+    _garbage(stack.log_dir / f"{day}.log", 3)
+    lease = _redis(STACK_REDIS_DB)
+    lease_key = f"video_lease_{day.replace('-', '')}"
+    lease.set(lease_key, "another-host:1:ingest_plays:test", ex=900)
+    try:
+        run = _trigger(stack.api, day, {"max_reject_rate": 0.0})
+        assert _wait_runs(stack.api, [run], timeout=600) == {run: "failed"}
+    finally:
+        lease.delete(lease_key)
+    failed = {t["task_id"]: t for t in _task_instances(stack.api, run) if t["state"] == "failed"}
+    assert set(failed) == {"online_time.sort_and_partition", "plays.ingest_plays"}, failed
+    assert failed["plays.ingest_plays"]["try_number"] == 3  # retried twice, then failed
+    mails = _day_mails(stack, day, 2)
+    subjects = sorted(m["Subject"] for m in mails)
+    assert subjects == [f"[{DAG_ID}] {day}: task online_time.sort_and_partition failed",
+                        f"[{DAG_ID}] {day}: task plays.ingest_plays failed"], subjects
+    for mail in mails:
+        html = mail_html(mail)
+        task = mail["Subject"].split("task ")[1].removesuffix(" failed")
+        assert mail["To"] == "ops@example.com" and day in html and task in html
+        _check_links(stack, html, run, failed[task])
+    by_task = {m["Subject"].split("task ")[1].removesuffix(" failed"): mail_html(m) for m in mails}
+    assert "RejectThresholdExceeded" in by_task["online_time.sort_and_partition"]
+    assert "try 3" in by_task["plays.ingest_plays"] and lease_key in by_task["plays.ingest_plays"]
+    records = sorted(p.name for p in _alerts(stack, run))
+    assert records == ["online_time.sort_and_partition-try1.json", "plays.ingest_plays-try3.json"], records
+
+
+def test_late_plays_are_mailed_and_a_rerun_picks_them_up(stack):
+    """A play pushed to T_endlist_D after the ingest's snapshot is still there after cleanup: counted,
+    written to alerts/<dag>/<run>/late_plays.json and mailed. Clearing the run processes the day again:
+    the late play is in the day's plays and the list is empty; no second late-plays mail."""
+    from tests.support.plays import put_play
+    from tests.support.servers import mail_html
+
+    day, ymd = "2014-05-20", "20140520"
+    _sample(stack.env, day)
+    _shard_delay(stack, 30)  # verify, then cleanup, wait for the online-time side: time to add a late play
+    try:
+        run = _trigger(stack.api, day)
+        end = time.monotonic() + 300
+        while True:
+            ingest = next((t for t in _task_instances(stack.api, run) if t["task_id"] == "plays.ingest_plays"), None)
+            if ingest and ingest["state"] == "success":
+                break
+            assert time.monotonic() < end and (ingest or {}).get("state") != "failed", ingest
+            time.sleep(1)
+        cleanup = next(t for t in _task_instances(stack.api, run) if t["task_id"] == "cleanup")
+        assert cleanup["state"] in (None, "scheduled", "queued", "none"), cleanup  # not started yet
+        put_play(_redis(STACK_REDIS_DB), ymd, "1000001_late")
+    finally:
+        _shard_delay(stack, 0)
+    assert _wait_runs(stack.api, [run], timeout=600) == {run: "success"}
+    done = json.loads((stack.data_root / "plays" / ymd / "cleanup.json").read_text())
+    assert done["remaining"] == 1, done
+    rec = json.loads((stack.data_root / "alerts" / DAG_ID / run / "late_plays.json").read_text())
+    assert (rec["kind"], rec["count"], rec["sample"]) == ("late_plays", 1, ["1000001_late"])
+    [mail] = _day_mails(stack, day, 1)
+    assert mail["Subject"] == f"[{DAG_ID}] {day}: 1 late play(s) left in T_endlist_{ymd}"
+    ti = next(t for t in _task_instances(stack.api, run) if t["task_id"] == "cleanup")
+    _check_links(stack, mail_html(mail), run, ti)
+
+    stack.api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns/{run}/clear", {"dry_run": False})
+    assert _wait_runs(stack.api, [run], timeout=600) == {run: "success"}
+    done = json.loads((stack.data_root / "plays" / ymd / "cleanup.json").read_text())
+    assert done["remaining"] == 0, done
+    keys = pq.read_table(stack.data_root / "plays" / ymd / "plays.parquet", columns=["key"]).column("key")
+    assert "1000001_late" in keys.to_pylist()
+    assert _redis(STACK_REDIS_DB).llen(f"T_endlist_{ymd}") == 0
+    assert len(_day_mails(stack, day, 1)) == 1
 
 
 # ---- c) backfill ----------------------------------------------------------------------------
