@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -132,9 +131,3 @@ def test_readme_mongo_uri_is_a_connection_the_mongo_client_factory_accepts(monke
     finally:
         db.client.close()
 
-
-def test_the_stack_script_and_env_agree_on_the_default_workers():
-    """scripts/env.sh computes the parallelism from WORKERS with airflow_stack.sh's default (2)."""
-    stack = (ROOT / "scripts" / "airflow_stack.sh").read_text()
-    assert "WORKERS=${WORKERS:-2}" in stack
-    assert sys.executable  # the tests' interpreter runs the DAG parse above
