@@ -19,12 +19,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate a server the test started (after a SIGCONT, in case it was frozen), by its pid."""
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextmanager
 def redis_server(folder, *args: str, password: str | None = None) -> Iterator[tuple[int, subprocess.Popen]]:
     """A redis-server of the test's own (``args`` added to its command line), once it answers a ping
     (with ``password`` when it needs one): its port and process. Terminated (after a SIGCONT) on exit."""
-    import signal
-
     import redis
 
     exe = shutil.which("redis-server")
@@ -46,27 +58,7 @@ def redis_server(folder, *args: str, password: str | None = None) -> Iterator[tu
         probe.close()
         yield port, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    import signal
-
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 @contextmanager
