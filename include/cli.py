@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--plays", type=int, default=5000)
     sd.add_argument("--seed", type=int, default=7)
 
+    from include.plays.legacy_import import add_parser as add_legacy_import
+
+    add_legacy_import(sub)
+
     sm = sub.add_parser("summary", help="a processed day's verification summary and where its results are")
     sm.add_argument("day", help="YYYY-MM-DD")
     return p
@@ -193,7 +197,15 @@ def summary(args) -> int:
     return 0 if report["ok"] else 1
 
 
-COMMANDS = {"online-time": online_time, "plays": plays, "verify": verify, "export-docs": export_docs,
+def legacy_import(args) -> int:
+    """``legacy-import``: the legacy job's totals as the baseline (``include.plays.legacy_import``)."""
+    from include.plays.legacy_import import command
+
+    _emit(json.dumps(command(args), default=str))
+    return 0
+
+
+COMMANDS = {"legacy-import": legacy_import, "online-time": online_time, "plays": plays, "verify": verify, "export-docs": export_docs,
             "sample-data": sample_data, "summary": summary}
 
 

@@ -17,6 +17,7 @@ from itertools import groupby
 import pandas as pd
 
 from include.mongo import bulk_upsert, doc_hash, target_token
+from include.plays.baseline import require_baseline
 from include.plays.documents import Doc, daily_documents, play_documents, play_frame, stat_keys
 from include.plays.lease import totals_lease
 from include.plays.store import write_frame
@@ -93,6 +94,7 @@ def publish(root: DataRoot, day: str, mongo_db, redis=None, force: bool = False)
     to ``mongo_db`` (all of them with ``force``). A record is written only after its documents were
     acknowledged, so a failed publish sends them again next time."""
     token = target_token(mongo_db)
+    require_baseline(root, mongo_db, totals_path("published", f"{token}.parquet"))
     own_rel = plays_path(day, "published", f"{token}.parquet")
     before = {} if force else _read_record(root, own_rel)
     send, record = _changed_play_documents(root, day, before)
