@@ -110,21 +110,28 @@ def refuse_counted_day(root: DataRoot, day: str) -> None:
                          f"is {last} (the baseline of {root.uri()}; CONTRACT §7)")
 
 
-def require_baseline(root: DataRoot, mongo_db, published_rel: str) -> None:
+def require_baseline(root: DataRoot, mongo_db) -> None:
     """Before a publish: a MongoDB that holds ``<uid>_stat`` documents this data root did not publish, while
-    the data root has no baseline, would have its all-time totals replaced. Refuse, pointing to
-    ``legacy-import``."""
+    the data root has no baseline, would have its all-time totals replaced. Refuse (before writing
+    anything), pointing to ``legacy-import``."""
+    from include.mongo import PUBLISH_MARKER
     from include.plays.totals import read_registry
 
-    if baseline_of(read_registry(root)) is not None or root.exists(published_rel):
+    if baseline_of(read_registry(root)) is not None:
         return
     for name in sorted(mongo_db.list_collection_names()):
         if name.endswith("_stat") and mongo_db[name].find_one({}, {"_id": 1}) is not None:
-            raise NoBaseline(
-                f"MongoDB database {mongo_db.name!r} already holds {name} documents, and the data root "
-                f"{root.uri()} has no baseline: import the legacy job's totals first with `video-analytics "
-                f"legacy-import --dump DIR | --mongo --data-root ROOT` (or `legacy-import --new-site` for a site "
-                f"that never ran it; docs/CUTOVER.md). Nothing was published")
+            break
+    else:
+        return
+    token = (mongo_db[PUBLISH_MARKER].find_one({"_id": "target"}) or {}).get("token")
+    if isinstance(token, str) and token.isalnum() and root.exists(totals_path("published", f"{token}.parquet")):
+        return  # the stat documents are this data root's own
+    raise NoBaseline(
+        f"MongoDB database {mongo_db.name!r} already holds {name} documents, and the data root {root.uri()} "
+        f"has no baseline: import the legacy job's totals first with `video-analytics legacy-import --dump DIR "
+        f"| --mongo --data-root ROOT` (or `legacy-import --new-site` for a site that never ran it; "
+        f"docs/CUTOVER.md). Nothing was published")
 
 
 def install(root: DataRoot, staged: dict[str, str] | None, meta: dict, replace: bool, redis=None) -> dict:

@@ -93,8 +93,8 @@ def publish(root: DataRoot, day: str, mongo_db, redis=None, force: bool = False)
     """Bulk, unordered, acknowledged upserts of day D's documents that changed since their last publish
     to ``mongo_db`` (all of them with ``force``). A record is written only after its documents were
     acknowledged, so a failed publish sends them again next time."""
+    require_baseline(root, mongo_db)
     token = target_token(mongo_db)
-    require_baseline(root, mongo_db, totals_path("published", f"{token}.parquet"))
     own_rel = plays_path(day, "published", f"{token}.parquet")
     before = {} if force else _read_record(root, own_rel)
     send, record = _changed_play_documents(root, day, before)
