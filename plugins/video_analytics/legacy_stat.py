@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
+from operator import itemgetter
 
-_SEGMENT = re.compile(r"[1-9][0-9]{0,8}\Z")
 _DAY = re.compile(r"[0-9]{8}\Z")
 
 
@@ -25,24 +25,26 @@ class Malformed(ValueError):
         self.field = field
 
 
-def check_keys(obj, path: str = "") -> None:
-    """Every key a plain field name (no ``$`` first, no ``.``, not empty), every float finite."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            p = f"{path}.{k}" if path else str(k)
-            if not isinstance(k, str) or not k or k.startswith("$") or "." in k:
-                raise Malformed(p, "an operator, dotted or empty key where a field belongs")
-            check_keys(v, p)
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            check_keys(v, f"{path}.{i}")
-    elif isinstance(obj, float) and not math.isfinite(obj):
-        raise Malformed(path, f"a non-finite number ({obj})")
+def check_keys(obj, path: str = "", skip=()) -> None:
+    """Every key a plain field name (no ``$`` first, no ``.``, not empty), every float finite (the
+    top-level fields in ``skip`` are checked by their own reader)."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+    for k, v in items:
+        if isinstance(obj, dict) and (type(k) is not str or not k or k[0] == "$" or "." in k):
+            raise Malformed(f"{path}.{k}" if path else str(k), "an operator, dotted or empty key where a field belongs")
+        t = type(v)
+        if t is dict or t is list:
+            if k not in skip:
+                check_keys(v, f"{path}.{k}" if path else str(k))
+        elif t is float and not math.isfinite(v):
+            raise Malformed(f"{path}.{k}" if path else str(k), f"a non-finite number ({v})")
 
 
 def _int(v, field: str) -> int:
     if isinstance(v, float) and v.is_integer():
         return int(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise Malformed(field, f"a non-finite number ({v})")
     if isinstance(v, bool) or not isinstance(v, int):
         raise Malformed(field, f"{_what(v)}, not an integer")
     return int(v)
@@ -65,9 +67,21 @@ def _what(v) -> str:
 
 
 def _segments(doc: dict, field: str) -> dict[int, int]:
+    """A ``HeatMapSum`` / ``PlayMapSum`` as ``{segment: count}`` (checked a whole map at a time; key by key
+    only to name what is wrong)."""
+    m = _doc(doc.get(field, {}), field)
+    keys = list(m)
+    try:
+        joined = "".join(keys)
+    except TypeError:  # a key that is not a string
+        joined = ""
+    if (joined.isascii() and (joined.isdigit() or not keys) and min(map(len, keys), default=1) > 0
+            and max(map(len, keys), default=0) <= 9 and "0" not in set(map(itemgetter(0), keys))
+            and set(map(type, m.values())) <= {int}):
+        return dict(zip(map(int, keys), m.values(), strict=True))
     out = {}
-    for k, v in _doc(doc.get(field, {}), field).items():
-        if not _SEGMENT.match(k):
+    for k, v in m.items():
+        if not (type(k) is str and k.isascii() and k.isdigit() and k[0] != "0" and len(k) <= 9):
             raise Malformed(f"{field}.{k}", "not a positive segment number")
         out[int(k)] = _int(v, f"{field}.{k}")
     return out
@@ -116,7 +130,7 @@ def uid_rows(uid: str, doc: dict) -> tuple[tuple, list[tuple], float | None]:
 
 def stat_rows(uid: str, doc: dict):
     """``("uid", uid_rows(...))`` or ``("vid", vid_rows(...))`` for a document of ``<uid>_stat``."""
-    check_keys(doc)
+    check_keys(doc, skip=("HeatMapSum", "PlayMapSum"))
     _id = doc.get("_id")
     if _id == uid:
         return "uid", uid_rows(uid, doc)
