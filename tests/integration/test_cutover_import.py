@@ -24,7 +24,7 @@ from include.plays.ingest_plays import ingest_plays
 from include.plays.legacy_import import import_dump, new_site
 from include.plays.publish import publish
 from include.plays.rollup_videos import rollup_videos
-from include.plays.totals import head_state, read_registry
+from include.plays.totals import head_state, load_state, read_registry
 from include.plays.verify import verify_history
 from include.storage import DataRoot
 from tests.support.mongoexport import synthetic_dump
@@ -234,3 +234,47 @@ def test_publish_refuses_a_legacy_mongodb_until_a_baseline_or_new_site(redis_db,
     assert publish(root, "20140201", mongo, redis_db)["upserts"] > 0
     state, _ = head_state(root)
     assert state["vid"]["Traffic"].tolist() == [100.5]
+
+
+def test_days_on_a_baseline_in_any_order_are_bit_identical_to_in_order(redis_db, mysql_db, tmp_path):
+    from tests.integration.test_plays_totals import _restore, _snapshot_redis
+
+    categories(mysql_db, [], [])
+    synthetic_dump(tmp_path / "dump", vids=40, vids_per_uid=40, segments=8, last_day="20140130")
+    days = ["20140131", "20140201", "20140202"]
+    for i, day in enumerate(days):
+        for k in range(1, 5):  # videos of the baseline, and one that is new
+            put_play(redis_db, day, f"000000{k}_{i}", j=((k, i + 1), (k + 1, 1)))
+        put_play(redis_db, day, f"0000999_{i}")
+    snap = _snapshot_redis(redis_db)
+    hook = mysql_hook(mysql_db)
+    a, b = DataRoot(str(tmp_path / "a")), DataRoot(str(tmp_path / "b"))
+    import_dump(a, str(tmp_path / "dump"))
+    for day in days:
+        run_day(a, redis_db, hook, day)
+    _restore(redis_db, snap)
+    import_dump(b, str(tmp_path / "dump"))
+    for day in [days[2], days[0], days[1], days[2]]:
+        out = run_day(b, redis_db, hook, day)
+        assert all(c["ok"] for c in out["verify"]), out["verify"]
+    ra, rb = read_registry(a), read_registry(b)
+    assert sorted(ra["snapshots"]) == sorted(rb["snapshots"]) == ["20140131", "20140201", "20140202"]
+    assert tot.equal_states(head_state(a)[0], head_state(b)[0]) == []
+    for root in (a, b):
+        assert [c for c in verify_history(root) if not c["ok"]] == []
+    # Mtraffic carries on from the baseline within January, and restarts in February
+    base = tot.month_traffic(baseline_state(a, ra))["0000"]
+    jan = tot.month_traffic(load_state(a, ra["snapshots"]["20140131"]))["0000"]
+    assert jan == base + 5 * 100.5 and tot.month_traffic(head_state(a)[0])["0000"] == 2 * 5 * 100.5
+    vid = all_documents(a)["0000_stat"]["0000001"]
+    was = baseline_state(a, ra)["vid"].set_index("vid").loc["0000001"]
+    assert vid["Traffic"] == was["Traffic"] + 3 * 100.5 and vid["Play"] == was["Play"]  # no T_playtable here
+    assert vid["PlayID"] == was["PlayID"] + 3
+
+
+def test_legacy_import_mongo_without_the_connection_says_so(tmp_path, capfd, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_VIDEO_MONGO", raising=False)
+    rc = main(["legacy-import", "--mongo", "--data-root", str(tmp_path / "root")])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert rc == 1 and err == ["video-analytics legacy-import: error: legacy-import --mongo: connection "
+                               "'video_mongo' is not defined"]
