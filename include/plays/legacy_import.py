@@ -68,7 +68,8 @@ def new_site(root, replace: bool = False, redis=None) -> dict:
 
 def _import(root, collections, source: str, replace: bool, redis, tmp: str | None) -> dict:
     from include.plays.baseline import install
-    from include.plays.legacy_dump import Refused, Stage
+    from include.plays.legacy_dump import Refused
+    from include.plays.legacy_stage import Stage
     from video_analytics import legacy_stat as legacy
 
     t0 = time.perf_counter()

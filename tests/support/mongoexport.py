@@ -35,6 +35,15 @@ def restore(dump_dir, db) -> None:
             db[path.stem].insert_many(docs)
 
 
+def _suffix(i: int) -> str:
+    """The 3 characters after the uid: ``000``-``999``, then a letter and two base-62 digits."""
+    if i < 1000:
+        return f"{i:03d}"
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    i -= 1000
+    return digits[10 + i // 3844] + digits[i // 62 % 62] + digits[i % 62]  # up to 1,000 + 52 * 62 * 62
+
+
 def synthetic_dump(out_dir, vids: int, seed: int = 7, vids_per_uid: int = 1000, segments: int = 60,
                    last_day: str = "20140131") -> dict:
     """A legacy database's ``<uid>_stat`` and ``<uid>_vdaily`` collections as a mongoexport dump (relaxed
@@ -51,7 +60,7 @@ def synthetic_dump(out_dir, vids: int, seed: int = 7, vids_per_uid: int = 1000, 
     lines = 0
     for u in range(n_uids):
         uid = f"{u:04d}"  # up to 10,000 uids
-        ids = [f"{uid}{i:03d}" for i in range(min(vids_per_uid, vids - u * vids_per_uid))]
+        ids = [f"{uid}{_suffix(i)}" for i in range(min(vids_per_uid, vids - u * vids_per_uid))]
         rng.shuffle(ids)
         with open(out / f"{uid}_stat.json", "w") as fh:
             fh.write(json.dumps({"_id": uid, "Traffic": 1e6 * rng.random(), "EngageSum": 10.0, "Load": 5000,
