@@ -24,7 +24,7 @@ from include.plays.legacy_dump import Items, Refused
 from video_analytics import legacy_stat as legacy
 from video_analytics import totals as tot
 
-FLUSH_ROWS = 1 << 19
+FLUSH_ROWS = 1 << 17
 BUCKET_ROWS = 1 << 21
 VID_KINDS = ("vid", "vid_region", "vid_seg")
 
