@@ -28,12 +28,15 @@ def dump_collections(dump_dir: str):
     the totals' and are skipped)."""
     if not os.path.isdir(dump_dir):
         raise Refused(f"--dump {dump_dir}: not a directory")
-    names = sorted(os.listdir(dump_dir))
+    names = os.listdir(dump_dir)
     for kind, reader in (("vdaily", _dump_ids), ("stat", _dump_docs)):
-        suffix = f"_{kind}.json"
-        for n in names:
-            if n.endswith(suffix) and len(n) > len(suffix):
-                yield n[: -len(suffix)], kind, reader(os.path.join(dump_dir, n))
+        for uid, n in _by_uid(names, f"_{kind}.json"):
+            yield uid, kind, reader(os.path.join(dump_dir, n))
+
+
+def _by_uid(names, suffix: str) -> list[tuple[str, str]]:
+    """``(uid, name)`` of the names ``<uid><suffix>``, in uid order (so vids come out sorted)."""
+    return sorted((n[: -len(suffix)], n) for n in names if n.endswith(suffix) and len(n) > len(suffix))
 
 
 def _parse(where: str, line: bytes) -> dict:
@@ -71,14 +74,12 @@ def _dump_ids(path: str) -> Items:
 
 def mongo_collections(db, batch: int = 1000):
     """The ``<uid>_vdaily`` and ``<uid>_stat`` collections of the live database."""
-    names = sorted(db.list_collection_names())
+    names = db.list_collection_names()
     for kind in ("vdaily", "stat"):
-        suffix = f"_{kind}"
-        for name in names:
-            if name.endswith(suffix) and len(name) > len(suffix):
-                label = f"video_mongo {db.name}.{name}"
-                if kind == "vdaily":
-                    items = ((f"{label} _id {d['_id']!r}", d["_id"]) for d in db[name].find({}, {"_id": 1}))
-                else:
-                    items = ((f"{label} _id {d.get('_id')!r}", d) for d in db[name].find({}, batch_size=batch))
-                yield name[: -len(suffix)], kind, items
+        for uid, name in _by_uid(names, f"_{kind}"):
+            label = f"video_mongo {db.name}.{name}"
+            if kind == "vdaily":
+                items = ((f"{label} _id {d['_id']!r}", d["_id"]) for d in db[name].find({}, {"_id": 1}))
+            else:
+                items = ((f"{label} _id {d.get('_id')!r}", d) for d in db[name].find({}, batch_size=batch))
+            yield uid, kind, items

@@ -281,3 +281,16 @@ def test_legacy_import_mongo_without_the_connection_says_so(tmp_path, capfd, mon
     err = capfd.readouterr().err.strip().splitlines()
     assert rc == 1 and err == ["video-analytics legacy-import: error: legacy-import --mongo: connection "
                                "'video_mongo' is not defined"]
+
+
+def test_a_malformed_document_in_the_live_database_is_named_by_collection_and_id(mongo, tmp_path):
+    from include.plays.legacy_import import import_mongo
+
+    mongo["1000_vdaily"].insert_one({"_id": LAST})
+    mongo["1000_stat"].insert_many([dict(UID), {**VID, "Geo": {"Guangdong": {"Traffic": "a lot"}}}])
+    with pytest.raises(legacy_dump.Refused, match=r"^video_mongo video.1000_stat _id '1000001': field "
+                                                  r"Geo.Guangdong.Traffic: 'a lot', not a number$"):
+        import_mongo(DataRoot(str(tmp_path / "root")), mongo)
+    assert not (tmp_path / "root").exists()
+    mongo["1000_stat"].update_one({"_id": "1000001"}, {"$set": {"Geo": VID["Geo"]}})
+    assert import_mongo(DataRoot(str(tmp_path / "root")), mongo)["rows"]["vid_seg"] == 3
