@@ -3,7 +3,8 @@ memory of the import, run in its own child process.
 
 The dump (``tests.support.mongoexport.synthetic_dump``: ``--vids-per-uid`` vids per uid (1,000) in random order, up to
 ``--segments`` segments and 4 regions per vid) is cached in ``bench/out/legacy-dump-<vids>-<segments>/``.
-Peak memory is the child's peak RSS (``ru_maxrss``). Results go to standard output as JSON.
+Peak memory is the child's peak RSS (``ru_maxrss``); CPU time is the child's user + system time (the
+machine may be busy: wall time then says little). Results go to standard output as JSON.
 
     python bench/bench_legacy_import.py --vids 1000000
 """
@@ -67,8 +68,10 @@ def main() -> int:
             print(run.stderr[-3000:], file=sys.stderr)
             return 1
         baseline = sum(p.stat().st_size for p in Path(tmp, "root").rglob("*.parquet"))
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = use.ru_maxrss * 1024
     print(json.dumps({"vids": args.vids, "segments_max": args.segments, "vids_per_uid": args.vids_per_uid, "dump": made, "wall_seconds": round(wall, 1),
+                      "cpu_seconds": round(use.ru_utime + use.ru_stime, 1),
                       "peak_rss_mib": round(peak / 2**20, 1), "baseline_bytes": baseline,
                       "load_avg_at_end": os.getloadavg()[0], "import": json.loads(run.stdout)}, indent=2))
     return 0
