@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import posixpath
 import re
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
+
+log = logging.getLogger(__name__)
 
 TMP_MAX_AGE_S = 24 * 3600  # a temporary file of another host (or an unnamed one) untouched this long is litter
 
@@ -113,7 +116,7 @@ class DataRoot:
         """``sweep_tmp`` of the filesystem path ``folder``."""
         try:
             entries = self.fs.ls(folder, detail=True)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # no folder yet, or none to read: nothing to sweep, and the write goes on
             return []
         removed = []
         for e in entries:
@@ -124,8 +127,12 @@ class DataRoot:
                 if self._litter(name, max_age):
                     self.fs.rm(name)
                     removed.append(name)
-            except FileNotFoundError:  # its writer renamed or removed it meanwhile
-                continue
+            except OSError as exc:  # gone meanwhile (its writer renamed it), or not ours to remove
+                if not isinstance(exc, FileNotFoundError):
+                    log.warning("could not remove the leftover %s: %s", self.url_of(name), exc)
+        if removed:
+            log.warning("removed %d temporary file(s) of dead writers in %s: %s", len(removed),
+                        self.url_of(folder), [posixpath.basename(n) for n in removed])
         return removed
 
     def _litter(self, name: str, max_age: float) -> bool:
