@@ -64,11 +64,11 @@ def _fail_fast():
     """Deterministic failures fail the task at once (``AirflowFailException``, no retries)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.errors import CleanupRefused, RejectThresholdExceeded, VerificationFailed
+    from include.errors import CleanupRefused, DocumentTooLarge, RejectThresholdExceeded, VerificationFailed
 
     try:
         yield
-    except (RejectThresholdExceeded, VerificationFailed, CleanupRefused) as exc:
+    except (RejectThresholdExceeded, VerificationFailed, CleanupRefused, DocumentTooLarge) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -184,7 +184,8 @@ def publish(context, rolled: dict) -> dict:
     from include.assets import PLAY_DOCUMENTS_MONGODB, emit, published_metadata
 
     day = day_of(context)
-    published = _exclusive(day, "publish", publish, data_root(), rolled["day"], db, redis_client())
+    with _fail_fast():
+        published = _exclusive(day, "publish", publish, data_root(), rolled["day"], db, redis_client())
     emit(context, PLAY_DOCUMENTS_MONGODB, published_metadata(day.isoformat(), published))
     return published
 
