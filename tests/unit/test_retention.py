@@ -209,3 +209,23 @@ def test_maintenance_task_takes_params_then_variables(tmp_path, monkeypatch):
     ctx["params"].update(dry_run=False, snapshot_days=30)
     assert pr.maintenance(ctx)["by_kind"] == {"shards": 2, "snapshot": 1, "quarantine": 1}
     assert not root.exists(conv.plays_path("20140106", "snapshot"))
+
+
+def test_the_dag_and_the_cli_refuse_a_pruned_day_before_any_connection(tmp_path, monkeypatch, capfd):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include import tasks
+
+    root = DataRoot(str(tmp_path / "root"))
+    _write_day(root, D1)
+    pr.prune(root, ret.Policy(snapshot_days=1), today=D1 + dt.timedelta(days=5))
+    capfd.readouterr()
+    monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", root.url)
+    monkeypatch.setenv("AIRFLOW_CONN_VIDEO_REDIS", "redis://127.0.0.1:1/0")  # never reached
+    ctx = {"params": {}, "logical_date": dt.datetime(2014, 1, 6, tzinfo=UTC)}
+    for fn in (tasks.wait_for_plays, tasks.ingest_plays):
+        with pytest.raises(AirflowFailException, match="20140106 cannot be re-run from the data root"):
+            fn(ctx)
+    code, out, err = _cli(capfd, "plays", "--date", "20140106", "--data-root", root.url)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("video-analytics plays: error: 20140106 cannot be re-run from the data root")
