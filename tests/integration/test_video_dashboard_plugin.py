@@ -133,7 +133,7 @@ def test_hostile_values_are_escaped_on_every_page(tmp_path, monkeypatch, auth):
     day = pages["/day/2014-01-07"].text
     escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
     assert _cell(day, re.escape(f"data-vid='{escaped}'"), "clicknum") == "90"
-    assert f"<td class='l'>{escaped}</td><td class='l'>{escaped}</td>" in day  # its vid and category
+    assert f"<td class='l'>{escaped}</td><td class='l category' title='{escaped}'>{escaped}</td>" in day  # vid, kid
     assert "class='run'" in day and "Heat map of &lt;script&gt;" in day
     assert "failed: plays.&lt;script&gt;" in _cell(pages["/"].text, "data-day='2014-01-07'", "verify")
 
