@@ -26,6 +26,10 @@ Results, reports, contributions, documents, the running totals and rejects are k
 `verify --all` reads goes. What went is recorded in `plays/D/pruned.json` / `online_time/D/pruned.json`.
 A param left empty comes from the Variable `retention_<param>` (e.g. `retention_snapshot_days`), else the
 default; a bad value fails the run at once. Param `dry_run` lists what would go (the task's XCom).
+
+`capture_categories` copies the category names of the catalog (MySQL `vsort`: its `kid` and the column
+named by the Variable `category_name_column`, default `name`) to `catalog/categories.json`, which the
+dashboard shows instead of the ids; without such a column the dashboard shows the ids.
 """
 
 
@@ -57,6 +61,7 @@ def _days(default: int, low: int, what: str) -> Param:
     },
 )
 def maintenance():
+    from include import dashboard
     from include import prune as pr
 
     @task(multiple_outputs=False)
@@ -64,7 +69,13 @@ def maintenance():
         """Remove what the retention policy lets go from the data root (see the DAG's docs)."""
         return pr.maintenance(get_current_context())
 
+    @task(multiple_outputs=False)
+    def capture_categories() -> dict:
+        """Copy the catalog's category names (MySQL `vsort`) to `catalog/categories.json` for the dashboard."""
+        return dashboard.categories_task(get_current_context())
+
     prune()
+    capture_categories()
 
 
 maintenance()

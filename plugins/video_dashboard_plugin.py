@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import video_ui
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-import video_ui
 from video_ui import DAG_ID, TEMPLATES, app
 from video_ui import data_root as _root
 

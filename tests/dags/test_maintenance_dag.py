@@ -21,9 +21,9 @@ def dag():
 
 def test_daily_one_task_params_bounded(dag):
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable" and dag.catchup is False
-    assert dag.task_ids == ["prune"] and dag.max_active_runs == 1
-    t = dag.get_task("prune")
-    assert t.retries >= 2 and t.on_failure_callback and t.execution_timeout is not None
+    assert sorted(dag.task_ids) == ["capture_categories", "prune"] and dag.max_active_runs == 1
+    for t in dag.tasks:
+        assert t.retries >= 2 and t.on_failure_callback and t.execution_timeout is not None
     for name, low in (("shard_days", 0), ("snapshot_days", 1), ("quarantine_days", 1)):
         schema = dag.params.get_param(name).schema
         assert schema["type"] == ["null", "integer"] and schema["minimum"] == low and schema["maximum"] == 36500
@@ -41,8 +41,10 @@ def test_hostile_params_are_refused_by_airflow(dag, value):
     assert param.resolve(90) == 90
 
 
-def test_the_task_is_one_call_into_include():
+@pytest.mark.parametrize("name,call", [("prune", "pr.maintenance(get_current_context())"),
+                                       ("capture_categories", "dashboard.categories_task(get_current_context())")])
+def test_each_task_is_one_call_into_include(name, call):
     tree = ast.parse(DAG_FILE.read_text())
-    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "prune")
+    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name)
     body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    assert len(body) == 1 and ast.unparse(body[0]) == "return pr.maintenance(get_current_context())"
+    assert len(body) == 1 and ast.unparse(body[0]) == f"return {call}"
