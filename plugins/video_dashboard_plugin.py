@@ -7,8 +7,13 @@ with no JavaScript and no CDN, so the UI works with no internet. Every chart and
 whatever the data (charts: see ``video_analytics.charts``; tables: the top ``TOP`` videos, ``MAX_VIDS``
 vids offered, ``MAX_ROWS`` checks, with a note of how many were left out). Every route requires what
 Airflow's own API requires to read ``daily_analytics`` runs (``video_ui.app``), else 401/403. The
-pages read the data root only (``include.dashboard``), imported per request: loading the plugin must
-not import the pipeline, pandas or pyarrow.
+pages read the data root (``include.dashboard``), imported per request: loading the plugin must
+not import the pipeline, pandas or pyarrow; and the metadata DB for each day's run and its failed
+tasks (``video_ui.runs``), linked relative to the UI's base path.
+
+The overview's axis is the calendar (a day without results is a gap) and it says the last complete
+day (verify passed) and the hours since it ended. Every table has a CSV download (``/days.csv``,
+``/day/<D>/<table>.csv``), its text cells made inert for spreadsheets (``dashboard.csv_cell``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ Jinja2 templates (``plugins/templates/``, always autoescaped), the data root, an
 every route requires what Airflow's own API requires to read ``daily_analytics`` runs (a Bearer JWT
 or the UI's ``_token`` cookie, then the auth manager's read access), else 401/403.
 
+``runs`` reads each day's ``daily_analytics`` run and failed tasks from the metadata DB.
+
 Airflow puts the plugins folder on ``sys.path``, so the plugins import this module by name. It
 defines no plugin; loading it imports neither the pipeline nor pandas or pyarrow.
 """
