@@ -155,7 +155,7 @@ def _day_page(request: Request, title: str, day: str, vid: str | None) -> HTMLRe
         "heat": charts.heat_strip(runs or [], f"Heat map of {vid or '(no video)'} on {day}"),
         "curve": charts.line_chart([f"{p['second']:,} s" for p in curve],
                                    [("share of plays", [p["share"] for p in curve], lambda v: f"{100 * v:.1f}%")],
-                                   f"Retention curve of {vid or '(no video)'} on {day}"),
+                                   f"Retention curve of {vid or '(no video)'} on {day}", top=1.0),
     }
     links, links_error = _links(request, [day])
     return _page(request, "day.html", title, day=day, vid=vid, s=dash.day_summary(root, day), root_uri=root.uri(),

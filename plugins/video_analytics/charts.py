@@ -49,10 +49,11 @@ def empty(message: str, width: int = W, height: int = 80) -> Markup:
 
 
 def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], Callable[[float], str]]],
-               title: str, threshold: tuple[str, float] | None = None) -> Markup:
+               title: str, threshold: tuple[str, float] | None = None, top: float | None = None) -> Markup:
     """One line per series over the x ``labels``; each series has its own y scale when there are two
     (left and right axes). ``None`` values leave a gap: the line breaks there. ``threshold``: a dashed horizontal line at
-    that value on the first series' scale. More than ``MAX_POINTS`` labels: the largest value of each
+    that value on the first series' scale; ``top``: the first scale's top when no value passes it (a
+    share's 100%). More than ``MAX_POINTS`` labels: the largest value of each
     run of k neighbours, the series named ``(max of k)``."""
     if not labels:
         return empty(f"{title}: no data")
@@ -68,6 +69,8 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     for si, (name, values, fmt) in enumerate(series[:2]):
         known = [v for v in values if v is not None]
         ymax = nice_step(max(known + ([threshold[1]] if threshold and si == 0 else []), default=0) * 1.05)
+        if si == 0 and top is not None and max(known, default=0) <= top:
+            ymax = top
         axes.append(_ticks(ymax, fmt, y0, ih))
         runs: list[list[dict]] = [[]]
         for x, v, lab in zip(xs, values, labels, strict=True):

@@ -215,6 +215,8 @@ def test_calendar_keeps_days_without_results_as_gaps():
 def test_line_chart_breaks_the_line_at_a_gap():
     svg = charts.line_chart(["a", "b", "c", "d", "e"], [("v", [1, 2, None, 3, 4], str)], "t")
     assert svg.count("<polyline") == 2 and _values(svg, "point") == ["1", "2", "3", "4"]
+    share = charts.line_chart(["a", "b"], [("v", [1.0, 0.5], str)], "t", top=1.0)
+    assert re.findall(r"<text x='[^']*' y='[^']*' text-anchor='end' fill='#555'>([^<]*)<", share)[-1] == "1.0"
     lone = charts.line_chart(["a", "b", "c"], [("v", [1, None, 3], str)], "t")
     assert lone.count("<polyline") == 0 and _values(lone, "point") == ["1", "3"]
 
