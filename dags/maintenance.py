@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from include.alerts import failure_callbacks
+from include.settings import retry_delay_seconds
 from video_analytics import retention as ret
-
-RETRY_DELAY = int(os.environ.get("VIDEO_RETRY_DELAY_SECONDS", 300))
 
 DOC = """
 ### Data-root maintenance (retention)
@@ -49,7 +47,7 @@ def _days(default: int, low: int, what: str) -> Param:
     default_args={
         "owner": "analytics",
         "retries": 2,
-        "retry_delay": timedelta(seconds=RETRY_DELAY),
+        "retry_delay": timedelta(seconds=retry_delay_seconds()),
         "on_failure_callback": failure_callbacks(),
         "execution_timeout": timedelta(hours=1),
     },
