@@ -72,6 +72,18 @@ def _fail_fast():
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _refuse_pruned(root, day: str) -> None:
+    """A day whose raw snapshot was pruned cannot be re-run: fail at once, without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.prune import DayPruned, refuse_pruned
+
+    try:
+        refuse_pruned(root, day)
+    except DayPruned as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def _exclusive(day: dt.date, stage: str, fn, /, *args, **kwargs):
     from include.plays.lease import exclusive
     from include.settings import redis_client
@@ -93,7 +105,9 @@ def wait_for_plays(context) -> bool:
     from include.sensors import plays_ready
     from include.settings import data_root, redis_client
 
-    return plays_ready(redis_client(), conv.ymd(day_of(context)), data_root())
+    root, day = data_root(), conv.ymd(day_of(context))
+    _refuse_pruned(root, day)
+    return plays_ready(redis_client(), day, root)
 
 
 @task_start
@@ -151,7 +165,9 @@ def ingest_plays(context) -> dict:
     from include.settings import data_root, mongo_db, mysql_hook, redis_client
 
     day = day_of(context)
-    return _exclusive(day, "ingest_plays", ingest_plays, data_root(), redis_client(), mysql_hook(), conv.ymd(day),
+    root = data_root()
+    _refuse_pruned(root, conv.ymd(day))
+    return _exclusive(day, "ingest_plays", ingest_plays, root, redis_client(), mysql_hook(), conv.ymd(day),
                       mongo_db=mongo_db())
 
 
