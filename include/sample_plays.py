@@ -76,87 +76,89 @@ def write_categories(mysql_hook_or_conn, vids: list[str], seed: int = 7) -> dict
     return {"vinfo_rows": len(rows), "vids_without_row": len(vids) - len(rows)}
 
 
-def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids: int | None = None, seed=7,
-                   bad_rate: float = 0.002, dup_rate: float = 0.001, z1_rate: float = 0.3,
-                   key_prefix: str = "") -> dict:
-    """Write ``plays`` finished plays of ``day`` (YYYYMMDD) to Redis, and the category tables to MySQL.
-
-    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 500)``, so 2,000 for 1M plays),
-    owned by ``vids // 10`` uids. About ``bad_rate`` of the plays are malformed (one of several kinds) and
-    ``dup_rate`` of the keys are pushed twice. ``mysql_hook_or_conn`` may be None (no MySQL tables).
-    """
-    t0 = time.perf_counter()
-    n_vids = vids or max(20, plays // 500)
-    vid_list, uids = catalogue(n_vids, seed)
-    rng = np.random.default_rng([int(seed), zlib.crc32(day.encode())])
+def _draws(rng, n_vids: int, plays: int, bad_rate: float, z1_rate: float) -> dict:
+    """Every random choice of the plays, in one fixed order (the output depends on it)."""
     weights = 1.0 / np.arange(1, n_vids + 1) ** 1.1
     order = rng.permutation(n_vids)
     p = weights[order] / weights.sum()
-    vid_of = rng.choice(n_vids, size=plays, p=p)
+    d = {"vid": rng.choice(n_vids, size=plays, p=p)}
     region_p = 1.0 / np.arange(1, len(REGIONS) + 1)
     region_p /= region_p.sum()
-    region_of = rng.choice(len(REGIONS), size=plays, p=region_p)
-    conv.parse_ymd(day)  # validates the day
-    secs = np.sort(rng.integers(0, 86400, plays))
-    ip_pool = max(10, plays // 3)
-    ip_of = rng.integers(0, ip_pool, plays)
-    flow = np.round(rng.gamma(2.0, 1500.0, plays), 2)
-    comp = np.round(rng.random(plays), 4)
-    pool = _segment_pool(rng, max(50, min(plays, 20000) // 4))
-    j_of = rng.integers(0, len(pool), plays)
-    os_of = rng.integers(0, len(OSES), plays)
-    br_of = rng.integers(0, len(BROWSERS), plays)
-    city_of = rng.integers(0, len(CITIES), plays)
-    has_z1 = rng.random(plays) < z1_rate
+    d["region"] = rng.choice(len(REGIONS), size=plays, p=region_p)
+    d["secs"] = np.sort(rng.integers(0, 86400, plays))
+    d["ip"] = rng.integers(0, max(10, plays // 3), plays)
+    d["flow"] = np.round(rng.gamma(2.0, 1500.0, plays), 2)
+    d["comp"] = np.round(rng.random(plays), 4)
+    d["pool"] = _segment_pool(rng, max(50, min(plays, 20000) // 4))
+    d["j"] = rng.integers(0, len(d["pool"]), plays)
+    d["os"] = rng.integers(0, len(OSES), plays)
+    d["browser"] = rng.integers(0, len(BROWSERS), plays)
+    d["city"] = rng.integers(0, len(CITIES), plays)
+    d["z1"] = rng.random(plays) < z1_rate
     bad_of = np.flatnonzero(rng.random(plays) < bad_rate)
-    bad_kind = {int(i): BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(bad_of.tolist())}
+    d["bad"] = {int(i): BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(bad_of.tolist())}
+    return d
 
+
+def _spoil(kind: str, i: int, s: dict, j_text: str | None) -> tuple[str | None, str | None, bool]:
+    """A malformed play of ``kind``: ``(K_S text, or None for ``s`` as JSON; K_J text; a bad vid)``."""
+    s_text = None
+    if kind == "missing_J":
+        j_text = None
+    elif kind == "invalid_json_S":
+        s_text = '{"starttime": "' + s["starttime"]
+    elif kind == "invalid_json_J":
+        j_text = "[[1,1],[2,"
+    elif kind == "missing_field:ip":
+        del s["ip"]
+    elif kind == "non_numeric:flow":
+        s["flow"] = "n/a"
+    elif kind == "non_numeric:comprate":
+        s["comprate"] = None if i % 2 else "x"
+    elif kind == "bad_region":
+        s["region"] = "He.bei"
+    elif kind == "bad_region$":
+        s["region"] = "$where"
+    return s_text, j_text, kind == "bad_vid"
+
+
+def _play_s(d: dict, i: int, day_dash: str) -> dict:
+    """The ``K_S`` fields of play ``i``."""
+    sec, ip = int(d["secs"][i]), d["ip"][i]
+    return {"starttime": f"{day_dash} {sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}",
+            "country": "CN", "region": REGIONS[d["region"][i]], "city": CITIES[d["city"][i]],
+            "ip": f"10.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}",
+            "os": OSES[d["os"][i]], "browser": BROWSERS[d["browser"][i]], "flow": float(d["flow"][i]),
+            "comprate": float(d["comp"][i])}
+
+
+def _write_plays(pipe, d: dict, vid_list: list[str], day: str, key_prefix: str):
+    """``K_S`` / ``K_J`` / ``K_z1`` of every play; ``(keys, good plays per vid, per (vid, region))``."""
     keys: list[str] = []
     dumps = ujson.dumps
-    pipe = redis.pipeline(transaction=False)
     batch: dict[str, str] = {}
     day_dash = f"{day[:4]}-{day[4:6]}-{day[6:]}"
-    per_vid = np.zeros(n_vids, dtype=np.int64)
+    per_vid = np.zeros(len(vid_list), dtype=np.int64)
     per_vid_region: dict[tuple[int, int], int] = {}
-    for i in range(plays):
-        v = int(vid_of[i])
+    for i in range(len(d["vid"])):
+        v = int(d["vid"][i])
         key = f"{key_prefix}{vid_list[v]}_{day}{i:07d}"
-        kind = bad_kind.get(i)
-        sec = int(secs[i])
-        s = {"starttime": f"{day_dash} {sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}",
-             "country": "CN", "region": REGIONS[region_of[i]], "city": CITIES[city_of[i]],
-             "ip": f"10.{ip_of[i] >> 16 & 255}.{ip_of[i] >> 8 & 255}.{ip_of[i] & 255}",
-             "os": OSES[os_of[i]], "browser": BROWSERS[br_of[i]], "flow": float(flow[i]),
-             "comprate": float(comp[i])}
-        s_text = None
-        j_text = pool[j_of[i]]
+        kind = d["bad"].get(i)
+        s = _play_s(d, i, day_dash)
+        s_text, j_text = None, d["pool"][d["j"][i]]
         if kind is None:
             per_vid[v] += 1
-            r = int(region_of[i])
+            r = int(d["region"][i])
             per_vid_region[(v, r)] = per_vid_region.get((v, r), 0) + 1
-        elif kind == "missing_J":
-            j_text = None
-        elif kind == "invalid_json_S":
-            s_text = '{"starttime": "' + s["starttime"]
-        elif kind == "invalid_json_J":
-            j_text = "[[1,1],[2,"
-        elif kind == "missing_field:ip":
-            del s["ip"]
-        elif kind == "non_numeric:flow":
-            s["flow"] = "n/a"
-        elif kind == "non_numeric:comprate":
-            s["comprate"] = None if i % 2 else "x"
-        elif kind == "bad_region":
-            s["region"] = "He.bei"
-        elif kind == "bad_region$":
-            s["region"] = "$where"
-        elif kind == "bad_vid":
-            key = f"{key_prefix}1.{vid_list[v][2:]}_{day}{i:07d}"
+        else:
+            s_text, j_text, bad_vid = _spoil(kind, i, s, j_text)
+            if bad_vid:
+                key = f"{key_prefix}1.{vid_list[v][2:]}_{day}{i:07d}"
         if kind != "missing_S":
             batch[key + "_S"] = s_text if s_text is not None else dumps(s)
         if j_text is not None:
             batch[key + "_J"] = j_text
-        if has_z1[i]:
+        if d["z1"][i]:
             batch[key + "_z1"] = f"name=用户{i % 97}/agent=Mozilla/5.0 (x{i % 13})"
         keys.append(key)
         if len(batch) >= 20000:
@@ -165,15 +167,15 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     if batch:
         pipe.mset(batch)
     pipe.execute()
+    return keys, per_vid, per_vid_region
 
-    dups = [keys[int(i)] for i in rng.choice(len(keys), size=int(plays * dup_rate), replace=False)] if plays else []
-    listed = keys + dups
-    for i in range(0, len(listed), 20000):
-        pipe.rpush(conv.endlist_key(day), *listed[i: i + 20000])
-    # loads >= plays started >= finished plays; a few vids (1 in 100) have no table entries (taken as 0)
+
+def _write_tables(pipe, rng, day: str, vid_list: list[str], per_vid, per_vid_region) -> None:
+    """``T_loadtable_D``, ``T_playtable_D``, ``T_regiontable_D``: loads >= plays started >= finished
+    plays; a few vids (1 in 100) have no table entries (taken as 0)."""
     load, playt, regt = {}, {}, {}
-    extra = rng.integers(0, 5, n_vids)
-    for v in range(n_vids):
+    extra = rng.integers(0, 5, len(vid_list))
+    for v in range(len(vid_list)):
         if per_vid[v] == 0 or v % 100 == 99:
             continue
         playt[vid_list[v]] = int(per_vid[v] + extra[v])
@@ -186,7 +188,32 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
         if table:
             pipe.hset(name, mapping=table)
     pipe.execute()
+
+
+def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids: int | None = None, seed=7,
+                   bad_rate: float = 0.002, dup_rate: float = 0.001, z1_rate: float = 0.3,
+                   key_prefix: str = "") -> dict:
+    """Write ``plays`` finished plays of ``day`` (YYYYMMDD) to Redis, and the category tables to MySQL.
+
+    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 500)``, so 2,000 for 1M plays),
+    owned by ``vids // 10`` uids. About ``bad_rate`` of the plays are malformed (one of several kinds) and
+    ``dup_rate`` of the keys are pushed twice. ``mysql_hook_or_conn`` may be None (no MySQL tables).
+    """
+    t0 = time.perf_counter()
+    conv.parse_ymd(day)  # validates the day
+    n_vids = vids or max(20, plays // 500)
+    vid_list, uids = catalogue(n_vids, seed)
+    rng = np.random.default_rng([int(seed), zlib.crc32(day.encode())])
+    d = _draws(rng, n_vids, plays, bad_rate, z1_rate)
+    pipe = redis.pipeline(transaction=False)
+    keys, per_vid, per_vid_region = _write_plays(pipe, d, vid_list, day, key_prefix)
+
+    dups = [keys[int(i)] for i in rng.choice(len(keys), size=int(plays * dup_rate), replace=False)] if plays else []
+    listed = keys + dups
+    for i in range(0, len(listed), 20000):
+        pipe.rpush(conv.endlist_key(day), *listed[i: i + 20000])
+    _write_tables(pipe, rng, day, vid_list, per_vid, per_vid_region)
     cats = write_categories(mysql_hook_or_conn, vid_list, seed) if mysql_hook_or_conn is not None else {}
     return {"day": day, "plays": plays, "keys_pushed": len(listed), "duplicates": len(dups),
-            "bad": len(bad_kind), "vids": n_vids, "uids": len(uids), "segment_patterns": len(pool),
+            "bad": len(d["bad"]), "vids": n_vids, "uids": len(uids), "segment_patterns": len(d["pool"]),
             **cats, "seconds": round(time.perf_counter() - t0, 3)}

@@ -16,7 +16,7 @@ import uuid
 import pandas as pd
 import pyarrow as pa
 
-from include.plays.lease import totals_lease
+from include.plays.lease import ensure_held, totals_lease
 from include.plays.store import iter_batches, read_frame
 from include.storage import DataRoot
 from video_analytics import totals as tot
@@ -166,6 +166,7 @@ def install(root: DataRoot, staged: dict[str, str] | None, meta: dict, replace: 
         new = {**reg, "baseline": {**meta, "dir": name} if staged is not None else {**NEW_SITE, **meta}}
         if reg["days"]:
             new["snapshots"] = _refold(root, new, totals)
+        ensure_held()
         root.write_json(new, totals.REGISTRY)
         _remove_unused(root, new)
     return {"status": "replaced" if old is not None else "imported", "dir": name, "last_day": last,

@@ -15,7 +15,7 @@ import time
 
 
 def add_parser(sub) -> None:
-    """The ``legacy-import`` subcommand (its function: ``command``)."""
+    """``video-analytics legacy-import``'s parser under ``sub`` (``include.cli.args``; its handler: ``cli``)."""
     li = sub.add_parser("legacy-import", help="import the legacy job's all-time totals as the baseline "
                                               "(CONTRACT §7, docs/CUTOVER.md)")
     src = li.add_mutually_exclusive_group(required=True)
@@ -23,17 +23,27 @@ def add_parser(sub) -> None:
     src.add_argument("--mongo", action="store_true", help="the live database behind the video_mongo connection")
     src.add_argument("--new-site", action="store_true",
                      help="this site never ran the legacy job: start without a baseline")
-    li.add_argument("--data-root", required=True)
+    li.add_argument("--data-root", help="the data root (default: the data_root Variable, AIRFLOW_VAR_DATA_ROOT)")
     li.add_argument("--replace", action="store_true", help="replace a different baseline imported before")
     li.add_argument("--tmp", help="where to stage the import (default: the system's temporary folder)")
+
+
+def cli(args) -> int:
+    """``video-analytics legacy-import``: what was done, as JSON."""
+    import json
+
+    from include.cli.common import emit
+
+    emit(json.dumps(command(args), default=str))
+    return 0
 
 
 def command(args) -> dict:
     """Run ``legacy-import`` from parsed arguments; returns what was done."""
     from include import settings
-    from include.storage import DataRoot
+    from include.cli.common import data_root
 
-    root = DataRoot(args.data_root)
+    root = data_root(args)
     redis = settings.redis_client() if settings.has_connection(settings.REDIS_CONN_ID) else None
     if args.new_site:
         return new_site(root, args.replace, redis)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import posixpath
-import uuid
 
 import pandas as pd
 import pyarrow as pa
@@ -44,21 +42,23 @@ class ParquetStream:
         """``dictionary``: the columns worth dictionary-encoding (few distinct values); default all."""
         self.root, self.schema, self.rows = root, schema, 0
         self.path = root.path(rel)
-        root.fs.makedirs(posixpath.dirname(self.path), exist_ok=True)
-        self.tmp = f"{self.path}.{uuid.uuid4().hex[:12]}.tmp"
-        self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs,
-                                       use_dictionary=True if dictionary is None else list(dictionary))
+        self.tmp = root.tmp_name(self.path)  # creates the folder and sweeps dead writers' leftovers
+        with root.writing(self.path, self.tmp):
+            self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs,
+                                           use_dictionary=True if dictionary is None else list(dictionary))
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self.writer.write_table(table.select(self.schema.names).cast(self.schema), row_group_size=1 << 20)
+            with self.root.writing(self.path, self.tmp):
+                self.writer.write_table(table.select(self.schema.names).cast(self.schema), row_group_size=1 << 20)
             self.rows += table.num_rows
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-            self.root.fs.mv(self.tmp, self.path)
+            writer, self.writer = self.writer, None
+            with self.root.writing(self.path, self.tmp):
+                writer.close()
+                self.root.fs.mv(self.tmp, self.path)
 
     def abort(self) -> None:
         if self.writer is not None:
@@ -87,6 +87,14 @@ def iter_batches(root: DataRoot, rel: str, rows: int, columns=None):
     """A Parquet file's rows as ``pyarrow.RecordBatch`` es of at most ``rows`` rows."""
     with root.fs.open(root.path(rel), "rb") as fh:
         yield from parquet_file(fh).iter_batches(batch_size=rows, columns=columns)
+
+
+def stored_rows(root: DataRoot, rel: str) -> int:
+    """The rows of a stored Parquet file (from its footer), 0 when there is none."""
+    if not root.exists(rel):
+        return 0
+    with root.fs.open(root.path(rel), "rb") as fh:
+        return parquet_file(fh).metadata.num_rows
 
 
 def read_frame(root: DataRoot, rel: str, columns=None) -> pd.DataFrame:

@@ -5,6 +5,7 @@ and a video's heat map. ``include/dashboard.py`` reads the data root and hands t
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -117,6 +118,47 @@ def heat_runs(segments: Iterable[tuple[int, int, int]]) -> list[dict[str, int]]:
     return [{"start": a, "end": b, "heat": v, "plays": plays.get(a, 0)} for a, b, v in merged]
 
 
+def bucket_runs(runs: Sequence[Mapping[str, int]], width: int) -> tuple[list[dict[str, int]], int | None]:
+    """At most ``width`` marks for a heat strip: ``(runs, None)`` when they fit; else the timeline
+    ``[0, end)`` cut into equal whole-second buckets (at most ``width``), each with the largest heat of
+    the runs overlapping it, equal neighbours merged: ``(buckets, seconds per bucket)``. Gaps stay gaps."""
+    if len(runs) <= width:
+        return [dict(r) for r in runs], None
+    end = max(int(r["end"]) for r in runs)
+    step = max(1, math.ceil(end / width))
+    top: dict[int, int] = {}
+    for r in runs:
+        for b in range(int(r["start"]) // step, (int(r["end"]) - 1) // step + 1):
+            if top.get(b, -1) < r["heat"]:
+                top[b] = int(r["heat"])
+    out: list[dict[str, int]] = []
+    for b in sorted(top):
+        lo, hi = b * step, min((b + 1) * step, end)
+        if out and out[-1]["end"] == lo and out[-1]["heat"] == top[b]:
+            out[-1]["end"] = hi
+        else:
+            out.append({"start": lo, "end": hi, "heat": top[b]})
+    return out, step
+
+
+def bucket_max(values: Sequence[float | None], k: int) -> list[float | None]:
+    """The largest known value of each ``k`` consecutive values (``None`` when none is known)."""
+    out = []
+    for i in range(0, len(values), k):
+        known = [v for v in values[i:i + k] if v is not None]
+        out.append(max(known) if known else None)
+    return out
+
+
+def merge_bins(bins: Sequence[Mapping[str, float]], most: int) -> list[dict[str, float]]:
+    """Histogram bins with neighbours merged (counts summed) so that there are at most ``most``."""
+    k = math.ceil(len(bins) / most)
+    if k <= 1:
+        return [dict(b) for b in bins]
+    return [{"lo": bins[i]["lo"], "hi": bins[min(i + k, len(bins)) - 1]["hi"],
+             "count": sum(b["count"] for b in bins[i:i + k])} for i in range(0, len(bins), k)]
+
+
 def fmt_int(value: float | None) -> str:
     """``1,234,567``; ``–`` for unknown."""
     return "–" if value is None else f"{int(round(value)):,}"
@@ -148,3 +190,71 @@ def week_summary(end: str, days: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "max_reject_rate": max(known("reject_rate"), default=None),
         "max_quarantine_rate": max(known("quarantine_rate"), default=None),
     }
+
+
+def calendar(found: Sequence[str], today: dt.date, n: int) -> list[str]:
+    """The ``n`` calendar days the overview's axis shows (``YYYY-MM-DD``, oldest first), days without
+    results included (they are gaps): ending today when the newest day with results is among the last
+    ``n`` days, else ending at that newest day (old data, such as a demo's, still shows). ``[]``: none."""
+    if not found or n < 1:
+        return []
+    newest = dt.date.fromisoformat(max(found))
+    end = today if 0 <= (today - newest).days < n else newest
+    return [(end - dt.timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1)]
+
+
+def last_complete(rows: Iterable[Mapping[str, Any]], now: dt.datetime) -> dict[str, Any] | None:
+    """The newest day whose verify report passed, and the hours from the end of that day (its data
+    interval) to ``now``: ``{"day", "hours"}``; ``None`` when no day passed."""
+    done = [r["day"] for r in rows if r.get("verify") == "passed"]
+    if not done:
+        return None
+    day = max(done)
+    end = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return {"day": day, "hours": (now - end).total_seconds() / 3600}
+
+
+def reason_counts(counts: Mapping[str, int], total: int | None = None) -> list[dict[str, Any]]:
+    """``[{"reason", "count", "share"}]``, most frequent first (ties by reason); ``share`` of ``total``."""
+    rows = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    return [{"reason": k, "count": v, "share": rate(v, total)} for k, v in rows]
+
+
+def retention_curve(segments: Iterable[tuple[int, int]], plays: float | None) -> list[dict[str, float]]:
+    """A video's retention curve from its ``(seg, plays)`` rows (PlayMapSum: the plays that reached segment
+    ``seg``, the seconds ``[2 seg - 2, 2 seg)``) and its number of plays: ``[{"second", "plays", "share"}]``
+    for every segment from the first to the last (a segment no play reached has 0). ``[]`` when unknown."""
+    reached = {int(s): int(p) for s, p in segments}
+    if not reached or not plays:
+        return []
+    return [{"second": 2 * s - 2, "plays": reached.get(s, 0), "share": reached.get(s, 0) / float(plays)}
+            for s in range(1, max(reached) + 1)]
+
+
+_CSV_RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV cell that a spreadsheet will not run: text starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading ``'``; numbers stay numbers; ``None`` is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(_CSV_RISKY) else text
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """RFC 4180 CSV (``\\r\\n`` line ends), every cell through ``csv_cell``."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([csv_cell(h) for h in header])
+    for r in rows:
+        w.writerow([csv_cell(v) for v in r])
+    return buf.getvalue()
