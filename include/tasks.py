@@ -64,11 +64,11 @@ def _fail_fast():
     """Deterministic failures fail the task at once (``AirflowFailException``, no retries)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.errors import CleanupRefused, RejectThresholdExceeded, VerificationFailed
+    from include.errors import CleanupRefused, DocumentTooLarge, RejectThresholdExceeded, VerificationFailed
 
     try:
         yield
-    except (RejectThresholdExceeded, VerificationFailed, CleanupRefused) as exc:
+    except (RejectThresholdExceeded, VerificationFailed, CleanupRefused, DocumentTooLarge) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -77,6 +77,18 @@ def _alert(context):
     from include.alerts import run_alert
 
     return functools.partial(run_alert, context)
+
+
+def _refuse_pruned(root, day: str) -> None:
+    """A day whose raw snapshot was pruned cannot be re-run: fail at once, without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.prune import DayPruned, refuse_pruned
+
+    try:
+        refuse_pruned(root, day)
+    except DayPruned as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def _exclusive(day: dt.date, stage: str, fn, /, *args, **kwargs):
@@ -100,7 +112,9 @@ def wait_for_plays(context) -> bool:
     from include.sensors import plays_ready
     from include.settings import data_root, redis_client
 
-    return plays_ready(redis_client(), conv.ymd(day_of(context)), data_root())
+    root, day = data_root(), conv.ymd(day_of(context))
+    _refuse_pruned(root, day)
+    return plays_ready(redis_client(), day, root)
 
 
 @task_start
@@ -158,7 +172,9 @@ def ingest_plays(context) -> dict:
     from include.settings import data_root, mongo_db, mysql_hook, redis_client
 
     day = day_of(context)
-    return _exclusive(day, "ingest_plays", ingest_plays, data_root(), redis_client(), mysql_hook(), conv.ymd(day),
+    root = data_root()
+    _refuse_pruned(root, conv.ymd(day))
+    return _exclusive(day, "ingest_plays", ingest_plays, root, redis_client(), mysql_hook(), conv.ymd(day),
                       mongo_db=mongo_db())
 
 
@@ -191,7 +207,8 @@ def publish(context, rolled: dict) -> dict:
     from include.assets import PLAY_DOCUMENTS_MONGODB, emit, published_metadata
 
     day = day_of(context)
-    published = _exclusive(day, "publish", publish, data_root(), rolled["day"], db, redis_client())
+    with _fail_fast():
+        published = _exclusive(day, "publish", publish, data_root(), rolled["day"], db, redis_client())
     emit(context, PLAY_DOCUMENTS_MONGODB, published_metadata(day.isoformat(), published))
     return published
 

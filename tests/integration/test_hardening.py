@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from include.cli import EXIT_TRANSIENT
-from include.online_time.sort_and_partition import SPILL_PREFIX, remove_stale_spill_dirs
 from include.plays import ingest_write as ingest_mod
 from include.plays.documents import all_documents, export_docs
 from include.plays.ingest_plays import ingest_plays
 from include.plays.lease import DayBusy, day_lease, exclusive
 from include.plays.rollup_videos import rollup_videos
+from include.procs import INGEST_SPILL_PREFIX, remove_stale_spill_dirs
+from include.procs import ONLINE_SPILL_PREFIX as SPILL_PREFIX
 from include.storage import DataRoot
 from tests.support.plays import GOOD_S, categories, doc_mismatches, mysql_hook, put_play, run_day
 from video_analytics.conventions import lease_key, plays_path, reservation_key
@@ -182,9 +183,12 @@ def test_stale_spill_folders_of_dead_runs_are_removed(tmp_path):
             d = tmp_path / f"{SPILL_PREFIX}{pid}-abc"
             d.mkdir()
             (d / "s0000-f0000.arrow").write_bytes(b"x" * 1000)
+            (tmp_path / f"{INGEST_SPILL_PREFIX}{pid}-20140107-xyz").mkdir()
         (tmp_path / "someone-elses-folder").mkdir()
-        assert remove_stale_spill_dirs(str(tmp_path)) == [f"{SPILL_PREFIX}{dead.pid}-abc"]
+        assert remove_stale_spill_dirs(str(tmp_path)) == [f"{INGEST_SPILL_PREFIX}{dead.pid}-20140107-xyz",
+                                                          f"{SPILL_PREFIX}{dead.pid}-abc"]
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{SPILL_PREFIX}{live.pid}-abc",
+                                                                     f"{INGEST_SPILL_PREFIX}{live.pid}-20140107-xyz",
                                                                      "someone-elses-folder"])
     finally:
         live.kill()
