@@ -230,7 +230,6 @@ def send_mail(record: dict[str, Any], uri: str | None = None, conn_id: str | Non
         from include.settings import SMTP_CONN_ID, alert_emails, has_connection, smtp_hook
 
         conn_id = conn_id or SMTP_CONN_ID
-
         if not has_connection(conn_id):
             log.info("no %r connection: e-mail alert skipped", conn_id)
             return False
