@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from include.alerts import failure_callbacks
-from include.settings import retry_delay_seconds
+from include.settings import retry_delay_seconds, schedule_end_date
 from video_analytics import retention as ret
 
 DOC = """
@@ -40,6 +40,7 @@ def _days(default: int, low: int, what: str) -> Param:
     dag_id="maintenance",
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
     start_date=datetime(2014, 1, 1),
+    end_date=schedule_end_date(),  # the demo stack schedules no real date: its retention would count from today
     catchup=False,
     tags=["video", "maintenance", "daily"],
     doc_md=DOC,

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DAG_FILE = ROOT / "dags" / "daily_analytics.py"
 
 
-def _parse_dag(monkeypatch, end: str | None):
-    """daily_analytics parsed afresh, as the DAG processor does, with ``VIDEO_SCHEDULE_END_DATE=end``."""
+def _parse_dag(monkeypatch, end: str | None, dag_id: str = "daily_analytics"):
+    """``dag_id`` parsed afresh, as the DAG processor does, with ``VIDEO_SCHEDULE_END_DATE=end``."""
     if end is None:
         monkeypatch.delenv("VIDEO_SCHEDULE_END_DATE", raising=False)
     else:
@@ -24,10 +24,10 @@ def _parse_dag(monkeypatch, end: str | None):
     from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.serialized_objects import DagSerialization
 
-    bag = DagBag(dag_folder=str(DAG_FILE))
+    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
     assert bag.import_errors == {}, bag.import_errors
     # the scheduler's view of it: the serialized DAG, its core timetable and time restriction
-    return DagSerialization.from_dict(DagSerialization.to_dict(bag.dags["daily_analytics"]))
+    return DagSerialization.from_dict(DagSerialization.to_dict(bag.dags[dag_id]))
 
 
 def _next_scheduled(dag):
@@ -44,6 +44,13 @@ def test_the_demo_schedule_ends_at_the_demo_day(monkeypatch):
     days = [i.logical_date.date().isoformat() for i in dag.iter_dagrun_infos_between(
         dt.datetime(2014, 1, 5, tzinfo=dt.UTC), dt.datetime(2014, 1, 7, tzinfo=dt.UTC))]
     assert days == ["2014-01-05", "2014-01-06", "2014-01-07"]
+
+
+def test_the_demo_stack_schedules_no_maintenance_either(monkeypatch):
+    """Its retention counts back from today: a real-date run would prune the 2014 demo days."""
+    dag = _parse_dag(monkeypatch, "2014-01-07", "maintenance")
+    assert _next_scheduled(dag) is None
+    assert _next_scheduled(_parse_dag(monkeypatch, None, "maintenance")) is not None
 
 
 def test_without_the_setting_the_schedule_is_open(monkeypatch):
