@@ -18,6 +18,7 @@ import pytest
 from include import dashboard
 from include.object_store import StoreError
 from include.storage import DataRoot
+from tests.conftest import TEST_REDIS_DB
 from tests.support.s3 import s3_server
 from video_analytics import conventions as conv
 
@@ -129,3 +130,25 @@ def test_bad_storage_gets_one_line_naming_the_connection(s3, bucket, case):
     assert len(lines) == 1, res.stderr
     assert "video_storage" in lines[0] and url.split("/root")[0] in lines[0], lines[0]
     assert s3.secret not in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_online_time_on_object_storage_equals_local(s3, bucket, tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"}
+    logs = tmp_path / "logs"
+    env["AIRFLOW_CONN_VIDEO_REDIS"] = f"redis://127.0.0.1:{os.environ.get('VIDEO_REDIS_PORT', '6379')}/{TEST_REDIS_DB}"
+    res = _cli("sample-data", "--date", DAY.isoformat(), "--log-dir", str(logs), "--users", "80", "--plays", "5",
+               env=env)
+    assert res.returncode == 0, res.stderr
+    remote_logs = DataRoot(f"s3://{bucket}/logs")
+    for f in sorted(logs.iterdir()):
+        remote_logs.write_bytes(f.read_bytes(), f.name)
+    args = ["online-time", "--date", DAY.isoformat()]
+    local = _cli(*args, "--log-dir", str(logs), "--data-root", str(tmp_path / "root"),
+                 "--out", str(tmp_path / "local.csv"), env=env)
+    assert local.returncode == 0, local.stderr
+    remote = _cli(*args, "--log-dir", remote_logs.url, "--data-root", f"s3://{bucket}/root",
+                  "--out", str(tmp_path / "remote.csv"), env=env)
+    assert remote.returncode == 0, remote.stderr
+    assert (tmp_path / "remote.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert DataRoot(f"s3://{bucket}/root").read_json("online_time", DAY.isoformat(), "totals.json")["users"] > 0
+    assert not [k for k in s3.keys(bucket) if k.endswith(".tmp")]
