@@ -152,3 +152,36 @@ def test_cli_online_time_on_object_storage_equals_local(s3, bucket, tmp_path):
     assert (tmp_path / "remote.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
     assert DataRoot(f"s3://{bucket}/root").read_json("online_time", DAY.isoformat(), "totals.json")["users"] > 0
     assert not [k for k in s3.keys(bucket) if k.endswith(".tmp")]
+
+
+_TASK_LOG = """
+import sys
+from pathlib import Path
+from airflow.sdk.log import load_remote_log_handler
+from airflow.logging_config import configure_logging, get_remote_task_log
+configure_logging()
+writer, reader = load_remote_log_handler(), get_remote_task_log()
+rel = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
+local = Path(sys.argv[1]) / rel
+local.parent.mkdir(parents=True)
+local.write_text('{"event": "hello from the worker"}\\n')
+writer.upload(rel)
+print(type(writer).__name__, type(reader).__name__)
+print(reader.read(rel, None))
+print(reader.read("dag_id=d/none.log", None))
+"""
+
+
+def test_task_logs_go_to_the_object_store_and_back(s3, bucket, tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
+           "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "include.task_logs.LOGGING_CONFIG",
+           "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
+           "VIDEO_TASK_LOG_URL": f"s3://{bucket}/task-logs"}
+    res = subprocess.run([sys.executable, "-c", _TASK_LOG, str(tmp_path / "logs")], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    kinds, found, missing = res.stdout.strip().splitlines()[-3:]
+    assert kinds == "ObjectStoreLogIO ObjectStoreLogIO"
+    assert "hello from the worker" in found and f"s3://{bucket}/task-logs/dag_id=d/run_id=r" in found
+    assert "no log at" in missing
+    assert s3.keys(bucket) == ["task-logs/dag_id=d/run_id=r/task_id=t/attempt=1.log"]
