@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 from urllib.parse import urlsplit
 
 import fsspec
@@ -189,3 +190,29 @@ def is_object_store(fs) -> bool:
     """Whether ``fs`` stores objects (a PUT is atomic, there is no rename), not files."""
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return proto not in ("file", "local", "memory")
+
+
+def upload_folder(folder: str, url: str) -> list[str]:
+    """Put every file of the local ``folder`` (not below) under ``url``, one PUT each, as a log collector
+    would (``python -m include.object_store upload FOLDER URL``). Returns the URLs written."""
+    from include.storage import DataRoot
+
+    root, done = DataRoot(url), []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as fh, root.open_write(name) as out:
+                shutil.copyfileobj(fh, out, 1 << 20)
+            done.append(root.uri(name))
+    return done
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "upload":
+        sys.exit("usage: python -m include.object_store upload FOLDER URL")
+    try:
+        print(f"uploaded {len(upload_folder(sys.argv[2], sys.argv[3]))} file(s) to {sys.argv[3]}")
+    except OSError as exc:
+        sys.exit(f"upload: error: {exc}")

@@ -89,14 +89,14 @@ class S3Server:
 
 
 @contextmanager
-def s3_server(folder: Path):
-    """A moto server of the test's own on 127.0.0.1 (``folder`` holds its log), stopped by pid."""
+def s3_server(folder: Path, host: str = "127.0.0.1"):
+    """A moto server of the test's own on ``host`` (``folder`` holds its log), stopped by pid."""
     port = _free_port()
     log = folder / "moto.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([moto_server_exe(), "-H", "127.0.0.1", "-p", str(port)], stdout=out,
+        proc = subprocess.Popen([moto_server_exe(), "-H", host, "-p", str(port)], stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    server = S3Server(f"http://127.0.0.1:{port}", log, proc)
+    server = S3Server(f"http://{host}:{port}", log, proc)
     try:
         deadline = time.monotonic() + 60
         while True:
