@@ -132,6 +132,18 @@ def test_bad_storage_gets_one_line_naming_the_connection(s3, bucket, case):
     assert s3.secret not in res.stderr and "Traceback" not in res.stderr
 
 
+def test_refused_credentials_get_one_line_naming_the_connection(tmp_path):
+    with s3_server(tmp_path, check_credentials=True) as strict:
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
+               "AIRFLOW_CONN_VIDEO_STORAGE": strict.connection()}
+        res = _cli("summary", "--date", DAY.isoformat(), "--data-root", "s3://video-any/root", env=env)
+    assert res.returncode != 0
+    lines = [ln for ln in res.stderr.splitlines() if "error" in ln]
+    assert len(lines) == 1, res.stderr
+    assert "video_storage" in lines[0] and "s3://video-any" in lines[0], lines[0]
+    assert strict.secret not in res.stderr and "Traceback" not in res.stderr
+
+
 def test_cli_online_time_on_object_storage_equals_local(s3, bucket, tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"}
     logs = tmp_path / "logs"

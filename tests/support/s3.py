@@ -89,12 +89,14 @@ class S3Server:
 
 
 @contextmanager
-def s3_server(folder: Path, host: str = "127.0.0.1"):
-    """A moto server of the test's own on ``host`` (``folder`` holds its log), stopped by pid."""
+def s3_server(folder: Path, host: str = "127.0.0.1", check_credentials: bool = False):
+    """A moto server of the test's own on ``host`` (``folder`` holds its log), stopped by pid. With
+    ``check_credentials`` it refuses every request whose access key it does not know (all of them)."""
     port = _free_port()
     log = folder / "moto.log"
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if check_credentials else None
     with open(log, "wb") as out:
-        proc = subprocess.Popen([moto_server_exe(), "-H", host, "-p", str(port)], stdout=out,
+        proc = subprocess.Popen([moto_server_exe(), "-H", host, "-p", str(port)], stdout=out, env=env,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     server = S3Server(f"http://{host}:{port}", log, proc)
     try:
