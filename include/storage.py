@@ -33,6 +33,7 @@ from typing import Any
 import fsspec
 
 from include import object_store
+from include.procs import pid_alive
 
 log = logging.getLogger(__name__)
 object_store.register()
@@ -55,17 +56,6 @@ def _host_tag() -> str:
 HOST = _host_tag()
 _TMP = re.compile(r"\.[0-9a-f]{12}\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9.-]+)\.tmp$")
 _OLD_TMP = re.compile(r"\.[0-9a-f]{12}\.tmp$")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (a zombie counts: it may still be reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def named_error(exc: OSError, where: str) -> OSError:

@@ -10,10 +10,7 @@ files. Rejected lines go to ``rejects.parquet``, the manifest to ``partition.jso
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
-import shutil
-import tempfile
 from datetime import date
 
 import fsspec
@@ -29,13 +26,13 @@ from include.online_time.logs import (
     prefetch,
     window_missing,
 )
-from include.storage import DataRoot, pid_alive
+from include.procs import remove_stale_spill_dirs
+from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
 
 log = logging.getLogger(__name__)
 
-SPILL_PREFIX = "online-time-spill-"
 
 SHARD_SCHEMA = pa.schema(
     [
@@ -96,23 +93,6 @@ def window_bytes(files: list[str]) -> int:
         fs, p = fsspec.core.url_to_fs(f)
         total += fs.size(p)
     return total
-
-
-def remove_stale_spill_dirs(tmp_root: str | None = None) -> list[str]:
-    """Remove spill folders (ours: ``online-time-spill-<pid>-*``) whose process is gone, e.g. after a
-    kill -9; returns what was removed."""
-    tmp_root = tmp_root or tempfile.gettempdir()
-    removed = []
-    for name in os.listdir(tmp_root):
-        if not name.startswith(SPILL_PREFIX):
-            continue
-        pid = name[len(SPILL_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            shutil.rmtree(os.path.join(tmp_root, name), ignore_errors=True)
-            removed.append(name)
-    if removed:
-        log.warning("removed %d stale spill folder(s) of dead runs in %s: %s", len(removed), tmp_root, removed)
-    return removed
 
 
 class _ShardFiles:

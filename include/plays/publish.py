@@ -20,6 +20,7 @@ from itertools import groupby
 import bson
 import pandas as pd
 
+from include.errors import DocumentTooLarge
 from include.mongo import bulk_upsert, doc_hash, target_token
 from include.plays.documents import Doc, daily_documents, play_documents, play_frame, stat_keys
 from include.plays.lease import ensure_held, totals_lease
@@ -33,8 +34,6 @@ Key = tuple[str, str]
 MAX_BSON_BYTES = 16 * 1024 * 1024  # MongoDB's document limit (CONTRACT §2)
 
 
-class DocumentTooLarge(ValueError):
-    """A document over ``MAX_BSON_BYTES``; the message names its collection and ``_id``."""
 
 
 def check_sizes(docs: list[Doc], limit: int = MAX_BSON_BYTES) -> None:

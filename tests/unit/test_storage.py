@@ -132,3 +132,42 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(tiny_disk):
     with pytest.raises(OSError, match=r"^\[Errno 28\] No space left on device: '.*/big\.bin'$"):
         root.write_bytes(b"x" * (2 << 20), "big.bin")
     assert [p.name for p in tiny_disk.rglob("*") if p.is_file()] == []
+
+
+STREAM_WRITER = textwrap.dedent("""
+    import sys
+    import pyarrow as pa
+    from include.plays.store import ParquetStream
+    from include.storage import DataRoot
+
+    schema = pa.schema([("k", pa.string())])
+    stream = ParquetStream(DataRoot(sys.argv[1]), "day/plays_raw.parquet", schema)
+    stream.write(pa.table({"k": ["x" * 1000] * 4000}, schema=schema))
+    print("writing", flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_a_killed_parquet_streams_partial_file_is_swept_by_the_next_stream(tmp_path):
+    """The snapshot's ParquetStream names its temporary file after its writer, so a run killed mid-snapshot
+    leaves nothing for good: the next stream into that folder removes it."""
+    import pyarrow as pa
+
+    from include.plays.store import ParquetStream
+
+    p = subprocess.Popen([sys.executable, "-c", STREAM_WRITER, str(tmp_path)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, env=ENV, text=True)
+    try:
+        assert p.stdout.readline() == "writing\n"
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert [n for n in _tmps(tmp_path / "day") if f".{p.pid}@{HOST}.tmp" in n]
+    schema = pa.schema([("k", pa.string())])
+    with ParquetStream(DataRoot(str(tmp_path)), "day/plays_raw.parquet", schema) as stream:
+        stream.write(pa.table({"k": ["y"]}, schema=schema))
+    assert _tmps(tmp_path / "day") == []
+    assert (tmp_path / "day" / "plays_raw.parquet").exists()
