@@ -23,21 +23,18 @@ from urllib.parse import urlsplit
 import fsspec
 from fsspec.implementations.arrow import ArrowFSWrapper
 
-CONN_ID = "video_storage"
+from include.settings import STORAGE_CONN_ID as CONN_ID
+from include.settings import storage_connection
+
 PROTOCOLS = ("s3", "s3a")
 _AWS_ERROR = re.compile(r"AWS Error \[?(?:code \d+\]?)?\s*([A-Z_]+)?[^:]*:?\s*(.*)")
 
 
-def connection_options(conn_id: str = CONN_ID) -> dict:
-    """``pyarrow.fs.S3FileSystem`` options from the connection (``{}`` when it is not defined)."""
-    try:
-        from airflow.sdk import Connection
-        from airflow.sdk.exceptions import AirflowNotFoundException
-    except ImportError:  # pragma: no cover - Airflow is always installed with the project
-        return {}
-    try:
-        c = Connection.get(conn_id)
-    except AirflowNotFoundException:
+def connection_options() -> dict:
+    """``pyarrow.fs.S3FileSystem`` options from the ``video_storage`` connection (``{}`` when it is not
+    defined: Arrow's own AWS chain then)."""
+    c = storage_connection()
+    if c is None:
         return {}
     extra = c.extra_dejson or {}
     opts: dict = {}
@@ -52,7 +49,7 @@ def connection_options(conn_id: str = CONN_ID) -> dict:
         u = urlsplit(endpoint)
         opts.update(endpoint_override=u.netloc + u.path.rstrip("/"), scheme=u.scheme or "https")
         opts["force_virtual_addressing"] = False
-    region = extra.get("region_name") or os.environ.get("AWS_DEFAULT_REGION") or ("us-east-1" if endpoint else None)
+    region = extra.get("region_name") or ("us-east-1" if endpoint else None)
     if region:
         opts["region"] = region
     return opts

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from airflow.config_templates.airflow_local_settings import BASE_LOG_FOLDER, DEFAULT_LOGGING_CONFIG
 
-from include.object_store import CONN_ID
+from include.settings import STORAGE_CONN_ID, task_log_url
 
 LOGGING_CONFIG = copy.deepcopy(DEFAULT_LOGGING_CONFIG)
 
@@ -62,6 +62,6 @@ class ObjectStoreLogIO:
         return [url], [data.decode(errors="replace")]
 
 
-REMOTE_BASE = os.environ.get("VIDEO_TASK_LOG_URL", "").strip()
+REMOTE_BASE = task_log_url()
 REMOTE_TASK_LOG = ObjectStoreLogIO(BASE_LOG_FOLDER, REMOTE_BASE) if REMOTE_BASE else None
-DEFAULT_REMOTE_CONN_ID = CONN_ID if REMOTE_BASE and REMOTE_BASE.startswith(("s3://", "s3a://")) else None
+DEFAULT_REMOTE_CONN_ID = STORAGE_CONN_ID if REMOTE_BASE.startswith(("s3://", "s3a://")) else None
