@@ -39,7 +39,7 @@ def main() -> None:
     port = os.environ.get("VIDEO_REDIS_PORT", "6379")
     from tests.support.plays import mysql_conn
 
-    mysql = f"bench_{uuid.uuid4().hex[:8]}"
+    mysql = f"test_bench_{uuid.uuid4().hex[:8]}"
     conn = mysql_conn()
     conn.cursor().execute(f"CREATE DATABASE `{mysql}`")
     os.environ.update({"AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:{port}/{db}",
