@@ -15,11 +15,12 @@ from include.cli import common
 def _commands() -> dict:
     from include import prune
     from include.cli import days, online, plays
+    from include.plays import legacy_import
 
     return {"online-time": online.online_time, "check-logs": online.check_logs,
             "accept-missing": online.accept_missing, "plays": plays.plays, "verify": plays.verify,
             "cleanup": plays.cleanup, "export-docs": plays.export_docs, "sample-data": days.sample_data,
-            "summary": days.summary, "prune": prune.cli}
+            "summary": days.summary, "prune": prune.cli, "legacy-import": legacy_import.cli}
 
 
 def build_parser():

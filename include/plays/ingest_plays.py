@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.plays.baseline import refuse_counted_day
 from include.plays.decoders import QUARANTINE_SCHEMA, Counter
 from include.plays.ingest_decode import pass1, sum_segments
 from include.plays.ingest_ids import day_kids, reserve
@@ -56,6 +57,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     8 bytes per key of the day (its hash, while deduplicating). ``workers`` decoder processes (default: 2 on a
     machine with two or more cores, when the day has more than one chunk of new keys; 0 or 1: in-process).
     """
+    refuse_counted_day(root, day)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     lean_memory()

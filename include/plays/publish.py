@@ -22,6 +22,7 @@ import pandas as pd
 
 from include.errors import DocumentTooLarge
 from include.mongo import bulk_upsert, doc_hash, target_token
+from include.plays.baseline import require_baseline
 from include.plays.documents import Doc, daily_documents, play_documents, play_frame, stat_keys
 from include.plays.lease import ensure_held, totals_lease
 from include.plays.store import write_frame
@@ -112,6 +113,7 @@ def publish(root: DataRoot, day: str, mongo_db, redis=None, force: bool = False)
     to ``mongo_db`` (all of them with ``force``). A record is written only after its documents were
     acknowledged, so a failed publish sends them again next time. Every document is measured before any
     is sent: ``DocumentTooLarge`` (naming it) when one is over MongoDB's 16 MiB."""
+    require_baseline(root, mongo_db)
     token = target_token(mongo_db)
     own_rel = plays_path(day, "published", f"{token}.parquet")
     before = {} if force else _read_record(root, own_rel)
