@@ -34,6 +34,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.p
 	$(PY) -m pip check
 	touch $@
 
+# moto's standalone S3 server for the object-store tests, in its own venv (its botocore needs an older
+# python-dateutil than Airflow's): scripts/moto.sh.
+$(ROOT)/.venv-moto/bin/moto_server: requirements-moto.txt | system
+	$(ROOT)/scripts/moto.sh install
+	touch $@
+
 # The benchmarks' alternatives (duckdb, polars): the package's `bench` extra, not in `make test`.
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install -q -e '$(ROOT)[bench]'
@@ -68,7 +74,7 @@ lint: venv
 	$(VENV)/bin/ruff check dags plugins include tests bench
 
 # Starts Redis/MariaDB/PostgreSQL only if they are not answering, and stops only those it started.
-test: venv
+test: venv $(ROOT)/.venv-moto/bin/moto_server
 	@export SERVICES_STARTED_FILE=$(ROOT)/var/services-started-by-test; rm -f "$$SERVICES_STARTED_FILE"; \
 	$(ROOT)/scripts/services.sh start; \
 	rc=0; \

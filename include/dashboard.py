@@ -27,12 +27,8 @@ _LOCK = threading.Lock()
 
 
 def _stamp(root: DataRoot, rel: str) -> tuple | None:
-    """(mtime, size) of a file, ``None`` when it does not exist."""
-    try:
-        info = root.fs.info(root.path(rel))
-    except FileNotFoundError:
-        return None
-    return (str(info.get("mtime") or info.get("LastModified") or info.get("last_modified")), info.get("size"))
+    """The file's version (``DataRoot.version``: ETag on an object store), ``None`` when it does not exist."""
+    return root.version(rel)
 
 
 def _cached(root: DataRoot, rel: str, what: tuple, load):

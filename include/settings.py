@@ -27,6 +27,7 @@ REDIS_CONN_ID = "video_redis"
 MYSQL_CONN_ID = "video_mysql"
 MONGO_CONN_ID = "video_mongo"
 SMTP_CONN_ID = "smtp_default"
+STORAGE_CONN_ID = "video_storage"
 MONGO_DB = "video"
 PUBLISH_POOL = "video_publish"
 PUBLISH_POOL_SLOTS = 1
@@ -178,6 +179,22 @@ def data_root():
     from include.storage import DataRoot
 
     return DataRoot(variable("data_root"))
+
+
+def task_log_url() -> str:
+    """``VIDEO_TASK_LOG_URL``: where task logs are put (``include.task_logs``); empty: they stay local."""
+    return os.environ.get("VIDEO_TASK_LOG_URL", "").strip()
+
+
+def storage_connection():
+    """The ``video_storage`` connection (the object store's endpoint and credentials), ``None`` when it is
+    not defined; a malformed one raises ``ConnectionSettingError`` (``connection``)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return connection(STORAGE_CONN_ID)
+    except AirflowNotFoundException:
+        return None
 
 
 def log_dir() -> str:

@@ -1,6 +1,11 @@
 """The data root: a local folder or any fsspec URL (CONTRACT §4), the source of truth.
 
-Files are written atomically: to a temporary name next to the final one, then renamed. A temporary name
+On an object store (``s3://…``, ``include.object_store``) a single PUT is atomic: an object is written in
+one request once whole, never under a temporary name, so there is nothing to rename and nothing for a
+killed writer to leave behind. Until then it is staged in this process, in memory up to ``SPOOL_BYTES``
+and past that in an unnamed local temporary file (gone with the process, whatever kills it).
+
+On a local disk, files are written atomically: to a temporary name next to the final one, then renamed. A temporary name
 says who writes it, ``<final>.<token>.<pid>@<host>.tmp`` (``host``: the host name and its PID namespace), so
 the leftovers of a writer that died (kill -9, a lost machine) can be told from the files of one still
 writing. Before a process first writes into a folder, it removes that folder's leftovers
@@ -17,7 +22,9 @@ import logging
 import os
 import posixpath
 import re
+import shutil
 import socket
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,9 +32,12 @@ from typing import Any
 
 import fsspec
 
+from include import object_store
 from include.procs import pid_alive
 
 log = logging.getLogger(__name__)
+object_store.register()
+SPOOL_BYTES = 8 << 20  # an object being written is held in memory up to this size, then in a local temp file
 
 TMP_MAX_AGE_S = 24 * 3600  # a temporary file of another host (or an unnamed one) untouched this long is litter
 
@@ -73,6 +83,9 @@ class DataRoot:
     def __post_init__(self) -> None:
         self.fs, self.base = fsspec.core.url_to_fs(self.url)
         self.base = self.base.rstrip("/") or "/"
+        self.objects = object_store.is_object_store(self.fs)
+        if self.objects:
+            object_store.check_bucket(self.fs, self.base)
 
     def path(self, *parts: str) -> str:
         """Filesystem path (without protocol) of ``parts`` under the root."""
@@ -159,14 +172,34 @@ class DataRoot:
 
     @contextmanager
     def open_write(self, *parts: str):
-        """A binary file handle for ``parts``, written under a temporary name and renamed into place when
-        the block ends without error (removed when it fails)."""
+        """A binary file handle for ``parts``, put in place when the block ends without error: on a local
+        disk written under a temporary name and renamed (removed when it fails); on an object store
+        staged locally and uploaded in one PUT (nothing written when it fails)."""
         p = self.path(*parts)
+        if self.objects:
+            with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
+                yield spool
+                self.upload(spool, p)
+            return
         tmp = self.tmp_name(p)
         with self.writing(p, tmp):
             with self.fs.open(tmp, "wb") as fh:
                 yield fh
             self.fs.mv(tmp, p)
+
+    def upload(self, fh, p: str) -> None:
+        """Write the readable file ``fh`` (from its start) as the object at filesystem path ``p``."""
+        fh.seek(0)
+        with self.writing(p):
+            with self.fs.open(p, "wb") as out:
+                shutil.copyfileobj(fh, out, 1 << 20)
+
+    def stage(self, *parts: str) -> Staged:
+        """A ``Staged`` file for ``parts``: written locally, put in place by ``commit``."""
+        p = self.path(*parts)
+        if self.objects:
+            return Staged(self, p, None)
+        return Staged(self, p, self.tmp_name(p))
 
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self.path(*parts))
@@ -183,14 +216,42 @@ class DataRoot:
         return self.path(*parts)
 
     def read_bytes(self, *parts: str) -> bytes:
+        if self.objects:  # one GET (fsspec's open would first HEAD the object)
+            with self.fs.fs.open_input_stream(self.path(*parts)) as fh:
+                return fh.read()
         with self.fs.open(self.path(*parts), "rb") as fh:
             return fh.read()
+
+    def version(self, rel: str) -> tuple | None:
+        """What changes whenever the file ``rel`` is rewritten (a cache key), ``None`` when it does not
+        exist: an object's ETag on an object store, (mtime, size) on a disk."""
+        if self.objects:
+            return object_store.version(self.fs, self.path(rel))
+        try:
+            info = self.fs.info(self.path(rel))
+        except FileNotFoundError:
+            return None
+        return (str(info.get("mtime") or info.get("LastModified") or info.get("last_modified")), info.get("size"))
+
+    @contextmanager
+    def reading(self, p: str, what: str):
+        """Reads of the filesystem path ``p`` inside the block: on an object store, content that is not
+        ``what`` (an object replaced by garbage) raises one ``StoreError`` naming the URL and the
+        connection."""
+        try:
+            yield
+        except (ValueError, UnicodeDecodeError) as exc:  # json's and Arrow's ArrowInvalid are ValueErrors
+            if not self.objects:
+                raise
+            cause = " ".join(str(exc).split())[:200]
+            raise object_store.StoreError(self.url_of(p), self.fs.label, f"not {what}: {cause}") from exc
 
     def write_json(self, obj: Any, *parts: str) -> str:
         return self.write_bytes(json.dumps(obj, indent=2, sort_keys=True, default=str).encode(), *parts)
 
     def read_json(self, *parts: str) -> Any:
-        return json.loads(self.read_bytes(*parts))
+        with self.reading(self.path(*parts), "JSON"):
+            return json.loads(self.read_bytes(*parts))
 
     def write_jsonl(self, rows: list[dict], *parts: str) -> str:
         """One compact JSON object per line."""
@@ -200,7 +261,8 @@ class DataRoot:
         """The rows ``write_jsonl`` wrote; ``[]`` when the file does not exist."""
         if not self.exists(*parts):
             return []
-        return [json.loads(line) for line in self.read_bytes(*parts).decode().splitlines() if line]
+        with self.reading(self.path(*parts), "JSON lines"):
+            return [json.loads(line) for line in self.read_bytes(*parts).decode().splitlines() if line]
 
     def write_table(self, table, *parts: str, **options) -> str:
         """Write a pyarrow Table (or pandas DataFrame) as Parquet (``options`` go to
@@ -210,6 +272,10 @@ class DataRoot:
 
         if not isinstance(table, pa.Table):
             table = pa.Table.from_pandas(table, preserve_index=False)
+        if self.objects:
+            with self.open_write(*parts) as fh:
+                pq.write_table(table, fh, **options)
+            return self.path(*parts)
         p = self.path(*parts)
         tmp = self.tmp_name(p)
         with self.writing(p, tmp):
@@ -222,15 +288,50 @@ class DataRoot:
         import pyarrow.parquet as pq
 
         p = self.path(*parts)
-        if filters is None and self.fs.isfile(p):
-            # one file: read without pyarrow.dataset, whose import pulls in pandas (0.3-0.5 s of a
-            # task's start-up, for tasks that use no pandas)
-            proto = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-            if proto in ("file", "local"):
-                return pq.ParquetFile(p).read(columns=columns)
-            with self.fs.open(p, "rb") as fh:
-                return pq.ParquetFile(fh).read(columns=columns)
-        return pq.read_table(p, columns=columns, filters=filters, filesystem=self.fs)
+        with self.reading(p, "Parquet"):
+            if filters is None and self.fs.isfile(p):
+                # one file: read without pyarrow.dataset, whose import pulls in pandas (0.3-0.5 s of a
+                # task's start-up, for tasks that use no pandas)
+                proto = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+                if proto in ("file", "local"):
+                    return pq.ParquetFile(p).read(columns=columns)
+                with self.fs.open(p, "rb") as fh:
+                    return pq.ParquetFile(fh).read(columns=columns)
+            fs = self.fs.fs if self.objects else self.fs  # Arrow's own S3 client, not through fsspec
+            return pq.read_table(p, columns=columns, filters=filters, filesystem=fs)
 
     def glob(self, *parts: str) -> list[str]:
         return sorted(self.fs.glob(self.path(*parts)))
+
+
+class Staged:
+    """One file written locally (``fh``) and put in place at ``path`` by ``commit``: renamed from its
+    temporary name ``tmp`` on a local disk; on an object store (``tmp`` None) an unnamed local temporary
+    file, uploaded in one PUT. ``abort`` drops it. Memory stays one small buffer, however many are open."""
+
+    def __init__(self, root: DataRoot, path: str, tmp: str | None):
+        import pyarrow as pa
+
+        self.root, self.path, self.tmp = root, path, tmp
+        if tmp is None:
+            self.fh = tempfile.TemporaryFile(prefix="video-analytics-stage-")
+        elif root.url_of(tmp) == tmp:  # a local path
+            self.fh = pa.OSFile(tmp, "wb")
+        else:
+            self.fh = root.fs.open(tmp, "wb")
+
+    def commit(self) -> None:
+        with self.root.writing(self.path, self.tmp):
+            if self.tmp is None:
+                self.root.upload(self.fh, self.path)
+                self.fh.close()
+            else:
+                self.fh.close()
+                self.root.fs.mv(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.fh.close()
+        finally:
+            if self.tmp is not None and self.root.fs.exists(self.tmp):
+                self.root.fs.rm(self.tmp)

@@ -38,7 +38,7 @@ def online_time(args) -> int:
         return fail("online-time", "--window and --shards must be >= 1, --lookback >= 0")
     if args.min_gap < 0 or args.timeout < 1 or args.post_multiplier < 1:
         return fail("online-time", "--min-gap must be >= 0, --timeout and --post-multiplier >= 1")
-    if not os.path.isdir(args.log_dir):
+    if "://" not in args.log_dir and not os.path.isdir(args.log_dir):
         return fail("online-time", f"--log-dir {args.log_dir!r} is not a directory")
     _warn_incomplete(args.log_dir, end, args.window, args.lookback)
     tmp = None if args.data_root else tempfile.TemporaryDirectory(prefix="online-time-")

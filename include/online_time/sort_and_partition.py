@@ -96,9 +96,9 @@ def window_bytes(files: list[str]) -> int:
 
 
 class _ShardFiles:
-    """One Arrow IPC file per shard on the data root, written through a temporary name and
-    renamed on ``close`` (so a shard file is whole or absent); record batches are appended as
-    blocks are parsed, in file order."""
+    """One Arrow IPC file per shard on the data root, staged (``DataRoot.stage``) and put in place on
+    ``close`` (so a shard file is whole or absent); record batches are appended as blocks are parsed, in
+    file order."""
 
     def __init__(self, root: DataRoot, end: date, shards: int):
         self.root, self.end, self.shards = root, end, shards
@@ -107,37 +107,31 @@ class _ShardFiles:
 
     def _writer(self, i: int):
         if i not in self._open:
-            final = self.root.path(conv.shard_path(self.end, i))
-            tmp = self.root.tmp_name(final)
-            local = self.root.uri(conv.shard_path(self.end, i)) == final  # no protocol: a local path
-            fh = pa.OSFile(tmp, "wb") if local else self.root.fs.open(tmp, "wb")
-            self._open[i] = (fh, pa.ipc.new_file(fh, SHARD_SCHEMA), tmp, final)
+            st = self.root.stage(conv.shard_path(self.end, i))
+            self._open[i] = (st, pa.ipc.new_file(st.fh, SHARD_SCHEMA))
         return self._open[i][1]
 
     def write(self, i: int, columns: list) -> None:
         w = self._writer(i)
-        with self.root.writing(self._open[i][3]):  # a full disk names the shard
+        with self.root.writing(self._open[i][0].path):  # a full disk names the shard
             w.write_batch(pa.record_batch(columns, schema=SHARD_SCHEMA))
         self.rows[i] += len(columns[0])
 
     def close(self) -> None:
         for i in range(self.shards):
             self._writer(i)  # an empty shard is an empty file
-        for fh, w, tmp, final in self._open.values():
-            with self.root.writing(final):
+        for st, w in self._open.values():
+            with self.root.writing(st.path):
                 w.close()
-                fh.close()
-                self.root.fs.mv(tmp, final)
+            st.commit()
         self._open.clear()
 
     def abort(self) -> None:
-        for fh, w, tmp, _ in self._open.values():
+        for st, w in self._open.values():
             try:
                 w.close()
-                fh.close()
             finally:
-                if self.root.fs.exists(tmp):
-                    self.root.fs.rm(tmp)
+                st.abort()
         self._open.clear()
 
 

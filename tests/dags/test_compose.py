@@ -13,7 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                     "airflow-worker", "airflow-triggerer"]
-DATA_SERVICES = ["postgres", "redis", "redis-data", "mongo", "mysql"]
+DATA_SERVICES = ["postgres", "redis", "redis-data", "mongo", "mysql", "minio"]
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +146,29 @@ def test_compose_creates_the_pool_and_connections_the_code_names(compose):
     env = compose["services"]["airflow-worker"]["environment"]
     for conn_id in (settings.REDIS_CONN_ID, settings.MYSQL_CONN_ID, settings.MONGO_CONN_ID):
         assert f"AIRFLOW_CONN_{conn_id.upper()}" in env, conn_id
+
+
+def test_data_root_and_logs_live_on_the_s3_compatible_service(compose):
+    """docs/SCALING.md's recipe: the data root, the action logs and the task logs on the object store
+    (MinIO), reached through the video_storage connection; its bucket made before any Airflow service."""
+    import json
+
+    from include.object_store import CONN_ID
+
+    services = compose["services"]
+    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    for name in AIRFLOW_SERVICES + ["airflow-init", "seed-sample-data"]:
+        env = services[name]["environment"]
+        assert env["AIRFLOW_VAR_DATA_ROOT"].startswith("s3://video/"), name
+        assert env["AIRFLOW_VAR_LOG_DIR"].startswith("s3://video/"), name
+        assert env["VIDEO_TASK_LOG_URL"].startswith("s3://video/"), name
+        assert env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"] == "include.task_logs.LOGGING_CONFIG", name
+        conn = json.loads(env[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
+        assert conn["conn_type"] == "aws" and conn["extra"]["endpoint_url"] == "http://minio:9000", name
+        assert conn["login"] == services["minio"]["environment"]["MINIO_ROOT_USER"], name
+        assert conn["password"] == services["minio"]["environment"]["MINIO_ROOT_PASSWORD"], name
+    for name in AIRFLOW_SERVICES + ["airflow-init"]:
+        assert services[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully", name
+    seed = services["seed-sample-data"]
+    cmd = " ".join(seed["command"]) if isinstance(seed["command"], list) else seed["command"]
+    assert "python -m include.object_store upload /opt/airflow/data/logs" in cmd

@@ -163,6 +163,19 @@ def pg_databases():
     conn.close()
 
 
+def _server_ports(host: str, port: int) -> dict:
+    """The api-server on ``host:port`` (and the execution API the workers call), free ports for the
+    other components' servers."""
+    return {
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+    }
+
+
 def _home_env(base: dict, home: Path, data: Path, redis_db: int, mysql_db: str, pg_db: str) -> dict:
     env = dict(base)
     sql_conn = f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{PG_PORT}/{pg_db}"
@@ -238,12 +251,7 @@ def stack(tmp_path_factory, mysql_scratch, pg_databases):
             # compute_shard sleeps while this file holds a number of seconds
             "VIDEO_TEST_SHARD_DELAY_FILE": str(tmp / "shard_delay"),
             "PYTHONPATH": os.pathsep.join(p for p in (str(STACK_HOOKS), os.environ.get("PYTHONPATH")) if p),
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            **_server_ports("127.0.0.1", port),
             "AIRFLOW_STACK_TIMEOUT": "180",
             # alert e-mails to the test's own SMTP server (started and stopped by pid)
             "AIRFLOW_CONN_SMTP_DEFAULT": f"smtp://127.0.0.1:{smtp_port}?disable_tls=true&disable_ssl=true"
