@@ -6,7 +6,7 @@ day's lease for the plays stages, and honest failure semantics:
 * deterministic failures (rejects or quarantine over the threshold, a failed verify check, a cleanup
   without a passing report) raise ``AirflowFailException``: no retries, one alert record;
 * anything else (a refused or timed-out connection, a busy day) keeps its retries; a driver's error
-  (Redis, MySQL, MongoDB) becomes one line naming the connection (``settings.connection_failure``);
+  (Redis, MySQL, MongoDB) becomes one line naming the connection (``conn_errors.connection_failure``);
 * ``publish`` skips only when ``video_mongo`` is not defined.
 """
 
@@ -32,7 +32,7 @@ def task_start(fn):
     Nothing is ever unfrozen: the objects frozen are kept alive by the process anyway (a cycle
     that was already garbage when a task started stays in memory, once).
 
-    A driver's error is raised again as ``settings.ConnectionFailed``, one line naming the connection
+    A driver's error is raised again as ``conn_errors.ConnectionFailed``, one line naming the connection
     (the driver's error chained), so the task log and the alert record say which one failed."""
 
     @functools.wraps(fn)
@@ -41,7 +41,7 @@ def task_start(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            from include.settings import connection_failure
+            from include.conn_errors import connection_failure
 
             named = connection_failure(exc)
             if named is None:

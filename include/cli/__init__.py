@@ -34,10 +34,10 @@ EXIT_TRANSIENT = 75  # sysexits' EX_TEMPFAIL: a timed-out, refused or lost conne
 
 def describe_error(exc: BaseException) -> str:
     """One line that names the connection (id, host and port) or the path an error is about."""
-    from include import settings
+    from include.conn_errors import connection_failure
 
     first = (str(exc).strip().splitlines() or [""])[0]
-    named = settings.connection_failure(exc)
+    named = connection_failure(exc)
     if named is not None:
         return str(named)
     if isinstance(exc, OSError) and getattr(exc, "filename", None):
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         print(f"video-analytics {args.command}: error: {describe_error(exc)}", file=sys.stderr)
-        from include.settings import is_transient
+        from include.conn_errors import is_transient
 
         return EXIT_TRANSIENT if is_transient(exc) else 1
     finally:

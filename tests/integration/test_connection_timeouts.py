@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from include import settings, tasks
+from include import conn_errors, settings, tasks
 from include.cli import EXIT_TRANSIENT
 from tests.support.plays import put_play
 from tests.support.servers import redis_server
@@ -87,7 +87,7 @@ def test_a_frozen_redis_fails_a_task_with_one_retryable_line(frozen_redis, monke
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("AIRFLOW_CONN_VIDEO_REDIS", f"redis://127.0.0.1:{frozen_redis}/0")
     ctx = {"logical_date": dt.datetime(2014, 1, 7, tzinfo=dt.UTC), "params": {}}
-    with pytest.raises(settings.ConnectionFailed) as err:
+    with pytest.raises(conn_errors.ConnectionFailed) as err:
         with tasks._fail_fast():  # not a deterministic failure: Airflow retries it
             tasks.wait_for_plays(ctx)
     assert isinstance(err.value, ConnectionError) and err.value.transient
@@ -105,7 +105,7 @@ def test_a_frozen_mongodb_fails_within_the_timeouts_naming_video_mongo(silent_se
         1, 1, 1)
     with pytest.raises(Exception) as err:
         db.command("ping")
-    named = settings.connection_failure(err.value)
+    named = conn_errors.connection_failure(err.value)
     assert named is not None and named.transient
     assert str(named).startswith(f"connection video_mongo (127.0.0.1:{silent_server}) failed: ServerSelectionTimeout")
     assert SECRET not in str(named)
