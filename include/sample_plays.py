@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 import ujson
 
+from include import viewing_model as vm
 from video_analytics import conventions as conv
 
 REGIONS = ["Beijing", "Shanghai", "Guangdong", "Zhejiang", "Jiangsu", "Sichuan", "Hubei", "Hunan", "Fujian",
@@ -55,6 +56,17 @@ def _segment_pool(rng, size: int) -> list[str]:
     return pool
 
 
+def _realistic(rng, vid_of, n_vids, region_of, city_of, br_of, seen: set):
+    """The realistic model's draws: regions (a fifth as province codes), cities, browsers and an iterator of
+    ``K_J`` texts (their hashes collected in ``seen``)."""
+    region_of = vm.region_labels(rng, region_of, len(REGIONS))
+    city_of = np.where(rng.random(len(city_of)) < 0.5, city_of, len(CITIES) + rng.integers(0, len(vm.CITIES_CN),
+                                                                                          len(city_of)))
+    br_of = np.where(rng.random(len(br_of)) < 0.8, br_of, len(BROWSERS) + rng.integers(0, len(vm.BROWSERS_CN),
+                                                                                     len(br_of)))
+    return region_of, city_of, br_of, vm.realistic_kj(rng, vm.video_lengths(rng, n_vids)[vid_of], seen)
+
+
 def _mysql_conn(obj):
     return obj.get_conn() if hasattr(obj, "get_conn") else obj
 
@@ -78,15 +90,22 @@ def write_categories(mysql_hook_or_conn, vids: list[str], seed: int = 7) -> dict
 
 def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids: int | None = None, seed=7,
                    bad_rate: float = 0.002, dup_rate: float = 0.001, z1_rate: float = 0.3,
-                   key_prefix: str = "") -> dict:
+                   key_prefix: str = "", model: str = "realistic") -> dict:
     """Write ``plays`` finished plays of ``day`` (YYYYMMDD) to Redis, and the category tables to MySQL.
 
-    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 500)``, so 2,000 for 1M plays),
+    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 200)``, 5,000 for 1M plays; pooled:
+    ``plays // 500``),
     owned by ``vids // 10`` uids. About ``bad_rate`` of the plays are malformed (one of several kinds) and
     ``dup_rate`` of the keys are pushed twice. ``mysql_hook_or_conn`` may be None (no MySQL tables).
+    ``model="realistic"``: every play's ``K_J`` from the viewing model (``include.viewing_model``), 5,000
+    vids per 1M plays, some regions sent as ints, non-ASCII cities and browsers, flow as int bytes;
+    ``model="pooled"`` (the best case: few distinct ``K_J``) writes what it always wrote.
     """
+    if model not in ("realistic", "pooled"):
+        raise ValueError(f"unknown sample model {model!r} (realistic or pooled)")
+    real = model == "realistic"
     t0 = time.perf_counter()
-    n_vids = vids or max(20, plays // 500)
+    n_vids = vids or max(20, plays // (200 if real else 500))
     vid_list, uids = catalogue(n_vids, seed)
     rng = np.random.default_rng([int(seed), zlib.crc32(day.encode())])
     weights = 1.0 / np.arange(1, n_vids + 1) ** 1.1
@@ -110,6 +129,11 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     has_z1 = rng.random(plays) < z1_rate
     bad_of = np.flatnonzero(rng.random(plays) < bad_rate)
     bad_kind = {int(i): BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(bad_of.tolist())}
+    regions, cities, browsers, j_texts, seen = REGIONS, CITIES, BROWSERS, None, set()
+    if real:
+        region_of, city_of, br_of, j_texts = _realistic(np.random.default_rng([int(seed), zlib.crc32(day.encode()), 1]),
+                                                        vid_of, n_vids, region_of, city_of, br_of, seen)
+        regions, cities, browsers = REGIONS + vm.REGION_CODES, CITIES + vm.CITIES_CN, BROWSERS + vm.BROWSERS_CN
 
     keys: list[str] = []
     dumps = ujson.dumps
@@ -124,12 +148,12 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
         kind = bad_kind.get(i)
         sec = int(secs[i])
         s = {"starttime": f"{day_dash} {sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}",
-             "country": "CN", "region": REGIONS[region_of[i]], "city": CITIES[city_of[i]],
+             "country": "CN", "region": regions[region_of[i]], "city": cities[city_of[i]],
              "ip": f"10.{ip_of[i] >> 16 & 255}.{ip_of[i] >> 8 & 255}.{ip_of[i] & 255}",
-             "os": OSES[os_of[i]], "browser": BROWSERS[br_of[i]], "flow": float(flow[i]),
+             "os": OSES[os_of[i]], "browser": browsers[br_of[i]], "flow": int(flow[i]) if real else float(flow[i]),
              "comprate": float(comp[i])}
         s_text = None
-        j_text = pool[j_of[i]]
+        j_text = pool[j_of[i]] if j_texts is None else next(j_texts)
         if kind is None:
             per_vid[v] += 1
             r = int(region_of[i])
@@ -161,6 +185,7 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
         keys.append(key)
         if len(batch) >= 20000:
             pipe.mset(batch)
+            pipe.execute()
             batch = {}
     if batch:
         pipe.mset(batch)
@@ -180,7 +205,7 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
         load[vid_list[v]] = int(per_vid[v] + extra[v] + rng.integers(0, 20))
     for (v, r), c in per_vid_region.items():
         if v % 100 != 99:
-            regt[vid_list[v] + REGIONS[r]] = int(c + rng.integers(0, 3))
+            regt[vid_list[v] + str(regions[r])] = int(c + rng.integers(0, 3))
     for name, table in ((conv.table_key("load", day), load), (conv.table_key("play", day), playt),
                         (conv.table_key("region", day), regt)):
         if table:
@@ -188,5 +213,6 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     pipe.execute()
     cats = write_categories(mysql_hook_or_conn, vid_list, seed) if mysql_hook_or_conn is not None else {}
     return {"day": day, "plays": plays, "keys_pushed": len(listed), "duplicates": len(dups),
-            "bad": len(bad_kind), "vids": n_vids, "uids": len(uids), "segment_patterns": len(pool),
+            "bad": len(bad_kind), "vids": n_vids, "uids": len(uids), "model": model,
+            "segment_patterns": len(pool) if j_texts is None else len(seen),
             **cats, "seconds": round(time.perf_counter() - t0, 3)}

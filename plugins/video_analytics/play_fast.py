@@ -1,0 +1,72 @@
+"""The optional C path of ``video_analytics.play_decode`` (``_fastplay.c``, issue 24): every ``K_J`` value
+parsed, checked and turned into its merged-runs ``Htmap`` in one pass, and the per (vid, segment) sums.
+
+The C parser decides only plain ``[[s,c],...]`` texts with in-range numbers; every other value (other JSON,
+numbers out of range, over the size limit, other types) goes to ``play_decode``'s Python rule, so the
+quarantine reasons and limits have one definition. ``HAVE_FAST`` is False without the compiled module
+(no C compiler at install); the Python path then runs alone, with the same results (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+try:
+    from video_analytics import _fastplay
+except ImportError:  # pragma: no cover - built by setup.py when a C compiler is present
+    _fastplay = None
+
+HAVE_FAST = _fastplay is not None
+FAST_MAX_BYTES = 1 << 20  # longer values go to the Python rule (the K_J size limit)
+SUMS_MAX_SEGMENT = 1 << 20  # dense per-vid sums up to this segment; beyond, NumPy
+
+
+def segment_table(uniques: Sequence) -> tuple:
+    """``play_decode.build_segment_table(uniques)``, by the C parser."""
+    from video_analytics import play_decode as pd
+
+    values = uniques if type(uniques) is list else list(uniques)
+    status, htmap, lengths, segs, cnts = _fastplay.decode_j(values, int(pd.SEGMENT_MAX), FAST_MAX_BYTES)
+    lengths_a = np.frombuffer(lengths, dtype=np.int64).copy()
+    offsets = np.zeros(len(values), dtype=np.int64)
+    if len(values) > 1:
+        np.cumsum(lengths_a[:-1], out=offsets[1:])
+    reasons: list[str | None] = [None] * len(values)
+    flat_s, flat_c = [np.frombuffer(segs, dtype=np.int32)], [np.frombuffer(cnts, dtype=np.int32)]
+    end = len(flat_s[0])
+    for i in np.flatnonzero(np.frombuffer(status, dtype=np.uint8)).tolist():
+        parsed = pd._parsed_segments(values[i])  # noqa: SLF001 - the one Python rule, and its cache
+        if isinstance(parsed, str):
+            reasons[i], htmap[i] = parsed, "[]"
+            continue
+        s, c, htmap[i] = parsed
+        offsets[i], lengths_a[i] = end, len(s)
+        flat_s.append(np.asarray(s, dtype=np.int64))  # segments and counts are < 2**31 (checked)
+        flat_c.append(np.asarray(c, dtype=np.int64))
+        end += len(s)
+    table = pd.SegmentTable(htmap, lengths_a, offsets, *(f[0] if len(f) == 1 else np.concatenate(f).astype(np.int32)
+                                                         for f in (flat_s, flat_c)))
+    return table, reasons
+
+
+def segment_sums(vid: Sequence[str], jcode: np.ndarray, segtab) -> pa.Table | None:
+    """``play_decode.segment_sums`` by the C summer (one pass over each play's segments, dense per vid), or
+    None when a segment is beyond ``SUMS_MAX_SEGMENT`` (the NumPy path then)."""
+    from video_analytics import play_decode as pd
+
+    max_seg = int(segtab.segs.max()) if len(segtab.segs) else 0
+    if max_seg > SUMS_MAX_SEGMENT or (len(segtab.segs) and int(segtab.segs.min()) < 1):
+        return None
+    codes, names = pd.factorize(vid)
+    by_name = np.argsort(np.asarray(names, dtype=object), kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[by_name] = np.arange(len(names))
+    out = _fastplay.segment_sums(np.ascontiguousarray(rank[codes]), np.ascontiguousarray(jcode, dtype=np.int64),
+                                 segtab.offsets, segtab.lengths, np.ascontiguousarray(segtab.segs, dtype=np.int32),
+                                 np.ascontiguousarray(segtab.cnts, dtype=np.int32), len(names), max_seg)
+    vr, seg, heat, plays = (np.frombuffer(b, dtype=np.int64) for b in out)
+    vids = pa.array([names[i] for i in by_name.tolist()], pa.string())
+    return pa.table([vids.take(pa.array(vr)), pa.array(seg), pa.array(heat), pa.array(plays)], schema=pd.SEG_SCHEMA)
