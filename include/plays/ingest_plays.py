@@ -55,7 +55,7 @@ from include.procs import lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, table_key
-from video_analytics.play_decode import SEG_SCHEMA
+from video_analytics.play_fast import sum_segment_tables
 
 log = logging.getLogger(__name__)
 
@@ -522,12 +522,7 @@ SEG_COMPACT_ROWS = 500_000
 def _sum_segments(parts: list[pa.Table]) -> pa.Table:
     """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order),
     sorted by vid and segment."""
-    parts = [p for p in parts if p is not None and p.num_rows]
-    if not parts:
-        return SEG_SCHEMA.empty_table()
-    t = pa.concat_tables(parts).group_by(["vid", "seg"]).aggregate([("heat", "sum"), ("plays", "sum")])
-    t = t.rename_columns({"heat_sum": "heat", "plays_sum": "plays"}).select(SEG_SCHEMA.names).cast(SEG_SCHEMA)
-    return t.sort_by([("vid", "ascending"), ("seg", "ascending")])
+    return sum_segment_tables(parts)
 
 
 def _tables_table(redis, day: str, rt: Counter) -> pa.Table:

@@ -281,6 +281,7 @@ static PyObject *segment_sums(PyObject *self, PyObject *args) {
     Py_ssize_t lo = 0;
     for (int64_t r = 0; r < n_vids; r++) {
         Py_ssize_t hi = start[r], nt = 0;
+        int64_t lo_seg = max_seg + 1, hi_seg = 0;
         for (Py_ssize_t k = lo; k < hi; k++) {
             int64_t j = jcode[order[k]];
             if (offsets[j] < 0 || lengths[j] < 0 || offsets[j] + lengths[j] > len[4]) {
@@ -293,14 +294,24 @@ static PyObject *segment_sums(PyObject *self, PyObject *args) {
                     PyErr_SetString(PyExc_ValueError, "segment_sums: segment out of range");
                     goto done;
                 }
-                if (!plays[s]) touched[nt++] = s;
+                if (!plays[s]) {
+                    touched[nt++] = s;
+                    if (s < lo_seg) lo_seg = s;
+                    if (s > hi_seg) hi_seg = s;
+                }
                 heat[s] += cnts[e];
                 plays[s]++;
             }
         }
         lo = hi;
         if (!nt) continue;
-        qsort(touched, (size_t)nt, 8, cmp_i64);
+        if (hi_seg - lo_seg + 1 <= 4 * (int64_t)nt) { /* dense enough: the segments in order by a scan */
+            nt = 0;
+            for (int64_t s = lo_seg; s <= hi_seg; s++)
+                if (plays[s]) touched[nt++] = s;
+        } else {
+            qsort(touched, (size_t)nt, 8, cmp_i64);
+        }
         if (buf_reserve(&out_v, nt * 8) < 0 || buf_reserve(&out_s, nt * 8) < 0 || buf_reserve(&out_h, nt * 8) < 0 ||
             buf_reserve(&out_p, nt * 8) < 0)
             goto done;

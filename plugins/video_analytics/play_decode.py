@@ -280,7 +280,7 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     cols, not_object = _fields(s_raw, fast)
     mark(not_object, "invalid_json_S")
 
-    codes, uniques = factorize(j_raw)
+    codes, uniques = play_fast.value_codes(j_raw) if play_fast.HAVE_FAST else factorize(j_raw)
     segtab, j_reasons = build_segment_table(list(uniques))
     if any(r is not None for r in j_reasons):
         jr = np.asarray(j_reasons + [None], dtype=object)[codes]  # code -1 (missing) -> None

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 try:
     from video_analytics import _fastplay
@@ -22,6 +23,15 @@ except ImportError:  # pragma: no cover - built by setup.py when a C compiler is
 HAVE_FAST = _fastplay is not None
 FAST_MAX_BYTES = 1 << 20  # longer values go to the Python rule (the K_J size limit)
 SUMS_MAX_SEGMENT = 1 << 20  # dense per-vid sums up to this segment; beyond, NumPy
+
+
+def value_codes(values: Sequence) -> tuple[np.ndarray, list]:
+    """Per value its own code (``None``: -1) and the values present: what the C path parses instead of
+    ``factorize`` (parsing a ``K_J`` costs less than hashing it, and a day's values are nearly all distinct)."""
+    present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    codes = np.full(len(values), -1, dtype=np.int64)
+    codes[present] = np.arange(int(present.sum()))
+    return codes, [v for v in values if v is not None]
 
 
 def segment_table(uniques: Sequence) -> tuple:
@@ -70,3 +80,31 @@ def segment_sums(vid: Sequence[str], jcode: np.ndarray, segtab) -> pa.Table | No
     vr, seg, heat, plays = (np.frombuffer(b, dtype=np.int64) for b in out)
     vids = pa.array([names[i] for i in by_name.tolist()], pa.string())
     return pa.table([vids.take(pa.array(vr)), pa.array(seg), pa.array(heat), pa.array(plays)], schema=pd.SEG_SCHEMA)
+
+
+def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
+    """Per (vid, segment) ``heat`` and ``plays`` of several ``SEG_SCHEMA`` tables summed, sorted by vid and
+    segment: what an Arrow ``group_by`` and ``sort_by`` give, by one stable NumPy sort of int64 keys (vid rank,
+    segment), which merges the parts' sorted runs in about linear time. Segments are in [0, 2**32)."""
+    from video_analytics import play_decode as pd
+
+    parts = [p for p in parts if p is not None and p.num_rows]
+    if not parts:
+        return pd.SEG_SCHEMA.empty_table()
+    names = pc.unique(pa.chunked_array([c for p in parts for c in p.column("vid").chunks], pa.string()))
+    names = names.take(pc.sort_indices(names))  # code-point order, as Python sorts str
+    keys, heat, plays = [], [], []
+    for p in parts:
+        rank = pc.index_in(p.column("vid"), value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)
+        keys.append((rank << 32) | p.column("seg").to_numpy().astype(np.int64))
+        heat.append(p.column("heat").to_numpy())
+        plays.append(p.column("plays").to_numpy())
+    key = np.concatenate(keys)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    ukey = key[first]
+    return pa.table([names.take(pa.array(ukey >> 32)), pa.array(ukey & 0xFFFFFFFF),
+                     pa.array(np.add.reduceat(np.concatenate(heat)[order], first).astype(np.int64)),
+                     pa.array(np.add.reduceat(np.concatenate(plays)[order], first).astype(np.int64))],
+                    schema=pd.SEG_SCHEMA)
