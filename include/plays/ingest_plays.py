@@ -55,7 +55,7 @@ from include.procs import lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import TABLE_KEYS, endlist_key, plays_path, table_key
-from video_analytics.play_fast import sum_segment_tables
+from video_analytics.play_fast import SegmentSums
 
 log = logging.getLogger(__name__)
 
@@ -341,9 +341,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
     mixed: set[str] = set()
     vids_seen: dict[str, None] = {}
     new_count: dict[str, int] = {}   # vid -> new plays so far (ranks continue across chunks)
-    seg_parts: list[pa.Table] = []
-    seg_new = 0  # rows added since the last merge
-    seg_merged = False  # seg_parts[0] is the merge of the earlier parts
+    seg_sums = SegmentSums()
     distinct_j = 0
     n_quarantined = 0
     reasons: dict[str, int] = {}
@@ -376,13 +374,8 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
                         reasons[r] = reasons.get(r, 0) + c
                 if not res["plays"]:
                     continue
-                segs = read_ipc(res["segs"], mapped=False)  # kept: a copy, not a mapped file
+                seg_sums.add(read_ipc(res["segs"]))  # exact integer sums, added as they come
                 os.remove(res["segs"])
-                seg_parts.append(segs)
-                seg_new += segs.num_rows
-                # exact integer sums, merged as we go (in any order) once the new rows outgrow the merged ones
-                if seg_new > max(SEG_COMPACT_ROWS, seg_parts[0].num_rows if seg_merged else 0):
-                    seg_parts, seg_new, seg_merged = [_sum_segments(seg_parts)], 0, True
                 for v in res["vids"]:
                     vids_seen.setdefault(v)
                 for v, c in res["new_counts"].items():
@@ -494,7 +487,7 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
         quar.abort()
         raise
 
-    segs = _sum_segments(seg_parts)
+    segs = seg_sums.table()
     if bad_kid:
         segs = segs.filter(pc.invert(pc.is_in(segs.column("vid"), value_set=pa.array(sorted(bad_kid), pa.string()))))
     root.write_table(segs, plays_path(day, "segments.parquet"))
@@ -514,15 +507,6 @@ def _ingest(root, redis, raw, mysql_hook, day, mongo_db, batch, chunk, lrange_st
     }
     root.write_json(report, plays_path(day, "ingest.json"))
     return report
-
-
-SEG_COMPACT_ROWS = 500_000
-
-
-def _sum_segments(parts: list[pa.Table]) -> pa.Table:
-    """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order),
-    sorted by vid and segment."""
-    return sum_segment_tables(parts)
 
 
 def _tables_table(redis, day: str, rt: Counter) -> pa.Table:

@@ -108,3 +108,90 @@ def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
                      pa.array(np.add.reduceat(np.concatenate(heat)[order], first).astype(np.int64)),
                      pa.array(np.add.reduceat(np.concatenate(plays)[order], first).astype(np.int64))],
                     schema=pd.SEG_SCHEMA)
+
+
+class SegmentSums:
+    """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive: each vid's
+    sums live in a dense block of one flat array (segment = offset in the block; blocks grow by doubling), so
+    adding a chunk's sorted ``SEG_SCHEMA`` table is a few vectorised operations whatever the day's size. A day
+    whose blocks would pass ``max_cells`` (segments far apart) is summed by ``sum_segment_tables`` instead."""
+
+    def __init__(self, max_cells: int = 1 << 25) -> None:
+        self.max_cells = max_cells
+        self.ids: dict[str, int] = {}
+        self.off = np.zeros(64, dtype=np.int64)
+        self.cap = np.zeros(64, dtype=np.int64)
+        self.heat = np.zeros(1 << 16, dtype=np.int64)
+        self.plays = np.zeros(1 << 16, dtype=np.int64)
+        self.used = 0
+        self.parts: list[pa.Table] | None = None  # the sparse fallback: tables, merged as they grow
+        self.part_rows = 0
+
+    def add(self, t: pa.Table) -> None:
+        """Adds a chunk's per (vid, segment) sums (unique (vid, segment) rows, segments >= 0)."""
+        if not t.num_rows:
+            return
+        if self.parts is not None:
+            self._add_sparse(t)
+            return
+        enc = t.column("vid").combine_chunks().dictionary_encode()
+        new = [self.ids.setdefault(v, len(self.ids)) for v in enc.dictionary.to_pylist()]
+        gid = np.asarray(new, dtype=np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
+        seg = t.column("seg").to_numpy()
+        need = np.zeros(len(self.ids), dtype=np.int64)
+        np.maximum.at(need, gid, seg + 1)
+        if len(self.ids) > len(self.cap):
+            grow = max(len(self.ids), 2 * len(self.cap))
+            self.off, self.cap = (np.concatenate([a, np.zeros(grow - len(a), dtype=np.int64)]) for a in (self.off, self.cap))
+        short = np.flatnonzero(need > self.cap[: len(need)])
+        if len(short) and not self._grow(short, need[short]):
+            self.parts = [self.table()]
+            self.part_rows = self.parts[0].num_rows
+            self._add_sparse(t)
+            return
+        idx = self.off[gid] + seg
+        self.heat[idx] += t.column("heat").to_numpy()
+        self.plays[idx] += t.column("plays").to_numpy()
+
+    def _grow(self, gids: np.ndarray, need: np.ndarray) -> bool:
+        """New blocks (at least twice the old size) for ``gids``, old sums copied; False past ``max_cells``."""
+        size = np.maximum(need, 2 * self.cap[gids])
+        total = self.used + int(size.sum())
+        if total > self.max_cells:
+            return False
+        if total > len(self.heat):
+            n = max(total, 2 * len(self.heat))
+            self.heat, self.plays = (np.concatenate([a, np.zeros(n - len(a), dtype=np.int64)]) for a in (self.heat, self.plays))
+        starts = self.used + np.concatenate(([0], np.cumsum(size)[:-1]))
+        for g, s, old in zip(gids.tolist(), starts.tolist(), self.cap[gids].tolist(), strict=True):
+            if old:
+                o = int(self.off[g])
+                self.heat[s: s + old] = self.heat[o: o + old]
+                self.plays[s: s + old] = self.plays[o: o + old]
+        self.off[gids], self.cap[gids] = starts, size
+        self.used = total
+        return True
+
+    def _add_sparse(self, t: pa.Table) -> None:
+        self.parts.append(t)
+        self.part_rows += t.num_rows
+        if self.part_rows > max(1 << 19, 2 * self.parts[0].num_rows):
+            self.parts = [sum_segment_tables(self.parts)]
+            self.part_rows = self.parts[0].num_rows
+
+    def table(self) -> pa.Table:
+        """The sums as a ``SEG_SCHEMA`` table, sorted by vid and segment."""
+        from video_analytics import play_decode as pd
+
+        if self.parts is not None:
+            return sum_segment_tables(self.parts)
+        names = pa.array(list(self.ids), pa.string())
+        by_name = pc.sort_indices(names).to_numpy()
+        cap = self.cap[by_name]
+        cell = np.repeat(self.off[by_name] - np.concatenate(([0], np.cumsum(cap)[:-1])), cap) + np.arange(int(cap.sum()))
+        hit = self.plays[cell] > 0
+        rank = np.repeat(np.arange(len(by_name)), cap)[hit]
+        cell = cell[hit]
+        seg = cell - self.off[by_name][rank]
+        return pa.table([names.take(pa.array(by_name[rank])), pa.array(seg), pa.array(self.heat[cell]),
+                         pa.array(self.plays[cell])], schema=pd.SEG_SCHEMA)
