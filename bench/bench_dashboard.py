@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from include import dashboard
 
+    sys.path.insert(0, str(ROOT / "plugins"))  # as Airflow does: the plugin imports video_ui from there
     spec = importlib.util.spec_from_file_location("video_dashboard_plugin", ROOT / "plugins" / "video_dashboard_plugin.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -84,7 +84,7 @@ def daily_analytics():
 
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)
     def wait_for_logs() -> PokeReturnValue:
-        """Wait for `<log_dir>/D.log`; a missing earlier window file fails, naming it."""
+        """Wait until each window day's log is complete (`.done` or next day's file) or accepted missing."""
         return PokeReturnValue(is_done=tasks.wait_for_logs(get_current_context()))
 
     @task.sensor(mode="reschedule", poke_interval=SENSOR_POKE, timeout=SENSOR_TIMEOUT)

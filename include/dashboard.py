@@ -105,12 +105,23 @@ _VID_COLUMNS = ["vid", "kid", "ClickNum", "Traffic"]
 
 
 def top_videos(root: DataRoot, day: str, n: int = 10) -> dict[str, list[dict]] | None:
+    """The day's video count and its ``n`` top videos by plays and by traffic (``core.top_n``'s order:
+    value descending, a missing value as 0, ties by vid), sorted by Arrow: no row becomes a Python object
+    but the ``n`` kept, whatever the number of videos."""
     rel = conv.plays_path(conv.ymd(conv.as_date(day)), "contrib", "vid.parquet")
 
     def load():
-        rows = root.read_table(rel, columns=_VID_COLUMNS).to_pylist()
-        return {"count": len(rows), "by_plays": core.top_n(rows, "ClickNum", n),
-                "by_traffic": core.top_n(rows, "Traffic", n)}
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        t = root.read_table(rel, columns=_VID_COLUMNS)
+
+        def top(key: str) -> list[dict]:
+            keys = pa.table({"v": pc.fill_null(t[key].cast(pa.float64()), 0.0), "vid": t["vid"].cast(pa.string())})
+            idx = pc.sort_indices(keys, sort_keys=[("v", "descending"), ("vid", "ascending")])[:n]
+            return t.take(idx).to_pylist()
+
+        return {"count": t.num_rows, "by_plays": top("ClickNum"), "by_traffic": top("Traffic")}
 
     return _cached(root, rel, ("top", n), load)
 

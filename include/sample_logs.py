@@ -55,25 +55,8 @@ def _time_strings(day: date, sec: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(m.tobytes()))
 
 
-def generate_logs(
-    log_dir: str,
-    end: date,
-    days: int = 8,
-    users: int = 2000,
-    seed: int = 7,
-    events: int | None = None,
-) -> dict:
-    """Write ``days`` daily log files ending at ``end`` into ``log_dir``.
-
-    ``events`` is the approximate total number of lines (default ``users * days * 12``).
-    Deterministic given the arguments. Returns a summary dict.
-    """
-    rng = np.random.default_rng(seed)
-    total = int(events if events is not None else users * days * EVENTS_PER_USER_DAY)
-    first = end - timedelta(days=days - 1)
-    t0 = int((first - date(1970, 1, 1)).days) * 86400
-    span = days * 86400
-
+def _sessions(rng: np.random.Generator, users: int, total: int, t0: int, span: int):
+    """Every event of the sample, sorted by time: ``(t, userid, action, letter case)``."""
     ids = np.unique(rng.integers(100_000_000, 2_000_000_000, size=int(users * 1.1) + 10))
     ids = rng.permutation(ids)[:users]
     weight = 1.0 / (np.arange(users) + 20.0) ** 0.7  # some users are much busier than others
@@ -105,8 +88,62 @@ def generate_logs(
 
     keep = t < t0 + span
     order = np.argsort(t[keep], kind="stable")
-    t, userid, act, case = t[keep][order], userid[keep][order], act[keep][order], case[keep][order]
-    del keep, order
+    return t[keep][order], userid[keep][order], act[keep][order], case[keep][order]
+
+
+def _malformed(kind: np.ndarray, good, ts, uid, act_s, sep):
+    """The day's lines with the malformed kinds (1..6) in place of the good lines they mark."""
+    nl = pa.scalar("\n")
+    variants = [
+        good,
+        pc.binary_join_element_wise(ts, pc.binary_join_element_wise(uid, nl, ""), sep),  # too few
+        pc.binary_join_element_wise(ts, uid, pa.scalar("put\n"), sep),  # unknown action
+        pc.binary_join_element_wise(ts, pc.binary_join_element_wise("-", uid, ""), act_s, sep),
+        pc.binary_join_element_wise(pa.scalar("2014-02-30 25:61:00"), uid, act_s, sep),  # bad date
+        pc.binary_join_element_wise(ts, uid, pa.scalar("get"), pa.scalar("x1\n"), sep),  # too many
+        pc.binary_join_element_wise(ts, pc.utf8_replace_slice(uid, 2, 3, "O"), act_s, sep),
+    ]
+    return pc.choose(pa.array(kind.astype(np.int8)), *variants)
+
+
+def _write_day(rng: np.random.Generator, path: str, day: date, sec: np.ndarray, userid: np.ndarray,
+               act: np.ndarray, case: np.ndarray) -> int:
+    """Write one day's file (``sec``: seconds within the day); returns its malformed line count."""
+    m = len(sec)
+    ts = _time_strings(day, sec)
+    uid = pc.cast(pa.array(userid), pa.string())
+    act_s = _ACTION_POOL.take(pa.array(act.astype(np.int32) + 4 * case))
+    sep = _SEP_POOL.take(pa.array(rng.choice(len(_SEP_POOL), size=m, p=_SEP_P)))
+    good = pc.binary_join_element_wise(ts, uid, act_s, sep)
+    kind = np.where(rng.random(m) < MALFORMED_SHARE, rng.integers(1, 7, size=m), 0)
+    lines = _malformed(kind, good, ts, uid, act_s, sep) if kind.any() else good
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=m + 1, offset=lines.offset * 4)
+    data = lines.buffers()[2]
+    with open(path + ".tmp", "wb") as fh:
+        fh.write(HEADER)
+        fh.write(memoryview(data)[offsets[0]:offsets[-1]])
+    os.replace(path + ".tmp", path)
+    return int((kind > 0).sum())
+
+
+def generate_logs(
+    log_dir: str,
+    end: date,
+    days: int = 8,
+    users: int = 2000,
+    seed: int = 7,
+    events: int | None = None,
+) -> dict:
+    """Write ``days`` daily log files ending at ``end`` into ``log_dir``.
+
+    ``events`` is the approximate total number of lines (default ``users * days * 12``).
+    Deterministic given the arguments. Returns a summary dict.
+    """
+    rng = np.random.default_rng(seed)
+    total = int(events if events is not None else users * days * EVENTS_PER_USER_DAY)
+    first = end - timedelta(days=days - 1)
+    t0 = int((first - date(1970, 1, 1)).days) * 86400
+    t, userid, act, case = _sessions(rng, users, total, t0, days * 86400)
 
     os.makedirs(log_dir, exist_ok=True)
     bounds = np.searchsorted(t, t0 + 86400 * np.arange(days + 1))
@@ -114,37 +151,10 @@ def generate_logs(
     for k in range(days):
         day = first + timedelta(days=k)
         a, b = bounds[k], bounds[k + 1]
-        m = b - a
-        ts = _time_strings(day, t[a:b] - (t0 + 86400 * k))
-        uid = pc.cast(pa.array(userid[a:b]), pa.string())
-        act_s = _ACTION_POOL.take(pa.array(act[a:b].astype(np.int32) + 4 * case[a:b]))
-        sep = _SEP_POOL.take(pa.array(rng.choice(len(_SEP_POOL), size=m, p=_SEP_P)))
-        good = pc.binary_join_element_wise(ts, uid, act_s, sep)
-        kind = np.where(rng.random(m) < MALFORMED_SHARE, rng.integers(1, 7, size=m), 0)
-        if kind.any():
-            nl = pa.scalar("\n")
-            variants = [
-                good,
-                pc.binary_join_element_wise(ts, pc.binary_join_element_wise(uid, nl, ""), sep),  # too few
-                pc.binary_join_element_wise(ts, uid, pa.scalar("put\n"), sep),  # unknown action
-                pc.binary_join_element_wise(ts, pc.binary_join_element_wise("-", uid, ""), act_s, sep),
-                pc.binary_join_element_wise(pa.scalar("2014-02-30 25:61:00"), uid, act_s, sep),  # bad date
-                pc.binary_join_element_wise(ts, uid, pa.scalar("get"), pa.scalar("x1\n"), sep),  # too many
-                pc.binary_join_element_wise(ts, pc.utf8_replace_slice(uid, 2, 3, "O"), act_s, sep),
-            ]
-            lines = pc.choose(pa.array(kind.astype(np.int8)), *variants)
-        else:
-            lines = good
-        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=m + 1, offset=lines.offset * 4)
-        data = lines.buffers()[2]
         path = os.path.join(log_dir, f"{day.isoformat()}.log")
-        with open(path + ".tmp", "wb") as fh:
-            fh.write(HEADER)
-            fh.write(memoryview(data)[offsets[0]:offsets[-1]])
-        os.replace(path + ".tmp", path)
+        malformed_total += _write_day(rng, path, day, t[a:b] - (t0 + 86400 * k), userid[a:b], act[a:b], case[a:b])
         files.append(path)
-        lines_total += int(m)
-        malformed_total += int((kind > 0).sum())
+        lines_total += int(b - a)
     return {
         "log_dir": log_dir,
         "files": files,

@@ -56,15 +56,17 @@ def _segment_pool(rng, size: int) -> list[str]:
     return pool
 
 
-def _realistic(rng, vid_of, n_vids, region_of, city_of, br_of, seen: set):
-    """The realistic model's draws: regions (a fifth as province codes), cities, browsers and an iterator of
-    ``K_J`` texts (their hashes collected in ``seen``)."""
-    region_of = vm.region_labels(rng, region_of, len(REGIONS))
-    city_of = np.where(rng.random(len(city_of)) < 0.5, city_of, len(CITIES) + rng.integers(0, len(vm.CITIES_CN),
-                                                                                          len(city_of)))
-    br_of = np.where(rng.random(len(br_of)) < 0.8, br_of, len(BROWSERS) + rng.integers(0, len(vm.BROWSERS_CN),
-                                                                                     len(br_of)))
-    return region_of, city_of, br_of, vm.realistic_kj(rng, vm.video_lengths(rng, n_vids)[vid_of], seen)
+def _realistic(rng, d: dict, n_vids: int) -> dict:
+    """The realistic model's draws over ``d``: a fifth of the regions as province codes (ints), non-ASCII
+    cities and browsers, flow as int bytes, and an iterator of ``K_J`` texts (their hashes in ``seen``)."""
+    n = len(d["vid"])
+    d["region"] = vm.region_labels(rng, d["region"], len(REGIONS))
+    d["city"] = np.where(rng.random(n) < 0.5, d["city"], len(CITIES) + rng.integers(0, len(vm.CITIES_CN), n))
+    d["browser"] = np.where(rng.random(n) < 0.8, d["browser"], len(BROWSERS) + rng.integers(0, len(vm.BROWSERS_CN), n))
+    d.update(regions=REGIONS + vm.REGION_CODES, cities=CITIES + vm.CITIES_CN, browsers=BROWSERS + vm.BROWSERS_CN,
+             int_flow=True, seen=set())
+    d["texts"] = vm.realistic_kj(rng, vm.video_lengths(rng, n_vids)[d["vid"]], d["seen"])
+    return d
 
 
 def _mysql_conn(obj):
@@ -88,117 +90,109 @@ def write_categories(mysql_hook_or_conn, vids: list[str], seed: int = 7) -> dict
     return {"vinfo_rows": len(rows), "vids_without_row": len(vids) - len(rows)}
 
 
-def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids: int | None = None, seed=7,
-                   bad_rate: float = 0.002, dup_rate: float = 0.001, z1_rate: float = 0.3,
-                   key_prefix: str = "", model: str = "realistic") -> dict:
-    """Write ``plays`` finished plays of ``day`` (YYYYMMDD) to Redis, and the category tables to MySQL.
-
-    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 200)``, 5,000 for 1M plays; pooled:
-    ``plays // 500``),
-    owned by ``vids // 10`` uids. About ``bad_rate`` of the plays are malformed (one of several kinds) and
-    ``dup_rate`` of the keys are pushed twice. ``mysql_hook_or_conn`` may be None (no MySQL tables).
-    ``model="realistic"``: every play's ``K_J`` from the viewing model (``include.viewing_model``), 5,000
-    vids per 1M plays, some regions sent as ints, non-ASCII cities and browsers, flow as int bytes;
-    ``model="pooled"`` (the best case: few distinct ``K_J``) writes what it always wrote.
-    """
-    if model not in ("realistic", "pooled"):
-        raise ValueError(f"unknown sample model {model!r} (realistic or pooled)")
-    real = model == "realistic"
-    t0 = time.perf_counter()
-    n_vids = vids or max(20, plays // (200 if real else 500))
-    vid_list, uids = catalogue(n_vids, seed)
-    rng = np.random.default_rng([int(seed), zlib.crc32(day.encode())])
+def _draws(rng, n_vids: int, plays: int, bad_rate: float, z1_rate: float) -> dict:
+    """Every random choice of the plays, in one fixed order (the output depends on it)."""
     weights = 1.0 / np.arange(1, n_vids + 1) ** 1.1
     order = rng.permutation(n_vids)
     p = weights[order] / weights.sum()
-    vid_of = rng.choice(n_vids, size=plays, p=p)
+    d = {"vid": rng.choice(n_vids, size=plays, p=p)}
     region_p = 1.0 / np.arange(1, len(REGIONS) + 1)
     region_p /= region_p.sum()
-    region_of = rng.choice(len(REGIONS), size=plays, p=region_p)
-    conv.parse_ymd(day)  # validates the day
-    secs = np.sort(rng.integers(0, 86400, plays))
-    ip_pool = max(10, plays // 3)
-    ip_of = rng.integers(0, ip_pool, plays)
-    flow = np.round(rng.gamma(2.0, 1500.0, plays), 2)
-    comp = np.round(rng.random(plays), 4)
-    pool = _segment_pool(rng, max(50, min(plays, 20000) // 4))
-    j_of = rng.integers(0, len(pool), plays)
-    os_of = rng.integers(0, len(OSES), plays)
-    br_of = rng.integers(0, len(BROWSERS), plays)
-    city_of = rng.integers(0, len(CITIES), plays)
-    has_z1 = rng.random(plays) < z1_rate
+    d["region"] = rng.choice(len(REGIONS), size=plays, p=region_p)
+    d["secs"] = np.sort(rng.integers(0, 86400, plays))
+    d["ip"] = rng.integers(0, max(10, plays // 3), plays)
+    d["flow"] = np.round(rng.gamma(2.0, 1500.0, plays), 2)
+    d["comp"] = np.round(rng.random(plays), 4)
+    d["pool"] = _segment_pool(rng, max(50, min(plays, 20000) // 4))
+    d["j"] = rng.integers(0, len(d["pool"]), plays)
+    d["os"] = rng.integers(0, len(OSES), plays)
+    d["browser"] = rng.integers(0, len(BROWSERS), plays)
+    d["city"] = rng.integers(0, len(CITIES), plays)
+    d["z1"] = rng.random(plays) < z1_rate
     bad_of = np.flatnonzero(rng.random(plays) < bad_rate)
-    bad_kind = {int(i): BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(bad_of.tolist())}
-    regions, cities, browsers, j_texts, seen = REGIONS, CITIES, BROWSERS, None, set()
-    if real:
-        region_of, city_of, br_of, j_texts = _realistic(np.random.default_rng([int(seed), zlib.crc32(day.encode()), 1]),
-                                                        vid_of, n_vids, region_of, city_of, br_of, seen)
-        regions, cities, browsers = REGIONS + vm.REGION_CODES, CITIES + vm.CITIES_CN, BROWSERS + vm.BROWSERS_CN
+    d["bad"] = {int(i): BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(bad_of.tolist())}
+    d.update(regions=REGIONS, cities=CITIES, browsers=BROWSERS, int_flow=False)
+    return d
 
+
+def _spoil(kind: str, i: int, s: dict, j_text: str | None) -> tuple[str | None, str | None, bool]:
+    """A malformed play of ``kind``: ``(K_S text, or None for ``s`` as JSON; K_J text; a bad vid)``."""
+    s_text = None
+    if kind == "missing_J":
+        j_text = None
+    elif kind == "invalid_json_S":
+        s_text = '{"starttime": "' + s["starttime"]
+    elif kind == "invalid_json_J":
+        j_text = "[[1,1],[2,"
+    elif kind == "missing_field:ip":
+        del s["ip"]
+    elif kind == "non_numeric:flow":
+        s["flow"] = "n/a"
+    elif kind == "non_numeric:comprate":
+        s["comprate"] = None if i % 2 else "x"
+    elif kind == "bad_region":
+        s["region"] = "He.bei"
+    elif kind == "bad_region$":
+        s["region"] = "$where"
+    return s_text, j_text, kind == "bad_vid"
+
+
+def _play_s(d: dict, i: int, day_dash: str) -> dict:
+    """The ``K_S`` fields of play ``i``."""
+    sec, ip = int(d["secs"][i]), d["ip"][i]
+    return {"starttime": f"{day_dash} {sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}",
+            "country": "CN", "region": d["regions"][d["region"][i]], "city": d["cities"][d["city"][i]],
+            "ip": f"10.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}", "os": OSES[d["os"][i]],
+            "browser": d["browsers"][d["browser"][i]],
+            "flow": int(d["flow"][i]) if d["int_flow"] else float(d["flow"][i]),
+            "comprate": float(d["comp"][i])}
+
+
+def _write_plays(pipe, d: dict, vid_list: list[str], day: str, key_prefix: str):
+    """``K_S`` / ``K_J`` / ``K_z1`` of every play; ``(keys, good plays per vid, per (vid, region))``."""
     keys: list[str] = []
     dumps = ujson.dumps
-    pipe = redis.pipeline(transaction=False)
     batch: dict[str, str] = {}
     day_dash = f"{day[:4]}-{day[4:6]}-{day[6:]}"
-    per_vid = np.zeros(n_vids, dtype=np.int64)
+    per_vid = np.zeros(len(vid_list), dtype=np.int64)
     per_vid_region: dict[tuple[int, int], int] = {}
-    for i in range(plays):
-        v = int(vid_of[i])
+    for i in range(len(d["vid"])):
+        v = int(d["vid"][i])
         key = f"{key_prefix}{vid_list[v]}_{day}{i:07d}"
-        kind = bad_kind.get(i)
-        sec = int(secs[i])
-        s = {"starttime": f"{day_dash} {sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}",
-             "country": "CN", "region": regions[region_of[i]], "city": cities[city_of[i]],
-             "ip": f"10.{ip_of[i] >> 16 & 255}.{ip_of[i] >> 8 & 255}.{ip_of[i] & 255}",
-             "os": OSES[os_of[i]], "browser": browsers[br_of[i]], "flow": int(flow[i]) if real else float(flow[i]),
-             "comprate": float(comp[i])}
-        s_text = None
-        j_text = pool[j_of[i]] if j_texts is None else next(j_texts)
+        kind = d["bad"].get(i)
+        s = _play_s(d, i, day_dash)
+        s_text, j_text = None, next(d["texts"]) if "texts" in d else d["pool"][d["j"][i]]
         if kind is None:
             per_vid[v] += 1
-            r = int(region_of[i])
+            r = int(d["region"][i])
             per_vid_region[(v, r)] = per_vid_region.get((v, r), 0) + 1
-        elif kind == "missing_J":
-            j_text = None
-        elif kind == "invalid_json_S":
-            s_text = '{"starttime": "' + s["starttime"]
-        elif kind == "invalid_json_J":
-            j_text = "[[1,1],[2,"
-        elif kind == "missing_field:ip":
-            del s["ip"]
-        elif kind == "non_numeric:flow":
-            s["flow"] = "n/a"
-        elif kind == "non_numeric:comprate":
-            s["comprate"] = None if i % 2 else "x"
-        elif kind == "bad_region":
-            s["region"] = "He.bei"
-        elif kind == "bad_region$":
-            s["region"] = "$where"
-        elif kind == "bad_vid":
-            key = f"{key_prefix}1.{vid_list[v][2:]}_{day}{i:07d}"
+        else:
+            s_text, j_text, bad_vid = _spoil(kind, i, s, j_text)
+            if bad_vid:
+                key = f"{key_prefix}1.{vid_list[v][2:]}_{day}{i:07d}"
         if kind != "missing_S":
             batch[key + "_S"] = s_text if s_text is not None else dumps(s)
         if j_text is not None:
             batch[key + "_J"] = j_text
-        if has_z1[i]:
+        if d["z1"][i]:
             batch[key + "_z1"] = f"name=用户{i % 97}/agent=Mozilla/5.0 (x{i % 13})"
         keys.append(key)
         if len(batch) >= 20000:
             pipe.mset(batch)
-            pipe.execute()
+            pipe.execute()  # bounded memory: a realistic day's K_J texts are large
             batch = {}
     if batch:
         pipe.mset(batch)
     pipe.execute()
+    return keys, per_vid, per_vid_region
 
-    dups = [keys[int(i)] for i in rng.choice(len(keys), size=int(plays * dup_rate), replace=False)] if plays else []
-    listed = keys + dups
-    for i in range(0, len(listed), 20000):
-        pipe.rpush(conv.endlist_key(day), *listed[i: i + 20000])
-    # loads >= plays started >= finished plays; a few vids (1 in 100) have no table entries (taken as 0)
+
+def _write_tables(pipe, rng, day: str, vid_list: list[str], per_vid, per_vid_region, regions=REGIONS) -> None:
+    """``T_loadtable_D``, ``T_playtable_D``, ``T_regiontable_D``: loads >= plays started >= finished
+    plays; a few vids (1 in 100) have no table entries (taken as 0)."""
     load, playt, regt = {}, {}, {}
-    extra = rng.integers(0, 5, n_vids)
-    for v in range(n_vids):
+    extra = rng.integers(0, 5, len(vid_list))
+    for v in range(len(vid_list)):
         if per_vid[v] == 0 or v % 100 == 99:
             continue
         playt[vid_list[v]] = int(per_vid[v] + extra[v])
@@ -211,8 +205,40 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
         if table:
             pipe.hset(name, mapping=table)
     pipe.execute()
+
+
+def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids: int | None = None, seed=7,
+                   bad_rate: float = 0.002, dup_rate: float = 0.001, z1_rate: float = 0.3,
+                   key_prefix: str = "", model: str = "realistic") -> dict:
+    """Write ``plays`` finished plays of ``day`` (YYYYMMDD) to Redis, and the category tables to MySQL.
+
+    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 200)``, 5,000 for 1M plays;
+    pooled: ``plays // 500``), owned by ``vids // 10`` uids. About ``bad_rate`` of the plays are malformed (one
+    of several kinds) and ``dup_rate`` of the keys are pushed twice. ``mysql_hook_or_conn`` may be None (no
+    MySQL tables). ``model="realistic"``: every play's ``K_J`` from the viewing model (``include.viewing_model``),
+    some regions sent as ints, non-ASCII cities and browsers, flow as int bytes; ``model="pooled"`` (the best
+    case: few distinct ``K_J``) writes what it always wrote.
+    """
+    if model not in ("realistic", "pooled"):
+        raise ValueError(f"unknown sample model {model!r} (realistic or pooled)")
+    t0 = time.perf_counter()
+    conv.parse_ymd(day)  # validates the day
+    n_vids = vids or max(20, plays // (200 if model == "realistic" else 500))
+    vid_list, uids = catalogue(n_vids, seed)
+    rng = np.random.default_rng([int(seed), zlib.crc32(day.encode())])
+    d = _draws(rng, n_vids, plays, bad_rate, z1_rate)
+    if model == "realistic":
+        _realistic(np.random.default_rng([int(seed), zlib.crc32(day.encode()), 1]), d, n_vids)
+    pipe = redis.pipeline(transaction=False)
+    keys, per_vid, per_vid_region = _write_plays(pipe, d, vid_list, day, key_prefix)
+
+    dups = [keys[int(i)] for i in rng.choice(len(keys), size=int(plays * dup_rate), replace=False)] if plays else []
+    listed = keys + dups
+    for i in range(0, len(listed), 20000):
+        pipe.rpush(conv.endlist_key(day), *listed[i: i + 20000])
+    _write_tables(pipe, rng, day, vid_list, per_vid, per_vid_region, d["regions"])
     cats = write_categories(mysql_hook_or_conn, vid_list, seed) if mysql_hook_or_conn is not None else {}
     return {"day": day, "plays": plays, "keys_pushed": len(listed), "duplicates": len(dups),
-            "bad": len(bad_kind), "vids": n_vids, "uids": len(uids), "model": model,
-            "segment_patterns": len(pool) if j_texts is None else len(seen),
-            **cats, "seconds": round(time.perf_counter() - t0, 3)}
+            "bad": len(d["bad"]), "vids": n_vids, "uids": len(uids),
+            "segment_patterns": len(d["seen"]) if "seen" in d else len(d["pool"]),
+            **({"model": model} if model != "pooled" else {}), **cats, "seconds": round(time.perf_counter() - t0, 3)}

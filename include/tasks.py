@@ -71,10 +71,10 @@ def _exclusive(day: dt.date, stage: str, fn, /, *args, **kwargs):
 @task_start
 def wait_for_logs(context) -> bool:
     from include.sensors import logs_ready
-    from include.settings import log_dir
+    from include.settings import data_root, log_dir
 
     p = context["params"]
-    return logs_ready(log_dir(), day_of(context), p["window_days"], p["lookback_days"])
+    return logs_ready(log_dir(), day_of(context), p["window_days"], p["lookback_days"], data_root())
 
 
 @task_start

@@ -48,6 +48,9 @@ def write_report(root: DataRoot, day: dt.date, sections: dict[str, list[dict[str
     report = build_report(day, sections)
     ingest = conv.plays_path(conv.ymd(day), "ingest.json")
     report["plays_run_id"] = root.read_json(ingest).get("run_id") if root.exists(ingest) else None
+    from include.plays.lease import ensure_held
+
+    ensure_held()
     root.write_json(report, conv.report_path(day))
     return report
 

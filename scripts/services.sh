@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install (Debian packages) and start Redis, MariaDB and PostgreSQL (Airflow's metadata DB
 # and Celery result backend) on 127.0.0.1, only when they are not already answering. Data
-# lives under var/ (git-ignored). Stops only what it started, by recorded pid.
-#   scripts/services.sh install | start | stop | status
+# lives under var/ (git-ignored; VIDEO_SERVICES_DIR elsewhere). Stops only what it started,
+# by recorded pid. Redis keeps its data across a restart or a kill -9: append-only file,
+# fsync every second (REDIS_PERSISTENCE; a restart replays it).
+#   scripts/services.sh install | start | start-redis | stop | status
 # With SERVICES_STARTED_FILE set, `start` appends the names it started to that file and
 # `stop` stops only the names listed there (used by `make test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-VAR="$ROOT/var/services"
+VAR="${VIDEO_SERVICES_DIR:-$ROOT/var/services}"
 REDIS_PORT=${VIDEO_REDIS_PORT:-6379}
 MYSQL_PORT=${VIDEO_MYSQL_PORT:-3306}
 MYSQL_USER=${VIDEO_MYSQL_USER:-video}
@@ -19,6 +21,7 @@ PG_USER=${VIDEO_PG_USER:-airflow}
 PG_PASSWORD=${VIDEO_PG_PASSWORD:-airflow}
 PG_DB=${VIDEO_PG_DB:-airflow}
 PG_DATA="$VAR/postgres"
+REDIS_PERSISTENCE=(--appendonly yes --appendfsync everysec --save "")  # docker-compose.yml: the same
 PG_SOCK="$VAR/postgres-run"   # unix socket dir (0700, postgres): superuser access for setup only
 mkdir -p "$VAR"
 
@@ -63,7 +66,7 @@ start_redis() {
   if redis_up; then echo "services: redis already answering on $REDIS_PORT"; return; fi
   mkdir -p "$VAR/redis"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --daemonize yes \
-    --pidfile "$VAR/redis.pid" --logfile "$VAR/redis.log" --save "" --appendonly no >/dev/null
+    --pidfile "$VAR/redis.pid" --logfile "$VAR/redis.log" "${REDIS_PERSISTENCE[@]}" >/dev/null
   wait_for 20 redis_up redis
   record redis
   echo "services: started redis on 127.0.0.1:$REDIS_PORT (pid $(cat "$VAR/redis.pid"))"
@@ -182,6 +185,7 @@ stop_pidfile() { # stop_pidfile <file> <name>
 case "${1:-start}" in
   install) install ;;
   start) install; start_redis; start_mysql; start_postgres ;;
+  start-redis) start_redis ;;
   stop)
     if wanted redis; then stop_pidfile "$VAR/redis.pid" redis; fi
     if wanted mariadb; then stop_pidfile "$VAR/mysql.pid" mariadb; fi
@@ -191,5 +195,5 @@ case "${1:-start}" in
     redis_up && echo "redis: up" || echo "redis: down"
     mysql_up && echo "mariadb: up" || echo "mariadb: down"
     pg_up && echo "postgres: up" || echo "postgres: down" ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|start-redis|stop|status" >&2; exit 2 ;;
 esac

@@ -4,17 +4,24 @@ Local files are read through ``mmap`` (no copy: the C parser reads the mapped pa
 fsspec URLs by plain reads. ``prefetch`` parses the next block in a second thread while the
 caller uses the current one, when a second core is free (``parse_threads``); the C parser
 releases the GIL.
+
+Finished logs (CONTRACT §1): a day's log is complete with its ``<file>.done`` marker or the next
+day's file (``log_status``); a day lost for good is accepted by an operator in the data root
+(``missing/<day>.json``, ``accept_missing``), and every window that includes it names it.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import posixpath
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
 
+from video_analytics import conventions as conv
 from video_analytics import online_time as core
 
 STREAM_BLOCK_BYTES = 16 << 20
@@ -110,6 +117,86 @@ def prefetch(gen, threads: int):
             yield item
 
 
+
+
+# --- Finished logs (CONTRACT §1): a day is complete with its ``.done`` marker or the next day's file --
+
+DONE_SUFFIX = ".done"
+MISSING_DIR = "missing"
+COMPLETE = ("done marker", "next day's file")
+
+
+def _log_fs(log_dir: str):
+    import fsspec
+
+    fs, base = fsspec.core.url_to_fs(log_dir)
+    return fs, (lambda name: posixpath.join(base, name) if base else name)
+
+
+def log_status(log_dir: str, day: date) -> str:
+    """Where ``<log_dir>/<day>.log`` stands: ``"missing"``, ``"done marker"``, ``"next day's file"``
+    (rotated), or ``"no sign of being complete"`` (it may still be written)."""
+    fs, path = _log_fs(log_dir)
+    name = conv.log_file_name(day)
+    if not fs.isfile(path(name)):
+        return "missing"
+    if fs.exists(path(name + DONE_SUFFIX)):
+        return "done marker"
+    if fs.isfile(path(conv.log_file_name(day + timedelta(days=1)))):
+        return "next day's file"
+    return "no sign of being complete"
+
+
+def write_done_markers(files: list[str]) -> None:
+    """Mark local log files complete, as a collector does (``<file>.done``, empty)."""
+    for f in files:
+        with open(f + DONE_SUFFIX, "wb"):
+            pass
+
+
+def missing_path(day: date) -> str:
+    """``missing/<YYYY-MM-DD>.json``: an operator's acceptance that the day's log is lost."""
+    return f"{MISSING_DIR}/{day.isoformat()}.json"
+
+
+def accept_missing(root, day: date, reason: str, by: str | None = None) -> dict:
+    """Record that ``day``'s log is lost for good: windows that include it run without it (an
+    absent file reads as an empty day, a present one as it stands) and their reports name it."""
+    import datetime as dt
+    import getpass
+
+    record = {"day": day.isoformat(), "reason": reason, "accepted_by": by or getpass.getuser(),
+              "accepted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    root.write_json(record, missing_path(day))
+    return record
+
+
+def accepted_missing(root, days) -> dict:
+    """``{day: acceptance record}`` of the ``days`` accepted as lost in the data root ``root``."""
+    if root is None:
+        return {}
+    return {d: root.read_json(missing_path(d)) for d in days if root.exists(missing_path(d))}
+
+
+def window_missing(root, log_dir: str, end: date, window_days: int) -> list[dict]:
+    """The accepted-missing days of the window ending ``end``, each record with ``file``: whether
+    its log is ``"absent"`` (read as an empty day) or ``"read as it stands"``."""
+    _, window = core.window_dates(end, window_days, 0)
+    out = []
+    for d, rec in accepted_missing(root, window).items():
+        out.append({**rec, "file": "absent" if log_status(log_dir, d) == "missing" else "read as it stands"})
+    return out
+
+
+def window_status(log_dir: str, days, root=None) -> dict:
+    """``{day: status}``: ``log_status`` of each day, ``"accepted missing"`` for a day accepted in ``root``
+    whose log is not complete."""
+    accepted = accepted_missing(root, days)
+    out = {}
+    for d in days:
+        st = log_status(log_dir, d)
+        out[d] = "accepted missing" if d in accepted and st not in COMPLETE else st
+    return out
 
 
 # --- Arrow columns without pyarrow's pandas checks (``pa.array`` imports pandas: 0.1 s of start-up) --

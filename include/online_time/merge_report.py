@@ -59,6 +59,7 @@ def merge_report(root: DataRoot, end: date, shard_results: list[dict], mongo_db=
         "distinct_users_in_window": sum(int(r["users"]) for r in shard_results),
         "result_path": result_path,
         "published": published,
+        "missing_days": partition.get("missing_days", []),
     }
     root.write_json(totals, conv.online_time_path(end, "totals.json"))
     return totals

@@ -38,24 +38,27 @@ def _write_out(root: DataRoot, totals: dict, out: str, table=None) -> None:
 
 def run_window(work_dir: str, log_dir: str, end: date, out: str, *, window_days: int = conv.WINDOW_DAYS,
                lookback_days: int = conv.LOOKBACK_DAYS, shards: int = conv.SHARDS,
-               max_reject_rate: float = conv.MAX_REJECT_RATE, stream: bool = True) -> tuple[dict, dict]:
+               max_reject_rate: float = conv.MAX_REJECT_RATE, stream: bool = True,
+               rules: dict | None = None) -> tuple[dict, dict]:
     """Compute the window ending ``end`` into ``out`` (.csv or .parquet); ``(partition, totals)``.
 
+    ``rules``: ``min_gap``, ``timeout``, ``post_multiplier`` (CONTRACT §1; defaults otherwise).
     ``stream=False`` forces the sorting pipeline (``shards`` only matters there)."""
     root = DataRoot(os.path.abspath(work_dir))
     if stream and core.HAVE_FAST:
         from include.online_time.stream import stream_window
 
         table: list = []
-        done = stream_window(root, log_dir, end, window_days, lookback_days, max_reject_rate, result=table)
+        done = stream_window(root, log_dir, end, window_days, lookback_days, max_reject_rate,
+                             core.Rules(**(rules or {})), result=table)
         if done is not None:
             _write_out(root, done[1], out, table[0])
             return done
-    return _run_sorted(root, log_dir, end, out, window_days, lookback_days, shards, max_reject_rate)
+    return _run_sorted(root, log_dir, end, out, window_days, lookback_days, shards, max_reject_rate, rules)
 
 
 def _run_sorted(root: DataRoot, log_dir: str, end: date, out: str, window_days: int, lookback_days: int,
-                shards: int, max_reject_rate: float) -> tuple[dict, dict]:
+                shards: int, max_reject_rate: float, rules: dict | None = None) -> tuple[dict, dict]:
     """The task group's stages in this process tree: shards, then their rules in 2 spawned
     processes when a second core is free, then the merge."""
     from concurrent.futures import ProcessPoolExecutor
@@ -74,7 +77,7 @@ def _run_sorted(root: DataRoot, log_dir: str, end: date, out: str, window_days: 
             executor.submit(_warm_up)
     try:
         part = sort_and_partition(root, log_dir, end, window_days, lookback_days, shards, max_reject_rate)
-        args = [(root, s, end, window_days) for s in part["shards"]]
+        args = [(root, s, end, window_days, rules) for s in part["shards"]]
         if executor is not None:
             results = list(executor.map(compute_shard, *zip(*args, strict=True)))
         else:

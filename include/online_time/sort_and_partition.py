@@ -28,6 +28,7 @@ from include.online_time.logs import (
     parse_threads,
     parsed_blocks,
     prefetch,
+    window_missing,
 )
 from include.storage import DataRoot
 from video_analytics import conventions as conv
@@ -56,11 +57,12 @@ def check_reject_rate(rejects: int, rows_in: int, max_reject_rate: float, where:
 
 
 def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
-                 lookback_days: int = conv.LOOKBACK_DAYS) -> list[str]:
+                 lookback_days: int = conv.LOOKBACK_DAYS, accepted: list[dict] = ()) -> list[str]:
     """Paths of the window's log files (lookback days first), in day order.
 
-    A missing window file raises ``FileNotFoundError`` naming every missing file; a
-    missing lookback file is skipped with a warning.
+    A missing window file raises ``FileNotFoundError`` naming every missing file, unless its day is
+    in ``accepted`` (``window_missing``'s records: accepted as lost, an empty day); a missing
+    lookback file is skipped with a warning.
     """
     lookback, window = core.window_dates(end, window_days, lookback_days)
     fs, base = fsspec.core.url_to_fs(log_dir)
@@ -68,10 +70,14 @@ def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
     def path(d: date) -> str:
         return posixpath.join(base, conv.log_file_name(d)) if base else conv.log_file_name(d)
 
+    first, last = window[0], window[-1]
+    lost = {m["day"] for m in accepted}
+    window = [d for d in window if d.isoformat() not in lost or fs.isfile(path(d))]
     missing = [path(d) for d in window if not fs.isfile(path(d))]
     if missing:
         raise FileNotFoundError(
-            f"{len(missing)} log file(s) of the window {window[0]}..{window[-1]} missing: " + ", ".join(missing)
+            f"{len(missing)} log file(s) of the window {first}..{last} missing: " + ", ".join(missing)
+            + " (a day lost for good: `video-analytics accept-missing`)"
         )
     found = []
     for d in lookback:
@@ -193,7 +199,8 @@ def sort_and_partition(
     Raises ``RejectThresholdExceeded`` after writing everything when rejects exceed
     ``max_reject_rate`` of the rows.
     """
-    files = check_window(log_dir, end, window_days, lookback_days)
+    missing_days = window_missing(root, log_dir, end, window_days)
+    files = check_window(log_dir, end, window_days, lookback_days, missing_days)
     if shards is None:
         shards = conv.auto_shards(window_bytes(files), max_shards)
     if shards < 1:
@@ -241,7 +248,7 @@ def sort_and_partition(
         "rows_parsed": tally.rows_parsed,
         "rejects": rej.num_rows,
         "rejects_path": rejects_path,
-        "files": files,
+        "files": files, "missing_days": missing_days,
     }
     root.write_json(result, conv.online_time_path(end, "partition.json"))
     check_reject_rate(rej.num_rows, tally.rows_in, max_reject_rate, root.uri(rejects_path))

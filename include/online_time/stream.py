@@ -26,6 +26,7 @@ from include.online_time.logs import (
     parse_threads,
     parsed_blocks,
     prefetch,
+    window_missing,
 )
 from include.online_time.sort_and_partition import check_reject_rate, check_window
 from include.storage import DataRoot
@@ -41,7 +42,8 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
     """``(partition, totals)`` of the window ending ``end``, or None when some user's events are not
     in time order in the files (nothing is written then). Needs ``core.HAVE_FAST``. The result
     table is also appended to ``result`` when given (saves reading it back)."""
-    files = check_window(log_dir, end, window_days, lookback_days)
+    missing_days = window_missing(root, log_dir, end, window_days)
+    files = check_window(log_dir, end, window_days, lookback_days, missing_days)
     win_start, win_stop = core.window_bounds(end, window_days)
     threads = parse_threads() if threads is None else threads
     sr = core.StreamingRules(win_start, win_stop, rules or core.Rules())
@@ -68,7 +70,7 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
     part = {"end": end.isoformat(), "run_dir": rd, "window_days": window_days, "lookback_days": lookback_days,
             "shards": [], "mode": "stream", "rows_in": rows_in, "rows_parsed": rows_parsed,
             "rejects": rej.num_rows, "rejects_path": rejects_path, "files": files,
-            "distinct_users_in_window": len(users)}
+            "distinct_users_in_window": len(users), "missing_days": missing_days}
     root.write_json(part, conv.online_time_path(end, "partition.json"))
     result_path = conv.online_time_path(end, "online_time.parquet")
     table = pa.Table.from_arrays([column(users, pa.int64()), column(online, pa.int64()),
@@ -79,7 +81,8 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
     totals = {"end": end.isoformat(), "users": len(users), "online_seconds": int(online.sum()),
               "sessions": int(sessions.sum()), "rows_in": rows_in, "rows_parsed": rows_parsed,
               "rejects": rej.num_rows, "shards": 0, "shards_with_results": 0,
-              "distinct_users_in_window": len(users), "result_path": result_path, "published": None}
+              "distinct_users_in_window": len(users), "result_path": result_path, "published": None,
+              "missing_days": missing_days}
     root.write_json(totals, conv.online_time_path(end, "totals.json"))
     check_reject_rate(rej.num_rows, rows_in, max_reject_rate, root.uri(rejects_path))
     return part, totals

@@ -21,7 +21,8 @@ def _rows(root: DataRoot, rel: str) -> int:
 
 
 def verify_online_time(root: DataRoot, end: date, max_reject_rate: float = conv.MAX_REJECT_RATE) -> list[dict]:
-    """Checks recomputed from what is on the data root: ``[{"name", "ok", "detail"}]``."""
+    """Checks recomputed from what is on the data root: ``[{"name", "ok", "detail"}]``. A window the
+    CLI streamed (no shards) is checked against its own counts."""
     manifest = conv.online_time_path(end, "partition.json")
     if not root.exists(manifest):
         return [checks.check("partition", False, f"{root.uri(manifest)} is missing")]
@@ -48,8 +49,31 @@ def verify_online_time(root: DataRoot, end: date, max_reject_rate: float = conv.
     if root.exists(result):
         out = root.read_table(result, columns=["userid"]).column("userid").to_numpy()
         users_out, unique = len(out), len(np.unique(out)) == len(out)
-    return checks.online_time_checks(
+    if part.get("mode") == "stream":  # the CLI's run: no shards to recount, its own counts instead
+        parsed, users_expected, parts_users = part["rows_parsed"], part["distinct_users_in_window"], users_out or 0
+    out = checks.online_time_checks(
         shards=len(part["shards"]), missing_shards=missing_shards, missing_parts=missing_parts,
         rows_in=part["rows_in"], parsed=parsed, rejects=rejects, users_out=users_out, users_unique=unique,
         parts_users=parts_users, users_expected=users_expected, result_uri=root.uri(result),
         max_reject_rate=max_reject_rate)
+    if part.get("missing_days"):
+        out.append(missing_days_check(root, part["missing_days"]))
+    return out
+
+
+def describe_missing(missing_days: list[dict]) -> str:
+    """``2014-01-05 (file absent; accepted by ops at ...: reason)``, one per accepted-missing day."""
+    return "; ".join(f"{m['day']} (file {m.get('file', 'absent')}; accepted by {m.get('accepted_by')} at "
+                     f"{m.get('accepted_at')}: {m.get('reason') or 'no reason given'})" for m in missing_days)
+
+
+def missing_days_check(root: DataRoot, missing_days: list[dict]) -> dict:
+    """The window ran without the logs of days accepted as lost: named, and still accepted."""
+    from include.online_time.logs import accepted_missing
+
+    days = [date.fromisoformat(m["day"]) for m in missing_days]
+    revoked = [d.isoformat() for d in days if d not in accepted_missing(root, days)]
+    detail = f"{len(days)} day(s) of the window accepted as lost: {describe_missing(missing_days)}"
+    if revoked:
+        detail += f"; acceptance withdrawn since the run: {', '.join(revoked)} (run the window again)"
+    return checks.check("accepted missing days", not revoked, detail)

@@ -1,7 +1,9 @@
 """Play statistics I/O (CONTRACT §2, §4, §5): one module per task of the ``plays`` group.
 
-* ``ingest_plays``  - Redis snapshot, validation and quarantine; uses ``categories`` (kid cache and
-                      MySQL) and ``play_ids`` (reservation in ``vid_playid``)
+* ``ingest_plays``  - Redis snapshot, validation and quarantine; one ``ingest_run.IngestRun`` goes through
+                      ``ingest_keys`` (T_endlist_D into deduplicated key files), ``ingest_decode`` (pass 1:
+                      raw snapshot, decoding), ``ingest_ids`` (``categories``: kid cache and MySQL;
+                      ``play_ids``: reservation in ``vid_playid``) and ``ingest_write`` (pass 2)
 * ``rollup_videos`` - the day's contributions and documents, folded into the running totals (``totals``)
 * ``totals``        - the running totals: registry, kept snapshots, the fold of a day
 * ``documents``     - every document a day publishes (one builder for publish, verify and export)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from include.plays.lease import ensure_held
 from include.plays.store import chunks, read_frame, stored_days
 from include.storage import DataRoot
 from video_analytics.conventions import PLAYID_HASH, plays_path, reservation_key
@@ -93,6 +94,7 @@ def reserve_ids(redis, root: DataRoot, counts: dict[str, int], day: str, mongo_d
                     stats["playid_from_zero"] += 1
     before: dict[str, int] = {}
     script = redis.register_script(_RESERVE)
+    ensure_held()  # a run that lost its lease reserves no ids
     for chunk in chunks(vids, batch):
         args: list = [RESERVATION_TTL]
         for v in chunk:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from include.mongo import bulk_upsert, doc_hash, target_token
 from include.plays.documents import Doc, daily_documents, play_documents, play_frame, stat_keys
-from include.plays.lease import totals_lease
+from include.plays.lease import ensure_held, totals_lease
 from include.plays.store import write_frame
 from include.plays.totals import head_state, stat_documents
 from include.storage import DataRoot
@@ -58,7 +58,9 @@ def changed(docs, published: dict[Key, int]) -> tuple[list[Doc], dict[Key, int]]
 def _send(mongo_db, docs: list[Doc]) -> dict[str, int]:
     out = {"bulk_calls": 0, "upserts": 0, "collections": 0}
     docs = sorted(docs, key=lambda d: d[0])
+    ensure_held()
     for coll, group in groupby(docs, key=lambda d: d[0]):
+        ensure_held(within=1.0)  # a run that lost its lease sends nothing more (one GET a second at most)
         res = bulk_upsert(mongo_db, coll, ((_id, doc) for _, _id, doc in group))
         out["bulk_calls"] += res["calls"]
         out["upserts"] += res["ops"]

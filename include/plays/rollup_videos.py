@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from include.plays.lease import totals_lease
+from include.plays.lease import ensure_held, totals_lease
 from include.plays.store import (
     CONTRIB_KINDS,
     ParquetStream,
@@ -162,5 +162,6 @@ def rollup_videos(root: DataRoot, day: str, redis=None) -> dict:
     report.update({"rollup_id": rollup_id, "totals": folded,
                    "seconds": {"day": round(t_day - t0, 3), "totals": round(time.perf_counter() - t_day, 3),
                                "total": round(time.perf_counter() - t0, 3)}})
+    ensure_held()
     root.write_json(report, plays_path(day, "rollup.json"))
     return report

@@ -89,6 +89,14 @@ def iter_batches(root: DataRoot, rel: str, rows: int, columns=None):
         yield from parquet_file(fh).iter_batches(batch_size=rows, columns=columns)
 
 
+def stored_rows(root: DataRoot, rel: str) -> int:
+    """The rows of a stored Parquet file (from its footer), 0 when there is none."""
+    if not root.exists(rel):
+        return 0
+    with root.fs.open(root.path(rel), "rb") as fh:
+        return parquet_file(fh).metadata.num_rows
+
+
 def read_frame(root: DataRoot, rel: str, columns=None) -> pd.DataFrame:
     return root.read_table(rel, columns=columns).to_pandas()
 

@@ -24,6 +24,7 @@ import uuid
 
 import pandas as pd
 
+from include.plays.lease import ensure_held
 from include.plays.store import read_frame, write_frame
 from include.storage import DataRoot
 from video_analytics import totals as tot
@@ -93,6 +94,7 @@ def fold_day(root: DataRoot, day: str, rollup_id: str) -> dict:
             snapshots[d] = _write_state(root, state, d)
             written.append(d)
     new = {"days": days, "snapshots": snapshots, "head": ordered[-1]}
+    ensure_held()
     root.write_json(new, REGISTRY)
     live = set(snapshots.values())
     for p in root.glob(totals_path("snapshots", "*")):

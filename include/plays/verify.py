@@ -68,6 +68,10 @@ def verify_plays(root: DataRoot, day: str, mongo_db=None,
         vdaily=root.read_jsonl(plays_path(day, "docs", "vdaily.jsonl")),
         max_quarantine_rate=max_quarantine_rate, quarantine_uri=root.uri(plays_path(day, "quarantine.parquet")))
     out.insert(4, _running_totals(root, day, redis))
+    kept = rep.get("tables_from_snapshot") or {}
+    out.append(checks.check("day_tables_from_snapshot", True,
+                            {"entries": sum(t["entries"] for t in kept.values()), "tables": kept,
+                             "why": "entries Redis no longer has, taken from the day's stored snapshot"}))
     if mongo_db is not None:
         expected: dict = {}
         for coll, _id, doc in day_documents(root, day):

@@ -117,6 +117,47 @@ def heat_runs(segments: Iterable[tuple[int, int, int]]) -> list[dict[str, int]]:
     return [{"start": a, "end": b, "heat": v, "plays": plays.get(a, 0)} for a, b, v in merged]
 
 
+def bucket_runs(runs: Sequence[Mapping[str, int]], width: int) -> tuple[list[dict[str, int]], int | None]:
+    """At most ``width`` marks for a heat strip: ``(runs, None)`` when they fit; else the timeline
+    ``[0, end)`` cut into equal whole-second buckets (at most ``width``), each with the largest heat of
+    the runs overlapping it, equal neighbours merged: ``(buckets, seconds per bucket)``. Gaps stay gaps."""
+    if len(runs) <= width:
+        return [dict(r) for r in runs], None
+    end = max(int(r["end"]) for r in runs)
+    step = max(1, math.ceil(end / width))
+    top: dict[int, int] = {}
+    for r in runs:
+        for b in range(int(r["start"]) // step, (int(r["end"]) - 1) // step + 1):
+            if top.get(b, -1) < r["heat"]:
+                top[b] = int(r["heat"])
+    out: list[dict[str, int]] = []
+    for b in sorted(top):
+        lo, hi = b * step, min((b + 1) * step, end)
+        if out and out[-1]["end"] == lo and out[-1]["heat"] == top[b]:
+            out[-1]["end"] = hi
+        else:
+            out.append({"start": lo, "end": hi, "heat": top[b]})
+    return out, step
+
+
+def bucket_max(values: Sequence[float | None], k: int) -> list[float | None]:
+    """The largest known value of each ``k`` consecutive values (``None`` when none is known)."""
+    out = []
+    for i in range(0, len(values), k):
+        known = [v for v in values[i:i + k] if v is not None]
+        out.append(max(known) if known else None)
+    return out
+
+
+def merge_bins(bins: Sequence[Mapping[str, float]], most: int) -> list[dict[str, float]]:
+    """Histogram bins with neighbours merged (counts summed) so that there are at most ``most``."""
+    k = math.ceil(len(bins) / most)
+    if k <= 1:
+        return [dict(b) for b in bins]
+    return [{"lo": bins[i]["lo"], "hi": bins[min(i + k, len(bins)) - 1]["hi"],
+             "count": sum(b["count"] for b in bins[i:i + k])} for i in range(0, len(bins), k)]
+
+
 def fmt_int(value: float | None) -> str:
     """``1,234,567``; ``–`` for unknown."""
     return "–" if value is None else f"{int(round(value)):,}"

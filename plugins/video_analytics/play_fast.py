@@ -113,11 +113,12 @@ def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
 class SegmentSums:
     """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive: each vid's
     sums live in a dense block of one flat array (segment = offset in the block; blocks grow by doubling), so
-    adding a chunk's sorted ``SEG_SCHEMA`` table is a few vectorised operations whatever the day's size. A day
-    whose blocks would pass ``max_cells`` (segments far apart) is summed by ``sum_segment_tables`` instead."""
+    adding a chunk's ``SEG_SCHEMA`` table is a few vectorised operations whatever the day's size. A day whose
+    blocks would pass ``max_cells`` (segments far apart) is summed by ``sum_segment_tables`` instead, the parts
+    merged once their rows pass ``merge_rows`` and twice the merged ones. Rows with ``plays`` 0 are dropped."""
 
-    def __init__(self, max_cells: int = 1 << 25) -> None:
-        self.max_cells = max_cells
+    def __init__(self, max_cells: int = 1 << 25, merge_rows: int = 1 << 19) -> None:
+        self.max_cells, self.merge_rows = max_cells, merge_rows
         self.ids: dict[str, int] = {}
         self.off = np.zeros(64, dtype=np.int64)
         self.cap = np.zeros(64, dtype=np.int64)
@@ -175,7 +176,7 @@ class SegmentSums:
     def _add_sparse(self, t: pa.Table) -> None:
         self.parts.append(t)
         self.part_rows += t.num_rows
-        if self.part_rows > max(1 << 19, 2 * self.parts[0].num_rows):
+        if self.part_rows > max(self.merge_rows, 2 * self.parts[0].num_rows):
             self.parts = [sum_segment_tables(self.parts)]
             self.part_rows = self.parts[0].num_rows
 

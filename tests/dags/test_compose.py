@@ -98,6 +98,21 @@ def test_worker_is_scalable(compose):
     assert "container_name" not in compose["services"]["airflow-worker"]
 
 
+def test_data_redis_persists_as_the_local_one(compose):
+    """The collector's Redis keeps its data (append-only file in its volume, fsync every second), with
+    the flags scripts/services.sh starts the local Redis with."""
+    import re
+    import shlex
+
+    svc = compose["services"]["redis-data"]
+    local = re.search(r"^REDIS_PERSISTENCE=\((.*)\)", (ROOT / "scripts" / "services.sh").read_text(), re.M)
+    flags = shlex.split(local.group(1))
+    assert svc["command"][0] == "redis-server" and svc["command"][1:] == flags
+    assert flags[:4] == ["--appendonly", "yes", "--appendfsync", "everysec"]
+    targets = [v["target"] if isinstance(v, dict) else v.split(":")[1] for v in svc["volumes"]]
+    assert "/data" in targets
+
+
 def test_data_service_versions(compose):
     services = compose["services"]
     assert services["mongo"]["image"].split(":")[1].startswith("7")

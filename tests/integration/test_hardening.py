@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from include.online_time.sort_and_partition import SPILL_PREFIX, remove_stale_spill_dirs
-from include.plays import ingest_plays as ingest_mod
+from include.plays import ingest_write as ingest_mod
 from include.plays.documents import all_documents, export_docs
 from include.plays.ingest_plays import ingest_plays
 from include.plays.lease import DayBusy, day_lease, exclusive
@@ -85,9 +85,9 @@ def test_a_dead_holders_lease_expires(redis_db):
         with day_lease(redis_db, DAY, "x"):
             pass
     time.sleep(1.5)
-    with day_lease(redis_db, DAY, "x", ttl=3) as owner:
+    with day_lease(redis_db, DAY, "x", ttl=3) as lease:
         time.sleep(2.5)  # renewed while held
-        assert redis_db.get(lease_key(DAY)) == owner and redis_db.ttl(lease_key(DAY)) > 1
+        assert redis_db.get(lease_key(DAY)) == lease.owner and redis_db.ttl(lease_key(DAY)) > 1
 
 
 def test_a_crash_after_reserving_ids_reuses_the_reservation(redis_db, mysql_db, tmp_path, monkeypatch):
@@ -167,8 +167,8 @@ def test_cli_errors_are_one_line_naming_the_connection_or_path(tmp_path):
     blocker.write_text("x")
     run = _cli("export-docs", "--data-root", str(tmp_path / "empty"), "--out", str(blocker / "out"))
     assert run.returncode == 1 and str(blocker) in run.stderr and "Traceback" not in run.stderr
-    run = _cli("plays", "--date", "2014-01-07", "--data-root", str(tmp_path / "r"))
-    assert run.returncode == 1 and "YYYYMMDD" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    run = _cli("plays", "--date", "2014-01-32", "--data-root", str(tmp_path / "r"))
+    assert run.returncode == 2 and "YYYYMMDD" in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
 def test_stale_spill_folders_of_dead_runs_are_removed(tmp_path):

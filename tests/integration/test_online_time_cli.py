@@ -12,6 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from include.online_time.logs import write_done_markers
 from include.sample_logs import generate_logs
 from tests.support.online_oracle import oracle_for_dir
 
@@ -22,7 +23,7 @@ END = date(2014, 1, 11)
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("logs")
-    generate_logs(str(d), END, days=8, users=500, seed=5)
+    write_done_markers(generate_logs(str(d), END, days=8, users=500, seed=5)["files"])
     return d
 
 
@@ -73,7 +74,7 @@ def test_cli_missing_files_give_a_clear_error(logs, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--end", "2014-13-01"], "--end must be a date"),
+        (["--end", "2014-13-01"], "must be a date YYYY-MM-DD or YYYYMMDD"),
         (["--end", "2014-01-11", "--window", "0"], "--window"),
         (["--end", "2014-01-11", "--max-reject-rate", "0"], "exceed the threshold"),
     ],

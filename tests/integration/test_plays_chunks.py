@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import include.plays.ingest_plays as ingest_mod
+import include.plays.ingest_decode as decode_mod
 from include.plays.ingest_plays import ingest_plays
 from include.plays.rollup_videos import rollup_day
 from include.sample_plays import generate_plays
@@ -60,7 +60,8 @@ def test_any_chunk_size_gives_the_same_files(redis_db, mysql_db, tmp_path, monke
         _restore(redis_db, snap)
         root = DataRoot(str(tmp_path / f"r{i}"))
         # segment sums merged after every chunk in one configuration, never in the others
-        monkeypatch.setattr(ingest_mod, "SEG_COMPACT_ROWS", 1 if (chunk, workers) == (3, 0) else 10**9)
+        monkeypatch.setattr(decode_mod, "SEG_COMPACT_ROWS", 1 if (chunk, workers) == (3, 0) else 10**9)
+        monkeypatch.setattr(decode_mod, "SEG_MAX_CELLS", 0 if (chunk, workers) == (3, 0) else 1 << 25)  # sparse
         rep = _run(redis_db, hook, root, chunk, workers)
         results.append((rep, _files(root)))
     rep0, files0 = results[0]
@@ -98,32 +99,6 @@ def test_a_rerun_across_chunks_keeps_ids_and_unions(redis_db, mysql_db, tmp_path
         out.append(_files(root))
     for name in out[0]:
         assert out[1][name] == out[0][name], name
-
-
-@pytest.mark.parametrize("collide", [False, True])
-def test_first_occurrences_is_exact(monkeypatch, tmp_path, collide):
-    """Dedup of T_endlist_D by 64-bit hashes is exact: keys sharing a hash are compared as strings
-    (forced here: every key gets the same hash), across the batches of the local key file."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-
-    if collide:
-        monkeypatch.setattr(pd.util, "hash_array", lambda a: np.zeros(len(a), dtype=np.uint64))
-    rng = np.random.default_rng(5)
-    src, dst = str(tmp_path / "read.keys"), str(tmp_path / "unique.keys")
-    for n in (0, 1, 2, 9, 500):
-        keys = [f"1000001_{int(x)}" for x in rng.integers(0, max(1, n // 2), n)]
-        with pa.ipc.new_file(src, ingest_mod.KEY_SCHEMA) as w:
-            for i in range(0, n, 4):
-                w.write_batch(pa.record_batch([pa.array(keys[i: i + 4], pa.string())], schema=ingest_mod.KEY_SCHEMA))
-        hashes = pd.util.hash_array(np.asarray(keys, dtype=object)) if n else np.zeros(0, dtype=np.uint64)
-        want = list(dict.fromkeys(keys))
-        assert ingest_mod._first_occurrences(src, hashes, dst) == len(want)
-        assert [k for b in ingest_mod._key_batches(dst) for k in b.to_pylist()] == want
-        for chunk in (1, 3, 1000):
-            assert [k for c in ingest_mod._key_chunks(dst, chunk) for k in c] == want
-            assert all(len(c) == chunk for c in list(ingest_mod._key_chunks(dst, chunk))[:-1])
 
 
 def test_plays_stages_give_freed_memory_back():

@@ -6,6 +6,7 @@ which reads the metadata DB (revoked tokens, the DAG's team): `make test` migrat
 """
 
 import datetime as dt
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -69,3 +70,31 @@ def test_valid_bearer_token_or_ui_cookie_is_accepted(client):
     assert http.get("/", cookies={"_token": token}).status_code == 200
     viewer = _token(role="viewer", username="viewer")
     assert http.get("/", cookies={"_token": viewer}).status_code == 200
+
+
+def test_hostile_values_are_escaped(tmp_path, monkeypatch, auth):
+    """A check named with a script tag and a data root whose path has one come out as text."""
+    root_dir = tmp_path / "<script>root"
+    root_dir.mkdir()
+    monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(root_dir))
+    http = TestClient(load_plugin("verify_reports_plugin").VerifyReportsPlugin.fastapi_apps[0]["app"])
+    day = dt.date(2014, 1, 7)
+    DataRoot(str(root_dir)).write_json(
+        build_report(day, {"plays": [{"name": "<script>alert(1)</script>", "ok": False, "detail": "<b>"}]}),
+        report_path(day))
+    for path in ("/", "/2014-01-07"):
+        page = http.get(path, headers=auth)
+        assert page.status_code == 200
+        assert "<script" not in page.text and "plays.&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_index_lists_the_latest_reports_and_says_how_many_are_left_out(client, auth):
+    http, root = client
+    first = dt.date(2014, 1, 1)
+    for i in range(65):
+        day = first + dt.timedelta(days=i)
+        root.write_json(build_report(day, {"plays": [{"name": "traffic", "ok": True, "detail": ""}]}), report_path(day))
+    page = http.get("/", headers=auth).text
+    shown = re.findall(r"<tr><td><a href='([^']+)'>", page)
+    assert shown[0] == "2014-03-06" and len(shown) == 60 and shown[-1] == "2014-01-06"
+    assert "The latest 60 of 65 reports; 5 older not shown." in page

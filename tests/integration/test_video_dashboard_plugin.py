@@ -96,3 +96,68 @@ def test_every_route_refuses_requests_without_a_valid_token(client, path):
     assert http.get(path, headers={"Authorization": f"Bearer {_token(role=None, username='nobody')}"}).status_code == 403
     viewer = _token(role="viewer", username="viewer")
     assert http.get(path, cookies={"_token": viewer}).status_code in (200, 404)  # authorised: page or "no such"
+
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+def _hostile_day(root: DataRoot) -> None:
+    """A day whose category, vid and check name are script tags."""
+    _write_day(root)
+    d = conv.ymd(DAY)
+    root.write_table(pa.table({"vid": [HOSTILE, "1000002"], "uid": ["1000"] * 2, "kid": [HOSTILE, "nokid"],
+                               "ClickNum": [90, 7], "Traffic": [10.0, 5000.5]}), conv.plays_path(d, "contrib", "vid.parquet"))
+    root.write_table(pa.table({"vid": [HOSTILE] * 2, "seg": [1, 2], "heat": [9, 4], "plays": [5, 2]}),
+                     conv.plays_path(d, "segments.parquet"))
+    root.write_json(build_report(DAY, {"online_time": [], "plays": [{"name": HOSTILE, "ok": False, "detail": ""}]}),
+                    conv.report_path(DAY))
+
+
+def test_hostile_values_are_escaped_on_every_page(tmp_path, monkeypatch, auth):
+    """Script tags in the data (category, vid, check name), the data root's path, the URL and the mount
+    path come out as text on every page."""
+    root_dir = tmp_path / "<script>root"
+    root_dir.mkdir()
+    monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(root_dir))
+    app = load_plugin("video_dashboard_plugin").VideoDashboardPlugin.fastapi_apps[0]["app"]
+    http = TestClient(app, root_path="/video-dashboard'><script>")
+    pages = {"empty": http.get("/", headers=auth)}
+    _hostile_day(DataRoot(str(root_dir)))
+    for path in ("/", "/day/2014-01-07", "/day/2014-01-07?vid=<script>", "/day/2014-01-08", "/day/<script>",
+                 "/run/<script>/r1", "/run/daily_analytics/<script>"):
+        pages[path] = http.get(path, headers=auth)
+    for path, page in pages.items():
+        assert page.status_code in (200, 404), path
+        assert "<script" not in page.text.lower(), path
+        assert "&lt;script&gt;" in page.text, path
+    day = pages["/day/2014-01-07"].text
+    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+    assert _cell(day, re.escape(f"data-vid='{escaped}'"), "clicknum") == "90"
+    assert f"<td class='l'>{escaped}</td><td class='l'>{escaped}</td>" in day  # its vid and category
+    assert "class='run'" in day and "Heat map of &lt;script&gt;" in day
+    assert "failed: plays.&lt;script&gt;" in _cell(pages["/"].text, "data-day='2014-01-07'", "verify")
+
+
+def test_a_huge_day_gives_a_bounded_page(client, auth):
+    """A 24-hour video (43,200 segments, every neighbour a different heat), 200,000 videos and 1,000
+    checks: the day page stays under 400 kB, its heat strip one bar per pixel, its tables the top 10."""
+    http, root = client
+    _write_day(root)
+    d = conv.ymd(DAY)
+    n = 200_000
+    root.write_table(pa.table({"vid": [f"{i:07d}" for i in range(n)], "uid": ["1"] * n, "kid": ["k"] * n,
+                               "ClickNum": list(range(n)), "Traffic": [1.0] * n}), conv.plays_path(d, "contrib", "vid.parquet"))
+    segs = list(range(1, 43_201))
+    root.write_table(pa.table({"vid": [f"{n - 1:07d}"] * len(segs), "seg": segs, "heat": [1 + s % 997 for s in segs],
+                               "plays": [1] * len(segs)}), conv.plays_path(d, "segments.parquet"))
+    root.write_json(build_report(DAY, {"plays": [{"name": f"c{i}", "ok": True, "detail": ""} for i in range(1_000)]}),
+                    conv.report_path(DAY))
+    page = http.get("/day/2014-01-07", headers=auth)
+    assert page.status_code == 200
+    assert len(page.content) < 400_000
+    marks = re.findall(r"class='(bucket|run|bar|point)'", page.text)
+    assert 0 < marks.count("bucket") <= 750 and "run" not in marks and marks.count("bar") <= 2 * 10 + 60
+    assert "max heat per 116 s" in page.text
+    assert len(re.findall(r"<tr data-vid=", page.text)) == 10 and page.text.count("<option ") == 100
+    assert "The 10 most played of 200,000 videos; 199,990 not shown." in page.text
+    assert "200 of 1,000 checks shown; 800 not shown." in page.text

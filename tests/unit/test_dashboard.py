@@ -144,3 +144,59 @@ def test_adapter_sees_a_rewritten_day(root):
     root.write_json({"users": 4, "online_seconds": 1, "rows_in": 50, "rejects": 1, "pad": "x" * 10},
                     conv.online_time_path(dt.date(2014, 1, 7), "totals.json"))
     assert dash.day_summary(root, "2014-01-07")["users"] == 4
+
+
+def test_heat_strip_of_a_day_long_video_draws_one_bar_per_pixel_with_the_max_heat():
+    runs = core.heat_runs((s, 1 + (s * 7919) % 1000, 1) for s in range(1, 43_201))  # 43,200 segments, 24 h
+    assert len(runs) > 40_000
+    svg = charts.heat_strip(runs, "heat <b>")
+    width = charts.W - charts.PAD_L - charts.PAD_R
+    bars = re.findall(r"class='bucket' data-start='(\d+)' data-end='(\d+)' data-value='(\d+)'", svg)
+    assert 0 < len(bars) <= width and "class='run'" not in svg
+    assert svg.count("<rect") <= 2 * width and len(svg) < 400_000
+    assert "max heat per 116 s" in svg and "heat &lt;b&gt;" in svg
+    for start, end, value in bars[:50] + bars[-50:]:  # each bar: the largest heat of the runs it covers
+        inside = [r["heat"] for r in runs if r["start"] < int(end) and r["end"] > int(start)]
+        assert int(value) == max(inside)
+    assert int(bars[-1][1]) == runs[-1]["end"] == 86_400
+
+
+def test_bucket_runs_keeps_few_runs_and_gaps():
+    runs = [{"start": 0, "end": 2, "heat": 3, "plays": 1}, {"start": 10, "end": 12, "heat": 5, "plays": 1}]
+    assert core.bucket_runs(runs, 10) == (runs, None)
+    many = [{"start": 2 * i, "end": 2 * i + 2, "heat": i % 3} for i in range(100)] + [
+        {"start": 1000, "end": 1002, "heat": 9}]
+    buckets, step = core.bucket_runs(many, 10)
+    assert step == 101 and len(buckets) <= 10
+    # two buckets of max 2 merged, no bar in the gap (buckets 2..8), the last bucket ends at the timeline's end
+    assert buckets == [{"start": 0, "end": 202, "heat": 2}, {"start": 909, "end": 1002, "heat": 9}]
+
+
+def test_every_chart_draws_a_bounded_number_of_marks():
+    n = 5_000
+    labels = [f"d{i}" for i in range(n)]
+    line = charts.line_chart(labels, [("u", list(range(n)), str)], "t", threshold=("thr", 1))
+    points = _values(line, "point")
+    assert len(points) <= charts.MAX_POINTS and points[-1] == str(n - 1) and "u (max of 13)" in line
+    bins = [{"lo": i, "hi": i + 1, "count": 1} for i in range(1_000)]
+    hist = charts.histogram(bins, "h", str)
+    assert len(_values(hist, "bar")) <= charts.MAX_BINS and sum(int(v) for v in _values(hist, "bar")) == 1_000
+    bars = charts.bar_chart([{"vid": str(i), "kid": "k", "ClickNum": i} for i in range(1_000)], "ClickNum", "b", str)
+    assert len(_values(bars, "bar")) == charts.MAX_BARS
+
+
+def test_top_videos_of_many_rows_keeps_n_in_top_n_order(tmp_path):
+    r = DataRoot(str(tmp_path))
+    rng = np.random.default_rng(5)
+    n = 50_000
+    clicks = rng.integers(0, 50, n)
+    traffic = rng.uniform(0, 10, n).round(1)
+    vids = [f"v{i:06d}" for i in rng.permutation(n)]
+    rows = {"vid": vids, "uid": ["u"] * n, "kid": ["k"] * n, "ClickNum": clicks, "Traffic": traffic}
+    table = pa.table(rows).set_column(4, "Traffic", pa.array([None] + traffic[1:].tolist()))
+    r.write_table(table, conv.plays_path("20140107", "contrib", "vid.parquet"))
+    top = dash.top_videos(r, "2014-01-07", 100)
+    plain = table.select(["vid", "kid", "ClickNum", "Traffic"]).to_pylist()
+    assert top["count"] == n
+    assert top["by_plays"] == core.top_n(plain, "ClickNum", 100)
+    assert top["by_traffic"] == core.top_n(plain, "Traffic", 100)

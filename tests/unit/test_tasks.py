@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from include import settings, tasks
 from include.online_time.sort_and_partition import RejectThresholdExceeded
 from include.plays.cleanup import CleanupRefused
-from include.plays.lease import DayBusy
+from include.plays.lease import DayBusy, LeaseLost
 from include.verify import VerificationFailed
 
 CTX = {"logical_date": dt.datetime(2014, 1, 7, tzinfo=dt.UTC), "params": {}}
@@ -24,7 +24,8 @@ def test_deterministic_failures_fail_at_once(exc):
             raise exc
 
 
-@pytest.mark.parametrize("exc", [DayBusy("busy"), ConnectionRefusedError("refused"), OSError("disk")])
+@pytest.mark.parametrize("exc", [DayBusy("busy"), LeaseLost("lost"), ConnectionRefusedError("refused"),
+                                 OSError("disk")])
 def test_transient_failures_keep_their_retries(exc):
     with pytest.raises(type(exc)):
         with tasks._fail_fast():

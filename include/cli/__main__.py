@@ -1,0 +1,7 @@
+"""``python -m include.cli``."""
+
+import sys
+
+from include.cli import main
+
+sys.exit(main())

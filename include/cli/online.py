@@ -1,0 +1,100 @@
+"""Commands of the online-time part: ``online-time``, ``check-logs``, ``accept-missing``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+from include.cli.common import data_root, emit, fail, log_dir, warn
+
+
+def _warn_incomplete(log_dir_: str, end, window: int, lookback: int) -> None:
+    """Say which of the window's files had no sign of being complete (CONTRACT §1): read as they stand."""
+    from include.online_time.logs import log_status
+    from video_analytics import conventions as conv
+    from video_analytics import online_time as core
+
+    before, days = core.window_dates(end, window, lookback)
+    for d in before + days:
+        if log_status(log_dir_, d) == "no sign of being complete":
+            warn("online-time", f"{os.path.join(log_dir_, conv.log_file_name(d))} has no sign of being complete "
+                                f"(no .done marker, no next day's file): read as it stands")
+
+
+def online_time(args) -> int:
+    """The whole online-time computation into a .csv or .parquet file."""
+    from include.online_time.pipeline import run_window
+    from include.online_time.sort_and_partition import RejectThresholdExceeded
+    from include.online_time.verify import describe_missing
+
+    t0 = time.perf_counter()
+    end, out = args.date, str(args.out)
+    if not out.endswith((".csv", ".parquet")):
+        return fail("online-time", f"--out must end with .csv or .parquet (got {out!r})")
+    if args.window < 1 or args.lookback < 0 or args.shards < 1:
+        return fail("online-time", "--window and --shards must be >= 1, --lookback >= 0")
+    if args.min_gap < 0 or args.timeout < 1 or args.post_multiplier < 1:
+        return fail("online-time", "--min-gap must be >= 0, --timeout and --post-multiplier >= 1")
+    if not os.path.isdir(args.log_dir):
+        return fail("online-time", f"--log-dir {args.log_dir!r} is not a directory")
+    _warn_incomplete(args.log_dir, end, args.window, args.lookback)
+    tmp = None if args.data_root else tempfile.TemporaryDirectory(prefix="online-time-")
+    rules = {"min_gap": args.min_gap, "timeout": args.timeout, "post_multiplier": args.post_multiplier}
+    try:
+        part, totals = run_window(args.data_root or tmp.name, args.log_dir, end, out, window_days=args.window,
+                                  lookback_days=args.lookback, shards=args.shards,
+                                  max_reject_rate=args.max_reject_rate, rules=rules)
+    except FileNotFoundError as exc:
+        return fail("online-time", str(exc))
+    except RejectThresholdExceeded as exc:
+        return fail("online-time", str(exc), 3)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    if totals.get("missing_days"):
+        warn("online-time", f"the window ran without lost days: {describe_missing(totals['missing_days'])}")
+    rate = part["rejects"] / part["rows_in"] if part["rows_in"] else 0.0
+    print(
+        f"online-time {end}: {totals['users']} users, {totals['online_seconds']} s, {totals['sessions']} sessions; "
+        f"{part['rows_in']} rows, {part['rejects']} rejected ({rate:.3%}); {len(part['shards'])} shards; "
+        f"{time.perf_counter() - t0:.2f}s -> {out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def check_logs(args) -> int:
+    """The ``wait_for_logs`` sensor's question, answered once: 0 when the run for ``--date`` may start."""
+    from include.online_time.logs import COMPLETE, window_status
+    from video_analytics import online_time as core
+
+    logs = log_dir(args)
+    root = data_root(args) if args.data_root or os.environ.get("AIRFLOW_VAR_DATA_ROOT") else None
+    _, window = core.window_dates(args.date, args.window, 0)
+    status = window_status(logs, window, root)
+    emit("\n".join(f"{d.isoformat()}: {s}" for d, s in status.items()))
+    waiting = [d.isoformat() for d, s in status.items() if s not in COMPLETE and s != "accepted missing"]
+    if waiting:
+        print(f"video-analytics check-logs: not ready: waiting for {', '.join(waiting)} in {logs}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def accept_missing(args) -> int:
+    """Record in the data root that ``--date``'s log is lost for good."""
+    import json
+
+    from include.online_time.logs import accept_missing as accept
+    from include.online_time.logs import log_status, missing_path
+
+    root = data_root(args)
+    logs = os.environ.get("AIRFLOW_VAR_LOG_DIR")  # only for the warning below
+    record = accept(root, args.date, args.reason, args.by)
+    if logs and log_status(logs, args.date) != "missing":
+        warn("accept-missing", f"{args.date}'s log exists in {logs}: windows read it as it stands")
+    print(f"accepted {args.date} as missing: {root.uri(missing_path(args.date))}", file=sys.stderr)
+    emit(json.dumps(record))
+    return 0
+

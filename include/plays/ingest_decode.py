@@ -1,0 +1,173 @@
+"""``ingest_plays``, pass 1: per chunk, the raw values (the earlier snapshot's for archived keys, pipelined
+``MGET`` of ``K_S``/``K_J``/``K_z1`` for new ones, fetched and decoded by the decoder processes of
+``include.plays.decoders``, or in-process with a prefetching thread) are appended to the new snapshot as a
+row group, decoded and validated; quarantined plays go to ``quarantine.parquet``; valid ones are spilled to a
+local Arrow file, with the play id of an earlier allocation or, for a new play, minus its rank among the
+vid's new plays; the day's per-(vid, segment) sums are kept (exact integers, ``SegmentSums``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from include.plays.decoders import RAW_SCHEMA, DecoderPool, client_spec, decode_chunk, fetch_plays, read_ipc
+from include.plays.ingest_keys import key_chunks
+from include.plays.ingest_run import IngestRun
+from include.plays.store import ParquetStream, iter_batches
+from include.procs import trim_heap
+from video_analytics.play_fast import SegmentSums, sum_segment_tables
+
+log = logging.getLogger(__name__)
+
+SEG_MAX_CELLS = 1 << 25  # the day's sums in dense per-vid blocks up to this many cells (256 MiB), else sparse
+SEG_COMPACT_ROWS = 500_000  # sparse: parts merged once the new rows outgrow the merged ones
+
+
+def _raw_chunks(run: IngestRun):
+    """``(start, keys, S, J, z1)`` per chunk, in snapshot order: the earlier snapshot's rows, then new keys."""
+    start = 0
+    if run.n_prev:
+        for b in iter_batches(run.root, run.snap_rel, run.chunk, columns=["key", "S", "J", "z1"]):
+            yield start, *(b.column(c).to_pylist() for c in ("key", "S", "J", "z1"))
+            start += b.num_rows
+    for keys in key_chunks(run.new_keys, run.chunk):
+        yield start, keys, *fetch_plays(run.raw, keys, run.batch, run.rt)
+        start += len(keys)
+
+
+def prefetch(gen, depth: int = 2):
+    """Run ``gen`` in a thread, ``depth`` items ahead (Redis I/O overlaps decoding)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def run():
+        try:
+            for item in gen:
+                while not stop.is_set():
+                    try:
+                        q.put(("ok", item), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("ok", done))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(("err", exc))
+
+    t = threading.Thread(target=run, name="ingest-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "err":
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+def _part(a: np.ndarray | None, start: int, n: int) -> np.ndarray | None:
+    return None if a is None else a[start: start + n]
+
+
+def _decoders(workers: int, raw):
+    """A ``DecoderPool`` of ``workers`` processes and the Redis client's spec for them, or ``(None, None)``
+    when that is not possible here (fewer than two asked for, an unpicklable client, no process started)."""
+    if workers < 2:
+        return None, None
+    try:
+        spec = client_spec(raw)
+        return DecoderPool(workers), spec
+    except Exception:  # noqa: BLE001 - decode in-process instead
+        log.warning("ingest_plays: no decoder processes here, decoding in-process", exc_info=True)
+        return None, None
+
+
+def _jobs(run: IngestRun, spec):
+    """Decoder jobs: the earlier snapshot's rows (raw values given), then the new keys (fetched by the
+    decoder)."""
+    earlier = iter_batches(run.root, run.snap_rel, run.chunk, columns=["key", "S", "J", "z1"]) if run.n_prev else ()
+    parts = [((b.column("key").to_pylist(), tuple(b.column(c).to_pylist() for c in ("S", "J", "z1")))
+              for b in earlier), ((keys, None) for keys in key_chunks(run.new_keys, run.chunk))]
+    start = 0
+    for i, (keys, raw) in enumerate(p for part in parts for p in part):
+        yield {"i": i, "start": start, "keys": keys, "raw": raw, "day": run.day, "spill": run.spill,
+               "old_id": _part(run.old_id, start, len(keys)), "batch": run.batch, "redis": spec}
+        start += len(keys)
+
+
+def chunk_results(run: IngestRun):
+    """Pass 1's chunk results, in snapshot order (decoder processes when available, else in-process with a
+    prefetching thread for Redis). Sets ``run.decoder_processes``."""
+    pool, spec = _decoders(run.workers, run.raw) if run.n_new > run.chunk else (None, None)
+    run.decoder_processes = len(pool.procs) if pool is not None else 0
+    if pool is None:
+        for i, (start, keys, s, j, z) in enumerate(prefetch(_raw_chunks(run))):
+            yield decode_chunk({"i": i, "start": start, "keys": keys, "raw": (s, j, z), "day": run.day,
+                                "spill": run.spill, "old_id": _part(run.old_id, start, len(keys)),
+                                "batch": run.batch})
+        return
+    with pool:
+        yield from pool.map(_jobs(run, spec))
+
+
+def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, segs: SegmentSums) -> None:
+    """One chunk's result: its raw rows to the snapshot, its quarantined plays to ``quar``, its valid plays'
+    spill file and counts into ``run``."""
+    base = os.path.join(run.spill, f"{res['i']:06d}")
+    snap.write(read_ipc(base + ".raw"))
+    os.remove(base + ".raw")
+    run.rt.n += res["round_trips"]
+    if run.decoder_processes:
+        run.rt_workers += res["round_trips"]
+        run.dec_rss = max(run.dec_rss, res["peak_rss_mb"] or 0.0)
+    run.distinct_j += res["distinct_j"]
+    if res["quarantined"]:
+        quar.write(read_ipc(base + ".bad"))
+        os.remove(base + ".bad")
+        run.n_quarantined += res["quarantined"]
+        run.add_reasons(res["reasons"])
+    if not res["plays"]:
+        return
+    segs.add(read_ipc(res["segs"]))
+    os.remove(res["segs"])
+    for v in res["vids"]:
+        run.vids_seen.setdefault(v)
+    for v, c in res["new_counts"].items():
+        run.new_count[v] = run.new_count.get(v, 0) + c
+    run.mixed |= res["mixed"]
+    run.spills.append(base + ".arrow")
+
+
+def pass1(run: IngestRun, quar: ParquetStream) -> None:
+    """Pass 1 over every chunk; the new ``snapshot/plays_raw.parquet`` is published at the end. Sets
+    ``run.segments`` (the day's sums, not yet filtered of bad kids)."""
+    segs = SegmentSums(SEG_MAX_CELLS, SEG_COMPACT_ROWS)
+    with ParquetStream(run.root, run.snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
+        src = chunk_results(run)
+        while True:
+            tf = time.perf_counter()
+            res = next(src, None)
+            run.t_fetch += time.perf_counter() - tf
+            if res is None:
+                break
+            trim_heap()
+            _take(run, res, snap, quar, segs)
+    run.segments = [segs.table()]
+
+
+def sum_segments(parts: list[pa.Table]) -> pa.Table:
+    """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order),
+    sorted by vid and segment."""
+    return sum_segment_tables(parts)
