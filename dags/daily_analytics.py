@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import (
@@ -17,26 +16,31 @@ from airflow.sdk import (
 
 from include.alerts import deadline_alert, failure_callbacks
 from include.assets import DAILY_VERIFIED, ONLINE_TIME, PLAY_DOCUMENTS, PLAY_DOCUMENTS_MONGODB
-from include.settings import PUBLISH_POOL
+from include.settings import (
+    PUBLISH_POOL,
+    retry_delay_seconds,
+    sensor_poke_seconds,
+    sensor_timeout_seconds,
+    task_timeout_minutes,
+)
 from video_analytics import conventions as conv
 
-SENSOR_TIMEOUT = int(os.environ.get("VIDEO_SENSOR_TIMEOUT_SECONDS", 6 * 3600))
-SENSOR_POKE = int(os.environ.get("VIDEO_SENSOR_POKE_SECONDS", 60))
-RETRY_DELAY = int(os.environ.get("VIDEO_RETRY_DELAY_SECONDS", 300))
-TASK_TIMEOUT_MINUTES = int(os.environ.get("VIDEO_TASK_TIMEOUT_MINUTES", 120))
+SENSOR_TIMEOUT = sensor_timeout_seconds()
+SENSOR_POKE = sensor_poke_seconds()
 
 DOC = """
 ### Daily video analytics
 The run with logical date **D** covers [D, D+1) and processes day **D**, and only that day:
 to process a day again, clear its run or backfill it.
 
-1. **Sensors** wait (reschedule mode, no worker slot held) for `<log_dir>/D.log` and the
+1. **Sensors** wait (reschedule mode, no worker slot held) until every window day's log is
+   complete (its `.done` marker or the next day's file) or accepted as lost, and for the
    collector's Redis list `T_endlist_D`.
 2. **online_time**: split the window's logs into user-aligned Arrow IPC shards (param `shards`;
    by default one per 256 MiB of logs, at most `[core] parallelism`), compute every user's
-   online time per shard (mapped tasks), merge and publish (CONTRACT §1).
+   online time per shard (mapped tasks), merge and publish (docs/SPEC.md §1).
 3. **plays**: snapshot D's plays from Redis, quarantine bad ones, roll up videos, users and
-   categories, publish the legacy-compatible MongoDB documents (CONTRACT §2–§5).
+   categories, publish the legacy-compatible MongoDB documents (docs/SPEC.md §2–§5).
 4. **verify** checks the results against their inputs and writes `reports/D.json` to the data
    root; **cleanup** then removes the archived plays from `T_endlist_D`.
 
@@ -58,9 +62,9 @@ counts and totals (`weekly_video_summary` is scheduled on them). Charts: *Video 
     default_args={
         "owner": "analytics",
         "retries": 2,
-        "retry_delay": timedelta(seconds=RETRY_DELAY),
+        "retry_delay": timedelta(seconds=retry_delay_seconds()),
         "on_failure_callback": failure_callbacks(),
-        "execution_timeout": timedelta(minutes=TASK_TIMEOUT_MINUTES),
+        "execution_timeout": timedelta(minutes=task_timeout_minutes()),
     },
     deadline=deadline_alert(),
     params={
@@ -104,11 +108,11 @@ def daily_analytics():
             """
             return tasks.sort_and_partition(get_current_context())
 
+        # a mapped task takes no docstring as its doc: doc_md says it (once)
         @task(map_index_template="{{ shard_label }}", multiple_outputs=False,
               doc_md="Compute every user's online time in one shard (streamed rules, sorted only when a "
                      "user's time goes back); one mapped task per shard.")
         def compute_shard(shard: dict) -> dict:
-            """Compute every user's online time in one shard (streamed rules; sorted only when needed)."""
             return tasks.compute_shard(get_current_context(), shard)
 
         @task(outlets=[ONLINE_TIME], multiple_outputs=False)

@@ -7,7 +7,7 @@
   under the data root (Variable ``data_root`` / ``AIRFLOW_VAR_DATA_ROOT``) and logs it at ERROR.
 * ``SmtpWhenConfigured`` sends Airflow's SMTP notification only when, at callback time, an
   ``smtp_default`` connection exists and Variable ``alert_emails`` (comma separated) is set.
-* ``deadline_alert()`` fires when a daily run is still not finished ``deadline_hours``
+* ``deadline_alert()`` fires when a daily run is still not finished ``VIDEO_DEADLINE_HOURS``
   (default 6) after its data interval ends; its callback writes ``alerts/.../deadline.json``
   for scheduled runs (manual runs and backfills of past days are late by construction).
 
@@ -19,17 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from include.settings import SMTP_CONN_ID
 from video_analytics import conventions as conv
 
 log = logging.getLogger(__name__)
 
-SMTP_CONN_ID = "smtp_default"
-DEFAULT_DEADLINE_HOURS = 6.0
 
 
 def _data_root_url(data_root: str | None = None) -> str:
@@ -44,6 +42,16 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _exception_text(exc: Any) -> str | None:
+    if exc is None:
+        return None
+    if not isinstance(exc, BaseException):
+        return str(exc)
+    from include.assets import inactive_asset_message
+
+    return inactive_asset_message(exc) or f"{type(exc).__name__}: {exc}"
 
 
 def alert_record(context: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +74,7 @@ def alert_record(context: dict[str, Any]) -> dict[str, Any]:
         "try_number": getattr(ti, "try_number", None),
         "max_tries": getattr(ti, "max_tries", None),
         "log_url": log_url,
-        "exception": None if exc is None else f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc),
+        "exception": _exception_text(exc),
         "timestamp": dt.datetime.now(dt.UTC).isoformat(),
     }
 
@@ -99,6 +107,11 @@ class AlertRecordNotifier(BaseNotifier):
         self.data_root = data_root
 
     def notify(self, context: dict[str, Any]) -> None:
+        from include.assets import inactive_asset_message
+
+        hint = inactive_asset_message(context.get("exception"))
+        if hint:  # Airflow fails the task before it runs: say why, plainly, in the task log
+            log.error("%s", hint)
         record = alert_record(context)
         write_alert(record, record_path(record), self.data_root)
 
@@ -110,20 +123,13 @@ class SmtpWhenConfigured(BaseNotifier):
         super().__init__(**kwargs)
         self.conn_id = conn_id
 
-    @staticmethod
-    def recipients() -> list[str]:
-        from include.settings import variable
-
-        raw = variable("alert_emails", "")
-        return [a.strip() for a in raw.split(",") if a.strip()]
-
     def notify(self, context: dict[str, Any]) -> None:
-        from include.settings import has_connection
+        from include.settings import alert_emails, has_connection
 
         if not has_connection(self.conn_id):
             log.info("no %r connection: e-mail alert skipped", self.conn_id)
             return
-        to = self.recipients()
+        to = alert_emails()
         if not to:
             log.warning("%r exists but Variable alert_emails is empty: e-mail alert skipped", self.conn_id)
             return
@@ -138,21 +144,6 @@ def failure_callbacks(data_root: str | None = None) -> list[BaseNotifier]:
 
 
 # ---- run deadline --------------------------------------------------------------------------
-
-
-def deadline_hours() -> float:
-    """``deadline_hours`` from ``AIRFLOW_VAR_DEADLINE_HOURS``, default 6.
-
-    Read from the environment only: the DAG asks for it at parse time, which must not query
-    the metadata database.
-    """
-    raw = os.environ.get("AIRFLOW_VAR_DEADLINE_HOURS", str(DEFAULT_DEADLINE_HOURS))
-    try:
-        hours = float(raw)
-    except ValueError:
-        log.warning("deadline_hours=%r is not a number; using %s", raw, DEFAULT_DEADLINE_HOURS)
-        return DEFAULT_DEADLINE_HOURS
-    return hours
 
 
 async def deadline_missed(context: dict[str, Any] | None = None, hours: float | None = None,
@@ -189,7 +180,8 @@ async def deadline_missed(context: dict[str, Any] | None = None, hours: float | 
 def deadline_alert(hours: float | None = None):
     """``DeadlineAlert``: run not done ``hours`` after its data interval ends (logical date + 1 day).
 
-    Returns ``None`` with ``VIDEO_DEADLINE=off``, a setting of the environment (so every parse of
+    ``hours`` defaults to ``VIDEO_DEADLINE_HOURS`` (``include.settings.deadline_hours``). Returns
+    ``None`` with ``VIDEO_DEADLINE=off``, a setting of the environment (so every parse of
     a deployment gives the same DAG, whatever command parsed it). ``airflow dags test`` needs it:
     Airflow 3.3.2's ``dag.test()`` crashes on a DAG with a deadline when the run finishes
     (``DagRun.update_state`` looks the SDK ``DeadlineAlert`` objects up as database ids); ``make demo``
@@ -197,7 +189,9 @@ def deadline_alert(hours: float | None = None):
     """
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    if os.environ.get("VIDEO_DEADLINE", "").lower() in ("off", "0", "false"):
+    from include.settings import deadline_enabled, deadline_hours
+
+    if not deadline_enabled():
         return None
     hours = deadline_hours() if hours is None else float(hours)
     return DeadlineAlert(

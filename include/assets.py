@@ -9,36 +9,49 @@
 
 Each event's ``extra`` carries the day and that step's counts and totals (see the ``*_metadata``
 functions). The URIs are fixed when the DAG is parsed (no Variable or connection is read at parse time),
-from ``VIDEO_ASSET_DATA_ROOT``, else ``AIRFLOW_VAR_DATA_ROOT``; the event's ``extra["uri"]`` is where the
-task actually wrote. Airflow identifies an Asset by its name *and* URI: one metadata DB must see one URI
-per name, or the newer one stays inactive and its producing task fails. The tests, which give every run
-its own data root on one metadata DB, pin ``VIDEO_ASSET_DATA_ROOT`` for that reason (tests/conftest.py).
+from ``include.settings.asset_data_root()``; the event's ``extra["uri"]`` is where the task actually
+wrote. Airflow identifies an Asset by its name *and* URI: one metadata DB must see one URI per name, or
+the newer one stays inactive and its producing task fails (``inactive_asset_message`` says why and what
+to do). The tests, which give every run its own data root on one metadata DB, pin
+``VIDEO_ASSET_DATA_ROOT`` for that reason (tests/conftest.py).
 
-Light on purpose: the DAG files import it at parse time (``os`` and ``airflow.sdk`` only).
+Light on purpose: the DAG files import it at parse time (``airflow.sdk`` and ``include.settings`` only).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from airflow.sdk import Asset
 
+from include.settings import asset_data_root
+
 GROUP = "video_analytics"
+ROOT_URI = asset_data_root()
 
-
-def _root_uri() -> str:
-    url = os.environ.get("VIDEO_ASSET_DATA_ROOT") or os.environ.get("AIRFLOW_VAR_DATA_ROOT") or os.path.join(
-        os.environ.get("VIDEO_ROOT", os.getcwd()), "var", "data", "root")
-    if "://" not in url:
-        url = "file://" + os.path.abspath(url)
-    return url.rstrip("/")
-
-
-ONLINE_TIME = Asset(name="video_online_time", uri=f"{_root_uri()}/online_time", group=GROUP)
-PLAY_DOCUMENTS = Asset(name="video_play_documents", uri=f"{_root_uri()}/plays", group=GROUP)
+ONLINE_TIME = Asset(name="video_online_time", uri=f"{ROOT_URI}/online_time", group=GROUP)
+PLAY_DOCUMENTS = Asset(name="video_play_documents", uri=f"{ROOT_URI}/plays", group=GROUP)
 PLAY_DOCUMENTS_MONGODB = Asset(name="video_play_documents_mongodb", uri="x-mongodb://video_mongo/video", group=GROUP)
-DAILY_VERIFIED = Asset(name="video_daily_verified", uri=f"{_root_uri()}/reports", group=GROUP)
+DAILY_VERIFIED = Asset(name="video_daily_verified", uri=f"{ROOT_URI}/reports", group=GROUP)
+ASSETS = (ONLINE_TIME, PLAY_DOCUMENTS, PLAY_DOCUMENTS_MONGODB, DAILY_VERIFIED)
+
+
+def inactive_asset_message(exc: BaseException | None) -> str | None:
+    """One line for Airflow's ``AirflowInactiveAssetInInletOrOutletException`` on these Assets (the data
+    root changed under one metadata DB), saying what to do; ``None`` for any other error."""
+    from airflow.sdk.exceptions import AirflowInactiveAssetInInletOrOutletException
+
+    if not isinstance(exc, AirflowInactiveAssetInInletOrOutletException):
+        return None
+    ours = {a.name: a.uri for a in ASSETS}
+    names = [k.name for k in exc.inactive_asset_keys if getattr(k, "name", None) in ours]
+    if not names:
+        return None
+    return (f"Asset {', '.join(f'{n} ({ours[n]})' for n in names)} is inactive: this metadata DB knows it under "
+            f"another URI, so the data root changed (the URIs name {ROOT_URI}, from VIDEO_ASSET_DATA_ROOT, else "
+            "AIRFLOW_VAR_DATA_ROOT). Set VIDEO_ASSET_DATA_ROOT to the data root the metadata DB knows (Assets "
+            "in the UI), or keep the new one: once the DAG files are parsed with it the scheduler retires the "
+            "old URI (within [scheduler] parsing_cleanup_interval), then clear the task.")
 
 
 def emit(context: dict[str, Any], asset: Asset, extra: dict[str, Any]) -> None:

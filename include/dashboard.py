@@ -3,7 +3,9 @@
 * history (one small JSON per source per day): ``online_time/D/totals.json``, ``plays/D/ingest.json``,
   ``reports/D.json``;
 * one day: the ``online_seconds`` column of ``online_time/D/online_time.parquet``; ``vid, kid,
-  ClickNum, Traffic`` of ``plays/D/contrib/vid.parquet``; one video's rows of ``plays/D/segments.parquet``.
+  ClickNum, Traffic`` of ``plays/D/contrib/vid.parquet``; one video's rows of ``plays/D/segments.parquet``;
+  the ``reason`` column of ``online_time/D/rejects.parquet`` and ``plays/D/quarantine.parquet``;
+* the category names ``catalog/categories.json`` (``capture_categories``, task of the ``maintenance`` DAG).
 
 Everything read is cached by (path, modification time, size), so a re-run of a day shows at once and an
 unchanged day is never read twice. The numbers are computed by ``video_analytics.dashboard``.
@@ -126,16 +128,112 @@ def top_videos(root: DataRoot, day: str, n: int = 10) -> dict[str, list[dict]] |
     return _cached(root, rel, ("top", n), load)
 
 
-def heat_map(root: DataRoot, day: str, vid: str) -> list[dict[str, int]] | None:
-    """One video's merged heat runs over its timeline on ``day`` (``plays/D/segments.parquet``)."""
+def _segments(root: DataRoot, day: str, vid: str) -> list[tuple[int, int, int]] | None:
+    """One video's ``(seg, heat, plays)`` rows on ``day`` (``plays/D/segments.parquet``: HeatMapSum and
+    PlayMapSum)."""
     rel = conv.plays_path(conv.ymd(conv.as_date(day)), "segments.parquet")
 
     def load():
         t = root.read_table(rel, columns=["seg", "heat", "plays"], filters=[("vid", "=", vid)])
-        return core.heat_runs(zip(t.column("seg").to_pylist(), t.column("heat").to_pylist(),
-                                  t.column("plays").to_pylist(), strict=True))
+        return list(zip(t.column("seg").to_pylist(), t.column("heat").to_pylist(), t.column("plays").to_pylist(),
+                        strict=True))
 
-    return _cached(root, rel, ("heat", vid), load)
+    return _cached(root, rel, ("segments", vid), load)
+
+
+def heat_map(root: DataRoot, day: str, vid: str) -> list[dict[str, int]] | None:
+    """One video's merged heat runs over its timeline on ``day``."""
+    rows = _segments(root, day, vid)
+    return None if rows is None else core.heat_runs(rows)
+
+
+def retention_curve(root: DataRoot, day: str, vid: str) -> list[dict[str, float]]:
+    """The share of the video's plays on ``day`` (its ``ClickNum``) that reached each second, from its
+    PlayMapSum (``core.retention_curve``); ``[]`` when either is unknown."""
+    rows = _segments(root, day, vid)
+    rel = conv.plays_path(conv.ymd(conv.as_date(day)), "contrib", "vid.parquet")
+    plays = _cached(root, rel, ("clicknum", vid), lambda: root.read_table(
+        rel, columns=["ClickNum"], filters=[("vid", "=", vid)]).column("ClickNum").to_pylist())
+    if not rows or not plays:
+        return []
+    return core.retention_curve(((s, p) for s, _, p in rows), plays[0])
+
+
+def _reason_counts(root: DataRoot, rel: str) -> dict[str, int] | None:
+    """``reason -> rows`` of a rejects or quarantine file (its ``reason`` column only)."""
+    def load():
+        t = root.read_table(rel, columns=["reason"]).group_by("reason").aggregate([("reason", "count")])
+        return dict(zip(t.column("reason").to_pylist(), t.column("reason_count").to_pylist(), strict=True))
+
+    return _cached(root, rel, ("reasons",), load)
+
+
+def reasons(root: DataRoot, day: str) -> dict[str, Any]:
+    """The day's rejected log rows and quarantined plays by reason (``core.reason_counts``). Quarantine
+    comes from ``quarantine.parquet``, or from ``ingest.json`` once prune removed it; ``None``: unknown."""
+    d = conv.as_date(day)
+    totals = _json(root, conv.online_time_path(d, "totals.json")) or {}
+    ingest = _json(root, conv.plays_path(conv.ymd(d), "ingest.json")) or {}
+    rej = _reason_counts(root, conv.online_time_path(d, "rejects.parquet"))
+    quar = _reason_counts(root, conv.plays_path(conv.ymd(d), "quarantine.parquet"))
+    source = "quarantine.parquet"
+    if quar is None and ingest.get("quarantine_reasons") is not None:
+        quar, source = ingest["quarantine_reasons"], "ingest.json"
+    return {"rejects": None if rej is None else core.reason_counts(rej, totals.get("rows_in")),
+            "quarantine": None if quar is None else core.reason_counts(quar, ingest.get("unique")),
+            "quarantine_source": source}
+
+
+CATEGORIES = "catalog/categories.json"
+MAX_CATEGORIES = 10_000
+MAX_NAME = 120
+
+
+def category_names(root: DataRoot) -> dict[str, str]:
+    """``kid -> name`` from ``catalog/categories.json`` (``capture_categories``); ``{}`` when not captured."""
+    got = _json(root, CATEGORIES) or {}
+    names = got.get("names")
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
+def capture_categories(root: DataRoot, mysql_hook, column: str = "name") -> dict[str, Any]:
+    """The catalog's category names (``vsort``: ``kid`` and the column ``column``, when it has one) into
+    ``catalog/categories.json`` for the dashboard. The column is picked from ``SELECT *``'s result by name,
+    never put in the SQL; at most ``MAX_CATEGORIES`` rows, names cut at ``MAX_NAME`` characters."""
+    conn = mysql_hook.get_conn()
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT * FROM vsort ORDER BY id")
+        cols = [c[0].decode() if isinstance(c[0], bytes) else str(c[0]) for c in cur.description or []]
+        rows = cur.fetchmany(MAX_CATEGORIES + 1)
+    finally:
+        conn.close()
+    names: dict[str, str] = {}
+    if "kid" in cols and column in cols:
+        k, n = cols.index("kid"), cols.index(column)
+        for r in rows[:MAX_CATEGORIES]:
+            kid, name = r[k], r[n]
+            if kid is None or name is None or str(name).strip() == "":
+                continue
+            kid = kid.decode() if isinstance(kid, bytes) else str(kid)
+            name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+            names.setdefault(kid, name.strip()[:MAX_NAME])
+    out = {"column": column, "column_found": column in cols, "rows": min(len(rows), MAX_CATEGORIES),
+           "truncated": len(rows) > MAX_CATEGORIES, "names": names}
+    root.write_json(out, CATEGORIES)
+    return {k: v for k, v in out.items() if k != "names"} | {"named": len(names), "path": root.uri(CATEGORIES)}
+
+
+def timeline(root: DataRoot, last: int, today) -> list[dict[str, Any]]:
+    """The overview's rows: every calendar day of ``core.calendar`` (oldest first), a day without
+    results as ``{"day", "missing": True}`` with every number ``None``."""
+    found = days(root)
+    have = set(found)
+    out = []
+    for d in core.calendar(found, today, last):
+        row = day_summary(root, d) if d in have else core.day_summary(d, None, None, None)
+        out.append({**row, "missing": d not in have})
+    return out
 
 
 def weekly_summary(root: DataRoot, end: str) -> dict[str, Any]:
@@ -150,3 +248,19 @@ def weekly_summary(root: DataRoot, end: str) -> dict[str, Any]:
     summary["path"] = root.uri(f"summaries/weekly/{stop.isoformat()}.json")
     root.write_json(summary, f"summaries/weekly/{stop.isoformat()}.json")
     return summary
+
+
+def last_complete(root: DataRoot, now) -> dict[str, Any] | None:
+    """The newest day whose report passed and the hours since its end (``core.last_complete``)."""
+    for d in reversed(days(root)):
+        if (report(root, d) or {}).get("ok") is True:
+            return core.last_complete([{"day": d, "verify": "passed"}], now)
+    return None
+
+
+def categories_task(context) -> dict[str, Any]:
+    """Task ``maintenance.capture_categories``: ``capture_categories`` with the ``video_mysql`` connection
+    and the Variable ``category_name_column`` (default ``name``)."""
+    from include.settings import data_root, mysql_hook, variable
+
+    return capture_categories(data_root(), mysql_hook(), variable("category_name_column", "name"))

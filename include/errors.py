@@ -18,3 +18,7 @@ class VerificationFailed(RuntimeError):
 
 class CleanupRefused(RuntimeError):
     """No passing verification report vouches for the day's current ingest."""
+
+
+class DocumentTooLarge(ValueError):
+    """A document over MongoDB's 16 MiB; the message names its collection and ``_id``."""

@@ -3,7 +3,10 @@ back, peak memory. Standard library and pyarrow only (imported by lean worker pr
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import tempfile
 
 _LIBC = None
 
@@ -63,3 +66,44 @@ def peak_rss_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts: it may still be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+ONLINE_SPILL_PREFIX = "online-time-spill-"
+INGEST_SPILL_PREFIX = "ingest-spill-"
+
+
+def spill_dir(prefix: str, tag: str = "") -> str:
+    """A new local temporary folder ``<prefix><pid>-<tag>…``, named after this process so that
+    ``remove_stale_spill_dirs`` can tell when its owner is gone."""
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{tag}")
+
+
+def remove_stale_spill_dirs(tmp_root: str | None = None,
+                            prefixes: tuple[str, ...] = (ONLINE_SPILL_PREFIX, INGEST_SPILL_PREFIX)) -> list[str]:
+    """Remove spill folders (``<prefix><pid>-…``) whose process is gone, e.g. after a kill -9; returns
+    what was removed."""
+    tmp_root = tmp_root or tempfile.gettempdir()
+    removed = []
+    for name in sorted(os.listdir(tmp_root)):
+        prefix = next((p for p in prefixes if name.startswith(p)), None)
+        if prefix is None:
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(tmp_root, name), ignore_errors=True)
+            removed.append(name)
+    if removed:
+        logging.getLogger(__name__).warning("removed %d stale spill folder(s) of dead runs in %s: %s",
+                                            len(removed), tmp_root, removed)
+    return removed

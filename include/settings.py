@@ -1,8 +1,13 @@
-"""Where the pipeline's settings come from, for the DAG, the CLI and the tests alike.
+"""Every setting of the pipeline is read here, for the DAG, the CLI and the tests alike
+(the table of them all: docs/SETTINGS.md).
 
-* Airflow Variables ``log_dir`` and ``data_root`` (so also ``AIRFLOW_VAR_*``).
-* Connections ``video_redis``, ``video_mysql`` and ``video_mongo`` (so also ``AIRFLOW_CONN_*``,
-  URI or JSON), read through Airflow's own machinery.
+* Parse-time settings: the environment only (``VIDEO_*``). The DAG files read them while they are
+  parsed, which must not query the metadata database, so setting them as Variables does nothing.
+* Run-time settings of the environment: the day's lease and the connections' timeouts.
+* Airflow Variables ``data_root``, ``log_dir`` and ``alert_emails`` (so also ``AIRFLOW_VAR_*``).
+* Connections ``video_redis``, ``video_mysql``, ``video_mongo`` (so also ``AIRFLOW_CONN_*``, URI or
+  JSON) and ``smtp_default``, read through Airflow's own machinery; every client gets the connect and
+  read timeouts. A malformed connection fails with one line naming it (never its password).
 * The pool that serialises publishing.
 
 The local values (env vars, the pool) are set in one place: ``scripts/env.sh`` and
@@ -11,14 +16,107 @@ The local values (env vars, the pool) are set in one place: ``scripts/env.sh`` a
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
 
 REDIS_CONN_ID = "video_redis"
 MYSQL_CONN_ID = "video_mysql"
 MONGO_CONN_ID = "video_mongo"
+SMTP_CONN_ID = "smtp_default"
 MONGO_DB = "video"
 PUBLISH_POOL = "video_publish"
 PUBLISH_POOL_SLOTS = 1
+
+
+def _env_number(name: str, default: float, kind=int, deprecated: str | None = None):
+    """``kind(os.environ[name])`` (or the ``deprecated`` name's value), ``default`` when unset or not
+    a number (with a warning naming the variable)."""
+    raw, source = os.environ.get(name), name
+    if not raw and deprecated and os.environ.get(deprecated):
+        raw, source = os.environ[deprecated], deprecated
+        log.warning("%s is deprecated (it is read from the environment only, never as a Variable): "
+                    "set %s instead", deprecated, name)
+    if not raw:
+        return kind(default)
+    try:
+        return kind(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", source, raw, default)
+        return kind(default)
+
+
+# ---- parse-time settings: the environment only -------------------------------------------------
+
+
+def sensor_timeout_seconds() -> int:
+    """How long the sensors wait for the day's inputs (``VIDEO_SENSOR_TIMEOUT_SECONDS``, 6 h)."""
+    return _env_number("VIDEO_SENSOR_TIMEOUT_SECONDS", 6 * 3600)
+
+
+def sensor_poke_seconds() -> int:
+    """Seconds between two pokes of a sensor (``VIDEO_SENSOR_POKE_SECONDS``, 60)."""
+    return _env_number("VIDEO_SENSOR_POKE_SECONDS", 60)
+
+
+def retry_delay_seconds() -> int:
+    """Seconds before a failed task's retry (``VIDEO_RETRY_DELAY_SECONDS``, 300)."""
+    return _env_number("VIDEO_RETRY_DELAY_SECONDS", 300)
+
+
+def task_timeout_minutes() -> int:
+    """A task's ``execution_timeout`` (``VIDEO_TASK_TIMEOUT_MINUTES``, 120)."""
+    return _env_number("VIDEO_TASK_TIMEOUT_MINUTES", 120)
+
+
+def deadline_enabled() -> bool:
+    """Whether ``daily_analytics`` has its deadline alert (``VIDEO_DEADLINE``; off = ``off``/``0``/``false``)."""
+    return os.environ.get("VIDEO_DEADLINE", "").lower() not in ("off", "0", "false")
+
+
+DEFAULT_DEADLINE_HOURS = 6.0
+
+
+def deadline_hours() -> float:
+    """Hours after the end of its day by which a run must be done (``VIDEO_DEADLINE_HOURS``, 6).
+
+    ``AIRFLOW_VAR_DEADLINE_HOURS``, its old name, still works with a deprecation warning: it looked
+    like a Variable but never was one (a Variable set in the UI did nothing)."""
+    return _env_number("VIDEO_DEADLINE_HOURS", DEFAULT_DEADLINE_HOURS, float, deprecated="AIRFLOW_VAR_DEADLINE_HOURS")
+
+
+def asset_data_root() -> str:
+    """The data root the Assets' URIs name: ``VIDEO_ASSET_DATA_ROOT``, else ``AIRFLOW_VAR_DATA_ROOT``,
+    else ``$VIDEO_ROOT/var/data/root``; a path becomes a ``file://`` URL."""
+    url = os.environ.get("VIDEO_ASSET_DATA_ROOT") or os.environ.get("AIRFLOW_VAR_DATA_ROOT") or os.path.join(
+        os.environ.get("VIDEO_ROOT", os.getcwd()), "var", "data", "root")
+    if "://" not in url:
+        url = "file://" + os.path.abspath(url)
+    return url.rstrip("/")
+
+
+# ---- run-time settings of the environment ----------------------------------------------------
+
+
+def lease_ttl_seconds() -> int:
+    """Expiry of the day's lease in Redis, renewed while held (``VIDEO_LEASE_TTL_SECONDS``, 60)."""
+    return _env_number("VIDEO_LEASE_TTL_SECONDS", 60)
+
+
+def connect_timeout_seconds() -> float:
+    """Longest wait to open a connection to Redis, MySQL or MongoDB (``VIDEO_CONNECT_TIMEOUT_SECONDS``, 10)."""
+    return _env_number("VIDEO_CONNECT_TIMEOUT_SECONDS", 10.0, float)
+
+
+def read_timeout_seconds() -> float:
+    """Longest wait for a reply of Redis, MySQL or MongoDB (``VIDEO_READ_TIMEOUT_SECONDS``, 120)."""
+    return _env_number("VIDEO_READ_TIMEOUT_SECONDS", 120.0, float)
+
+
+# ---- Airflow Variables ------------------------------------------------------------------------
 
 
 def variable(name: str, default: str | None = None) -> str:
@@ -36,16 +134,111 @@ def variable(name: str, default: str | None = None) -> str:
         return default
 
 
-def has_connection(conn_id: str) -> bool:
-    """Whether the connection is defined (env, secrets backend or metadata DB).
+def env_variable(name: str) -> str | None:
+    """``AIRFLOW_VAR_<NAME>`` alone, without asking Airflow (which may take seconds outside a task)."""
+    return os.environ.get(f"AIRFLOW_VAR_{name.upper()}") or None
 
-    Only "not defined" is False: any other error looking it up (a secrets backend or the API
-    server not answering) is raised, so it can never pass for an absent connection."""
+
+def data_root():
+    """The data root (Variable ``data_root``)."""
+    from include.storage import DataRoot
+
+    return DataRoot(variable("data_root"))
+
+
+def log_dir() -> str:
+    """The action-log folder (Variable ``log_dir``)."""
+    return variable("log_dir")
+
+
+def alert_emails() -> list[str]:
+    """Who gets the e-mail alerts (Variable ``alert_emails``, comma separated; none by default)."""
+    return [a.strip() for a in variable("alert_emails", "").split(",") if a.strip()]
+
+
+# ---- connections ------------------------------------------------------------------------------
+
+
+class ConnectionSettingError(ValueError):
+    """A connection that is set but malformed; the message names it, never its password."""
+
+
+def _redact(text: str, raw: str = "") -> str:
+    """``text`` without the passwords found in ``raw`` (a URI or JSON connection) or in ``text``."""
+    from urllib.parse import quote_plus
+
+    secrets = re.findall(r"://[^:@/\s]*:([^@/\s]+)@", raw + " " + text)
+    secrets += re.findall(r'"password"\s*:\s*"([^"]*)"', raw)
+    text = re.sub(r"(://[^:@/\s]*:)[^@/\s]+@", r"\1***@", text)
+    text = re.sub(r'("password"\s*:\s*)"[^"]*"', r'\1"***"', text)
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        for form in {secret, quote_plus(secret)}:  # whole words only: a password "video" keeps "video_mysql"
+            text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", "***", text)
+    return text
+
+
+def _env_value(conn_id: str) -> str:
+    return os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}", "")
+
+
+def _parse_error(conn_id: str, raw: str) -> str:
+    """Why Airflow could not read ``AIRFLOW_CONN_<ID>`` (it reports such a connection as not defined)."""
+    from airflow.models.connection import Connection
+
+    try:
+        if raw.lstrip().startswith("{"):
+            Connection.from_json(raw, conn_id=conn_id)
+        else:
+            Connection(conn_id=conn_id, uri=raw)
+    except Exception as exc:
+        return _redact(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}", raw)
+    return "Airflow cannot read it"
+
+
+def connection(conn_id: str):
+    """The Airflow connection ``conn_id``; ``AirflowNotFoundException`` when it is not defined and
+    ``ConnectionSettingError`` when ``AIRFLOW_CONN_<ID>`` is set but malformed or its port is not one."""
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        Connection.get(conn_id)
+        c = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        raw = _env_value(conn_id)
+        if raw.strip():
+            raise ConnectionSettingError(f"connection {conn_id}: AIRFLOW_CONN_{conn_id.upper()} is set but is not "
+                                         f"a valid connection ({_parse_error(conn_id, raw)})") from None
+        raise
+    if c.port is not None and not (str(c.port).isdigit() and 0 < int(c.port) < 65536):
+        raise ConnectionSettingError(f"connection {conn_id}: port {c.port!r} is not a port number (1-65535)")
+    return c
+
+
+@contextmanager
+def _building(conn_id: str):
+    """Any error while a client is built from the connection: one line naming it, without secrets."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        yield
+    except (ConnectionSettingError, AirflowNotFoundException):
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConnectionSettingError(f"connection {conn_id} is malformed: "
+                                     f"{_redact(f'{type(exc).__name__}: {first}', _env_value(conn_id))}") from None
+
+
+def has_connection(conn_id: str) -> bool:
+    """Whether the connection is defined (env, secrets backend or metadata DB).
+
+    Only "not defined" is False: a malformed ``AIRFLOW_CONN_<ID>`` or any other error looking it up
+    (a secrets backend or the API server not answering) is raised, so it never passes for an absent
+    connection."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection(conn_id)
     except AirflowNotFoundException:
         return False
     return True
@@ -54,9 +247,9 @@ def has_connection(conn_id: str) -> bool:
 def describe_connection(conn_id: str) -> str:
     """``video_redis (127.0.0.1:6379)``: a connection for an error message, without its secrets."""
     try:
-        from airflow.sdk import Connection
-
-        c = Connection.get(conn_id)
+        c = connection(conn_id)
+    except ConnectionSettingError:
+        return f"{conn_id} (malformed)"
     except Exception:
         return f"{conn_id} (not defined)"
     where = f"{c.host or '127.0.0.1'}:{c.port}" if c.port else (c.host or "default host")
@@ -64,8 +257,8 @@ def describe_connection(conn_id: str) -> str:
 
 
 def sibling_client(client, **overrides):
-    """A client on the same server, database, credentials and TLS as ``client``, with ``overrides``
-    (e.g. ``decode_responses``) applied."""
+    """A client on the same server, database, credentials, TLS and timeouts as ``client``, with
+    ``overrides`` (e.g. ``decode_responses``) applied."""
     import redis as redis_mod
 
     pool = client.connection_pool
@@ -79,42 +272,118 @@ def redis_client(conn_id: str = REDIS_CONN_ID):
     """A ``redis.Redis`` client through the provider's ``RedisHook`` (so the connection's login as
     an ACL user, password, SSL options and ``db`` extra are honoured), responses decoded as str.
 
-    A URI's path (``redis://host:6379/3``) is taken as the db when the extra has none.
-    """
+    A URI's path (``redis://host:6379/3``) is taken as the db when the extra has none. Connect and read
+    timeouts from the settings; a command is retried once on a dropped connection, never on a timeout
+    (it may have run: the task's retry runs it again, under the day's lease)."""
     from airflow.providers.redis.hooks.redis import RedisHook
-    from airflow.sdk import Connection
+    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
 
-    client = RedisHook(redis_conn_id=conn_id).get_conn()
-    overrides: dict = {"decode_responses": True}
-    c = Connection.get(conn_id)
-    if c.extra_dejson.get("db") is None and str(c.schema or "").isdigit():
-        overrides["db"] = int(c.schema)
-    return sibling_client(client, **overrides)
+    with _building(conn_id):
+        c = connection(conn_id)
+        db = c.extra_dejson.get("db")
+        if db is None and str(c.schema or "").isdigit():
+            db = int(c.schema)
+        if db is not None and not str(db).isdigit():
+            raise ConnectionSettingError(f"connection {conn_id}: db {db!r} is not a database number")
+        client = RedisHook(redis_conn_id=conn_id).get_conn()
+        return sibling_client(client, decode_responses=True, port=int(c.port or 6379),
+                              db=int(db or 0), socket_connect_timeout=connect_timeout_seconds(),
+                              socket_timeout=read_timeout_seconds(),
+                              retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=1), 1,
+                                          supported_errors=(RedisConnectionError,)))
 
 
 def mysql_hook(conn_id: str = MYSQL_CONN_ID):
-    """Airflow's ``MySqlHook`` for the category lookup."""
+    """Airflow's ``MySqlHook`` for the category lookup, its connections opened with the connect and
+    read timeouts (unless the connection's extra sets ``connect_timeout``/``read_timeout``)."""
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-    return MySqlHook(mysql_conn_id=conn_id)
+    class TimedMySqlHook(MySqlHook):
+        def _get_conn_config_mysql_client(self, conn) -> dict:
+            cfg = super()._get_conn_config_mysql_client(conn)
+            return _with_timeouts(cfg, conn.extra_dejson, "connect_timeout")
+
+        def _get_conn_config_mysql_connector_python(self, conn) -> dict:
+            cfg = super()._get_conn_config_mysql_connector_python(conn)
+            return _with_timeouts(cfg, conn.extra_dejson, "connection_timeout")
+
+    with _building(conn_id):
+        connection(conn_id)
+        return TimedMySqlHook(mysql_conn_id=conn_id)
+
+
+def _with_timeouts(cfg: dict, extra: dict, connect_key: str) -> dict:
+    read = int(max(1, round(read_timeout_seconds())))
+    cfg[connect_key] = int(extra.get(connect_key) or max(1, round(connect_timeout_seconds())))
+    cfg["read_timeout"] = int(extra.get("read_timeout") or read)
+    cfg["write_timeout"] = int(extra.get("write_timeout") or read)
+    return cfg
 
 
 def mongo_db(conn_id: str = MONGO_CONN_ID, db_name: str = MONGO_DB):
-    """The ``video`` database through Airflow's ``MongoHook``, or ``None`` without a connection."""
+    """The ``video`` database through Airflow's ``MongoHook``, or ``None`` without a connection.
+
+    ``serverSelectionTimeoutMS``/``connectTimeoutMS`` from the connect timeout and ``socketTimeoutMS``
+    from the read timeout, unless the connection's extra sets them."""
     if not has_connection(conn_id):
         return None
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
-    return MongoHook(mongo_conn_id=conn_id).get_conn()[db_name]
+    with _building(conn_id):
+        hook = MongoHook(mongo_conn_id=conn_id)
+        connect_ms, read_ms = int(connect_timeout_seconds() * 1000), int(read_timeout_seconds() * 1000)
+        for key, ms in (("serverSelectionTimeoutMS", connect_ms), ("connectTimeoutMS", connect_ms),
+                        ("socketTimeoutMS", read_ms)):
+            hook.extras.setdefault(key, ms)
+        return hook.get_conn()[db_name]
 
 
-def data_root():
-    """The data root (Variable ``data_root``)."""
-    from include.storage import DataRoot
+# ---- connection failures ----------------------------------------------------------------------
 
-    return DataRoot(variable("data_root"))
+_DRIVERS = {"redis": REDIS_CONN_ID, "MySQLdb": MYSQL_CONN_ID, "mysql": MYSQL_CONN_ID, "pymongo": MONGO_CONN_ID}
+# MySQL client errors that end with the server still there: can't connect (2002, 2003), gone away (2006),
+# lost (2013), lost while reading (2055), too many connections (1040), lock wait (1205), deadlock (1213)
+_MYSQL_TRANSIENT = {1040, 1205, 1213, 2002, 2003, 2006, 2013, 2055}
 
 
-def log_dir() -> str:
-    """The action-log folder (Variable ``log_dir``)."""
-    return variable("log_dir")
+class ConnectionFailed(ConnectionError):
+    """A driver's error on one of the connections, as one line naming it; ``transient`` when a retry
+    may succeed (a timeout, a refused or lost connection)."""
+
+    def __init__(self, message: str, transient: bool):
+        super().__init__(message)
+        self.transient = transient
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A timeout or a refused or lost connection (of a driver or of the OS): worth a retry."""
+    if isinstance(exc, ConnectionFailed):
+        return exc.transient
+    top = type(exc).__module__.split(".")[0]
+    if top == "redis":
+        from redis.exceptions import AuthenticationError, AuthorizationError
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        return isinstance(exc, RedisTimeoutError | RedisConnectionError) and not isinstance(
+            exc, AuthenticationError | AuthorizationError)
+    if top == "MySQLdb":
+        return bool(exc.args) and exc.args[0] in _MYSQL_TRANSIENT
+    if top == "pymongo":
+        from pymongo.errors import AutoReconnect, ExecutionTimeout, WTimeoutError
+
+        return isinstance(exc, AutoReconnect | ExecutionTimeout | WTimeoutError)
+    return isinstance(exc, TimeoutError | ConnectionError)
+
+
+def connection_failure(exc: BaseException) -> ConnectionFailed | None:
+    """A driver's (Redis, MySQL, MongoDB) error as one line naming the connection, ``None`` for any other."""
+    conn_id = _DRIVERS.get(type(exc).__module__.split(".")[0])
+    if conn_id is None:
+        return None
+    first = (str(exc).strip().splitlines() or [""])[0]
+    message = _redact(f"connection {describe_connection(conn_id)} failed: {type(exc).__name__}: {first}",
+                      _env_value(conn_id))
+    return ConnectionFailed(message, is_transient(exc))

@@ -5,7 +5,8 @@ day's lease for the plays stages, and honest failure semantics:
 
 * deterministic failures (rejects or quarantine over the threshold, a failed verify check, a cleanup
   without a passing report) raise ``AirflowFailException``: no retries, one alert record;
-* anything else (a refused connection, a busy day) keeps its retries;
+* anything else (a refused or timed-out connection, a busy day) keeps its retries; a driver's error
+  (Redis, MySQL, MongoDB) becomes one line naming the connection (``settings.connection_failure``);
 * ``publish`` skips only when ``video_mongo`` is not defined.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import gc
-import os
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,12 +30,23 @@ def task_start(fn):
     0.1-0.4 s a time in a process of 0.3-0.7 M objects (``airflow dags test`` runs the scheduler
     loop, the execution API and every task in one process), which is more than a shard's work.
     Nothing is ever unfrozen: the objects frozen are kept alive by the process anyway (a cycle
-    that was already garbage when a task started stays in memory, once)."""
+    that was already garbage when a task started stays in memory, once).
+
+    A driver's error is raised again as ``settings.ConnectionFailed``, one line naming the connection
+    (the driver's error chained), so the task log and the alert record say which one failed."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         gc.freeze()
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            from include.settings import connection_failure
+
+            named = connection_failure(exc)
+            if named is None:
+                raise
+            raise named from exc
 
     return wrapper
 
@@ -53,12 +64,24 @@ def _fail_fast():
     """Deterministic failures fail the task at once (``AirflowFailException``, no retries)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.errors import CleanupRefused, RejectThresholdExceeded, VerificationFailed
+    from include.errors import CleanupRefused, DocumentTooLarge, RejectThresholdExceeded, VerificationFailed
 
     try:
         yield
-    except (RejectThresholdExceeded, VerificationFailed, CleanupRefused) as exc:
+    except (RejectThresholdExceeded, VerificationFailed, CleanupRefused, DocumentTooLarge) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _refuse_pruned(root, day: str) -> None:
+    """A day whose raw snapshot was pruned cannot be re-run: fail at once, without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.prune import DayPruned, refuse_pruned
+
+    try:
+        refuse_pruned(root, day)
+    except DayPruned as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def _exclusive(day: dt.date, stage: str, fn, /, *args, **kwargs):
@@ -82,17 +105,19 @@ def wait_for_plays(context) -> bool:
     from include.sensors import plays_ready
     from include.settings import data_root, redis_client
 
-    return plays_ready(redis_client(), conv.ymd(day_of(context)), data_root())
+    root, day = data_root(), conv.ymd(day_of(context))
+    _refuse_pruned(root, day)
+    return plays_ready(redis_client(), day, root)
 
 
 @task_start
 def sort_and_partition(context) -> list[dict]:
-    from include.online_time.sort_and_partition import sort_and_partition as run
+    from include.online_time.sort_and_partition import sort_and_partition
     from include.settings import data_root, log_dir
 
     p = context["params"]
     with _fail_fast():
-        part = run(data_root(), log_dir(), day_of(context), p["window_days"], p["lookback_days"], p.get("shards"),
+        part = sort_and_partition(data_root(), log_dir(), day_of(context), p["window_days"], p["lookback_days"], p.get("shards"),
                    p["max_reject_rate"], max_shards=task_slots())
     return part["shards"]
 
@@ -109,44 +134,26 @@ def task_slots() -> int:
     return slots if slots >= 1 else conv.SHARDS
 
 
-def _test_delay() -> None:
-    """Test-only: with ``VIDEO_TEST_SHARD_DELAY_FILE`` set (the stack tests), sleep the seconds written
-    in that file, read at each call, so a test can catch a shard running and kill its worker."""
-    path = os.environ.get("VIDEO_TEST_SHARD_DELAY_FILE")
-    if not path:
-        return
-    try:
-        with open(path) as fh:
-            seconds = float(fh.read().strip() or 0)
-    except (OSError, ValueError):
-        return
-    if seconds > 0:
-        import time
-
-        time.sleep(seconds)
-
-
 @task_start
 def compute_shard(context, shard: dict) -> dict:
-    from include.online_time.compute_shard import compute_shard as run
+    from include.online_time.compute_shard import compute_shard
     from include.settings import data_root
 
     p = context["params"]
     context["shard_label"] = f"shard {shard['index']}"
-    _test_delay()
     rules = {k: p[k] for k in ("min_gap", "timeout", "post_multiplier")}
-    return run(data_root(), shard, day_of(context), p["window_days"], rules)
+    return compute_shard(data_root(), shard, day_of(context), p["window_days"], rules)
 
 
 @task_start
 def merge_report(context, results: list[dict]) -> dict:
     from include.assets import ONLINE_TIME, emit, online_time_metadata
-    from include.online_time.merge_report import merge_report as run
+    from include.online_time.merge_report import merge_report
     from include.settings import data_root, mongo_db
 
     root, day = data_root(), day_of(context)
     # one slice: Airflow's lazy sequence of mapped results then makes one API call, not one per shard
-    totals = run(root, day, list(results[:]), mongo_db=mongo_db())
+    totals = merge_report(root, day, list(results[:]), mongo_db=mongo_db())
     emit(context, ONLINE_TIME, online_time_metadata(day.isoformat(), totals,
                                                     root.uri(conv.online_time_path(day, "online_time.parquet"))))
     return totals
@@ -154,22 +161,24 @@ def merge_report(context, results: list[dict]) -> dict:
 
 @task_start
 def ingest_plays(context) -> dict:
-    from include.plays.ingest_plays import ingest_plays as run
+    from include.plays.ingest_plays import ingest_plays
     from include.settings import data_root, mongo_db, mysql_hook, redis_client
 
     day = day_of(context)
-    return _exclusive(day, "ingest_plays", run, data_root(), redis_client(), mysql_hook(), conv.ymd(day),
+    root = data_root()
+    _refuse_pruned(root, conv.ymd(day))
+    return _exclusive(day, "ingest_plays", ingest_plays, root, redis_client(), mysql_hook(), conv.ymd(day),
                       mongo_db=mongo_db())
 
 
 @task_start
 def rollup_videos(context, ingested: dict) -> dict:
     from include.assets import PLAY_DOCUMENTS, emit, play_documents_metadata
-    from include.plays.rollup_videos import rollup_videos as run
+    from include.plays.rollup_videos import rollup_videos
     from include.settings import data_root, redis_client
 
     root, day = data_root(), day_of(context)
-    rolled = _exclusive(day, "rollup_videos", run, root, ingested["day"], redis_client())
+    rolled = _exclusive(day, "rollup_videos", rollup_videos, root, ingested["day"], redis_client())
     emit(context, PLAY_DOCUMENTS, play_documents_metadata(day.isoformat(), rolled,
                                                           root.uri(conv.plays_path(ingested["day"], "docs"))))
     return rolled
@@ -179,7 +188,7 @@ def rollup_videos(context, ingested: dict) -> dict:
 def publish(context, rolled: dict) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from include.plays.publish import publish as run
+    from include.plays.publish import publish
     from include.settings import MONGO_CONN_ID, data_root, mongo_db, redis_client
 
     db = mongo_db()  # None only when the connection is not defined; any other error fails the task
@@ -191,7 +200,8 @@ def publish(context, rolled: dict) -> dict:
     from include.assets import PLAY_DOCUMENTS_MONGODB, emit, published_metadata
 
     day = day_of(context)
-    published = _exclusive(day, "publish", run, data_root(), rolled["day"], db, redis_client())
+    with _fail_fast():
+        published = _exclusive(day, "publish", publish, data_root(), rolled["day"], db, redis_client())
     emit(context, PLAY_DOCUMENTS_MONGODB, published_metadata(day.isoformat(), published))
     return published
 
@@ -218,12 +228,12 @@ def verify(context) -> dict:
 
 @task_start
 def cleanup(context, verified: dict) -> dict:
-    from include.plays.cleanup import cleanup as run
+    from include.plays.cleanup import cleanup
     from include.settings import data_root, redis_client
 
     day = day_of(context)
     with _fail_fast():
-        return _exclusive(day, "cleanup", run, data_root(), redis_client(), conv.ymd(day))
+        return _exclusive(day, "cleanup", cleanup, data_root(), redis_client(), conv.ymd(day))
 
 
 @task_start

@@ -7,17 +7,23 @@ with no JavaScript and no CDN, so the UI works with no internet. Every chart and
 whatever the data (charts: see ``video_analytics.charts``; tables: the top ``TOP`` videos, ``MAX_VIDS``
 vids offered, ``MAX_ROWS`` checks, with a note of how many were left out). Every route requires what
 Airflow's own API requires to read ``daily_analytics`` runs (``video_ui.app``), else 401/403. The
-pages read the data root only (``include.dashboard``), imported per request: loading the plugin must
-not import the pipeline, pandas or pyarrow.
+pages read the data root (``include.dashboard``), imported per request: loading the plugin must
+not import the pipeline, pandas or pyarrow; and the metadata DB for each day's run and its failed
+tasks (``video_ui.runs``), linked relative to the UI's base path.
+
+The overview's axis is the calendar (a day without results is a gap) and it says the last complete
+day (verify passed) and the hours since it ended. Every table has a CSV download (``/days.csv``,
+``/day/<D>/<table>.csv``), its text cells made inert for spreadsheets (``dashboard.csv_cell``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import video_ui
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from video_ui import DAG_ID, TEMPLATES, app
 from video_ui import data_root as _root
 
@@ -57,18 +63,39 @@ def _day_or_none(text: str) -> str | None:
         return None
 
 
-@router.get("/", response_class=HTMLResponse)
-def overview(request: Request, days: int = Query(30, ge=1, le=366)):
-    from include import dashboard as dash
+def _ui(request: Request) -> str:
+    """The Airflow UI's base path (the plugin is mounted at ``<ui>/video-dashboard``): links stay relative."""
+    return request.scope.get("root_path", "").rstrip("/").rsplit(PREFIX, 1)[0]
+
+
+def _links(request: Request, days: list[str]) -> tuple[dict[str, dict], str]:
+    """Per day: its run's page and its failed tasks' logs in the Airflow UI (``video_ui.runs``), and an
+    error text when the metadata DB could not be read (the page still shows, without links)."""
+    from urllib.parse import quote
+
+    try:
+        runs = video_ui.runs(days)
+    except Exception as exc:  # the metadata DB is down or locked: say so, show the data anyway
+        return {}, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+    ui = _ui(request)
+    out = {}
+    for day, r in runs.items():
+        run = f"{ui}/dags/{DAG_ID}/runs/{quote(r['run_id'], safe='')}"
+        failed = [{"task": t + (f"[{m}]" if m >= 0 else ""),
+                   "href": f"{run}/tasks/{quote(t, safe='')}{f'/mapped/{m}' if m >= 0 else ''}"
+                           f"{f'?try_number={n}' if n > 0 else ''}"} for t, m, n in r["failed"]]
+        out[day] = {"run_id": r["run_id"], "state": r["state"], "href": run, "failed": failed,
+                    "more_failed": r["more_failed"]}
+    return out, ""
+
+
+def _overview_charts(hist: list[dict]) -> dict:
     from video_analytics import charts
 
-    root = _root()
-    hist = dash.history(root, days)
-    if not hist:
-        return _notice(request, "Video analytics", "empty")
     labels = [h["day"][5:] for h in hist]
-    thr_r, thr_q = hist[-1]["reject_threshold"], hist[-1]["quarantine_threshold"]
-    svgs = {
+    known = [h for h in hist if not h["missing"]] or hist
+    thr_r, thr_q = known[-1]["reject_threshold"], known[-1]["quarantine_threshold"]
+    return {
         "activity": charts.line_chart(labels, [
             ("active users (window)", [h["users"] for h in hist], lambda v: f"{v:,.0f}"),
             ("online time (hours)", [None if h["online_seconds"] is None else h["online_seconds"] / 3600
@@ -81,8 +108,27 @@ def overview(request: Request, days: int = Query(30, ge=1, le=366)):
                                                   lambda v: f"{100 * v:.2f}%")],
                                         "Quarantine rate per day", threshold=(f"threshold {100 * thr_q:.2f}%", thr_q)),
     }
-    return _page(request, "overview.html", "Video analytics", hist=hist, root_uri=root.uri(),
-                 charts=svgs)
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, days: int = Query(30, ge=1, le=366)):
+    from include import dashboard as dash
+
+    root = _root()
+    now = dt.datetime.now(dt.UTC)
+    hist = dash.timeline(root, days, now.date())
+    if not hist:
+        return _notice(request, "Video analytics", "empty")
+    links, links_error = _links(request, [h["day"] for h in hist])
+    return _page(request, "overview.html", "Video analytics", hist=hist, root_uri=root.uri(), days=days,
+                 charts=_overview_charts(hist), last=dash.last_complete(root, now), links=links,
+                 links_error=links_error)
+
+
+def _names(root) -> dict[str, str]:
+    from include import dashboard as dash
+
+    return dash.category_names(root)
 
 
 def _day_page(request: Request, title: str, day: str, vid: str | None) -> HTMLResponse:
@@ -91,6 +137,7 @@ def _day_page(request: Request, title: str, day: str, vid: str | None) -> HTMLRe
     from video_analytics.dashboard import histogram
 
     root = _root()
+    names = _names(root)
     secs = dash.online_seconds(root, day)
     minutes = secs / 60 if secs is not None else []
     top = dash.top_videos(root, day, MAX_VIDS) or {"count": None, "by_plays": [], "by_traffic": []}
@@ -98,19 +145,35 @@ def _day_page(request: Request, title: str, day: str, vid: str | None) -> HTMLRe
     if vid is None and by_plays:
         vid = by_plays[0]["vid"]
     runs = dash.heat_map(root, day, vid) if vid else None
+    curve = dash.retention_curve(root, day, vid) if vid else []
     svgs = {
         "histogram": charts.histogram(histogram(minutes, bins=20), f"Online time per user, window ending {day}",
                                       lambda v: f"{v:,.0f} min"),
-        "by_plays": charts.bar_chart(by_plays, "ClickNum", "Top videos by plays", lambda v: f"{v:,.0f}"),
-        "by_traffic": charts.bar_chart(by_traffic, "Traffic", "Top videos by traffic", lambda v: f"{v:,.0f}"),
+        "by_plays": charts.bar_chart(_named(by_plays, names), "ClickNum", "Top videos by plays", lambda v: f"{v:,.0f}"),
+        "by_traffic": charts.bar_chart(_named(by_traffic, names), "Traffic", "Top videos by traffic",
+                                       lambda v: f"{v:,.0f}"),
         "heat": charts.heat_strip(runs or [], f"Heat map of {vid or '(no video)'} on {day}"),
+        "curve": charts.line_chart([f"{p['second']:,} s" for p in curve],
+                                   [("share of plays", [p["share"] for p in curve], lambda v: f"{100 * v:.1f}%")],
+                                   f"Retention curve of {vid or '(no video)'} on {day}", top=1.0),
     }
-    rep = dash.report(root, day) or {}
-    checks = [(f"{sec}.{c['name']}", c["ok"]) for sec, cs in rep.get("checks", {}).items() for c in cs]
+    links, links_error = _links(request, [day])
     return _page(request, "day.html", title, day=day, vid=vid, s=dash.day_summary(root, day), root_uri=root.uri(),
-                 videos=top["count"], top=by_plays, vids=[r["vid"] for r in top["by_plays"]], max_vids=MAX_VIDS,
-                 checks=checks, max_rows=MAX_ROWS,
-                 charts=svgs)
+                 videos=top["count"], top=_named(by_plays, names), vids=[r["vid"] for r in top["by_plays"]],
+                 max_vids=MAX_VIDS, checks=_checks(root, day), max_rows=MAX_ROWS, reasons=dash.reasons(root, day),
+                 run=links.get(day), links_error=links_error, charts=svgs)
+
+
+def _named(rows: list[dict], names: dict[str, str]) -> list[dict]:
+    """Rows with ``category``: the catalog's name for the kid, or the kid itself when it has none."""
+    return [{**r, "category": names.get(str(r.get("kid")), r.get("kid"))} for r in rows]
+
+
+def _checks(root, day: str) -> list[tuple[str, bool]]:
+    from include import dashboard as dash
+
+    rep = dash.report(root, day) or {}
+    return [(f"{sec}.{c['name']}", c["ok"]) for sec, cs in rep.get("checks", {}).items() for c in cs]
 
 
 @router.get("/day/{day}", response_class=HTMLResponse)
@@ -123,6 +186,66 @@ def day_page(request: Request, day: str, vid: str | None = None):
     if d not in dash.days(_root()):
         return _notice(request, f"Day {d}", "no_day", 404, day=d)
     return _day_page(request, f"Day {d}", d, vid)
+
+
+CSV_TABLES = ("summary", "top-plays", "checks", "rejects", "quarantine", "retention")
+
+
+def _csv(name: str, header: list[str], rows) -> Response:
+    from video_analytics.dashboard import csv_text
+
+    return Response(csv_text(header, rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@router.get("/days.csv")
+def days_csv(request: Request, days: int = Query(30, ge=1, le=366)):
+    """The overview's table: one row per calendar day (a day without results says so)."""
+    from include import dashboard as dash
+
+    hist = dash.timeline(_root(), days, dt.datetime.now(dt.UTC).date())
+    links, _ = _links(request, [h["day"] for h in hist])
+    keys = ["users", "online_seconds", "plays", "rows_in", "rejects", "reject_rate", "unique_plays", "quarantined",
+            "quarantine_rate", "verify"]
+    rows = [[h["day"], "no" if h["missing"] else "yes", *(h[k] for k in keys), "; ".join(h["failed"]),
+             links.get(h["day"], {}).get("run_id"), links.get(h["day"], {}).get("state")] for h in reversed(hist)]
+    return _csv(f"days-{days}", ["day", "results", *keys, "failed_checks", "run_id", "run_state"], rows)
+
+
+def _day_table(root, day: str, table: str, vid: str | None) -> tuple[list[str], list]:
+    """The header and rows of one of the day page's tables (``CSV_TABLES``)."""
+    from include import dashboard as dash
+
+    if table == "summary":
+        s = dash.day_summary(root, day)
+        return ["field", "value"], [[k, v if not isinstance(v, list) else "; ".join(v)] for k, v in s.items()]
+    if table == "top-plays":
+        top = (dash.top_videos(root, day, MAX_VIDS) or {}).get("by_plays", [])
+        return ["vid", "kid", "category", "plays", "traffic"], [
+            [r["vid"], r["kid"], r["category"], r["ClickNum"], r["Traffic"]] for r in _named(top, _names(root))]
+    if table == "checks":
+        return ["check", "ok"], [[n, ok] for n, ok in _checks(root, day)[:MAX_ROWS]]
+    if table in ("rejects", "quarantine"):
+        rows = dash.reasons(root, day)[table] or []
+        return ["reason", "count", "share"], [[r["reason"], r["count"], r["share"]] for r in rows[:MAX_ROWS]]
+    curve = dash.retention_curve(root, day, vid) if vid else []
+    return ["vid", "second", "plays", "share"], [[vid, p["second"], p["plays"], p["share"]] for p in curve]
+
+
+@router.get("/day/{day}/{table}.csv")
+def day_csv(day: str, table: str, vid: str | None = None):
+    """One table of a day page as CSV (``retention``: the curve of ``vid``, by default the most played)."""
+    from include import dashboard as dash
+
+    d = _day_or_none(day)
+    root = _root()
+    if d is None or table not in CSV_TABLES or d not in dash.days(root):
+        return PlainTextResponse(f"no such table; tables: {', '.join(CSV_TABLES)}, for a day with results "
+                                 "(YYYY-MM-DD)", status_code=404)
+    if table == "retention" and vid is None:
+        vid = next(iter(r["vid"] for r in (dash.top_videos(root, d, 1) or {}).get("by_plays", [])), None)
+    header, rows = _day_table(root, d, table, vid)
+    return _csv(f"{d}-{table}", header, rows)
 
 
 def _run_day(dag_id: str, run_id: str) -> str | None:

@@ -3,6 +3,8 @@ Jinja2 templates (``plugins/templates/``, always autoescaped), the data root, an
 every route requires what Airflow's own API requires to read ``daily_analytics`` runs (a Bearer JWT
 or the UI's ``_token`` cookie, then the auth manager's read access), else 401/403.
 
+``runs`` reads each day's ``daily_analytics`` run and failed tasks from the metadata DB.
+
 Airflow puts the plugins folder on ``sys.path``, so the plugins import this module by name. It
 defines no plugin; loading it imports neither the pipeline nor pandas or pyarrow.
 """
@@ -34,3 +36,44 @@ def app(title: str, router: APIRouter) -> FastAPI:
         Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))])
     api.include_router(router)
     return api
+
+
+MAX_FAILED = 10  # failed tasks listed per run
+
+
+def runs(days: list[str]) -> dict[str, dict]:
+    """The ``DAG_ID`` run of each of ``days`` (``YYYY-MM-DD``: its logical date, unique per DAG) from the
+    metadata DB: ``{day: {"run_id", "state", "failed": [(task_id, map_index, try_number)], "more_failed"}}``,
+    at most ``MAX_FAILED`` failed tasks per run (the rest counted). Days without a run are left out."""
+    import datetime as dt
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    if not days:
+        return {}
+    lo = dt.datetime.combine(dt.date.fromisoformat(min(days)), dt.time(), dt.UTC)
+    hi = dt.datetime.combine(dt.date.fromisoformat(max(days)) + dt.timedelta(days=1), dt.time(), dt.UTC)
+    wanted = set(days)
+    out: dict[str, dict] = {}
+    with create_session() as session:
+        for run_id, logical, state in session.execute(
+                select(DagRun.run_id, DagRun.logical_date, DagRun.state)
+                .where(DagRun.dag_id == DAG_ID, DagRun.logical_date >= lo, DagRun.logical_date < hi)):
+            day = logical.date().isoformat()
+            if day in wanted:
+                out[day] = {"run_id": run_id, "state": str(state or ""), "failed": [], "more_failed": 0}
+        by_run = {r["run_id"]: r for r in out.values()}
+        if by_run:
+            for run_id, task_id, map_index, try_number in session.execute(
+                    select(TI.run_id, TI.task_id, TI.map_index, TI.try_number)
+                    .where(TI.dag_id == DAG_ID, TI.run_id.in_(list(by_run)), TI.state == "failed")
+                    .order_by(TI.run_id, TI.task_id, TI.map_index)):
+                r = by_run[run_id]
+                if len(r["failed"]) < MAX_FAILED:
+                    r["failed"].append((task_id, int(map_index), int(try_number or 0)))
+                else:
+                    r["more_failed"] += 1
+    return out

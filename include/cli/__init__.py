@@ -13,12 +13,14 @@ from include.cli import common
 
 
 def _commands() -> dict:
+    from include import prune
     from include.cli import days, online, plays
+    from include.plays import legacy_import
 
     return {"online-time": online.online_time, "check-logs": online.check_logs,
             "accept-missing": online.accept_missing, "plays": plays.plays, "verify": plays.verify,
             "cleanup": plays.cleanup, "export-docs": plays.export_docs, "sample-data": days.sample_data,
-            "summary": days.summary}
+            "summary": days.summary, "prune": prune.cli, "legacy-import": legacy_import.cli}
 
 
 def build_parser():
@@ -27,7 +29,7 @@ def build_parser():
     return build()
 
 
-_CONNECTION_ERRORS = {"redis": "video_redis", "MySQLdb": "video_mysql", "pymongo": "video_mongo"}
+EXIT_TRANSIENT = 75  # sysexits' EX_TEMPFAIL: a timed-out, refused or lost connection; run again later
 
 
 def describe_error(exc: BaseException) -> str:
@@ -35,10 +37,9 @@ def describe_error(exc: BaseException) -> str:
     from include import settings
 
     first = (str(exc).strip().splitlines() or [""])[0]
-    top = type(exc).__module__.split(".")[0]
-    if top in _CONNECTION_ERRORS:
-        return (f"connection {settings.describe_connection(_CONNECTION_ERRORS[top])} failed: "
-                f"{type(exc).__name__}: {first}")
+    named = settings.connection_failure(exc)
+    if named is not None:
+        return str(named)
     if isinstance(exc, OSError) and getattr(exc, "filename", None):
         return f"{exc.filename}: {exc.strerror or first}"
     return f"{type(exc).__name__}: {first}" if not isinstance(exc, LookupError | ValueError) else first
@@ -46,7 +47,8 @@ def describe_error(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command. Its result alone goes to standard output (library log lines go to stderr); an
-    error prints one line (the traceback with ``--debug``) and exits non-zero."""
+    error prints one line (the traceback with ``--debug``) and exits non-zero: ``EXIT_TRANSIENT`` (75)
+    when running again later may succeed (a timed-out, refused or lost connection), else 1."""
     args = build_parser().parse_args(argv)
     sys.stdout.flush()
     saved = os.dup(1)
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         print(f"video-analytics {args.command}: error: {describe_error(exc)}", file=sys.stderr)
-        return 1
+        from include.settings import is_transient
+
+        return EXIT_TRANSIENT if is_transient(exc) else 1
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)

@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     _online_time(sub)
     _plays(sub)
     _days(sub)
+    from include.prune import add_parser  # `prune` (retention): parser and handler in include/prune.py
+
+    add_parser(sub)
+    from include.plays.legacy_import import add_parser as add_legacy_import  # `legacy-import` (cutover)
+
+    add_legacy_import(sub)
     for name, sp in sub.choices.items():
         sp.prog = f"video-analytics {name}"
         _common(sp)

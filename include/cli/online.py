@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 
+from include import settings
 from include.cli.common import data_root, emit, fail, log_dir, warn
 
 
@@ -71,7 +72,7 @@ def check_logs(args) -> int:
     from video_analytics import online_time as core
 
     logs = log_dir(args)
-    root = data_root(args) if args.data_root or os.environ.get("AIRFLOW_VAR_DATA_ROOT") else None
+    root = data_root(args) if args.data_root or settings.env_variable("data_root") else None
     _, window = core.window_dates(args.date, args.window, 0)
     status = window_status(logs, window, root)
     emit("\n".join(f"{d.isoformat()}: {s}" for d, s in status.items()))
@@ -90,7 +91,7 @@ def accept_missing(args) -> int:
     from include.online_time.logs import log_status, missing_path
 
     root = data_root(args)
-    logs = os.environ.get("AIRFLOW_VAR_LOG_DIR")  # only for the warning below
+    logs = settings.env_variable("log_dir")  # only for the warning below
     record = accept(root, args.date, args.reason, args.by)
     if logs and log_status(logs, args.date) != "missing":
         warn("accept-missing", f"{args.date}'s log exists in {logs}: windows read it as it stands")

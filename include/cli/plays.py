@@ -19,6 +19,8 @@ def plays(args) -> int:
 
     day = conv.ymd(args.date)
     root = data_root(args)
+    from include.prune import refuse_pruned  # a day whose raw snapshot was pruned cannot be re-run
+    refuse_pruned(root, day)
     mongo = settings.mongo_db()
     redis, lease = day_lease(args, "cli")
     with lease:

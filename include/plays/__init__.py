@@ -11,6 +11,8 @@
 * ``cleanup``       - archived plays out of ``T_endlist_D``, play-id counters mirrored
 * ``verify``        - the plays section of the ``verify`` task
 * ``store``         - Parquet / JSON-lines helpers for ``plays/<D>/``
+* ``baseline``      - the legacy job's totals, the fold's initial state (CONTRACT §7); imported by
+                      ``legacy_import`` (the ``legacy-import`` command) through ``legacy_dump``
 
 Data-root layout, per day ``D`` (``video_analytics.conventions.plays_path``)::
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.plays.baseline import refuse_counted_day
 from include.plays.decoders import QUARANTINE_SCHEMA, Counter
 from include.plays.ingest_decode import pass1, sum_segments
 from include.plays.ingest_ids import day_kids, reserve
@@ -32,7 +32,7 @@ from include.plays.ingest_run import IngestRun
 from include.plays.ingest_write import pass2
 from include.plays.lease import ensure_held
 from include.plays.store import ParquetStream
-from include.procs import lean_memory
+from include.procs import INGEST_SPILL_PREFIX, lean_memory, remove_stale_spill_dirs, spill_dir
 from include.storage import DataRoot
 from video_analytics.conventions import TABLE_KEYS, plays_path, table_key
 
@@ -57,12 +57,14 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     8 bytes per key of the day (its hash, while deduplicating). ``workers`` decoder processes (default: 2 on a
     machine with two or more cores, when the day has more than one chunk of new keys; 0 or 1: in-process).
     """
+    refuse_counted_day(root, day)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     lean_memory()
     t0 = time.perf_counter()
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
-    spill = tempfile.mkdtemp(prefix=f"ingest_{day}_")
+    remove_stale_spill_dirs()
+    spill = spill_dir(INGEST_SPILL_PREFIX, f"{day}-")
     try:
         run = IngestRun(root=root, redis=redis, raw=_raw_client(redis), mysql_hook=mysql_hook, day=day,
                         mongo_db=mongo_db, batch=batch, chunk=chunk, lrange_step=lrange_step, workers=workers,

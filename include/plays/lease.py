@@ -24,9 +24,10 @@ from contextlib import contextmanager
 from redis.exceptions import LockError, LockNotOwnedError
 from redis.lock import Lock
 
+from include.settings import lease_ttl_seconds
 from video_analytics.conventions import TOTALS_LEASE, lease_key
 
-LEASE_TTL = int(os.environ.get("VIDEO_LEASE_TTL_SECONDS", "60"))
+LEASE_TTL = lease_ttl_seconds()
 
 
 class DayBusy(RuntimeError):

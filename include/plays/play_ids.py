@@ -1,5 +1,6 @@
 """Play ids (CONTRACT §2): continue per vid from ``vid_playid``, else the stat document's ``PlayID``,
-else the data root's own highest id, else 0; reserved atomically so concurrent days never share one."""
+else the data root's own highest id (or the legacy baseline's ``PlayID``), else 0; reserved atomically
+so concurrent days never share one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from include.plays.baseline import baseline_play_ids
 from include.plays.lease import ensure_held
 from include.plays.store import chunks, read_frame, stored_days
 from include.storage import DataRoot
@@ -40,16 +42,16 @@ return out
 """
 
 
-def root_last_ids(root: DataRoot) -> dict[str, int]:
-    """The highest play id the data root has given each vid (all days)."""
+def root_last_ids(root: DataRoot, vids=None) -> dict[str, int]:
+    """The highest play id the data root has given each vid (all days); for ``vids``, the legacy baseline's
+    ``PlayID`` when higher."""
     frames = [read_frame(root, plays_path(day, "allocation.parquet"), columns=["vid", "playid"])
               for day in stored_days(root, "allocation.parquet")]
-    if not frames:
-        return {}
-    df = pd.concat(frames, ignore_index=True)
-    if df.empty:
-        return {}
-    return {k: int(v) for k, v in df.groupby("vid")["playid"].max().items()}
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"vid": [], "playid": []})
+    out = {k: int(v) for k, v in df.groupby("vid")["playid"].max().items()}
+    for vid, pid in baseline_play_ids(root, vids).items():
+        out[vid] = max(out.get(vid, 0), int(pid))
+    return out
 
 
 def reserve_ids(redis, root: DataRoot, counts: dict[str, int], day: str, mongo_db=None, batch: int = 5000
@@ -84,7 +86,7 @@ def reserve_ids(redis, root: DataRoot, counts: dict[str, int], day: str, mongo_d
             stats["playid_from_stat"] = len(seed)
         rest = [v for v in missing if v not in seed]
         if rest:
-            own = root_last_ids(root)
+            own = root_last_ids(root, rest)
             for v in rest:
                 if v in own:
                     seed[v] = own[v]

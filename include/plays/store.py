@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import posixpath
-import uuid
 
 import pandas as pd
 import pyarrow as pa
@@ -44,21 +42,23 @@ class ParquetStream:
         """``dictionary``: the columns worth dictionary-encoding (few distinct values); default all."""
         self.root, self.schema, self.rows = root, schema, 0
         self.path = root.path(rel)
-        root.fs.makedirs(posixpath.dirname(self.path), exist_ok=True)
-        self.tmp = f"{self.path}.{uuid.uuid4().hex[:12]}.tmp"
-        self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs,
-                                       use_dictionary=True if dictionary is None else list(dictionary))
+        self.tmp = root.tmp_name(self.path)  # creates the folder and sweeps dead writers' leftovers
+        with root.writing(self.path, self.tmp):
+            self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs,
+                                           use_dictionary=True if dictionary is None else list(dictionary))
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self.writer.write_table(table.select(self.schema.names).cast(self.schema), row_group_size=1 << 20)
+            with self.root.writing(self.path, self.tmp):
+                self.writer.write_table(table.select(self.schema.names).cast(self.schema), row_group_size=1 << 20)
             self.rows += table.num_rows
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-            self.root.fs.mv(self.tmp, self.path)
+            writer, self.writer = self.writer, None
+            with self.root.writing(self.path, self.tmp):
+                writer.close()
+                self.root.fs.mv(self.tmp, self.path)
 
     def abort(self) -> None:
         if self.writer is not None:

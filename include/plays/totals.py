@@ -6,6 +6,8 @@ Layout::
     totals/registry.json                      {"days": {D: rollup_id}, "snapshots": {D: dir}, "head": D}
     totals/snapshots/<D>-<token>/<kind>.parquet   the state after folding every registered day <= D
     totals/published/<target>.parquet         coll, id, hash of each stat document last published
+    totals/baseline/<name>/<kind>.parquet     the legacy job's totals, the state before the first day
+                                              (``include.plays.baseline``; named in the registry)
 
 A day's rollup folds its contribution into the state (``video_analytics.totals.fold``). The state is
 kept on disk after the last day of each calendar month (checkpoints), after the latest day and after the
@@ -24,6 +26,7 @@ import uuid
 
 import pandas as pd
 
+from include.plays.baseline import baseline_day, baseline_state
 from include.plays.lease import ensure_held
 from include.plays.store import read_frame, write_frame
 from include.storage import DataRoot
@@ -45,14 +48,12 @@ def day_contribution(root: DataRoot, day: str) -> dict[str, pd.DataFrame]:
     return {k: read_frame(root, plays_path(day, "contrib", f"{k}.parquet")) for k in tot.TABLES}
 
 
-def load_state(root: DataRoot, snapshot: str | None) -> dict[str, pd.DataFrame]:
-    """A snapshot's state; the empty state for ``None``."""
-    if snapshot is None:
-        return tot.empty_state()
+def load_state(root: DataRoot, snapshot: str) -> dict[str, pd.DataFrame]:
+    """A snapshot's state."""
     return {k: read_frame(root, totals_path("snapshots", snapshot, f"{k}.parquet")) for k in tot.STATE_KINDS}
 
 
-def _write_state(root: DataRoot, state: dict[str, pd.DataFrame], through: str) -> str:
+def write_state(root: DataRoot, state: dict[str, pd.DataFrame], through: str) -> str:
     name = f"{through}-{uuid.uuid4().hex[:8]}"
     for k, df in state.items():
         write_frame(root, df, totals_path("snapshots", name, f"{k}.parquet"))
@@ -60,16 +61,17 @@ def _write_state(root: DataRoot, state: dict[str, pd.DataFrame], through: str) -
 
 
 def base_for(reg: dict, day: str) -> str | None:
-    """The latest kept state strictly before ``day`` (``None``: start from nothing)."""
+    """The latest kept state strictly before ``day`` (``None``: start from the baseline)."""
     before = [d for d in reg["snapshots"] if d < day]
     return max(before) if before else None
 
 
 def replay(root: DataRoot, reg: dict, start: str | None, days: list[str], keep=frozenset()):
-    """Fold ``days`` (sorted, all after ``start``) into the state kept at ``start``. Yields
-    ``(day, state)`` after each day whose state is wanted (``keep``), and the last one."""
-    state = load_state(root, reg["snapshots"][start] if start else None)
-    prev = start
+    """Fold ``days`` (sorted, all after ``start``) into the state kept at ``start`` (``None``: the baseline,
+    ``include.plays.baseline``). Yields ``(day, state)`` after each day whose state is wanted (``keep``),
+    and the last one."""
+    state = load_state(root, reg["snapshots"][start]) if start else baseline_state(root, reg)
+    prev = start or baseline_day(reg)
     for i, d in enumerate(days):
         state = tot.fold(state, prev, day_contribution(root, d), d)
         prev = d
@@ -91,9 +93,9 @@ def fold_day(root: DataRoot, day: str, rollup_id: str) -> dict:
     written = []
     for d, state in replay(root, reg, start, todo, keep):
         if d in keep:
-            snapshots[d] = _write_state(root, state, d)
+            snapshots[d] = write_state(root, state, d)
             written.append(d)
-    new = {"days": days, "snapshots": snapshots, "head": ordered[-1]}
+    new = {**reg, "days": days, "snapshots": snapshots, "head": ordered[-1]}
     ensure_held()
     root.write_json(new, REGISTRY)
     live = set(snapshots.values())
@@ -106,10 +108,10 @@ def fold_day(root: DataRoot, day: str, rollup_id: str) -> dict:
 
 
 def head_state(root: DataRoot) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The state after every registered day, and the registry."""
+    """The state after every registered day (the baseline's before the first), and the registry."""
     reg = read_registry(root)
     head = reg["head"]
-    return load_state(root, reg["snapshots"][head] if head else None), reg
+    return (load_state(root, reg["snapshots"][head]) if head else baseline_state(root, reg)), reg
 
 
 def stat_documents(state: dict[str, pd.DataFrame], vids=None, uids=None) -> list[dict]:

@@ -9,6 +9,7 @@ cannot see, such as an old day's stored contribution edited after the fact.
 
 from __future__ import annotations
 
+from include.plays.baseline import fingerprint
 from include.plays.documents import all_documents, day_documents
 from include.plays.lease import totals_lease
 from include.plays.store import read_frame, stored_days
@@ -80,10 +81,22 @@ def verify_plays(root: DataRoot, day: str, mongo_db=None,
     return out
 
 
+def _baseline_intact(root: DataRoot, reg: dict) -> dict:
+    """The baseline's files still hold the rows imported (``include.plays.baseline``)."""
+    b = reg.get("baseline") or {}
+    if not b.get("dir"):
+        return checks.check("baseline_intact", True, {"baseline": "none" if not b else "new site"})
+    got = fingerprint(root, b["dir"])
+    return checks.check("baseline_intact", got == b.get("fingerprint"),
+                        {"dir": b["dir"], "last_day": b.get("last_day"), "fingerprint": got,
+                         "imported": b.get("fingerprint")})
+
+
 def verify_history(root: DataRoot, mongo_db=None, redis=None) -> list[dict]:
     """The full check, from the first stored day: every done day is folded with its current rollup;
-    every day's stored contribution agrees with its plays; re-folding every day from nothing gives every
-    kept state bit for bit; and, with ``mongo_db``, every document is published as the data root has it."""
+    every day's stored contribution agrees with its plays; re-folding every day from the start (the legacy
+    baseline, whose files are checked too, or nothing) gives every kept state bit for bit; and, with
+    ``mongo_db``, every document is published as the data root has it."""
     done = {d: root.read_json(plays_path(d, "rollup.json")).get("rollup_id")
             for d in stored_days(root, "rollup.json")}
     out = []
@@ -101,6 +114,7 @@ def verify_history(root: DataRoot, mongo_db=None, redis=None) -> list[dict]:
                 bad_contrib.append(d)
         out.append(checks.check("contributions_match_plays", not bad_contrib,
                                 {"days": len(reg["days"]), "mismatched_days": bad_contrib[:10]}))
+        out.append(_baseline_intact(root, reg))
         ordered = sorted(reg["days"])
         bad_states = []
         for d, state in replay(root, reg, None, ordered, keep=frozenset(reg["snapshots"])):

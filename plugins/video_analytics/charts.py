@@ -49,10 +49,11 @@ def empty(message: str, width: int = W, height: int = 80) -> Markup:
 
 
 def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], Callable[[float], str]]],
-               title: str, threshold: tuple[str, float] | None = None) -> Markup:
+               title: str, threshold: tuple[str, float] | None = None, top: float | None = None) -> Markup:
     """One line per series over the x ``labels``; each series has its own y scale when there are two
-    (left and right axes). ``None`` values leave a gap. ``threshold``: a dashed horizontal line at
-    that value on the first series' scale. More than ``MAX_POINTS`` labels: the largest value of each
+    (left and right axes). ``None`` values leave a gap: the line breaks there. ``threshold``: a dashed horizontal line at
+    that value on the first series' scale; ``top``: the first scale's top when no value passes it (a
+    share's 100%). More than ``MAX_POINTS`` labels: the largest value of each
     run of k neighbours, the series named ``(max of k)``."""
     if not labels:
         return empty(f"{title}: no data")
@@ -68,10 +69,18 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     for si, (name, values, fmt) in enumerate(series[:2]):
         known = [v for v in values if v is not None]
         ymax = nice_step(max(known + ([threshold[1]] if threshold and si == 0 else []), default=0) * 1.05)
+        if si == 0 and top is not None and max(known, default=0) <= top:
+            ymax = top
         axes.append(_ticks(ymax, fmt, y0, ih))
-        points = [{"x": f"{x:.1f}", "y": f"{y0 - ih * v / ymax:.1f}", "value": v, "label": lab, "text": fmt(v)}
-                  for x, v, lab in zip(xs, values, labels, strict=True) if v is not None]
-        lines.append({"name": name, "color": COLORS[si], "points": points, "legend_x": x0 + 150 * si})
+        runs: list[list[dict]] = [[]]
+        for x, v, lab in zip(xs, values, labels, strict=True):
+            if v is None:
+                runs.append([])  # no value: the line breaks (a day without results is a gap)
+            else:
+                runs[-1].append({"x": f"{x:.1f}", "y": f"{y0 - ih * v / ymax:.1f}", "value": v, "label": lab,
+                                 "text": fmt(v)})
+        lines.append({"name": name, "color": COLORS[si], "points": [p for r in runs for p in r],
+                      "runs": [r for r in runs if len(r) > 1], "legend_x": x0 + 150 * si})
         if si == 0 and threshold:
             ty = y0 - ih * threshold[1] / ymax
             thr = {"y": f"{ty:.1f}", "ty": f"{ty - 4:.1f}", "value": threshold[1], "label": threshold[0]}
@@ -105,7 +114,7 @@ def histogram(bins: Sequence[dict], title: str, fmt_edge: Callable[[float], str]
 
 def bar_chart(rows: Sequence[dict], key: str, title: str, fmt: Callable[[float], str]) -> Markup:
     """Horizontal bars, one per row (the first ``MAX_BARS``, with a note of the rest), labelled
-    ``vid (kid)``, longest first as given."""
+    ``vid (category)`` (its ``category``, else its ``kid``), longest first as given."""
     if not rows:
         return empty(f"{title}: no data", width=420)
     more = f"{len(rows) - MAX_BARS:,} more not shown" if len(rows) > MAX_BARS else ""
@@ -117,7 +126,7 @@ def bar_chart(rows: Sequence[dict], key: str, title: str, fmt: Callable[[float],
     for i, r in enumerate(rows):
         w = lw * float(r[key] or 0) / vmax
         bars.append({"y": PAD_T + i * row_h, "w": f"{max(w, 1):.1f}", "tx": f"{x0 + w + 4:.1f}", "vid": r["vid"],
-                     "value": r[key], "label": f"{r['vid']} ({r.get('kid', '')})", "text": fmt(r[key])})
+                     "value": r[key], "label": f"{r['vid']} ({r.get('category', r.get('kid', ''))})", "text": fmt(r[key])})
     height = PAD_T + row_h * len(rows) + 10 + (14 if more else 0)
     return _render("bars.svg", title, width, height, bars=bars, more=more, x0=x0, row_h=row_h, color=COLORS[0])
 

@@ -5,6 +5,7 @@ and a video's heat map. ``include/dashboard.py`` reads the data root and hands t
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -189,3 +190,71 @@ def week_summary(end: str, days: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "max_reject_rate": max(known("reject_rate"), default=None),
         "max_quarantine_rate": max(known("quarantine_rate"), default=None),
     }
+
+
+def calendar(found: Sequence[str], today: dt.date, n: int) -> list[str]:
+    """The ``n`` calendar days the overview's axis shows (``YYYY-MM-DD``, oldest first), days without
+    results included (they are gaps): ending today when the newest day with results is among the last
+    ``n`` days, else ending at that newest day (old data, such as a demo's, still shows). ``[]``: none."""
+    if not found or n < 1:
+        return []
+    newest = dt.date.fromisoformat(max(found))
+    end = today if 0 <= (today - newest).days < n else newest
+    return [(end - dt.timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1)]
+
+
+def last_complete(rows: Iterable[Mapping[str, Any]], now: dt.datetime) -> dict[str, Any] | None:
+    """The newest day whose verify report passed, and the hours from the end of that day (its data
+    interval) to ``now``: ``{"day", "hours"}``; ``None`` when no day passed."""
+    done = [r["day"] for r in rows if r.get("verify") == "passed"]
+    if not done:
+        return None
+    day = max(done)
+    end = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return {"day": day, "hours": (now - end).total_seconds() / 3600}
+
+
+def reason_counts(counts: Mapping[str, int], total: int | None = None) -> list[dict[str, Any]]:
+    """``[{"reason", "count", "share"}]``, most frequent first (ties by reason); ``share`` of ``total``."""
+    rows = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    return [{"reason": k, "count": v, "share": rate(v, total)} for k, v in rows]
+
+
+def retention_curve(segments: Iterable[tuple[int, int]], plays: float | None) -> list[dict[str, float]]:
+    """A video's retention curve from its ``(seg, plays)`` rows (PlayMapSum: the plays that reached segment
+    ``seg``, the seconds ``[2 seg - 2, 2 seg)``) and its number of plays: ``[{"second", "plays", "share"}]``
+    for every segment from the first to the last (a segment no play reached has 0). ``[]`` when unknown."""
+    reached = {int(s): int(p) for s, p in segments}
+    if not reached or not plays:
+        return []
+    return [{"second": 2 * s - 2, "plays": reached.get(s, 0), "share": reached.get(s, 0) / float(plays)}
+            for s in range(1, max(reached) + 1)]
+
+
+_CSV_RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV cell that a spreadsheet will not run: text starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading ``'``; numbers stay numbers; ``None`` is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(_CSV_RISKY) else text
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """RFC 4180 CSV (``\\r\\n`` line ends), every cell through ``csv_cell``."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([csv_cell(h) for h in header])
+    for r in rows:
+        w.writerow([csv_cell(v) for v in r])
+    return buf.getvalue()

@@ -255,12 +255,13 @@ def vid_stat_docs(state: dict[str, pd.DataFrame], vids=None) -> list[tuple[str, 
             wanted, *(base[c].tolist() for c in ("uid", "Traffic", "EngageSum", "Load", "Play", "IP", "PlayID")),
             strict=True)):
         a, b = bounds[i], bounds[i + 1]
-        out.append((uid, vid, {
-            "Traffic": tr, "EngageSum": e, "Load": load, "Play": play, "IP": ip, "Geo": geo[i],
-            "HeatMapSum": dict(zip(seg_s[a:b], heat_l[a:b], strict=True)),
-            "PlayMapSum": dict(zip(seg_s[a:b], plays_l[a:b], strict=True)),
-            "PlayID": pid, "Click": _ratio(play, load), "Engage": _ratio(e, play), "Htmap": htmap[i],
-            "Ptmap": ptmap[i]}))
+        doc = {"Traffic": tr, "EngageSum": e, "Load": load, "Play": play, "IP": ip, "Geo": geo[i]}
+        if b > a:  # the legacy job's $inc never created them for a video without segments
+            doc["HeatMapSum"] = dict(zip(seg_s[a:b], heat_l[a:b], strict=True))
+            doc["PlayMapSum"] = dict(zip(seg_s[a:b], plays_l[a:b], strict=True))
+        doc.update({"PlayID": pid, "Click": _ratio(play, load), "Engage": _ratio(e, play), "Htmap": htmap[i],
+                    "Ptmap": ptmap[i]})
+        out.append((uid, vid, doc))
     return out
 
 

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.airflow_stack
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STACK = ROOT / "scripts" / "airflow_stack.sh"
+STACK_HOOKS = ROOT / "tests" / "support" / "stack_hooks"  # test-only airflow_local_settings
 ARTIFACTS = ROOT / "test-artifacts"
 DAG_ID = "daily_analytics"
 # Redis databases: the stack's data, the `dags test` reference's data, the Celery broker (shared
@@ -225,8 +226,10 @@ def stack(tmp_path_factory, mysql_scratch, pg_databases):
         # a message the killed worker had taken but not started: back to the scheduler after 90 s
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
-        # test-only hook (include/tasks.py): compute_shard sleeps while this file holds a number of seconds
+        # test-only hook (tests/support/stack_hooks/airflow_local_settings.py, on this stack's PYTHONPATH):
+        # compute_shard sleeps while this file holds a number of seconds
         "VIDEO_TEST_SHARD_DELAY_FILE": str(tmp / "shard_delay"),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(STACK_HOOKS), os.environ.get("PYTHONPATH")) if p),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -699,7 +702,7 @@ def _workers(stack: Stack) -> dict[str, str]:
 
 
 def _shard_delay(stack: Stack, seconds: float) -> None:
-    """compute_shard sleeps this long first (include/tasks.py reads the file at each call)."""
+    """compute_shard sleeps this long first (the stack's airflow_local_settings reads the file at each call)."""
     Path(stack.env["VIDEO_TEST_SHARD_DELAY_FILE"]).write_text(str(seconds))
 
 
@@ -754,7 +757,7 @@ def test_mapped_shards_run_on_both_workers(stack, undisturbed):
     shards = _shards(stack.api, undisturbed["run"])
     assert sorted(t["map_index"] for t in shards) == list(range(SHARDS))
     assert all(t["state"] == "success" and t["try_number"] == 1 for t in shards), shards
-    # the kill test below needs the delay (include/tasks.py reads VIDEO_TEST_SHARD_DELAY_FILE)
+    # the kill test below needs the delay (tests/support/stack_hooks reads VIDEO_TEST_SHARD_DELAY_FILE)
     assert all(t["duration"] >= 1.9 for t in shards), (
         f"compute_shard was not slowed down by VIDEO_TEST_SHARD_DELAY_FILE: {[t['duration'] for t in shards]}")
     by_worker = {w: sorted(t["map_index"] for t in shards if t["hostname"] == w) for w in workers}

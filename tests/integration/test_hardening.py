@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from include.online_time.sort_and_partition import SPILL_PREFIX, remove_stale_spill_dirs
+from include.cli import EXIT_TRANSIENT
 from include.plays import ingest_write as ingest_mod
 from include.plays.documents import all_documents, export_docs
 from include.plays.ingest_plays import ingest_plays
 from include.plays.lease import DayBusy, day_lease, exclusive
 from include.plays.rollup_videos import rollup_videos
+from include.procs import INGEST_SPILL_PREFIX, remove_stale_spill_dirs
+from include.procs import ONLINE_SPILL_PREFIX as SPILL_PREFIX
 from include.storage import DataRoot
 from tests.support.plays import GOOD_S, categories, doc_mismatches, mysql_hook, put_play, run_day
 from video_analytics.conventions import lease_key, plays_path, reservation_key
@@ -153,16 +155,17 @@ def _cli(*args, env=None):
 def test_cli_errors_are_one_line_naming_the_connection_or_path(tmp_path):
     env = {"AIRFLOW_CONN_VIDEO_REDIS": "redis://127.0.0.1:1/0"}
     run = _cli("plays", "--date", DAY, "--data-root", str(tmp_path / "r"), env=env)
-    assert run.returncode == 1 and run.stdout == ""
+    assert run.returncode == EXIT_TRANSIENT and run.stdout == ""  # a refused connection: run again later
     lines = [ln for ln in run.stderr.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "video_redis (127.0.0.1:1)" in lines[0], run.stderr
     assert "Traceback" not in run.stderr
     debug = _cli("--debug", "plays", "--date", DAY, "--data-root", str(tmp_path / "r"), env=env)
-    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert debug.returncode == EXIT_TRANSIENT and "Traceback" in debug.stderr
     env = {"AIRFLOW_CONN_VIDEO_MYSQL": "mysql://video:video@127.0.0.1:1/video"}
     run = _cli("sample-data", "--date", "2014-01-07", "--log-dir", str(tmp_path / "logs"), "--days", "1",
                "--users", "5", "--plays", "5", env={**env, "AIRFLOW_CONN_VIDEO_REDIS": "redis://127.0.0.1:6379/12"})
-    assert run.returncode == 1 and "video_mysql (127.0.0.1:1)" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == EXIT_TRANSIENT and "video_mysql (127.0.0.1:1)" in run.stderr
+    assert "Traceback" not in run.stderr
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     run = _cli("export-docs", "--data-root", str(tmp_path / "empty"), "--out", str(blocker / "out"))
@@ -180,9 +183,12 @@ def test_stale_spill_folders_of_dead_runs_are_removed(tmp_path):
             d = tmp_path / f"{SPILL_PREFIX}{pid}-abc"
             d.mkdir()
             (d / "s0000-f0000.arrow").write_bytes(b"x" * 1000)
+            (tmp_path / f"{INGEST_SPILL_PREFIX}{pid}-20140107-xyz").mkdir()
         (tmp_path / "someone-elses-folder").mkdir()
-        assert remove_stale_spill_dirs(str(tmp_path)) == [f"{SPILL_PREFIX}{dead.pid}-abc"]
+        assert remove_stale_spill_dirs(str(tmp_path)) == [f"{INGEST_SPILL_PREFIX}{dead.pid}-20140107-xyz",
+                                                          f"{SPILL_PREFIX}{dead.pid}-abc"]
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{SPILL_PREFIX}{live.pid}-abc",
+                                                                     f"{INGEST_SPILL_PREFIX}{live.pid}-20140107-xyz",
                                                                      "someone-elses-folder"])
     finally:
         live.kill()

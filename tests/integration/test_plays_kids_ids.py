@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from include.plays.documents import all_documents
 from include.plays.ingest_plays import ingest_plays
+from include.plays.legacy_import import new_site
 from include.plays.rollup_videos import rollup_videos
 from include.storage import DataRoot
 from tests.support.plays import CountingHook, categories, mysql_hook, put_play, run_day
@@ -58,6 +59,7 @@ def test_play_ids_continue_from_redis_stat_or_zero(redis_db, mysql_db, mongo, tm
         for i in range(2):
             put_play(redis_db, DAY, f"{vid}_{i}")
     root = DataRoot(str(tmp_path / "r"))
+    new_site(root)  # the stat document is not a legacy job's totals (CONTRACT §7): publish without a baseline
     out = run_day(root, redis_db, mysql_hook(mysql_db), DAY, mongo_db=mongo)
     ids = {r["key"]: r["playid"] for r in root.read_table("plays", DAY, "allocation.parquet").to_pylist()}
     assert ids == {"1000001_0": 42, "1000001_1": 43, "1000002_0": 8, "1000002_1": 9, "1000003_0": 1,

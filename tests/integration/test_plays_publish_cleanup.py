@@ -6,6 +6,7 @@ import pytest
 
 from include.plays.cleanup import CleanupRefused, cleanup
 from include.plays.ingest_plays import ingest_plays
+from include.plays.legacy_import import new_site
 from include.plays.rollup_videos import rollup_videos
 from include.plays.verify import verify_plays
 from include.storage import DataRoot
@@ -26,6 +27,7 @@ def test_publish_sets_owned_fields_and_leaves_foreign_ones(redis_db, mysql_db, m
     for i in range(3):
         put_play(redis_db, DAY, f"1000001_{i}")
     root = DataRoot(str(tmp_path / "r"))
+    new_site(root)  # the stat document is not a legacy job's totals (CONTRACT §7): publish without a baseline
     out = run_day(root, redis_db, mysql_hook(mysql_db), DAY, mongo_db=mongo)
     assert all(c["ok"] for c in out["verify"]), out["verify"]
     pub = out["publish"]
@@ -39,6 +41,22 @@ def test_publish_sets_owned_fields_and_leaves_foreign_ones(redis_db, mysql_db, m
     mongo["1000_daily"].update_one({"_id": DAY}, {"$set": {"Traffic": 1.0}})
     bad = [c for c in verify_plays(root, DAY, mongo) if not c["ok"]]
     assert [c["name"] for c in bad] == ["published_documents_match"]
+
+
+def test_publish_refuses_a_document_over_16_mib_naming_it_and_sends_nothing(redis_db, mysql_db, mongo, tmp_path):
+    """CONTRACT §2: no document over MongoDB's 16 MiB is sent (a 17 MiB ``K_z1`` makes a 17 MiB play
+    document); the publish fails naming it, before any document of the day went out."""
+    from include.plays.publish import DocumentTooLarge, publish
+
+    categories(mysql_db, [("1000001", 1)], [(1, "music")])
+    put_play(redis_db, DAY, "1000001_a")
+    put_play(redis_db, DAY, "1000001_b", z1="u" * (17 << 20))
+    root = DataRoot(str(tmp_path / "r"))
+    ingest_plays(root, redis_db, mysql_hook(mysql_db), DAY)
+    rollup_videos(root, DAY, redis_db)
+    with pytest.raises(DocumentTooLarge, match=r"^document 1000001_play _id=2 is 17,8\d\d,\d\d\d bytes of BSON"):
+        publish(root, DAY, mongo, redis_db)
+    assert [c for c in mongo.list_collection_names() if not c.startswith("_")] == []
 
 
 def test_cleanup_removes_archived_keys_only_and_never_lowers_playids(redis_db, mysql_db, tmp_path):

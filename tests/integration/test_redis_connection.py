@@ -6,54 +6,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from include import settings
+from tests.support.servers import redis_server
 
 BIN = Path(sys.prefix) / "bin" / "video-analytics"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def secured_redis(tmp_path_factory):
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (scripts/services.sh install)")
-    port, d = _free_port(), tmp_path_factory.mktemp("redis-auth")
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "",
-                             "--appendonly", "no", "--requirepass", "admin-pw",
-                             "--user", "video", "on", ">video-pw", "~*", "+@all"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    admin = redis.Redis(host="127.0.0.1", port=port, password="admin-pw", decode_responses=True)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            admin.ping()
-            break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("the password-protected redis-server did not start")
-            time.sleep(0.1)
-    yield port, admin
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with redis_server(tmp_path_factory.mktemp("redis-auth"), "--requirepass", "admin-pw",
+                      "--user", "video", "on", ">video-pw", "~*", "+@all", password="admin-pw") as (port, _):
+        yield port, redis.Redis(host="127.0.0.1", port=port, password="admin-pw", decode_responses=True)
 
 
 def _conn(monkeypatch, **fields):

@@ -21,12 +21,13 @@ def vid_stat_docs(t: dict[str, pd.DataFrame]) -> dict[str, tuple[str, dict]]:
     for vid, uid, tr, e, load, play, ip, pid in _records(t["vid"], ["vid", "uid", "Traffic", "EngageSum", "Load",
                                                                        "Play", "IP", "PlayID"]):
         hs, ps = heat.get(vid, {}), pmap.get(vid, {})
-        out[vid] = (uid, {
-            "Traffic": float(tr), "EngageSum": float(e), "Load": int(load), "Play": int(play), "IP": int(ip),
-            "Geo": geo.get((vid,), {}),
-            "HeatMapSum": {str(k): v for k, v in hs.items()}, "PlayMapSum": {str(k): v for k, v in ps.items()},
-            "PlayID": int(pid), "Click": ratio(play, load), "Engage": ratio(e, play),
-            "Htmap": dumps(map_runs(hs)), "Ptmap": dumps(map_runs(ps))})
+        doc = {"Traffic": float(tr), "EngageSum": float(e), "Load": int(load), "Play": int(play), "IP": int(ip),
+               "Geo": geo.get((vid,), {})}
+        if hs:  # as the legacy job: no HeatMapSum / PlayMapSum for a video without segments
+            doc.update(HeatMapSum={str(k): v for k, v in hs.items()}, PlayMapSum={str(k): v for k, v in ps.items()})
+        doc.update(PlayID=int(pid), Click=ratio(play, load), Engage=ratio(e, play), Htmap=dumps(map_runs(hs)),
+                   Ptmap=dumps(map_runs(ps)))
+        out[vid] = (uid, doc)
     return out
 
 

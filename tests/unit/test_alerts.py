@@ -8,7 +8,7 @@ import json
 import logging
 from types import SimpleNamespace
 
-from include import alerts
+from include import alerts, settings
 
 
 def _context(map_index: int = -1, try_number: int = 3) -> dict:
@@ -96,21 +96,34 @@ def test_smtp_sent_when_connection_and_recipients(monkeypatch):
 def test_deadline_alert_interval_and_callback(monkeypatch):
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    monkeypatch.setenv("AIRFLOW_VAR_DEADLINE_HOURS", "2.5")
+    monkeypatch.delenv("AIRFLOW_VAR_DEADLINE_HOURS", raising=False)
+    monkeypatch.setenv("VIDEO_DEADLINE_HOURS", "2.5")
     d = alerts.deadline_alert()
     assert isinstance(d, DeadlineAlert)
     assert d.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
     assert d.interval == dt.timedelta(days=1, hours=2.5)
     assert isinstance(d.callback, AsyncCallback)
     assert d.callback.path == "include.alerts.deadline_missed"
-    monkeypatch.delenv("AIRFLOW_VAR_DEADLINE_HOURS")
+    monkeypatch.delenv("VIDEO_DEADLINE_HOURS")
     monkeypatch.setattr("include.settings.variable", lambda name, default=None: default)
     assert alerts.deadline_alert().interval == dt.timedelta(days=1, hours=6)
 
 
 def test_deadline_hours_bad_value_falls_back(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_VAR_DEADLINE_HOURS", "abc")
-    assert alerts.deadline_hours() == 6.0
+    monkeypatch.setenv("VIDEO_DEADLINE_HOURS", "abc")
+    assert settings.deadline_hours() == 6.0
+
+
+def test_deadline_hours_old_name_still_works_with_a_warning(monkeypatch, caplog):
+    """AIRFLOW_VAR_DEADLINE_HOURS looked like a Variable but was read from the environment only: renamed
+    VIDEO_DEADLINE_HOURS, the old name kept (deprecated) so a deployment that set it keeps its deadline."""
+    monkeypatch.delenv("VIDEO_DEADLINE_HOURS", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_DEADLINE_HOURS", "3")
+    caplog.set_level(logging.WARNING, logger="include.settings")
+    assert alerts.deadline_alert().interval == dt.timedelta(days=1, hours=3)
+    assert "AIRFLOW_VAR_DEADLINE_HOURS is deprecated" in caplog.text and "VIDEO_DEADLINE_HOURS" in caplog.text
+    monkeypatch.setenv("VIDEO_DEADLINE_HOURS", "4")  # the new name wins
+    assert settings.deadline_hours() == 4.0
 
 
 def test_deadline_callback_writes_record(tmp_path, caplog):
@@ -132,3 +145,23 @@ def test_deadline_callback_skips_backfills_and_manual_runs(tmp_path):
         ctx = {"dag_run": {"dag_id": "daily_analytics", "dag_run_id": f"{run_type}__x", "run_type": run_type}}
         assert asyncio.run(alerts.deadline_missed(context=ctx, hours=6.0, data_root=str(tmp_path))) is None
     assert not (tmp_path / "alerts").exists()
+
+
+def test_an_inactive_asset_says_the_data_root_changed_and_what_to_do(tmp_path, caplog):
+    """Changing data_root under one metadata DB: Airflow fails the producing task before it runs with
+    AirflowInactiveAssetInInletOrOutletException; the log and the alert record say why, in one line."""
+    from airflow.sdk.definitions.asset import AssetUniqueKey
+    from airflow.sdk.exceptions import AirflowInactiveAssetInInletOrOutletException
+
+    from include.assets import ONLINE_TIME
+
+    exc = AirflowInactiveAssetInInletOrOutletException([AssetUniqueKey(name=ONLINE_TIME.name, uri=ONLINE_TIME.uri)])
+    caplog.set_level(logging.ERROR, logger="include.alerts")
+    alerts.AlertRecordNotifier(data_root=str(tmp_path))({**_context(), "exception": exc})
+    rec = json.loads(next((tmp_path / "alerts").rglob("*.json")).read_text())
+    msg = rec["exception"]
+    assert "\n" not in msg and msg.startswith(f"Asset video_online_time ({ONLINE_TIME.uri}) is inactive")
+    assert "data root changed" in msg and "VIDEO_ASSET_DATA_ROOT" in msg and "clear the task" in msg
+    assert msg in caplog.text
+    other = ValueError("reject rate 5.00% above 1.00%")
+    assert alerts.alert_record({**_context(), "exception": other})["exception"] == f"ValueError: {other}"

@@ -200,3 +200,90 @@ def test_top_videos_of_many_rows_keeps_n_in_top_n_order(tmp_path):
     assert top["count"] == n
     assert top["by_plays"] == core.top_n(plain, "ClickNum", 100)
     assert top["by_traffic"] == core.top_n(plain, "Traffic", 100)
+
+
+# ---- issue 26: calendar gaps, last complete day, reasons, retention curve, CSV, category names ----------
+
+def test_calendar_keeps_days_without_results_as_gaps():
+    found = ["2014-01-02", "2014-01-05"]
+    assert core.calendar(found, dt.date(2026, 1, 1), 5) == [f"2014-01-0{i}" for i in range(1, 6)]
+    # recent data: the axis ends today, so days since the newest result show as gaps (stale is visible)
+    assert core.calendar(["2026-01-01"], dt.date(2026, 1, 3), 3) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    assert core.calendar([], dt.date(2026, 1, 3), 3) == [] and core.calendar(found, dt.date(2026, 1, 3), 0) == []
+
+
+def test_line_chart_breaks_the_line_at_a_gap():
+    svg = charts.line_chart(["a", "b", "c", "d", "e"], [("v", [1, 2, None, 3, 4], str)], "t")
+    assert svg.count("<polyline") == 2 and _values(svg, "point") == ["1", "2", "3", "4"]
+    share = charts.line_chart(["a", "b"], [("v", [1.0, 0.5], str)], "t", top=1.0)
+    assert re.findall(r"<text x='[^']*' y='[^']*' text-anchor='end' fill='#555'>([^<]*)<", share)[-1] == "1.0"
+    lone = charts.line_chart(["a", "b", "c"], [("v", [1, None, 3], str)], "t")
+    assert lone.count("<polyline") == 0 and _values(lone, "point") == ["1", "3"]
+
+
+def test_last_complete_day_and_hours_since_it_ended():
+    rows = [{"day": "2014-01-05", "verify": "passed"}, {"day": "2014-01-06", "verify": "failed"},
+            {"day": "2014-01-07", "verify": "none"}]
+    got = core.last_complete(rows, dt.datetime(2014, 1, 8, 6, 30, tzinfo=dt.UTC))
+    assert got == {"day": "2014-01-05", "hours": 54.5}
+    assert core.last_complete(rows[1:], dt.datetime(2014, 1, 8, tzinfo=dt.UTC)) is None
+
+
+def test_retention_curve_is_the_share_of_plays_reaching_each_second():
+    curve = core.retention_curve([(1, 10), (2, 8), (4, 2)], 10)
+    assert [(p["second"], p["plays"], p["share"]) for p in curve] == [(0, 10, 1.0), (2, 8, 0.8), (4, 0, 0.0),
+                                                                       (6, 2, 0.2)]
+    assert core.retention_curve([], 10) == [] and core.retention_curve([(1, 1)], 0) == []
+
+
+def test_reason_counts_most_frequent_first():
+    assert core.reason_counts({"b": 2, "a": 2, "c": 5}, 100) == [
+        {"reason": "c", "count": 5, "share": 0.05}, {"reason": "a", "count": 2, "share": 0.02},
+        {"reason": "b", "count": 2, "share": 0.02}]
+
+
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+def test_csv_cells_cannot_be_formulas(text):
+    import csv
+    import io
+
+    out = core.csv_text(["h"], [[text], [-3], [1.5], [None], ["ok, \"quoted\"\nline"]])
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[1] == ["'" + text] and rows[2:5] == [["-3"], ["1.5"], [""]]
+    assert rows[5] == ["ok, \"quoted\"\nline"]
+
+
+def test_adapter_reasons_from_files_then_from_the_ingest_report(root):
+    d = dt.date(2014, 1, 7)
+    root.write_table(pa.table({"file": ["f"] * 3, "line": [1, 2, 3], "reason": ["bad date", "bad time", "bad date"],
+                               "raw": ["x"] * 3}), conv.online_time_path(d, "rejects.parquet"))
+    root.write_table(pa.table({"key": ["k"], "reason": ["bad_vid"]}), conv.plays_path("20140107", "quarantine.parquet"))
+    got = dash.reasons(root, "2014-01-07")
+    assert got["rejects"] == [{"reason": "bad date", "count": 2, "share": 0.04},
+                              {"reason": "bad time", "count": 1, "share": 0.02}]
+    assert got["quarantine"] == [{"reason": "bad_vid", "count": 1, "share": 0.25}]
+    root.remove(conv.plays_path("20140107", "quarantine.parquet"))  # pruned: the ingest report still counts them
+    root.write_json({"ingested": 3, "unique": 4, "quarantined": 1, "quarantine_reasons": {"missing_S": 1}},
+                    conv.plays_path("20140107", "ingest.json"))
+    got = dash.reasons(root, "2014-01-07")
+    assert got["quarantine"][0]["reason"] == "missing_S" and got["quarantine_source"] == "ingest.json"
+    assert dash.reasons(root, "2014-01-06") == {"rejects": None, "quarantine": None,
+                                                "quarantine_source": "quarantine.parquet"}
+
+
+def test_adapter_retention_curve_and_timeline(root):
+    assert [p["share"] for p in dash.retention_curve(root, "2014-01-07", "a")] == [2.0, 2.0]  # 2 plays of ClickNum 1
+    assert dash.retention_curve(root, "2014-01-07", "zz") == []
+    rows = dash.timeline(root, 4, dt.date(2030, 1, 1))
+    assert [(r["day"], r["missing"]) for r in rows] == [("2014-01-04", True), ("2014-01-05", True),
+                                                        ("2014-01-06", False), ("2014-01-07", False)]
+    assert rows[0]["users"] is None and rows[2]["users"] == 2
+    assert dash.last_complete(root, dt.datetime(2014, 1, 8, 3, tzinfo=dt.UTC)) == {"day": "2014-01-07", "hours": 3.0}
+
+
+def test_adapter_category_names_are_bounded_text(root):
+    assert dash.category_names(root) == {}
+    root.write_json({"names": {"k1": "Music", "5": 7}}, dash.CATEGORIES)
+    assert dash.category_names(root) == {"k1": "Music", "5": "7"}
+    root.write_json({"names": ["not", "a", "map"]}, dash.CATEGORIES)
+    assert dash.category_names(root) == {}

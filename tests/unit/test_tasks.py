@@ -11,13 +11,14 @@ from include import settings, tasks
 from include.online_time.sort_and_partition import RejectThresholdExceeded
 from include.plays.cleanup import CleanupRefused
 from include.plays.lease import DayBusy, LeaseLost
+from include.plays.publish import DocumentTooLarge
 from include.verify import VerificationFailed
 
 CTX = {"logical_date": dt.datetime(2014, 1, 7, tzinfo=dt.UTC), "params": {}}
 
 
 @pytest.mark.parametrize("exc", [RejectThresholdExceeded("over"), VerificationFailed("x failed"),
-                                 CleanupRefused("no report")])
+                                 CleanupRefused("no report"), DocumentTooLarge("1000001_play _id=2")])
 def test_deterministic_failures_fail_at_once(exc):
     with pytest.raises(AirflowFailException, match=type(exc).__name__):
         with tasks._fail_fast():
