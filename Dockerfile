@@ -1,7 +1,7 @@
 # The project's Airflow image: the official apache/airflow:3.3.2 plus the pinned runtime
 # requirements and the project package (include/ and plugins/video_analytics).
 FROM apache/airflow:3.3.2
-# gcc builds the online-time C accelerator (setup.py; optional: without it the NumPy code runs)
+# gcc builds the C accelerators of online time and plays (setup.py; optional: without them the Python code runs)
 USER root
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && apt-get clean && rm -rf /var/lib/apt/lists/*

@@ -26,7 +26,7 @@ help:
 system:
 	$(ROOT)/scripts/services.sh install
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.py plugins/video_analytics/_fastlog.c | system
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.py plugins/video_analytics/_fastlog.c plugins/video_analytics/_fastplay.c | system
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt

@@ -11,6 +11,9 @@ the legacy port (tests/support/legacy_oracle.py) on the same data in another Red
 between runs, so every run starts from the same state); ``--floor`` also times the raw Redis snapshot
 alone (ranged LRANGE + pipelined MGET of ``K_S``/``K_J``/``K_z1`` into memory, no decoding, no files).
 Redis databases: ``--redis-db`` / ``--legacy-redis-db`` or ``BENCH_REDIS_DB`` / ``BENCH_LEGACY_REDIS_DB``.
+``--model realistic`` (default; ``include/viewing_model.py``: nearly every play's ``K_J`` its own) or ``pooled``
+(the best case: every ``K_J`` from a pool of at most 5,000); each result carries ``distinct_kj_share``.
+``--cli`` also times ``video-analytics plays`` as a user runs it (ingest, rollup and verify, start-up included).
 """
 
 from __future__ import annotations
@@ -77,14 +80,14 @@ class _TreeRss:
     """The largest sum of RSS over this process and its children (the decoder processes), sampled every 20 ms
     by a thread (psutil): what the whole ingest + rollup holds at its worst moment."""
 
-    def __init__(self) -> None:
+    def __init__(self, pid: int | None = None) -> None:
         import threading
 
         import psutil
 
         self.peak = 0
         self._stop = threading.Event()
-        self._me = psutil.Process()
+        self._me = psutil.Process(pid)
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
 
@@ -112,7 +115,9 @@ def cmd_gen(a) -> dict:
 
     r = _redis(a.redis_db)
     r.flushdb(asynchronous=True)
-    return generate_plays(r, _mysql(a.mysql_db), DAY, plays=a.n)
+    out = generate_plays(r, _mysql(a.mysql_db), DAY, plays=a.n, model=a.model)
+    out["distinct_kj_share"] = out["segment_patterns"] / a.n
+    return out
 
 
 def cmd_new(a) -> dict:
@@ -266,6 +271,42 @@ def cmd_floor(a) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def cmd_cli(a) -> dict:
+    """``video-analytics plays`` as a user runs it (its own process, start-up included) on a fresh data root:
+    wall time, and the peak RSS of its process tree (sampled) and of its largest process."""
+    import psutil
+
+    env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
+           "AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:6379/{a.redis_db}",
+           "AIRFLOW_CONN_VIDEO_MYSQL": f"mysql://video:video@127.0.0.1:3306/{a.mysql_db}"}
+    env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
+    tmp = tempfile.mkdtemp(prefix="bench_plays_cli_")
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.Popen([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", DAY,
+                              "--data-root", tmp], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        tree = _TreeRss(p.pid)
+        largest = 0.0
+        while p.poll() is None:
+            try:
+                procs = [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
+                largest = max([largest] + [q.memory_info().rss / 2**20 for q in procs])
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        out, err = p.communicate()
+        wall = time.perf_counter() - t0
+        peak_tree = tree.stop()
+        if p.returncode:
+            raise SystemExit(f"video-analytics plays failed ({p.returncode}): {err[-3000:]}")
+        rep = json.loads(out)
+        return {"plays": a.n, "wall_s": wall, "plays_per_s": a.n / wall, "peak_rss_mb_tree": peak_tree,
+                "peak_rss_mb_largest_process": largest, "ingest_s": rep["ingest"]["seconds"],
+                "verify_ok": all(c["ok"] for c in rep["verify"]), "ingested": rep["ingest"]["ingested"]}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _reset_caches(db: int) -> None:
     """What ingest_plays writes to Redis (play-id counters and reservations, category cache): removed, so
     every timed run starts from the freshly generated state."""
@@ -315,7 +356,11 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=0, help="ingest_plays chunk (0: its default)")
     p.add_argument("--workers", type=int, default=-1, help="ingest_plays decoder processes (-1: its default)")
     p.add_argument("--mysql-db", default="test_bench_plays")
-    p.add_argument("--stage", choices=["gen", "new", "legacy", "floor", "rollup"])
+    p.add_argument("--stage", choices=["gen", "new", "legacy", "floor", "rollup", "cli"])
+    p.add_argument("--model", choices=["realistic", "pooled"], default="realistic",
+                   help="sample K_J: the viewing model (default) or the pooled best case (few distinct values)")
+    p.add_argument("--cli", action="store_true",
+                   help="also time `video-analytics plays` end to end (ingest, rollup, verify, start-up) per run")
     p.add_argument("--root", help="data root (--stage rollup)")
     p.add_argument("--rollup-process", action="store_true",
                    help="run rollup_videos in its own process, as its Airflow task does (default: after ingest, "
@@ -325,12 +370,14 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.stage:
         print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy, "floor": cmd_floor,
-                          "rollup": cmd_rollup}[a.stage](a),
+                          "rollup": cmd_rollup, "cli": cmd_cli}[a.stage](a),
                          default=str))
         return 0
-    results = {"new": [], "floor": [], "legacy": []}
+    results = {"new": [], "floor": [], "legacy": [], "cli": [], "gen": []}
     for n in a.plays:
-        gen = _child("--stage", "gen", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db)
+        gen = _child("--stage", "gen", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db, "--model", a.model)
+        results["gen"].append(gen)
+        print(json.dumps({"gen": gen, "distinct_kj_share": gen["distinct_kj_share"]}, default=str), flush=True)
         extra = ["--publish"] if n <= a.publish_max else []
         for run in range(a.runs):
             if a.floor:
@@ -344,10 +391,17 @@ def main(argv=None) -> int:
                          *(["--rollup-process"] if a.rollup_process else []))
             res["generate_s"] = gen["seconds"]
             res["run"] = run
+            res["model"], res["distinct_kj_share"] = a.model, gen["distinct_kj_share"]
             results["new"].append(res)
             print(json.dumps(res, default=str), flush=True)
+            if a.cli:
+                _reset_caches(a.redis_db)
+                res = _child("--stage", "cli", "--n", n, "--redis-db", a.redis_db, "--mysql-db", a.mysql_db)
+                res.update(run=run, model=a.model, distinct_kj_share=gen["distinct_kj_share"])
+                results["cli"].append(res)
+                print(json.dumps({"cli": res}, default=str), flush=True)
     for n in a.legacy_plays or []:
-        _child("--stage", "gen", "--n", n, "--redis-db", a.legacy_redis_db, "--mysql-db", a.mysql_db)
+        _child("--stage", "gen", "--n", n, "--redis-db", a.legacy_redis_db, "--mysql-db", a.mysql_db, "--model", a.model)
         res = _child("--stage", "legacy", "--n", n, "--redis-db", a.legacy_redis_db, "--mysql-db", a.mysql_db)
         results["legacy"].append(res)
         print(json.dumps(res, default=str), flush=True)

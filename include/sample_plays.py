@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 import ujson
 
+from include import viewing_model as vm
 from video_analytics import conventions as conv
 
 REGIONS = ["Beijing", "Shanghai", "Guangdong", "Zhejiang", "Jiangsu", "Sichuan", "Hubei", "Hunan", "Fujian",
@@ -53,6 +54,19 @@ def _segment_pool(rng, size: int) -> list[str]:
             counts[a: a + int(rng.integers(1, 6))] += int(rng.integers(1, 3))
         pool.append("[" + ",".join(f"[{start + i},{c}]" for i, c in enumerate(counts.tolist())) + "]")
     return pool
+
+
+def _realistic(rng, d: dict, n_vids: int) -> dict:
+    """The realistic model's draws over ``d``: a fifth of the regions as province codes (ints), non-ASCII
+    cities and browsers, flow as int bytes, and an iterator of ``K_J`` texts (their hashes in ``seen``)."""
+    n = len(d["vid"])
+    d["region"] = vm.region_labels(rng, d["region"], len(REGIONS))
+    d["city"] = np.where(rng.random(n) < 0.5, d["city"], len(CITIES) + rng.integers(0, len(vm.CITIES_CN), n))
+    d["browser"] = np.where(rng.random(n) < 0.8, d["browser"], len(BROWSERS) + rng.integers(0, len(vm.BROWSERS_CN), n))
+    d.update(regions=REGIONS + vm.REGION_CODES, cities=CITIES + vm.CITIES_CN, browsers=BROWSERS + vm.BROWSERS_CN,
+             int_flow=True, seen=set())
+    d["texts"] = vm.realistic_kj(rng, vm.video_lengths(rng, n_vids)[d["vid"]], d["seen"])
+    return d
 
 
 def _mysql_conn(obj):
@@ -97,6 +111,7 @@ def _draws(rng, n_vids: int, plays: int, bad_rate: float, z1_rate: float) -> dic
     d["z1"] = rng.random(plays) < z1_rate
     bad_of = np.flatnonzero(rng.random(plays) < bad_rate)
     d["bad"] = {int(i): BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(bad_of.tolist())}
+    d.update(regions=REGIONS, cities=CITIES, browsers=BROWSERS, int_flow=False)
     return d
 
 
@@ -126,9 +141,10 @@ def _play_s(d: dict, i: int, day_dash: str) -> dict:
     """The ``K_S`` fields of play ``i``."""
     sec, ip = int(d["secs"][i]), d["ip"][i]
     return {"starttime": f"{day_dash} {sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}",
-            "country": "CN", "region": REGIONS[d["region"][i]], "city": CITIES[d["city"][i]],
-            "ip": f"10.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}",
-            "os": OSES[d["os"][i]], "browser": BROWSERS[d["browser"][i]], "flow": float(d["flow"][i]),
+            "country": "CN", "region": d["regions"][d["region"][i]], "city": d["cities"][d["city"][i]],
+            "ip": f"10.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}", "os": OSES[d["os"][i]],
+            "browser": d["browsers"][d["browser"][i]],
+            "flow": int(d["flow"][i]) if d["int_flow"] else float(d["flow"][i]),
             "comprate": float(d["comp"][i])}
 
 
@@ -145,7 +161,7 @@ def _write_plays(pipe, d: dict, vid_list: list[str], day: str, key_prefix: str):
         key = f"{key_prefix}{vid_list[v]}_{day}{i:07d}"
         kind = d["bad"].get(i)
         s = _play_s(d, i, day_dash)
-        s_text, j_text = None, d["pool"][d["j"][i]]
+        s_text, j_text = None, next(d["texts"]) if "texts" in d else d["pool"][d["j"][i]]
         if kind is None:
             per_vid[v] += 1
             r = int(d["region"][i])
@@ -163,6 +179,7 @@ def _write_plays(pipe, d: dict, vid_list: list[str], day: str, key_prefix: str):
         keys.append(key)
         if len(batch) >= 20000:
             pipe.mset(batch)
+            pipe.execute()  # bounded memory: a realistic day's K_J texts are large
             batch = {}
     if batch:
         pipe.mset(batch)
@@ -170,7 +187,7 @@ def _write_plays(pipe, d: dict, vid_list: list[str], day: str, key_prefix: str):
     return keys, per_vid, per_vid_region
 
 
-def _write_tables(pipe, rng, day: str, vid_list: list[str], per_vid, per_vid_region) -> None:
+def _write_tables(pipe, rng, day: str, vid_list: list[str], per_vid, per_vid_region, regions=REGIONS) -> None:
     """``T_loadtable_D``, ``T_playtable_D``, ``T_regiontable_D``: loads >= plays started >= finished
     plays; a few vids (1 in 100) have no table entries (taken as 0)."""
     load, playt, regt = {}, {}, {}
@@ -182,7 +199,7 @@ def _write_tables(pipe, rng, day: str, vid_list: list[str], per_vid, per_vid_reg
         load[vid_list[v]] = int(per_vid[v] + extra[v] + rng.integers(0, 20))
     for (v, r), c in per_vid_region.items():
         if v % 100 != 99:
-            regt[vid_list[v] + REGIONS[r]] = int(c + rng.integers(0, 3))
+            regt[vid_list[v] + str(regions[r])] = int(c + rng.integers(0, 3))
     for name, table in ((conv.table_key("load", day), load), (conv.table_key("play", day), playt),
                         (conv.table_key("region", day), regt)):
         if table:
@@ -192,19 +209,26 @@ def _write_tables(pipe, rng, day: str, vid_list: list[str], per_vid, per_vid_reg
 
 def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids: int | None = None, seed=7,
                    bad_rate: float = 0.002, dup_rate: float = 0.001, z1_rate: float = 0.3,
-                   key_prefix: str = "") -> dict:
+                   key_prefix: str = "", model: str = "realistic") -> dict:
     """Write ``plays`` finished plays of ``day`` (YYYYMMDD) to Redis, and the category tables to MySQL.
 
-    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 500)``, so 2,000 for 1M plays),
-    owned by ``vids // 10`` uids. About ``bad_rate`` of the plays are malformed (one of several kinds) and
-    ``dup_rate`` of the keys are pushed twice. ``mysql_hook_or_conn`` may be None (no MySQL tables).
+    Popularity is Zipf-like over ``vids`` videos (default ``max(20, plays // 200)``, 5,000 for 1M plays;
+    pooled: ``plays // 500``), owned by ``vids // 10`` uids. About ``bad_rate`` of the plays are malformed (one
+    of several kinds) and ``dup_rate`` of the keys are pushed twice. ``mysql_hook_or_conn`` may be None (no
+    MySQL tables). ``model="realistic"``: every play's ``K_J`` from the viewing model (``include.viewing_model``),
+    some regions sent as ints, non-ASCII cities and browsers, flow as int bytes; ``model="pooled"`` (the best
+    case: few distinct ``K_J``) writes what it always wrote.
     """
+    if model not in ("realistic", "pooled"):
+        raise ValueError(f"unknown sample model {model!r} (realistic or pooled)")
     t0 = time.perf_counter()
     conv.parse_ymd(day)  # validates the day
-    n_vids = vids or max(20, plays // 500)
+    n_vids = vids or max(20, plays // (200 if model == "realistic" else 500))
     vid_list, uids = catalogue(n_vids, seed)
     rng = np.random.default_rng([int(seed), zlib.crc32(day.encode())])
     d = _draws(rng, n_vids, plays, bad_rate, z1_rate)
+    if model == "realistic":
+        _realistic(np.random.default_rng([int(seed), zlib.crc32(day.encode()), 1]), d, n_vids)
     pipe = redis.pipeline(transaction=False)
     keys, per_vid, per_vid_region = _write_plays(pipe, d, vid_list, day, key_prefix)
 
@@ -212,8 +236,9 @@ def generate_plays(redis, mysql_hook_or_conn, day: str, plays: int = 5000, vids:
     listed = keys + dups
     for i in range(0, len(listed), 20000):
         pipe.rpush(conv.endlist_key(day), *listed[i: i + 20000])
-    _write_tables(pipe, rng, day, vid_list, per_vid, per_vid_region)
+    _write_tables(pipe, rng, day, vid_list, per_vid, per_vid_region, d["regions"])
     cats = write_categories(mysql_hook_or_conn, vid_list, seed) if mysql_hook_or_conn is not None else {}
     return {"day": day, "plays": plays, "keys_pushed": len(listed), "duplicates": len(dups),
-            "bad": len(d["bad"]), "vids": n_vids, "uids": len(uids), "segment_patterns": len(d["pool"]),
-            **cats, "seconds": round(time.perf_counter() - t0, 3)}
+            "bad": len(d["bad"]), "vids": n_vids, "uids": len(uids),
+            "segment_patterns": len(d["seen"]) if "seen" in d else len(d["pool"]),
+            **({"model": model} if model != "pooled" else {}), **cats, "seconds": round(time.perf_counter() - t0, 3)}

@@ -3,7 +3,7 @@
 ``include.plays.decoders``, or in-process with a prefetching thread) are appended to the new snapshot as a
 row group, decoded and validated; quarantined plays go to ``quarantine.parquet``; valid ones are spilled to a
 local Arrow file, with the play id of an earlier allocation or, for a new play, minus its rank among the
-vid's new plays; the day's per-(vid, segment) sums are kept (exact integers, merged as they grow)."""
+vid's new plays; the day's per-(vid, segment) sums are kept (exact integers, ``SegmentSums``)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ from include.plays.ingest_keys import key_chunks
 from include.plays.ingest_run import IngestRun
 from include.plays.store import ParquetStream, iter_batches
 from include.procs import trim_heap
-from video_analytics.play_decode import SEG_SCHEMA
+from video_analytics.play_fast import SegmentSums, sum_segment_tables
 
 log = logging.getLogger(__name__)
 
-SEG_COMPACT_ROWS = 500_000
+SEG_MAX_CELLS = 1 << 25  # the day's sums in dense per-vid blocks up to this many cells (256 MiB), else sparse
+SEG_COMPACT_ROWS = 500_000  # sparse: parts merged once the new rows outgrow the merged ones
 
 
 def _raw_chunks(run: IngestRun):
@@ -121,23 +122,7 @@ def chunk_results(run: IngestRun):
         yield from pool.map(_jobs(run, spec))
 
 
-class _Segments:
-    """The day's per-(vid, segment) sums: exact integers, merged (in any order) once the new rows outgrow the
-    merged ones."""
-
-    def __init__(self) -> None:
-        self.parts: list[pa.Table] = []
-        self.new = 0  # rows added since the last merge
-        self.merged = False  # parts[0] is the merge of the earlier parts
-
-    def add(self, segs: pa.Table) -> None:
-        self.parts.append(segs)
-        self.new += segs.num_rows
-        if self.new > max(SEG_COMPACT_ROWS, self.parts[0].num_rows if self.merged else 0):
-            self.parts, self.new, self.merged = [sum_segments(self.parts)], 0, True
-
-
-def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, segs: _Segments) -> None:
+def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, segs: SegmentSums) -> None:
     """One chunk's result: its raw rows to the snapshot, its quarantined plays to ``quar``, its valid plays'
     spill file and counts into ``run``."""
     base = os.path.join(run.spill, f"{res['i']:06d}")
@@ -155,7 +140,7 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, s
         run.add_reasons(res["reasons"])
     if not res["plays"]:
         return
-    segs.add(read_ipc(res["segs"], mapped=False))  # kept: a copy, not a mapped file
+    segs.add(read_ipc(res["segs"]))
     os.remove(res["segs"])
     for v in res["vids"]:
         run.vids_seen.setdefault(v)
@@ -168,7 +153,7 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, s
 def pass1(run: IngestRun, quar: ParquetStream) -> None:
     """Pass 1 over every chunk; the new ``snapshot/plays_raw.parquet`` is published at the end. Sets
     ``run.segments`` (the day's sums, not yet filtered of bad kids)."""
-    segs = _Segments()
+    segs = SegmentSums(SEG_MAX_CELLS, SEG_COMPACT_ROWS)
     with ParquetStream(run.root, run.snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
         src = chunk_results(run)
         while True:
@@ -179,15 +164,10 @@ def pass1(run: IngestRun, quar: ParquetStream) -> None:
                 break
             trim_heap()
             _take(run, res, snap, quar, segs)
-    run.segments = segs.parts
+    run.segments = [segs.table()]
 
 
 def sum_segments(parts: list[pa.Table]) -> pa.Table:
     """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order),
     sorted by vid and segment."""
-    parts = [p for p in parts if p is not None and p.num_rows]
-    if not parts:
-        return SEG_SCHEMA.empty_table()
-    t = pa.concat_tables(parts).group_by(["vid", "seg"]).aggregate([("heat", "sum"), ("plays", "sum")])
-    t = t.rename_columns({"heat_sum": "heat", "plays_sum": "plays"}).select(SEG_SCHEMA.names).cast(SEG_SCHEMA)
-    return t.sort_by([("vid", "ascending"), ("seg", "ascending")])
+    return sum_segment_tables(parts)

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import ujson
 
+from video_analytics import play_fast
 from video_analytics.segments import play_runs
 
 NOKID = "nokid"
@@ -155,6 +156,8 @@ def _parsed_segments(raw) -> tuple[list[int], list[int], str] | str:
 
 def build_segment_table(uniques: Sequence) -> tuple[SegmentTable, list[str | None]]:
     """Parse each distinct ``K_J`` once; return the table and a reason (or None) per value."""
+    if play_fast.HAVE_FAST:
+        return play_fast.segment_table(uniques)
     reasons: list[str | None] = []
     htmap: list[str] = []
     lengths: list[int] = []
@@ -309,7 +312,7 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     mark(too_large, "too_large")
     mark(not_object, "invalid_json_S")
 
-    codes, uniques = factorize(j_raw)
+    codes, uniques = play_fast.value_codes(j_raw) if play_fast.HAVE_FAST else factorize(j_raw)
     segtab, j_reasons = build_segment_table(list(uniques))
     if any(r is not None for r in j_reasons):
         jr = np.asarray(j_reasons + [None], dtype=object)[codes]  # code -1 (missing) -> None
@@ -392,6 +395,9 @@ def segment_sums(vid: Sequence[str], jcode: np.ndarray, segtab: SegmentTable) ->
     (NumPy, one pass over each distinct (vid, K_J) pair's segments)."""
     if not len(vid) or not len(segtab.segs):
         return SEG_SCHEMA.empty_table()
+    fast = play_fast.segment_sums(vid, jcode, segtab) if play_fast.HAVE_FAST else None
+    if fast is not None:
+        return fast
     codes, names = factorize(vid)
     by_name = np.argsort(np.asarray(names, dtype=object), kind="stable")
     vids = [names[i] for i in by_name.tolist()]

@@ -61,6 +61,7 @@ def test_any_chunk_size_gives_the_same_files(redis_db, mysql_db, tmp_path, monke
         root = DataRoot(str(tmp_path / f"r{i}"))
         # segment sums merged after every chunk in one configuration, never in the others
         monkeypatch.setattr(decode_mod, "SEG_COMPACT_ROWS", 1 if (chunk, workers) == (3, 0) else 10**9)
+        monkeypatch.setattr(decode_mod, "SEG_MAX_CELLS", 0 if (chunk, workers) == (3, 0) else 1 << 25)  # sparse
         rep = _run(redis_db, hook, root, chunk, workers)
         results.append((rep, _files(root)))
     rep0, files0 = results[0]

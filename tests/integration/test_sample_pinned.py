@@ -38,7 +38,8 @@ def _dump(redis) -> bytes:
 
 
 def test_generate_plays_output_is_pinned(redis_db):
-    out = generate_plays(redis_db, None, "20140107", plays=3000, seed=11, bad_rate=0.01, dup_rate=0.01)
+    out = generate_plays(redis_db, None, "20140107", plays=3000, seed=11, bad_rate=0.01, dup_rate=0.01,
+                         model="pooled")
     out.pop("seconds")
     h = hashlib.sha256(_dump(redis_db))
     h.update(repr(sorted(out.items())).encode())

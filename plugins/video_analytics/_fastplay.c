@@ -1,0 +1,352 @@
+/* Plays' K_J values (CONTRACT §2, §3, §5) in one pass each: an optional accelerator of
+ * video_analytics.play_decode (the Python path is the reference and the fallback; both must give
+ * identical results, see tests/unit/test_play_fast.py).
+ *
+ * decode_j(values, seg_max, max_bytes) -> (status, htmap, lengths, segs, cnts)
+ *     values: a list of bytes, str or None. status (bytes, one per value): 0 decoded, 1 None,
+ *     2 left to the Python path. A value is decoded only when it is plain compact-or-spaced JSON
+ *     of the form [[s,c],...] with decimal integers (no sign, no leading zero, at most 18 digits),
+ *     1 <= s <= seg_max and 0 <= c <= 2**31-1, and at most max_bytes long; anything else (other
+ *     JSON, out-of-range numbers, bad text, other types) is status 2, so every quarantine reason
+ *     and every limit comes from the one Python rule. htmap: per value the play's merged runs
+ *     ([[2s-2,2s,c],...], neighbours merged when contiguous with equal counts, in K_J order) as
+ *     ujson.dumps writes them, or None. lengths: int64 per value (pairs, 0 unless decoded);
+ *     segs, cnts: int32, flat, in value order.
+ * segment_sums(vrank, jcode, offsets, lengths, segs, cnts, n_vids, max_seg)
+ *         -> (vrank, seg, heat, plays) as bytes of int64, sorted by (vrank, seg)
+ *     (vrank, jcode, offsets, lengths: int64 buffers; segs, cnts: int32)
+ *     per (vid, segment) the sum of counts and the number of K_J entries over the plays, play i
+ *     having vid rank vrank[i] (0 <= rank < n_vids) and the K_J entries jcode[i] of the table
+ *     (offsets, lengths, segs, cnts); every segment is in [1, max_seg].
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- growable buffers */
+
+typedef struct {
+    char *p;
+    Py_ssize_t n, cap;
+} buf_t;
+
+static int buf_reserve(buf_t *b, Py_ssize_t extra) {
+    if (b->n + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->p, (size_t)cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(buf_t *b, const void *src, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->p + b->n, src, (size_t)n);
+    b->n += n;
+    return 0;
+}
+
+static PyObject *buf_bytes(buf_t *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", b->n); }
+
+/* ---------------------------------------------------------------- K_J parsing */
+
+#define COUNT_MAX 2147483647LL
+
+static inline const char *skip_ws(const char *s, const char *end) {
+    while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) s++;
+    return s;
+}
+
+/* An unsigned decimal integer without leading zeros, at most 18 digits; NULL when not one. */
+static inline const char *read_uint(const char *s, const char *end, int64_t *out) {
+    const char *start = s;
+    int64_t v = 0;
+    while (s < end && *s >= '0' && *s <= '9') {
+        v = v * 10 + (*s - '0');
+        s++;
+    }
+    Py_ssize_t nd = s - start;
+    if (nd == 0 || nd > 18 || (nd > 1 && *start == '0')) return NULL;
+    *out = v;
+    return s;
+}
+
+/* Parses one value into seg/cnt (room for len / 5 + 1 pairs); returns the number of pairs, or -1
+ * when it is not a value this parser decides. */
+static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int32_t *seg_out, int32_t *cnt_out) {
+    const char *end = s + len;
+    Py_ssize_t pairs = 0;
+    s = skip_ws(s, end);
+    if (s == end || *s++ != '[') return -1;
+    s = skip_ws(s, end);
+    if (s < end && *s == ']') {
+        s = skip_ws(s + 1, end);
+        return s == end ? 0 : -1;
+    }
+    for (;;) {
+        int64_t seg, cnt;
+        if (s == end || *s++ != '[') return -1;
+        s = skip_ws(s, end);
+        if (!(s = read_uint(s, end, &seg))) return -1;
+        s = skip_ws(s, end);
+        if (s == end || *s++ != ',') return -1;
+        s = skip_ws(s, end);
+        if (!(s = read_uint(s, end, &cnt))) return -1;
+        s = skip_ws(s, end);
+        if (s == end || *s++ != ']') return -1;
+        if (seg < 1 || seg > seg_max || cnt > COUNT_MAX) return -1;
+        seg_out[pairs] = (int32_t)seg;
+        cnt_out[pairs] = (int32_t)cnt;
+        pairs++;
+        s = skip_ws(s, end);
+        if (s == end) return -1;
+        if (*s == ',') {
+            s = skip_ws(s + 1, end);
+            continue;
+        }
+        if (*s != ']') return -1;
+        s = skip_ws(s + 1, end);
+        return s == end ? pairs : -1;
+    }
+}
+
+static inline char *put_uint(char *p, uint64_t u) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+/* The merged runs of n pairs as ujson.dumps writes them (tmp: room for 40 bytes a pair + 2). */
+static PyObject *runs_json(const int32_t *seg, const int32_t *cnt, Py_ssize_t n, char *tmp) {
+    char *p = tmp;
+    *p++ = '[';
+    Py_ssize_t i = 0;
+    while (i < n) {
+        int64_t start = 2 * (int64_t)seg[i] - 2, stop = 2 * (int64_t)seg[i];
+        int32_t v = cnt[i];
+        Py_ssize_t j = i + 1;
+        while (j < n && 2 * (int64_t)seg[j] - 2 == stop && cnt[j] == v) {
+            stop = 2 * (int64_t)seg[j];
+            j++;
+        }
+        if (i) *p++ = ',';
+        *p++ = '[';
+        p = put_uint(p, (uint64_t)start);
+        *p++ = ',';
+        p = put_uint(p, (uint64_t)stop);
+        *p++ = ',';
+        p = put_uint(p, (uint64_t)v);
+        *p++ = ']';
+        i = j;
+    }
+    *p++ = ']';
+    PyObject *out = PyUnicode_New(p - tmp, 127);
+    if (out) memcpy(PyUnicode_DATA(out), tmp, (size_t)(p - tmp));
+    return out;
+}
+
+static PyObject *decode_j(PyObject *self, PyObject *args) {
+    PyObject *values;
+    long long seg_max, max_bytes;
+    if (!PyArg_ParseTuple(args, "O!LL", &PyList_Type, &values, &seg_max, &max_bytes)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values), room = 0, longest = 0;
+    for (Py_ssize_t i = 0; i < n; i++) { /* room for every pair: "[s,c]," takes 6 bytes or more */
+        PyObject *v = PyList_GET_ITEM(values, i);
+        Py_ssize_t len = PyBytes_CheckExact(v) ? PyBytes_GET_SIZE(v)
+                         : (PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(v)) ? PyUnicode_GET_LENGTH(v) : 0;
+        if (len > max_bytes) len = 0;
+        room += len / 5 + 1;
+        if (len > longest) longest = len;
+    }
+    PyObject *status = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *lengths = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *segs = PyBytes_FromStringAndSize(NULL, room * 4);
+    PyObject *cnts = PyBytes_FromStringAndSize(NULL, room * 4);
+    PyObject *htmap = PyList_New(n);
+    char *tmp = PyMem_Malloc((size_t)(longest / 5 + 1) * 40 + 2);
+    PyObject *result = NULL;
+    if (!status || !lengths || !segs || !cnts || !htmap || !tmp) {
+        if (!tmp) PyErr_NoMemory();
+        goto done;
+    }
+    char *st = PyBytes_AS_STRING(status);
+    int64_t *lens = (int64_t *)PyBytes_AS_STRING(lengths);
+    int32_t *seg = (int32_t *)PyBytes_AS_STRING(segs), *cnt = (int32_t *)PyBytes_AS_STRING(cnts);
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        const char *s = NULL;
+        Py_ssize_t len = 0;
+        lens[i] = 0;
+        st[i] = v == Py_None ? 1 : 2;
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(htmap, i, Py_None);
+        if (PyBytes_CheckExact(v)) {
+            s = PyBytes_AS_STRING(v);
+            len = PyBytes_GET_SIZE(v);
+        } else if (PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(v)) {
+            s = (const char *)PyUnicode_DATA(v);
+            len = PyUnicode_GET_LENGTH(v);
+        }
+        if (!s || len > max_bytes) continue;
+        Py_ssize_t pairs = parse_one(s, len, seg_max, seg + at, cnt + at);
+        if (pairs < 0) continue;
+        PyObject *runs = runs_json(seg + at, cnt + at, pairs, tmp);
+        if (!runs) goto done;
+        PyList_SET_ITEM(htmap, i, runs);
+        Py_DECREF(Py_None);
+        st[i] = 0;
+        lens[i] = pairs;
+        at += pairs;
+    }
+    if (_PyBytes_Resize(&segs, at * 4) < 0 || _PyBytes_Resize(&cnts, at * 4) < 0) goto done;
+    result = PyTuple_Pack(5, status, htmap, lengths, segs, cnts);
+done:
+    Py_XDECREF(status);
+    Py_XDECREF(lengths);
+    Py_XDECREF(segs);
+    Py_XDECREF(cnts);
+    Py_XDECREF(htmap);
+    PyMem_Free(tmp);
+    return result;
+}
+
+/* ---------------------------------------------------------------- segment sums */
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int get_ints(PyObject *obj, Py_buffer *view, Py_ssize_t *n, Py_ssize_t size) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (view->len % size) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "int buffers of the wrong size");
+        return -1;
+    }
+    *n = view->len / size;
+    return 0;
+}
+
+static PyObject *segment_sums(PyObject *self, PyObject *args) {
+    PyObject *o[6];
+    long long n_vids, max_seg;
+    if (!PyArg_ParseTuple(args, "OOOOOOLL", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &n_vids, &max_seg)) return NULL;
+    Py_buffer v[6];
+    Py_ssize_t len[6];
+    int got = 0;
+    PyObject *result = NULL;
+    int64_t *heat = NULL, *plays = NULL, *order = NULL, *start = NULL, *touched = NULL;
+    buf_t out_v = {0}, out_s = {0}, out_h = {0}, out_p = {0};
+    for (; got < 6; got++)
+        if (get_ints(o[got], &v[got], &len[got], got < 4 ? 8 : 4) < 0) goto done;
+    const int64_t *vrank = v[0].buf, *jcode = v[1].buf, *offsets = v[2].buf, *lengths = v[3].buf;
+    const int32_t *segs = v[4].buf, *cnts = v[5].buf;
+    Py_ssize_t n = len[0], nj = len[2];
+    if (len[1] != n || len[3] != nj || len[5] != len[4] || n_vids < 0 || max_seg < 0) {
+        PyErr_SetString(PyExc_ValueError, "segment_sums: inconsistent arguments");
+        goto done;
+    }
+    heat = PyMem_Calloc((size_t)max_seg + 1, 8);
+    plays = PyMem_Calloc((size_t)max_seg + 1, 8);
+    touched = PyMem_Malloc(((size_t)max_seg + 1) * 8);
+    order = PyMem_Malloc((size_t)n * 8 + 8);
+    start = PyMem_Calloc((size_t)n_vids + 2, 8);
+    if (!heat || !plays || !touched || !order || !start) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (vrank[i] < 0 || vrank[i] >= n_vids || jcode[i] < 0 || jcode[i] >= nj) {
+            PyErr_SetString(PyExc_ValueError, "segment_sums: rank or code out of range");
+            goto done;
+        }
+        start[vrank[i] + 1]++;
+    }
+    for (Py_ssize_t r = 0; r < n_vids; r++) start[r + 1] += start[r];
+    for (Py_ssize_t i = 0; i < n; i++) order[start[vrank[i]]++] = i; /* counting sort, stable */
+    Py_ssize_t lo = 0;
+    for (int64_t r = 0; r < n_vids; r++) {
+        Py_ssize_t hi = start[r], nt = 0;
+        int64_t lo_seg = max_seg + 1, hi_seg = 0;
+        for (Py_ssize_t k = lo; k < hi; k++) {
+            int64_t j = jcode[order[k]];
+            if (offsets[j] < 0 || lengths[j] < 0 || offsets[j] + lengths[j] > len[4]) {
+                PyErr_SetString(PyExc_ValueError, "segment_sums: table out of range");
+                goto done;
+            }
+            for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
+                int64_t s = segs[e];
+                if (s < 1 || s > max_seg) {
+                    PyErr_SetString(PyExc_ValueError, "segment_sums: segment out of range");
+                    goto done;
+                }
+                if (!plays[s]) {
+                    touched[nt++] = s;
+                    if (s < lo_seg) lo_seg = s;
+                    if (s > hi_seg) hi_seg = s;
+                }
+                heat[s] += cnts[e];
+                plays[s]++;
+            }
+        }
+        lo = hi;
+        if (!nt) continue;
+        if (hi_seg - lo_seg + 1 <= 4 * (int64_t)nt) { /* dense enough: the segments in order by a scan */
+            nt = 0;
+            for (int64_t s = lo_seg; s <= hi_seg; s++)
+                if (plays[s]) touched[nt++] = s;
+        } else {
+            qsort(touched, (size_t)nt, 8, cmp_i64);
+        }
+        if (buf_reserve(&out_v, nt * 8) < 0 || buf_reserve(&out_s, nt * 8) < 0 || buf_reserve(&out_h, nt * 8) < 0 ||
+            buf_reserve(&out_p, nt * 8) < 0)
+            goto done;
+        for (Py_ssize_t t = 0; t < nt; t++) {
+            int64_t s = touched[t];
+            buf_put(&out_v, &r, 8);
+            buf_put(&out_s, &s, 8);
+            buf_put(&out_h, &heat[s], 8);
+            buf_put(&out_p, &plays[s], 8);
+            heat[s] = plays[s] = 0;
+        }
+    }
+    PyObject *b[4] = {buf_bytes(&out_v), buf_bytes(&out_s), buf_bytes(&out_h), buf_bytes(&out_p)};
+    if (b[0] && b[1] && b[2] && b[3]) result = PyTuple_Pack(4, b[0], b[1], b[2], b[3]);
+    for (int k = 0; k < 4; k++) Py_XDECREF(b[k]);
+done:
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    PyMem_Free(heat);
+    PyMem_Free(plays);
+    PyMem_Free(touched);
+    PyMem_Free(order);
+    PyMem_Free(start);
+    PyMem_Free(out_v.p);
+    PyMem_Free(out_s.p);
+    PyMem_Free(out_h.p);
+    PyMem_Free(out_p.p);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"decode_j", decode_j, METH_VARARGS, "K_J values -> (status, htmap, lengths, segs, cnts)."},
+    {"segment_sums", segment_sums, METH_VARARGS, "Per (vid rank, segment) heat and plays, sorted."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastplay", "Plays: C K_J decoder and segment sums.",
+                                    -1, methods};
+
+PyMODINIT_FUNC PyInit__fastplay(void) { return PyModule_Create(&module); }

@@ -1,0 +1,198 @@
+"""The optional C path of ``video_analytics.play_decode`` (``_fastplay.c``, issue 24): every ``K_J`` value
+parsed, checked and turned into its merged-runs ``Htmap`` in one pass, and the per (vid, segment) sums.
+
+The C parser decides only plain ``[[s,c],...]`` texts with in-range numbers; every other value (other JSON,
+numbers out of range, over the size limit, other types) goes to ``play_decode``'s Python rule, so the
+quarantine reasons and limits have one definition. ``HAVE_FAST`` is False without the compiled module
+(no C compiler at install); the Python path then runs alone, with the same results (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+try:
+    from video_analytics import _fastplay
+except ImportError:  # pragma: no cover - built by setup.py when a C compiler is present
+    _fastplay = None
+
+HAVE_FAST = _fastplay is not None
+FAST_MAX_BYTES = 1 << 20  # longer values go to the Python rule (the K_J size limit)
+SUMS_MAX_SEGMENT = 1 << 20  # dense per-vid sums up to this segment; beyond, NumPy
+
+
+def value_codes(values: Sequence) -> tuple[np.ndarray, list]:
+    """Per value its own code (``None``: -1) and the values present: what the C path parses instead of
+    ``factorize`` (parsing a ``K_J`` costs less than hashing it, and a day's values are nearly all distinct)."""
+    present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    codes = np.full(len(values), -1, dtype=np.int64)
+    codes[present] = np.arange(int(present.sum()))
+    return codes, [v for v in values if v is not None]
+
+
+def segment_table(uniques: Sequence) -> tuple:
+    """``play_decode.build_segment_table(uniques)``, by the C parser."""
+    from video_analytics import play_decode as pd
+
+    values = uniques if type(uniques) is list else list(uniques)
+    status, htmap, lengths, segs, cnts = _fastplay.decode_j(values, int(pd.SEGMENT_MAX), FAST_MAX_BYTES)
+    lengths_a = np.frombuffer(lengths, dtype=np.int64).copy()
+    offsets = np.zeros(len(values), dtype=np.int64)
+    if len(values) > 1:
+        np.cumsum(lengths_a[:-1], out=offsets[1:])
+    reasons: list[str | None] = [None] * len(values)
+    flat_s, flat_c = [np.frombuffer(segs, dtype=np.int32)], [np.frombuffer(cnts, dtype=np.int32)]
+    end = len(flat_s[0])
+    for i in np.flatnonzero(np.frombuffer(status, dtype=np.uint8)).tolist():
+        parsed = pd._parsed_segments(values[i])  # noqa: SLF001 - the one Python rule, and its cache
+        if isinstance(parsed, str):
+            reasons[i], htmap[i] = parsed, "[]"
+            continue
+        s, c, htmap[i] = parsed
+        offsets[i], lengths_a[i] = end, len(s)
+        flat_s.append(np.asarray(s, dtype=np.int64))  # segments and counts are < 2**31 (checked)
+        flat_c.append(np.asarray(c, dtype=np.int64))
+        end += len(s)
+    table = pd.SegmentTable(htmap, lengths_a, offsets, *(f[0] if len(f) == 1 else np.concatenate(f).astype(np.int32)
+                                                         for f in (flat_s, flat_c)))
+    return table, reasons
+
+
+def segment_sums(vid: Sequence[str], jcode: np.ndarray, segtab) -> pa.Table | None:
+    """``play_decode.segment_sums`` by the C summer (one pass over each play's segments, dense per vid), or
+    None when a segment is beyond ``SUMS_MAX_SEGMENT`` (the NumPy path then)."""
+    from video_analytics import play_decode as pd
+
+    max_seg = int(segtab.segs.max()) if len(segtab.segs) else 0
+    if max_seg > SUMS_MAX_SEGMENT or (len(segtab.segs) and int(segtab.segs.min()) < 1):
+        return None
+    codes, names = pd.factorize(vid)
+    by_name = np.argsort(np.asarray(names, dtype=object), kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[by_name] = np.arange(len(names))
+    out = _fastplay.segment_sums(np.ascontiguousarray(rank[codes]), np.ascontiguousarray(jcode, dtype=np.int64),
+                                 segtab.offsets, segtab.lengths, np.ascontiguousarray(segtab.segs, dtype=np.int32),
+                                 np.ascontiguousarray(segtab.cnts, dtype=np.int32), len(names), max_seg)
+    vr, seg, heat, plays = (np.frombuffer(b, dtype=np.int64) for b in out)
+    vids = pa.array([names[i] for i in by_name.tolist()], pa.string())
+    return pa.table([vids.take(pa.array(vr)), pa.array(seg), pa.array(heat), pa.array(plays)], schema=pd.SEG_SCHEMA)
+
+
+def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
+    """Per (vid, segment) ``heat`` and ``plays`` of several ``SEG_SCHEMA`` tables summed, sorted by vid and
+    segment: what an Arrow ``group_by`` and ``sort_by`` give, by one stable NumPy sort of int64 keys (vid rank,
+    segment), which merges the parts' sorted runs in about linear time. Segments are in [0, 2**32)."""
+    from video_analytics import play_decode as pd
+
+    parts = [p for p in parts if p is not None and p.num_rows]
+    if not parts:
+        return pd.SEG_SCHEMA.empty_table()
+    names = pc.unique(pa.chunked_array([c for p in parts for c in p.column("vid").chunks], pa.string()))
+    names = names.take(pc.sort_indices(names))  # code-point order, as Python sorts str
+    keys, heat, plays = [], [], []
+    for p in parts:
+        rank = pc.index_in(p.column("vid"), value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)
+        keys.append((rank << 32) | p.column("seg").to_numpy().astype(np.int64))
+        heat.append(p.column("heat").to_numpy())
+        plays.append(p.column("plays").to_numpy())
+    key = np.concatenate(keys)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    ukey = key[first]
+    return pa.table([names.take(pa.array(ukey >> 32)), pa.array(ukey & 0xFFFFFFFF),
+                     pa.array(np.add.reduceat(np.concatenate(heat)[order], first).astype(np.int64)),
+                     pa.array(np.add.reduceat(np.concatenate(plays)[order], first).astype(np.int64))],
+                    schema=pd.SEG_SCHEMA)
+
+
+class SegmentSums:
+    """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive: each vid's
+    sums live in a dense block of one flat array (segment = offset in the block; blocks grow by doubling), so
+    adding a chunk's ``SEG_SCHEMA`` table is a few vectorised operations whatever the day's size. A day whose
+    blocks would pass ``max_cells`` (segments far apart) is summed by ``sum_segment_tables`` instead, the parts
+    merged once their rows pass ``merge_rows`` and twice the merged ones. Rows with ``plays`` 0 are dropped."""
+
+    def __init__(self, max_cells: int = 1 << 25, merge_rows: int = 1 << 19) -> None:
+        self.max_cells, self.merge_rows = max_cells, merge_rows
+        self.ids: dict[str, int] = {}
+        self.off = np.zeros(64, dtype=np.int64)
+        self.cap = np.zeros(64, dtype=np.int64)
+        self.heat = np.zeros(1 << 16, dtype=np.int64)
+        self.plays = np.zeros(1 << 16, dtype=np.int64)
+        self.used = 0
+        self.parts: list[pa.Table] | None = None  # the sparse fallback: tables, merged as they grow
+        self.part_rows = 0
+
+    def add(self, t: pa.Table) -> None:
+        """Adds a chunk's per (vid, segment) sums (unique (vid, segment) rows, segments >= 0)."""
+        if not t.num_rows:
+            return
+        if self.parts is not None:
+            self._add_sparse(t)
+            return
+        enc = t.column("vid").combine_chunks().dictionary_encode()
+        new = [self.ids.setdefault(v, len(self.ids)) for v in enc.dictionary.to_pylist()]
+        gid = np.asarray(new, dtype=np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
+        seg = t.column("seg").to_numpy()
+        need = np.zeros(len(self.ids), dtype=np.int64)
+        np.maximum.at(need, gid, seg + 1)
+        if len(self.ids) > len(self.cap):
+            grow = max(len(self.ids), 2 * len(self.cap))
+            self.off, self.cap = (np.concatenate([a, np.zeros(grow - len(a), dtype=np.int64)]) for a in (self.off, self.cap))
+        short = np.flatnonzero(need > self.cap[: len(need)])
+        if len(short) and not self._grow(short, need[short]):
+            self.parts = [self.table()]
+            self.part_rows = self.parts[0].num_rows
+            self._add_sparse(t)
+            return
+        idx = self.off[gid] + seg
+        self.heat[idx] += t.column("heat").to_numpy()
+        self.plays[idx] += t.column("plays").to_numpy()
+
+    def _grow(self, gids: np.ndarray, need: np.ndarray) -> bool:
+        """New blocks (at least twice the old size) for ``gids``, old sums copied; False past ``max_cells``."""
+        size = np.maximum(need, 2 * self.cap[gids])
+        total = self.used + int(size.sum())
+        if total > self.max_cells:
+            return False
+        if total > len(self.heat):
+            n = max(total, 2 * len(self.heat))
+            self.heat, self.plays = (np.concatenate([a, np.zeros(n - len(a), dtype=np.int64)]) for a in (self.heat, self.plays))
+        starts = self.used + np.concatenate(([0], np.cumsum(size)[:-1]))
+        for g, s, old in zip(gids.tolist(), starts.tolist(), self.cap[gids].tolist(), strict=True):
+            if old:
+                o = int(self.off[g])
+                self.heat[s: s + old] = self.heat[o: o + old]
+                self.plays[s: s + old] = self.plays[o: o + old]
+        self.off[gids], self.cap[gids] = starts, size
+        self.used = total
+        return True
+
+    def _add_sparse(self, t: pa.Table) -> None:
+        self.parts.append(t)
+        self.part_rows += t.num_rows
+        if self.part_rows > max(self.merge_rows, 2 * self.parts[0].num_rows):
+            self.parts = [sum_segment_tables(self.parts)]
+            self.part_rows = self.parts[0].num_rows
+
+    def table(self) -> pa.Table:
+        """The sums as a ``SEG_SCHEMA`` table, sorted by vid and segment."""
+        from video_analytics import play_decode as pd
+
+        if self.parts is not None:
+            return sum_segment_tables(self.parts)
+        names = pa.array(list(self.ids), pa.string())
+        by_name = pc.sort_indices(names).to_numpy()
+        cap = self.cap[by_name]
+        cell = np.repeat(self.off[by_name] - np.concatenate(([0], np.cumsum(cap)[:-1])), cap) + np.arange(int(cap.sum()))
+        hit = self.plays[cell] > 0
+        rank = np.repeat(np.arange(len(by_name)), cap)[hit]
+        cell = cell[hit]
+        seg = cell - self.off[by_name][rank]
+        return pa.table([names.take(pa.array(by_name[rank])), pa.array(seg), pa.array(self.heat[cell]),
+                         pa.array(self.plays[cell])], schema=pd.SEG_SCHEMA)

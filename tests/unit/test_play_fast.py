@@ -1,0 +1,135 @@
+"""The C path of the play decoder (``_fastplay.c`` through ``video_analytics.play_fast``) gives exactly what the
+Python path gives: reasons, ``Htmap`` texts, segments, counts and per (vid, segment) sums, hostile input included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ujson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from video_analytics import play_decode as pd
+from video_analytics import play_fast as pf
+
+pytestmark = pytest.mark.skipif(not pf.HAVE_FAST, reason="the C accelerator is not built")
+
+WS = st.sampled_from(["", "", "", " ", "\n", "\t", "\r", " \n", "\x0b", "\x0c", "\xa0"])
+INT = st.one_of(st.integers(-3, 45_000), st.integers(0, 2**31 + 2), st.integers(-(2**70), 2**70),
+                st.sampled_from([0, 1, 43_200, 43_201, 2**31 - 1, 2**31, 2**63, 2**64]))
+NUM_TEXT = st.one_of(INT.map(str), st.sampled_from(["01", "-0", "1.0", "1e2", "true", "null", '"1"', "00", "+1",
+                                                    "1" * 19, "1" * 18, "NaN", "[]"]))
+
+
+@st.composite
+def kj_texts(draw) -> str | bytes:
+    """A K_J text: mostly well-formed, with odd spacing, numbers and structure."""
+    pairs = draw(st.lists(st.tuples(NUM_TEXT, NUM_TEXT), max_size=12))
+    ws = draw(WS)
+    body = f",{ws}".join(f"[{ws}{s}{ws},{draw(WS)}{c}{ws}]" for s, c in pairs)
+    text = f"{draw(WS)}[{ws}{body}{ws}]{draw(WS)}"
+    mutation = draw(st.sampled_from(["none"] * 6 + ["cut", "insert", "wrap", "nested", "trailing"]))
+    if mutation == "cut" and text:
+        text = text[: draw(st.integers(0, len(text) - 1))]
+    elif mutation == "insert":
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from([",", "]", "[", "x", "\x00", "é", "1", "-", " ", '"'])) + text[at:]
+    elif mutation == "wrap":
+        text = "[" + text + "]"
+    elif mutation == "nested":
+        text = text.replace("[", "[[", 1)
+    elif mutation == "trailing":
+        text += draw(st.sampled_from([",", "x", "]", "[]", "\x00"]))
+    return text.encode("utf-8") if draw(st.booleans()) else text
+
+
+VALUES = st.one_of(kj_texts(), st.binary(max_size=30), st.text(max_size=20),
+                   st.sampled_from([b"\xff[[1,1]]", "[[1,1]]\ud800", b"{}", b"null", b"[[1,1,1]]", b"[[1]]", b""]))
+
+
+def both_tables(values: list, monkeypatch) -> tuple:
+    fast = pf.segment_table(list(values))
+    monkeypatch.setattr(pf, "HAVE_FAST", False)
+    pd._J_CACHE.clear()  # noqa: SLF001 - the Python path from scratch
+    slow = pd.build_segment_table(list(values))
+    monkeypatch.setattr(pf, "HAVE_FAST", True)
+    return fast, slow
+
+
+def per_value(table: pd.SegmentTable) -> list[tuple]:
+    out = []
+    for i, text in enumerate(table.htmap):
+        lo, n = int(table.offsets[i]), int(table.lengths[i])
+        out.append((text, table.segs[lo: lo + n].tolist(), table.cnts[lo: lo + n].tolist()))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(VALUES, max_size=20, unique_by=lambda v: (type(v), v)))
+def test_c_segment_table_equals_the_python_one(values, monkeypatch):
+    (fast, fast_reasons), (slow, slow_reasons) = both_tables(values, monkeypatch)
+    assert fast_reasons == slow_reasons
+    assert per_value(fast) == per_value(slow)
+
+
+def test_c_path_decides_plain_values_and_leaves_the_rest(monkeypatch):
+    values = [b"[[1,1],[2,1],[3,2],[5,2]]", " [ [ 7 , 0 ] ] \n", b"[]", b"[[0,1]]", b"[[1,-1]]", b"[[1,01]]",
+              b"[[1,1]]x", b"[[1,1],]", b"[[1,1.0]]", b"[[2147483648,1]]", b"[[1,2147483648]]", "[[1,1]]\u00e9",
+              b"[[3,1],[2,1],[3,1]]", b"[[1,18446744073709551616]]"]
+    status = pf._fastplay.decode_j(values, pd.SEGMENT_MAX, pf.FAST_MAX_BYTES)[0]  # noqa: SLF001
+    assert list(status) == [0, 0, 0] + [2] * 9 + [0, 2]
+    (fast, reasons), (slow, slow_reasons) = both_tables(values, monkeypatch)
+    assert reasons == slow_reasons and per_value(fast) == per_value(slow)
+    assert fast.htmap[:3] == ["[[0,4,1],[4,6,2],[8,10,2]]", "[[12,14,0]]", "[]"]
+    assert fast.htmap[12] == "[[4,6,1],[2,6,1]]"  # merged in K_J order, as merge_segments does
+
+
+def test_limits_come_from_the_python_rule(monkeypatch):
+    """Values over the size limit or naming a segment beyond ``SEGMENT_MAX`` are not decided in C: whatever the
+    Python rule says of them (``too_large`` by CONTRACT §2) is what the table holds."""
+    big = b"[" + b",".join(b"[1,1]" for _ in range(pf.FAST_MAX_BYTES // 6 + 1)) + b"]"
+    values = [big, f"[[{pd.SEGMENT_MAX + 1},1]]".encode(), b"[[43201,1]]", b"[[43200,1]]"]
+    status = pf._fastplay.decode_j(values, pd.SEGMENT_MAX, pf.FAST_MAX_BYTES)[0]  # noqa: SLF001
+    assert status[0] == status[1] == 2
+    (fast, reasons), (slow, slow_reasons) = both_tables(values, monkeypatch)
+    assert reasons == slow_reasons and per_value(fast) == per_value(slow)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plays=st.lists(st.tuples(st.sampled_from(["1000001", "1000002", "2000001", "1000001é", "0"]),
+                                st.lists(st.tuples(st.integers(1, 60), st.integers(0, 3)), max_size=8)), max_size=30),
+       big=st.integers(0, 3))
+def test_c_segment_sums_equal_the_numpy_ones(plays, big, monkeypatch):
+    values = list(dict.fromkeys(ujson.dumps([list(p) for p in kj]) for _, kj in plays))
+    if big:
+        values.append(f"[[{big * 1000},{big}],[1,1]]")
+    codes = {v: i for i, v in enumerate(values)}
+    vid = [v for v, _ in plays] + (["1000002"] if big else [])
+    jcode = np.array([codes[ujson.dumps([list(p) for p in kj])] for _, kj in plays] + ([len(values) - 1] if big else []),
+                     dtype=np.int64)
+    table, _ = pf.segment_table(values)
+    fast = pd.segment_sums(vid, jcode, table)
+    monkeypatch.setattr(pf, "HAVE_FAST", False)
+    slow = pd.segment_sums(vid, jcode, table)
+    assert fast.equals(slow)
+    assert fast.schema == pd.SEG_SCHEMA
+
+
+def test_decode_columns_is_the_same_on_hostile_plays(monkeypatch):
+    s = ujson.dumps({"starttime": "t", "country": "CN", "region": 44, "city": "深圳", "ip": "1.1.1.1", "os": "o",
+                     "browser": "b", "flow": 10, "comprate": 0.5}).encode()
+    j = [b"[[1,1],[2,1]]", b"[[1,1],[2,1]]", None, b"[[0,1]]", b"[[1,1]", "[[4,2],[5,2]]", b"[[2147483648,1]]",
+         b"[[9,1],[10,1],[10,1]]", b"[]"]
+    keys = [f"1000001_{i}" for i in range(len(j))]
+    fast = pd.decode_columns(keys, [s] * len(j), j, [None] * len(j))
+    monkeypatch.setattr(pf, "HAVE_FAST", False)
+    pd._J_CACHE.clear()  # noqa: SLF001
+    slow = pd.decode_columns(keys, [s] * len(j), j, [None] * len(j))
+    assert fast.quarantine == slow.quarantine
+    assert fast.pos.tolist() == slow.pos.tolist()
+    assert fast.columns["Htmap"] == slow.columns["Htmap"] == ["[[0,4,1]]", "[[0,4,1]]", "[[6,10,2]]", "[[16,20,1],[18,20,1]]",
+                                                              "[]"]
+    for a, b in ((fast, slow),):
+        sa = pd.segment_sums(a.columns["vid"], a.columns["jcode"], a.segtab)
+        sb = pd.segment_sums(b.columns["vid"], b.columns["jcode"], b.segtab)
+        assert sa.equals(sb)
