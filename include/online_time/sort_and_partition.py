@@ -14,7 +14,6 @@ import os
 import posixpath
 import shutil
 import tempfile
-import uuid
 from datetime import date
 
 import fsspec
@@ -30,7 +29,7 @@ from include.online_time.logs import (
     prefetch,
     window_missing,
 )
-from include.storage import DataRoot
+from include.storage import DataRoot, pid_alive
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
 
@@ -99,16 +98,6 @@ def window_bytes(files: list[str]) -> int:
     return total
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_spill_dirs(tmp_root: str | None = None) -> list[str]:
     """Remove spill folders (ours: ``online-time-spill-<pid>-*``) whose process is gone, e.g. after a
     kill -9; returns what was removed."""
@@ -118,7 +107,7 @@ def remove_stale_spill_dirs(tmp_root: str | None = None) -> list[str]:
         if not name.startswith(SPILL_PREFIX):
             continue
         pid = name[len(SPILL_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(os.path.join(tmp_root, name), ignore_errors=True)
             removed.append(name)
     if removed:
@@ -139,24 +128,26 @@ class _ShardFiles:
     def _writer(self, i: int):
         if i not in self._open:
             final = self.root.path(conv.shard_path(self.end, i))
-            tmp = f"{final}.{uuid.uuid4().hex[:12]}.tmp"
-            self.root.fs.makedirs(posixpath.dirname(final), exist_ok=True)
+            tmp = self.root.tmp_name(final)
             local = self.root.uri(conv.shard_path(self.end, i)) == final  # no protocol: a local path
             fh = pa.OSFile(tmp, "wb") if local else self.root.fs.open(tmp, "wb")
             self._open[i] = (fh, pa.ipc.new_file(fh, SHARD_SCHEMA), tmp, final)
         return self._open[i][1]
 
     def write(self, i: int, columns: list) -> None:
-        self._writer(i).write_batch(pa.record_batch(columns, schema=SHARD_SCHEMA))
+        w = self._writer(i)
+        with self.root.writing(self._open[i][3]):  # a full disk names the shard
+            w.write_batch(pa.record_batch(columns, schema=SHARD_SCHEMA))
         self.rows[i] += len(columns[0])
 
     def close(self) -> None:
         for i in range(self.shards):
             self._writer(i)  # an empty shard is an empty file
         for fh, w, tmp, final in self._open.values():
-            w.close()
-            fh.close()
-            self.root.fs.mv(tmp, final)
+            with self.root.writing(final):
+                w.close()
+                fh.close()
+                self.root.fs.mv(tmp, final)
         self._open.clear()
 
     def abort(self) -> None:

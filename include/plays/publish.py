@@ -7,6 +7,9 @@ for the stat documents (all days; updated under the totals lease, so two days pu
 the latest totals last). The hashes are computed without building documents: play documents from their
 stored rows (``pandas.util.hash_pandas_object``), stat documents from the running-totals rows they are
 made of (``video_analytics.totals.key_hashes``); only the documents that changed are then built.
+
+No document over MongoDB's 16 MiB limit is sent: every document of a publish is measured (BSON) before the
+first is sent, and one too large fails the publish, naming it, with nothing sent (``DocumentTooLarge``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
+import bson
 import pandas as pd
 
 from include.mongo import bulk_upsert, doc_hash, target_token
@@ -26,6 +30,20 @@ from video_analytics import totals as tot
 from video_analytics.conventions import plays_path, totals_path
 
 Key = tuple[str, str]
+MAX_BSON_BYTES = 16 * 1024 * 1024  # MongoDB's document limit (CONTRACT §2)
+
+
+class DocumentTooLarge(ValueError):
+    """A document over ``MAX_BSON_BYTES``; the message names its collection and ``_id``."""
+
+
+def check_sizes(docs: list[Doc], limit: int = MAX_BSON_BYTES) -> None:
+    """Raise ``DocumentTooLarge`` for the first document (with its ``_id``) over ``limit`` bytes of BSON."""
+    for coll, _id, doc in docs:
+        n = len(bson.encode({"_id": _id, **doc}))
+        if n > limit:
+            raise DocumentTooLarge(f"document {coll} _id={_id!r} is {n:,} bytes of BSON, over MongoDB's limit "
+                                   f"of {limit:,}: nothing was published")
 
 
 def _read_record(root: DataRoot, rel: str) -> dict[Key, int]:
@@ -91,23 +109,27 @@ def _changed_stat_documents(root: DataRoot, day: str, state, published: dict[Key
 def publish(root: DataRoot, day: str, mongo_db, redis=None, force: bool = False) -> dict:
     """Bulk, unordered, acknowledged upserts of day D's documents that changed since their last publish
     to ``mongo_db`` (all of them with ``force``). A record is written only after its documents were
-    acknowledged, so a failed publish sends them again next time."""
+    acknowledged, so a failed publish sends them again next time. Every document is measured before any
+    is sent: ``DocumentTooLarge`` (naming it) when one is over MongoDB's 16 MiB."""
     token = target_token(mongo_db)
     own_rel = plays_path(day, "published", f"{token}.parquet")
     before = {} if force else _read_record(root, own_rel)
     send, record = _changed_play_documents(root, day, before)
     d_send, d_record = changed(daily_documents(root, day), before)
-    own = _send(mongo_db, send + d_send)
     record.update(d_record)
-    _write_record(root, record, own_rel)
-    with totals_lease(redis, f"publish {day}"):
+    check_sizes(send)
+    check_sizes(d_send)
+    with totals_lease(redis, f"publish {day}"):  # stat documents first: all is measured before any is sent
         state, _ = head_state(root)
         stat_rel = totals_path("published", f"{token}.parquet")
         published = _read_record(root, stat_rel)
         s_send, s_record = _changed_stat_documents(root, day, state, {} if force else published)
+        check_sizes(s_send)
         stat = _send(mongo_db, s_send)
         published.update(s_record)
         _write_record(root, published, stat_rel)
+    own = _send(mongo_db, send + d_send)
+    _write_record(root, record, own_rel)
     n = len(record) + len(s_record)
     sent = len(send) + len(d_send) + len(s_send)
     return {"day": day, "target": token, "documents": n, "upserts": own["upserts"] + stat["upserts"],

@@ -1,4 +1,4 @@
-"""Users' online time (CONTRACT §1): log parsing and session rules.
+"""Users' online time (CONTRACT §1): log parsing (``video_analytics.log_parse``, re-exported) and session rules.
 
 No I/O. Parsing turns a block of whole log lines into event arrays plus rejected rows; the
 rules run over one shard's events sorted by ``(userid, logtime, file date, line)`` and give one
@@ -15,19 +15,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from video_analytics import conventions as conv
-
-LOGIN, LOGOUT, GET, POST = 0, 1, 2, 3
-ACTIONS = ("login", "logout", "get", "post")
-
-REASON_FEW = "too few fields"
-REASON_MANY = "too many fields"
-REASON_DATE = "bad date"
-REASON_TIME = "bad time"
-REASON_USERID = "bad userid"
-REASON_ACTION = "unknown action"
-
-_MAX_USERID_DIGITS = 18
-_DIM = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+from video_analytics.log_parse import (  # noqa: F401 - re-exported: parsing is part of the online-time core
+    _NAMES,
+    ACTIONS,
+    GET,
+    LOGIN,
+    LOGOUT,
+    POST,
+    REASON_ACTION,
+    REASON_DATE,
+    REASON_FEW,
+    REASON_MANY,
+    REASON_TIME,
+    REASON_USERID,
+    REJECT_RAW_MAX,
+    Parsed,
+    days_from_civil,
+    parse_block,
+    reject_text,
+)
 
 
 @dataclass(frozen=True)
@@ -38,171 +44,6 @@ class Rules:
     min_gap: int = conv.MIN_GAP
     timeout: int = conv.TIMEOUT
     post_multiplier: int = conv.POST_MULTIPLIER
-
-
-@dataclass
-class Parsed:
-    """Events and rejects of one block of lines (line numbers are 1-based in the file)."""
-
-    userid: np.ndarray  # int64
-    logtime: np.ndarray  # int64, seconds since 1970-01-01 (naive, no time zone)
-    action: np.ndarray  # int8, index into ACTIONS
-    line: np.ndarray  # int32
-    reject_line: np.ndarray  # int32
-    reject_reason: list[str]
-    reject_raw: list[str]
-    rows_in: int  # non-blank, non-header lines
-    lines: int  # every line of the block
-
-
-def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (vectorised)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    mp = (m + 9) % 12
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def _civil_day(text: bytes) -> int | None:
-    """Days since 1970-01-01 of a strict ``YYYY-MM-DD``, else None."""
-    if len(text) != 10 or text[4:5] != b"-" or text[7:8] != b"-":
-        return None
-    y, m, d = text[:4], text[5:7], text[8:]
-    if not (y.isdigit() and m.isdigit() and d.isdigit()):
-        return None
-    y, m, d = int(y), int(m), int(d)
-    leap = (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
-    if not (1 <= m <= 12 and 1 <= d <= _DIM[m - 1] + (m == 2 and leap)):
-        return None
-    return int(days_from_civil(np.int64(y), np.int64(m), np.int64(d)))
-
-
-_PAD = 32
-_PAD_BYTES = np.full(_PAD, 32, dtype=np.uint8)
-_POW10 = 10 ** np.arange(_MAX_USERID_DIGITS - 1, -1, -1, dtype=np.int64)
-_LEN_MASK = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
-_ACTION_KEYS = np.array([int.from_bytes(a.encode(), "little") for a in ACTIONS], dtype=np.uint64)
-
-
-def parse_block(data: bytes, line_offset: int = 0, header_allowed: bool = False) -> Parsed:
-    """Parse whole lines of a log file.
-
-    ``data`` holds complete lines (a missing final newline is tolerated);
-    ``line_offset`` is the number of lines of the file before it; when
-    ``header_allowed`` its first line is the file's first line and may be a header.
-    """
-    if data and not data.endswith(b"\n"):
-        data = data + b"\n"
-    arr = np.frombuffer(data, dtype=np.uint8)
-    n = len(arr)
-    low = np.flatnonzero(arr < 32)
-    lowv = arr[low]
-    nl = low[lowv == 10]
-    nlines = len(nl)
-    if nlines == 0:
-        e64 = np.empty(0, np.int64)
-        return Parsed(e64, e64.copy(), np.empty(0, np.int8), np.empty(0, np.int32),
-                      np.empty(0, np.int32), [], [], 0, 0)
-
-    tok = np.empty(n + 1, dtype=np.bool_)
-    tok[0] = False
-    np.greater(arr, 32, out=tok[1:])
-    tok[1 + low[(lowv != 9) & (lowv != 10) & (lowv != 13)]] = True  # other control bytes are not separators
-    edges = np.flatnonzero(tok[1:] != tok[:-1])  # token starts and ends alternate; data ends with LF
-    del tok
-    starts, ends = edges[0::2], edges[1::2]
-    # tokens before each line's newline; far fewer lines than tokens to look up
-    upto = np.searchsorted(starts, nl)
-    first = np.empty(nlines, dtype=upto.dtype)
-    first[0] = 0
-    first[1:] = upto[:-1]
-    counts = upto - first
-
-    counted = counts > 0
-    if header_allowed and data.startswith(b"logtime"):
-        counted[0] = False
-    reason = np.zeros(nlines, dtype=np.int8)  # 0 ok, 1..6 reasons
-    reason[counted & (counts < 4)] = 1
-    reason[counted & (counts > 4)] = 2
-    cand = np.flatnonzero(counted & (counts == 4))
-    f = first[cand]
-    s = [starts[f + k] + _PAD for k in range(4)]
-    ln = [ends[f + k] + _PAD - s[k] for k in range(4)]
-    padded = np.concatenate((_PAD_BYTES, arr, _PAD_BYTES))
-    win8 = np.lib.stride_tricks.sliding_window_view(padded, 8)
-
-    # date YYYY-MM-DD: parse each distinct 10-byte value once (a file holds a few dates)
-    lo = np.ascontiguousarray(win8[s[0]]).view("<u8").ravel()
-    hi = np.ascontiguousarray(win8[s[0] + 2]).view("<u8").ravel()
-    days = np.zeros(len(cand), dtype=np.int64)
-    ok_date = ln[0] == 10
-    todo = ok_date.copy()
-    while todo.any():
-        i = int(np.argmax(todo))
-        same = todo & (lo == lo[i]) & (hi == hi[i])
-        v = _civil_day(data[s[0][i] - _PAD:s[0][i] - _PAD + 10])
-        if v is None:
-            ok_date[same] = False
-        else:
-            days[same] = v
-        todo &= ~same
-
-    # time HH:MM:SS
-    b = win8[s[1]]
-    dig = b - np.uint8(48)
-    ok_time = (ln[1] == 8) & (dig[:, [0, 1, 3, 4, 6, 7]] <= 9).all(axis=1) & (b[:, 2] == 58) & (b[:, 5] == 58)
-    dig = dig.astype(np.int32)
-    hh = dig[:, 0] * 10 + dig[:, 1]
-    mi = dig[:, 3] * 10 + dig[:, 4]
-    ss = dig[:, 6] * 10 + dig[:, 7]
-    ok_time &= (hh < 24) & (mi < 60) & (ss < 60)
-    logtime = days * 86400 + (hh * 3600 + mi * 60 + ss)
-
-    # userid: 1..18 decimal digits, gathered right-aligned in windows as wide as the longest
-    w = int(min(_MAX_USERID_DIGITS, ln[2].max())) if len(cand) else 1
-    b = np.lib.stride_tricks.sliding_window_view(padded, w)[s[2] + ln[2] - w]
-    inside = np.arange(w - 1, -1, -1) < ln[2][:, None]
-    dig = b - np.uint8(48)
-    dig[~inside] = 0
-    ok_uid = (ln[2] <= _MAX_USERID_DIGITS) & (dig <= 9).all(axis=1)
-    uid = dig.astype(np.int64) @ _POW10[_MAX_USERID_DIGITS - w:]
-
-    # action, any letter case: up to 8 bytes as one little-endian integer
-    key = np.ascontiguousarray(win8[s[3]]).view("<u8").ravel()
-    key = (key | np.uint64(0x2020202020202020)) & _LEN_MASK[np.minimum(ln[3], 8)]
-    act = np.full(len(cand), -1, dtype=np.int8)
-    for code, k in enumerate(_ACTION_KEYS):
-        act[key == k] = code
-    act[ln[3] > 8] = -1
-    ok_act = act >= 0
-
-    r = np.zeros(len(cand), dtype=np.int8)
-    r[~ok_act] = 6
-    r[~ok_uid] = 5
-    r[~ok_time] = 4
-    r[~ok_date] = 3
-    reason[cand] = r
-    good = r == 0
-    sel = cand[good]
-
-    bad = np.flatnonzero(reason > 0)
-    names = (None, REASON_FEW, REASON_MANY, REASON_DATE, REASON_TIME, REASON_USERID, REASON_ACTION)
-    line_start = np.concatenate(([0], nl[:-1] + 1))
-    raws = [data[line_start[i]:nl[i]].rstrip(b"\r").decode("utf-8", "replace") for i in bad.tolist()]
-    return Parsed(
-        userid=uid[good],
-        logtime=logtime[good],
-        action=act[good],
-        line=(sel + line_offset + 1).astype(np.int32),
-        reject_line=(bad + line_offset + 1).astype(np.int32),
-        reject_reason=[names[i] for i in reason[bad].tolist()],
-        reject_raw=raws,
-        rows_in=int(counted.sum()),
-        lines=nlines,
-    )
 
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -358,7 +199,6 @@ except ImportError:  # built without a C compiler: the NumPy code above does eve
     _fastlog = None
 
 HAVE_FAST = _fastlog is not None
-_NAMES = (None, REASON_FEW, REASON_MANY, REASON_DATE, REASON_TIME, REASON_USERID, REASON_ACTION)
 
 
 def parse_block_fast(data, line_offset: int = 0, header_allowed: bool = False) -> Parsed:
@@ -374,7 +214,7 @@ def parse_block_fast(data, line_offset: int = 0, header_allowed: bool = False) -
         logtime=lt[:n], action=act[:n], line=line[:n],
         reject_line=(r[:, 0] + line_offset + 1).astype(np.int32),
         reject_reason=[_NAMES[i] for i in r[:, 3].tolist()],
-        reject_raw=[bytes(data[a:b]).rstrip(b"\r").decode("utf-8", "replace") for a, b in r[:, 1:3].tolist()],
+        reject_raw=[reject_text(data, a, b) for a, b in r[:, 1:3].tolist()],
         rows_in=rows_in, lines=lines,
     )
 

@@ -24,11 +24,15 @@ TEXT_FIELDS = ("starttime", "country", "region", "city", "ip", "os", "browser")
 # number and its count. Beyond them a play is quarantined, so no total can overflow to infinity.
 FLOW_MAX = 1e12
 COMPRATE_MAX = 1e6
-SEGMENT_MAX = 2**31 - 1
 COUNT_MAX = 2**31 - 1
+# Size limits (CONTRACT §2): beyond them a play is ``too_large``, so no document nears MongoDB's 16 MiB.
+S_MAX_BYTES = 64 * 1024
+J_MAX_BYTES = 1 << 20
+SEGMENT_MAX = 43_200  # 24 hours of 2-second segments
 _INT64 = (-(2**63), 2**63 - 1)
 # Every quarantine reason decode_plays / kid_reasons give (README lists each one).
-QUARANTINE_REASONS = ("bad_vid", "missing_S", "missing_J", "invalid_json_S", "invalid_json_J", "bad_segments",
+QUARANTINE_REASONS = ("bad_vid", "missing_S", "missing_J", "too_large", "invalid_json_S", "invalid_json_J",
+                      "bad_segments",
                       *(f"missing_field:{f}" for f in FIELDS), *(f"non_text:{f}" for f in TEXT_FIELDS),
                       *(f"non_numeric:{f}" for f in NUMERIC_FIELDS), *(f"out_of_range:{f}" for f in NUMERIC_FIELDS),
                       "bad_region", "bad_kid")
@@ -77,6 +81,17 @@ def is_text(value) -> bool:
     return False
 
 
+def over_bytes(raw, limit: int) -> bool:
+    """Whether ``raw`` (bytes, or text as UTF-8) is longer than ``limit`` bytes; text is encoded only when
+    its length alone cannot tell."""
+    n = len(raw)
+    if n > limit:
+        return True
+    if n * 4 <= limit or type(raw) is not str:
+        return False
+    return len(raw.encode("utf-8", "surrogatepass")) > limit
+
+
 def _loads(raw):
     try:
         return ujson.loads(raw)
@@ -85,7 +100,10 @@ def _loads(raw):
 
 
 def parse_segments(raw) -> tuple[list[int], list[int]] | str:
-    """``K_J`` text -> (segments, counts), or a quarantine reason."""
+    """``K_J`` text -> (segments, counts), or a quarantine reason: ``too_large`` for a text over
+    ``J_MAX_BYTES`` (not parsed) or a well-formed list naming a segment above ``SEGMENT_MAX``."""
+    if over_bytes(raw, J_MAX_BYTES):
+        return "too_large"
     data = _loads(raw)
     if data is _BAD:
         return "invalid_json_J"
@@ -96,10 +114,12 @@ def parse_segments(raw) -> tuple[list[int], list[int]] | str:
     for item in data:
         if not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int or type(item[1]) is not int:
             return "bad_segments"
-        if not (1 <= item[0] <= SEGMENT_MAX and 0 <= item[1] <= COUNT_MAX):
+        if not (1 <= item[0] and 0 <= item[1] <= COUNT_MAX):
             return "bad_segments"
         segs.append(item[0])
         cnts.append(item[1])
+    if segs and max(segs) > SEGMENT_MAX:
+        return "too_large"
     return segs, cnts
 
 
@@ -124,6 +144,8 @@ def _parsed_segments(raw) -> tuple[list[int], list[int], str] | str:
     hit = _J_CACHE.get(raw)
     if hit is None:
         parsed = parse_segments(raw)
+        if parsed == "too_large":  # not remembered: the cache would keep the large value alive
+            return parsed
         hit = parsed if isinstance(parsed, str) else (*parsed, dumps(play_runs(zip(*parsed, strict=True))))
         if len(_J_CACHE) >= _J_CACHE_MAX:
             _J_CACHE.clear()
@@ -215,10 +237,15 @@ class _WellFormedS(msgspec.Struct):
 _S_DECODER = msgspec.json.Decoder(_WellFormedS)
 _ASTUPLE = msgspec.structs.astuple
 _NO_FIELDS = (None,) * len(FIELDS)
+_TOO_LARGE = object()
+_S_QUICK = S_MAX_BYTES // 4  # shorter values are within S_MAX_BYTES whatever their characters
 
 
 def _s_row(raw, fast: bool = True):
-    """One ``K_S`` as a tuple of ``FIELDS`` (``None`` where absent), or ``None`` when it is not a JSON object."""
+    """One ``K_S`` as a tuple of ``FIELDS`` (``None`` where absent), ``None`` when it is not a JSON object,
+    or ``_TOO_LARGE`` (not parsed) when it is over ``S_MAX_BYTES``."""
+    if len(raw) > _S_QUICK and over_bytes(raw, S_MAX_BYTES):
+        return _TOO_LARGE
     if fast:
         try:
             return _ASTUPLE(_S_DECODER.decode(raw))
@@ -230,15 +257,18 @@ def _s_row(raw, fast: bool = True):
     return tuple(d.get(f) for f in FIELDS)
 
 
-def _fields(s_raw: Sequence, fast: bool = True) -> tuple[dict[str, list], np.ndarray]:
-    """``K_S`` fields as columns (``None`` where absent, missing or not an object), and per play whether
-    ``K_S`` is present but not a JSON object."""
+def _fields(s_raw: Sequence, fast: bool = True) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
+    """``K_S`` fields as columns (``None`` where absent, missing, not an object or too large), and per play
+    whether ``K_S`` is present but not a JSON object, and whether it is over ``S_MAX_BYTES``."""
     rows = [_s_row(r, fast) if r is not None else _NO_FIELDS for r in s_raw]
-    bad = np.fromiter((r is None for r in rows), dtype=bool, count=len(rows))
+    bad = np.fromiter((type(r) is not tuple for r in rows), dtype=bool, count=len(rows))
+    big = np.zeros(len(rows), dtype=bool)
     if bad.any():
-        rows = [_NO_FIELDS if r is None else r for r in rows]
+        big = np.fromiter((r is _TOO_LARGE for r in rows), dtype=bool, count=len(rows))
+        bad &= ~big
+        rows = [r if type(r) is tuple else _NO_FIELDS for r in rows]
     cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in FIELDS]
-    return dict(zip(FIELDS, cols, strict=True)), bad
+    return dict(zip(FIELDS, cols, strict=True)), bad, big
 
 
 @dataclass
@@ -255,8 +285,9 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
                    ) -> Decoded:
     """Validate and decode plays (CONTRACT §5) into plain columns (lists and NumPy arrays, no frames).
 
-    The first failing check names a play's quarantine reason, in this order: vid, missing values, ``K_S``
-    JSON, ``K_J``, missing fields, text fields, numbers, ranges, region. Kids are checked later.
+    The first failing check names a play's quarantine reason, in this order: vid, missing values, ``K_S`` size,
+    ``K_S`` JSON, ``K_J`` (its size first), missing fields, text fields, numbers, ranges, region. Kids are
+    checked later.
     """
     n = len(keys)
     keys = list(keys)
@@ -274,7 +305,8 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     if None in j_raw:
         mark(np.equal(j_arr, None), "missing_J")
 
-    cols, not_object = _fields(s_raw, fast)
+    cols, not_object, too_large = _fields(s_raw, fast)
+    mark(too_large, "too_large")
     mark(not_object, "invalid_json_S")
 
     codes, uniques = factorize(j_raw)

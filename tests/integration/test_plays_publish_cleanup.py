@@ -41,6 +41,22 @@ def test_publish_sets_owned_fields_and_leaves_foreign_ones(redis_db, mysql_db, m
     assert [c["name"] for c in bad] == ["published_documents_match"]
 
 
+def test_publish_refuses_a_document_over_16_mib_naming_it_and_sends_nothing(redis_db, mysql_db, mongo, tmp_path):
+    """CONTRACT §2: no document over MongoDB's 16 MiB is sent (a 17 MiB ``K_z1`` makes a 17 MiB play
+    document); the publish fails naming it, before any document of the day went out."""
+    from include.plays.publish import DocumentTooLarge, publish
+
+    categories(mysql_db, [("1000001", 1)], [(1, "music")])
+    put_play(redis_db, DAY, "1000001_a")
+    put_play(redis_db, DAY, "1000001_b", z1="u" * (17 << 20))
+    root = DataRoot(str(tmp_path / "r"))
+    ingest_plays(root, redis_db, mysql_hook(mysql_db), DAY)
+    rollup_videos(root, DAY, redis_db)
+    with pytest.raises(DocumentTooLarge, match=r"^document 1000001_play _id=2 is 17,8\d\d,\d\d\d bytes of BSON"):
+        publish(root, DAY, mongo, redis_db)
+    assert [c for c in mongo.list_collection_names() if not c.startswith("_")] == []
+
+
 def test_cleanup_removes_archived_keys_only_and_never_lowers_playids(redis_db, mysql_db, tmp_path):
     categories(mysql_db, [], [])
     for i in range(5):

@@ -174,3 +174,17 @@ def test_streaming_rules_refuse_the_table_marker_as_a_userid():
     sr = core.StreamingRules(0, 100)
     with pytest.raises(ValueError, match="userid -1"):
         sr.feed(np.array([5, -1]), np.array([1, 2]), np.array([0, 2], np.int8))
+
+
+def test_a_long_rejected_line_keeps_its_first_kibibyte_and_its_length():
+    """Issue 21: a 2 MB bad line is not kept whole (it was, up to any size); a 1 KiB one still is."""
+    long_line = b"2014-01-07 09:28:00 7 " + b"\xc3\xa9" * 1_000_000 + b"\r"
+    whole = b"x" * (core.REJECT_RAW_MAX - 1) + b"\xc3\xa9"[:1]  # 1,024 bytes, an incomplete character at the end
+    data = b"2014-01-07 09:28:00 7 login\n" + long_line + b"\n" + whole + b"\r\n"
+    slow = core.parse_block(data, 0, True)
+    same_parse(core.parse_block_fast(data, 0, True), slow)
+    assert slow.reject_line.tolist() == [2, 3] and slow.reject_reason == [core.REASON_ACTION, core.REASON_FEW]
+    cut, kept = slow.reject_raw
+    head = long_line[:core.REJECT_RAW_MAX].decode("utf-8", "replace")
+    assert cut == f"{head}... [2,000,022 bytes, cut to the first 1,024]"
+    assert kept == whole.decode("utf-8", "replace")

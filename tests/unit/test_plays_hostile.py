@@ -7,6 +7,7 @@ import ujson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from video_analytics import play_decode
 from video_analytics import plays as core
 
 S = {"starttime": "t", "country": "CN", "region": "R", "city": "c", "ip": "1.1.1.1", "os": "o", "browser": "b",
@@ -46,11 +47,35 @@ def test_segments_outside_64_bits_or_unusable_are_quarantined():
         cases[f"1000001_j{i}"] = (S, raw)
     q, ok = _decode(cases)
     assert ok == ["1000001_ok"]
-    assert set(q.values()) <= {"bad_segments", "invalid_json_J"} and len(q) == 9
+    assert set(q.values()) <= {"bad_segments", "invalid_json_J", "too_large"} and len(q) == 9
+    assert q["1000001_j2"] == q["1000001_j6"] == "too_large"  # segments above 43,200 (CONTRACT §2)
     # the segment table of the surviving plays builds without overflow
     plays, _, segtab = core.decode_plays(list(cases), [ujson.dumps(S).encode()] * len(cases),
                                          [v[1] for v in cases.values()], [None] * len(cases), "d")
     assert core.play_segments(plays, segtab)["heat"].tolist() == [1, 1]
+
+
+def test_oversized_values_and_far_segments_are_quarantined_too_large():
+    """CONTRACT §2: K_S over 64 KiB, K_J over 1 MiB, a segment above 43,200: ``too_large``, kept raw."""
+    big_city = ujson.dumps({**S, "city": "x" * (64 * 1024)}).encode()
+    wide_city = ujson.dumps({**S, "city": "\u00e9" * 20_000}, ensure_ascii=False)  # 20,000 chars, 40,000 bytes
+    wider_city = ujson.dumps({**S, "city": "\u00e9" * 33_000}, ensure_ascii=False)  # 66,000 bytes
+    long_j = b"[" + b",".join(b"[1,1]" for _ in range(210_000)) + b"]"  # 1,259,999 bytes
+    cases = {"1000001_ok": (S, GOOD_J), "1000001_edge": (S, b"[[43200,5],[1,1]]"),
+             "1000001_far": (S, b"[[1,1],[43201,1]]"), "1000001_bigS": (big_city, GOOD_J),
+             "1000001_longJ": (S, long_j), "1000001_wide": (wide_city, GOOD_J),
+             "1000001_wider": (wider_city, GOOD_J)}
+    keys = list(cases)
+    s_raw = [v[0] if isinstance(v[0], bytes | str) else ujson.dumps(v[0]).encode() for v in cases.values()]
+    d = core.decode_columns(keys, s_raw, [v[1] for v in cases.values()], [None] * len(keys))
+    q = dict(zip(d.quarantine["key"], d.quarantine["reason"], strict=True))
+    assert d.columns["key"] == ["1000001_ok", "1000001_edge", "1000001_wide"]
+    assert q == {k: "too_large" for k in ("1000001_far", "1000001_bigS", "1000001_longJ", "1000001_wider")}
+    raw = dict(zip(d.quarantine["key"], zip(d.quarantine["S"], d.quarantine["J"], strict=True), strict=True))
+    assert raw["1000001_bigS"][0] == big_city and raw["1000001_longJ"][1] == long_j  # kept raw, whole
+    limit = play_decode.S_MAX_BYTES
+    assert play_decode.over_bytes(b"x" * limit, limit) is False
+    assert play_decode.over_bytes("\u00e9" * (limit // 2 + 1), limit) is True
 
 
 def test_nul_bytes_in_names_are_quarantined():
