@@ -19,7 +19,7 @@ A = {"login": core.LOGIN, "logout": core.LOGOUT, "get": core.GET, "post": core.P
 NAMES = {v: k for k, v in A.items()}
 
 
-def by_day(events, end=END, window=7, lookback=1):
+def by_day(events, end=END, window=7, lookback=1, rules=core.Rules()):
     """``(summary, day_start, in_window)`` of each day of the window ending ``end`` (lookback first); events are
     ``(userid, epoch t, action)`` in file order, each filed under its own day."""
     lb, win = core.window_dates(end, window, lookback)
@@ -30,7 +30,7 @@ def by_day(events, end=END, window=7, lookback=1):
         uid = np.array([e[0] for e in evs], np.int64)
         t = np.array([e[1] for e in evs], np.int64)
         act = np.array([A[e[2]] for e in evs], np.int8)
-        out.append((ds.summarize(uid, t, act, s0, RULES), s0, d in win))
+        out.append((ds.summarize(uid, t, act, s0, rules), s0, d in win))
     return out
 
 
@@ -38,7 +38,7 @@ RULES = core.Rules()
 
 
 def combined(events, end=END, window=7, lookback=1, rules=RULES):
-    users, secs, sess = ds.combine(by_day(events, end, window, lookback), rules)
+    users, secs, sess = ds.combine(by_day(events, end, window, lookback, rules), rules)
     return {int(u): (int(a), int(b)) for u, a, b in zip(users, secs, sess, strict=True)}
 
 
