@@ -1,0 +1,187 @@
+"""Per-day summaries on the data root (CONTRACT §1: every log is read once), and windows made of them.
+
+A day's log is parsed once into ``video_analytics.day_summary``'s per-user summary, stored as
+``online_time/summaries/<YYYY-MM-DD>-<key>.arrow`` (Arrow IPC, zstd; the file's counts in the schema
+metadata) with its rejected rows beside it (``<same>.rejects.parquet``). ``key`` hashes the file's
+identity, its size, modification time (ns) and a BLAKE2b hash of its content blocks (the first and
+last 64 KiB and 14 evenly spaced ones), with the rule parameters: a file that changes in any of
+them is parsed again, and its older summaries are removed.
+
+A window combines its days' summaries, parsing only the days without one. A day whose file holds a
+time outside its own day cannot be summarised alone: every window containing it runs the full
+computation (``include.online_time.pipeline``), which is exact whatever the files hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import posixpath
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+
+from include.online_time.logs import BlockTally, iter_file_blocks, numpy_of
+from video_analytics import day_summary as ds
+from video_analytics import online_time as core
+
+log = logging.getLogger(__name__)
+
+SUMMARY_DIR = "online_time/summaries"
+SAMPLE_BLOCK = 64 << 10
+SAMPLE_BLOCKS = 16
+_PA = {np.int64: pa.int64(), np.int32: pa.int32(), np.int8: pa.int8()}
+SCHEMA = pa.schema([(c, _PA[d]) for c, d in zip(ds.COLUMNS, ds.DTYPES, strict=True)])
+
+
+def file_identity(path: str) -> dict:
+    """``size``, ``mtime_ns`` and ``blocks`` (hex BLAKE2b of the sampled content blocks) of a log file."""
+    import fsspec
+
+    fs, p = fsspec.core.url_to_fs(path)
+    info = fs.info(p)
+    size = int(info["size"])
+    if "local" in fs.protocol or "file" in fs.protocol:
+        mtime_ns = os.stat(p).st_mtime_ns
+    else:
+        m = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("updated")
+        mtime_ns = int(m.timestamp() * 1e9) if hasattr(m, "timestamp") else int(float(m or 0) * 1e9)
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with fs.open(p, "rb") as fh:
+        if size <= SAMPLE_BLOCK * SAMPLE_BLOCKS:
+            h.update(fh.read())
+        else:
+            step = (size - SAMPLE_BLOCK) // (SAMPLE_BLOCKS - 1)
+            for k in range(SAMPLE_BLOCKS):
+                fh.seek(min(k * step, size - SAMPLE_BLOCK))
+                h.update(fh.read(SAMPLE_BLOCK))
+    return {"size": size, "mtime_ns": mtime_ns, "blocks": h.hexdigest()}
+
+
+def summary_path(day: date, identity: dict, rules: core.Rules) -> str:
+    key = json.dumps([identity["size"], identity["mtime_ns"], identity["blocks"], rules.min_gap, rules.timeout,
+                      rules.post_multiplier]).encode()
+    return f"{SUMMARY_DIR}/{day.isoformat()}-{hashlib.blake2b(key, digest_size=10).hexdigest()}.arrow"
+
+
+@dataclass
+class DaySummary:
+    """One day's summary, its counts and rejects, and whether this run parsed it."""
+
+    day: date
+    file: str
+    summary: dict
+    meta: dict
+    rejects: pa.Table | None = None
+    parsed: bool = False
+    out_of_day: int = 0
+
+
+def _parse_file(path: str, day: date, rules: core.Rules, block_bytes: int) -> tuple[dict, BlockTally, int]:
+    tally = BlockTally()
+    parts, before = [], 0
+    for block in iter_file_blocks(path, block_bytes):
+        p = core.parse_any(block, before, header_allowed=before == 0)
+        before += p.lines
+        tally.add(path, p)
+        parts.append((p.userid, p.logtime, p.action))
+    uid, lt, act = (np.concatenate([x[k] for x in parts]) if parts else np.empty(0, t)
+                    for k, t in enumerate((np.int64, np.int64, np.int8)))
+    start = core.epoch_day(day) * 86400
+    outside = ds.out_of_day(lt, start)
+    summary = ds.empty() if outside else ds.summarize(uid, lt, act, start, rules)
+    return summary, tally, outside
+
+
+def _write(root, rel: str, s: DaySummary) -> None:
+    if s.rejects is not None and s.rejects.num_rows:
+        root.write_table(s.rejects, rel[:-len(".arrow")] + ".rejects.parquet")
+    schema = SCHEMA.with_metadata({"summary": json.dumps(s.meta)})
+    table = pa.Table.from_arrays([pa.array(s.summary[c]) for c in ds.COLUMNS], schema=schema)
+    with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema, options=pa.ipc.IpcWriteOptions(
+            compression="zstd")) as w:
+        w.write_table(table)
+    for old in root.glob(f"{SUMMARY_DIR}/{s.day.isoformat()}-*"):  # the file's earlier versions
+        if posixpath.basename(old).split(".")[0] != posixpath.basename(rel).split(".")[0]:
+            root.fs.rm(old)
+
+
+def _read(root, rel: str, day: date, path: str) -> DaySummary:
+    with root.fs.open(root.path(rel), "rb") as fh:
+        table = pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
+    meta = json.loads(table.schema.metadata[b"summary"])
+    summary = {c: numpy_of(table.column(c)) for c in ds.COLUMNS}
+    rejects = None
+    if meta["rejects"]:
+        rejects = root.read_table(rel[:-len(".arrow")] + ".rejects.parquet")
+        if rejects.column("file").to_pylist()[:1] != [path]:  # the same file, read from another place
+            rejects = rejects.set_column(0, "file", pa.array([path] * rejects.num_rows, pa.string()))
+    return DaySummary(day, path, summary, meta, rejects, False, meta["out_of_day"])
+
+
+def load_or_parse(root, path: str, day: date, rules: core.Rules, block_bytes: int) -> DaySummary:
+    """The day's summary from the data root when the file is unchanged, else parsed and stored."""
+    ident = file_identity(path)
+    rel = summary_path(day, ident, rules)
+    if root is not None and root.exists(rel):
+        try:
+            return _read(root, rel, day, path)
+        except (OSError, KeyError, ValueError, pa.ArrowInvalid) as exc:
+            log.warning("summary %s unreadable (%s): parsing %s again", root.uri(rel), exc, path)
+    summary, tally, outside = _parse_file(path, day, rules, block_bytes)
+    rej = tally.rejects()
+    meta = {"day": day.isoformat(), "file": path, **ident, "rows_in": tally.rows_in, "rows_parsed": tally.rows_parsed,
+            "rejects": rej.num_rows, "out_of_day": outside, "users": len(summary["userid"]),
+            "rules": [rules.min_gap, rules.timeout, rules.post_multiplier]}
+    s = DaySummary(day, path, summary, meta, rej, True, outside)
+    if root is not None:
+        _write(root, rel, s)
+    return s
+
+
+@dataclass
+class SummaryCache:
+    """Summaries of one run, so that its windows parse each day at most once."""
+
+    root: object
+    rules: core.Rules
+    block_bytes: int = 16 << 20
+    days: dict = field(default_factory=dict)
+
+    def get(self, path: str, day: date) -> DaySummary:
+        if path not in self.days:
+            self.days[path] = load_or_parse(self.root, path, day, self.rules, self.block_bytes)
+        return self.days[path]
+
+    def parsed(self) -> list[str]:
+        return sorted(s.day.isoformat() for s in self.days.values() if s.parsed)
+
+    def reused(self) -> list[str]:
+        return sorted(s.day.isoformat() for s in self.days.values() if not s.parsed)
+
+
+def file_day(path: str) -> date:
+    """The day of a log file, from its name ``YYYY-MM-DD.log``."""
+    return date.fromisoformat(posixpath.basename(path)[:10])
+
+
+def combine_window(cache: SummaryCache, files: list[str], end: date, window_days: int
+                   ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[DaySummary]] | None:
+    """The window's ``(userid, online_seconds, sessions)`` and its days' summaries, or None when a file
+    holds a time outside its day (the caller then runs the full computation)."""
+    first = core.epoch_day(end) - window_days + 1
+    comb = ds.Combiner(cache.rules)
+    days = []
+    for path in files:
+        s = cache.get(path, file_day(path))
+        days.append(s)
+        if s.out_of_day:
+            log.warning("%s holds %d time(s) outside %s: the full computation instead of day summaries",
+                        path, s.out_of_day, s.day)
+            return None
+        comb.add(s.summary, core.epoch_day(s.day) * 86400, core.epoch_day(s.day) >= first)
+    return comb.result(), days
