@@ -121,13 +121,26 @@ def write_report(root: DataRoot, end: date, totals: dict, result: pa.Table, reje
 
 def run_windows(root: DataRoot, log_dir: str, end: date, windows=WINDOWS, lookback_days: int = conv.LOOKBACK_DAYS,
                 max_reject_rate: float = conv.MAX_REJECT_RATE, rules: core.Rules | None = None,
-                cache: SummaryCache | None = None) -> dict[int, dict]:
+                cache: SummaryCache | None = None, *, skip_missing: bool = False) -> dict[int, dict]:
     """Every window of ``windows`` ending ``end`` from one set of summaries: ``{W: totals}``. Raises
-    ``RejectThresholdExceeded`` after writing them all when a window's rejects pass the threshold."""
+    ``RejectThresholdExceeded`` after writing them all when a window's rejects pass the threshold.
+
+    ``skip_missing``: a window with a missing log file (not accepted as lost) is not computed: its folder
+    holds only ``skipped.json`` naming the files, and its entry is ``{"skipped": why}`` (the first weeks of
+    a deployment have no 30 days of logs). Otherwise the ``FileNotFoundError`` is raised."""
     cache = cache or SummaryCache(root, rules or core.Rules())
     out, errors = {}, []
     for w in sorted(set(windows)):
-        out[w], _ = run_window(root, cache, log_dir, end, w, lookback_days)
+        try:
+            out[w], _ = run_window(root, cache, log_dir, end, w, lookback_days)
+        except FileNotFoundError as exc:
+            if not skip_missing:
+                raise
+            log.warning("online-time window w%d ending %s skipped: %s", w, end, exc)
+            root.remove(window_path(end, w))
+            out[w] = {"end": end.isoformat(), "window_days": w, "skipped": str(exc)}
+            root.write_json(out[w], window_path(end, w, "skipped.json"))
+            continue
         try:
             check_reject_rate(out[w]["rejects"], out[w]["rows_in"], max_reject_rate, root.uri(out[w]["rejects_path"]))
         except RejectThresholdExceeded as exc:

@@ -189,3 +189,25 @@ def test_cli_keeps_and_reuses_summaries_and_prints_json(tmp_path, capfd):
     assert as_dict(pq.read_table(tmp_path / "a.parquet")) == want == as_dict(pq.read_table(tmp_path / "plain.parquet"))
     code, out = cli(*base[:-2], "--window", "1", "--data-root", root, "--json", "--out", str(tmp_path / "c.parquet"))
     assert json.loads(out)["days_parsed"] == [] and (Path(root) / "online_time" / END.isoformat() / "w1").is_dir()
+
+
+
+def test_the_dag_task_writes_each_window_and_skips_one_without_its_logs(logs, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from include import tasks
+
+    root = tmp_path / "dagroot"
+    monkeypatch.setenv("AIRFLOW_VAR_DATA_ROOT", str(root))
+    monkeypatch.setenv("AIRFLOW_VAR_LOG_DIR", str(logs))
+    (logs / f"{day(20).isoformat()}.log").unlink()  # the 30-day window cannot run yet
+    params = {"windows": [1, 7, 30], "lookback_days": 1, "max_reject_rate": 0.5, "min_gap": 3, "timeout": 600,
+              "post_multiplier": 3}
+    ctx = {"logical_date": dt.datetime(END.year, END.month, END.day, tzinfo=dt.UTC), "params": params}
+    out = tasks.online_windows(ctx)
+    assert out["w1"]["days_parsed"] == [day(1).isoformat(), END.isoformat()] and "skipped" not in out["w7"]
+    assert "2014-01-21.log" in out["w30"]["skipped"]
+    run = root / "online_time" / END.isoformat()
+    assert (run / "w1" / "totals.json").exists() and (run / "w7" / "totals.json").exists()
+    assert json.loads((run / "w30" / "skipped.json").read_text())["window_days"] == 30
+    assert tasks.online_windows(ctx)["w7"]["days_reused"] and not tasks.online_windows(ctx)["w7"]["days_parsed"]
