@@ -24,6 +24,7 @@ import numpy as np
 
 from video_analytics.online_time import LOGIN, LOGOUT, POST, Rules
 
+DEFAULT_RULES = Rules()
 HEAD_POST, HEAD_OPEN, TAIL_OPEN, TAIL_MARKED = 1, 2, 4, 8
 DAY = 86400
 
@@ -43,7 +44,7 @@ def out_of_day(logtime: np.ndarray, day_start: int) -> int:
 
 
 def summarize(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, day_start: int,
-              rules: Rules = Rules()) -> dict[str, np.ndarray]:
+              rules: Rules = DEFAULT_RULES) -> dict[str, np.ndarray]:
     """The day's summary of events in file order (``(logtime, line)`` is the rules' order inside one file:
     a stable sort by ``(userid, logtime)`` is done here). Every time must lie in the day."""
     n = len(userid)
@@ -115,7 +116,7 @@ def summarize(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, day_s
 class Combiner:
     """The rules' state per user, advanced one day's summary at a time (days in order, each once)."""
 
-    def __init__(self, rules: Rules = Rules()):
+    def __init__(self, rules: Rules = DEFAULT_RULES):
         self.rules = rules
         self._days: list[tuple[int, bool, dict]] = []
         self._last: int | None = None
@@ -192,7 +193,7 @@ class _State:
             self.present[ix] = True
 
 
-def combine(days: list[tuple[dict, int, bool]], rules: Rules = Rules()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def combine(days: list[tuple[dict, int, bool]], rules: Rules = DEFAULT_RULES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(userid, online_seconds, sessions)`` of ``[(summary, day_start, in_window)]`` in day order."""
     c = Combiner(rules)
     for s, start, inw in days:

@@ -17,9 +17,10 @@ from video_analytics import online_time as core
 END = date(2014, 1, 31)
 A = {"login": core.LOGIN, "logout": core.LOGOUT, "get": core.GET, "post": core.POST}
 NAMES = {v: k for k, v in A.items()}
+RULES = core.Rules()
 
 
-def by_day(events, end=END, window=7, lookback=1, rules=core.Rules()):
+def by_day(events, end=END, window=7, lookback=1, rules=RULES):
     """``(summary, day_start, in_window)`` of each day of the window ending ``end`` (lookback first); events are
     ``(userid, epoch t, action)`` in file order, each filed under its own day."""
     lb, win = core.window_dates(end, window, lookback)
@@ -32,9 +33,6 @@ def by_day(events, end=END, window=7, lookback=1, rules=core.Rules()):
         act = np.array([A[e[2]] for e in evs], np.int8)
         out.append((ds.summarize(uid, t, act, s0, rules), s0, d in win))
     return out
-
-
-RULES = core.Rules()
 
 
 def combined(events, end=END, window=7, lookback=1, rules=RULES):
