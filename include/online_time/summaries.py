@@ -1,10 +1,10 @@
 """Per-day summaries on the data root (CONTRACT §1: every log is read once), and windows made of them.
 
 A day's log is parsed once into ``video_analytics.day_summary``'s per-user summary, stored as
-``online_time/summaries/<YYYY-MM-DD>-<key>.arrow`` (Arrow IPC, zstd; the file's counts in the schema
-metadata) with its rejected rows beside it (``<same>.rejects.parquet``). ``key`` hashes the file's
+``online_time/summaries/<YYYY-MM-DD>-<key>.arrow`` (Arrow IPC, memory-mapped when read; the file's
+counts in the schema metadata) with its rejected rows beside it (``<same>.rejects.parquet``). ``key`` hashes the file's
 identity, its size, modification time (ns) and a BLAKE2b hash of its content blocks (the first and
-last 64 KiB and 14 evenly spaced ones), with the rule parameters: a file that changes in any of
+last 16 KiB and 14 evenly spaced ones), with the rule parameters: a file that changes in any of
 them is parsed again, and its older summaries are removed.
 
 A window combines its days' summaries, parsing only the days without one. A day whose file holds a
@@ -32,7 +32,7 @@ from video_analytics import online_time as core
 log = logging.getLogger(__name__)
 
 SUMMARY_DIR = "online_time/summaries"
-SAMPLE_BLOCK = 64 << 10
+SAMPLE_BLOCK = 16 << 10
 SAMPLE_BLOCKS = 16
 _PA = {np.int64: pa.int64(), np.int32: pa.int32(), np.int8: pa.int8()}
 SCHEMA = pa.schema([(c, _PA[d]) for c, d in zip(ds.COLUMNS, ds.DTYPES, strict=True)])
@@ -82,19 +82,28 @@ class DaySummary:
 
 
 def _parse_file(path: str, day: date, rules: core.Rules, block_bytes: int) -> tuple[dict, BlockTally, int]:
+    """Parse one day's file: ``(summary, tally, times outside the day)``. Blocks stream through the C
+    summariser when built (events kept only until it finishes the day, in case a user's time goes back
+    in the file: then the day is sorted and summarised by NumPy)."""
     tally = BlockTally()
-    parts, before = [], 0
+    start = core.epoch_day(day) * 86400
+    stream = ds.StreamingSummary(start, rules) if ds.HAVE_FAST else None
+    parts, before, outside = [], 0, 0
     for block in iter_file_blocks(path, block_bytes):
         p = core.parse_any(block, before, header_allowed=before == 0)
         before += p.lines
         tally.add(path, p)
+        outside += ds.out_of_day(p.logtime, start)
         parts.append((p.userid, p.logtime, p.action))
+        if stream is not None and not outside:
+            stream.feed(p.userid, p.logtime, p.action)
+    if outside:
+        return ds.empty(), tally, outside
+    if stream is not None and stream.ok:
+        return stream.result(), tally, 0
     uid, lt, act = (np.concatenate([x[k] for x in parts]) if parts else np.empty(0, t)
                     for k, t in enumerate((np.int64, np.int64, np.int8)))
-    start = core.epoch_day(day) * 86400
-    outside = ds.out_of_day(lt, start)
-    summary = ds.empty() if outside else ds.summarize(uid, lt, act, start, rules)
-    return summary, tally, outside
+    return ds.summarize(uid, lt, act, start, rules), tally, 0
 
 
 def _write(root, rel: str, s: DaySummary) -> None:
@@ -102,8 +111,7 @@ def _write(root, rel: str, s: DaySummary) -> None:
         root.write_table(s.rejects, rel[:-len(".arrow")] + ".rejects.parquet")
     schema = SCHEMA.with_metadata({"summary": json.dumps(s.meta)})
     table = pa.Table.from_arrays([pa.array(s.summary[c]) for c in ds.COLUMNS], schema=schema)
-    with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema, options=pa.ipc.IpcWriteOptions(
-            compression="zstd")) as w:
+    with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema) as w:
         w.write_table(table)
     for old in root.glob(f"{SUMMARY_DIR}/{s.day.isoformat()}-*"):  # the file's earlier versions
         if posixpath.basename(old).split(".")[0] != posixpath.basename(rel).split(".")[0]:
@@ -111,8 +119,9 @@ def _write(root, rel: str, s: DaySummary) -> None:
 
 
 def _read(root, rel: str, day: date, path: str) -> DaySummary:
-    with root.fs.open(root.path(rel), "rb") as fh:
-        table = pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
+    from include.online_time.compute_shard import read_shard
+
+    table = read_shard(root, rel)  # memory-mapped on a local data root
     meta = json.loads(table.schema.metadata[b"summary"])
     summary = {c: numpy_of(table.column(c)) for c in ds.COLUMNS}
     rejects = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from video_analytics.online_time import LOGIN, LOGOUT, POST, Rules
+from video_analytics.online_time import LOGIN, LOGOUT, POST, Rules, _fastlog
 
 DEFAULT_RULES = Rules()
 HEAD_POST, HEAD_OPEN, TAIL_OPEN, TAIL_MARKED = 1, 2, 4, 8
@@ -76,6 +76,10 @@ def summarize(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, day_s
     head_add = np.bincount(user[head & counted], weights=gap[head & counted], minlength=nusers)
     head_post = np.bincount(user[head & (act == POST)], minlength=nusers) > 0
     head_open = head[ends] & (act[ends] != LOGOUT)
+    no_head = act[starts] == LOGIN  # a login first: no head (the carried session closes at once)
+    head_add[no_head] = 0
+    head_post[no_head] = False
+    head_open[no_head] = False
 
     # sessions opened by the day's logins (as online_time.online_time, one day, all inside the window)
     cb = np.cumsum(brk)
@@ -111,6 +115,36 @@ def summarize(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, day_s
              + tail_marked * TAIL_MARKED).astype(np.int8)
     cols = (uid[starts], t[starts], act[starts], t[ends], head_add, flags, closed_total, closed_count, tail_add)
     return {c: np.asarray(v).astype(d, copy=False) for c, v, d in zip(COLUMNS, cols, DTYPES, strict=True)}
+
+
+HAVE_FAST = _fastlog is not None and hasattr(_fastlog, "sum_new")
+
+
+class StreamingSummary:
+    """``summarize`` fed in file order in any number of blocks, with one state per user (C); ``feed``
+    returns False once some user's time goes back in the day (then sort: use ``summarize``). Needs
+    ``HAVE_FAST``."""
+
+    def __init__(self, day_start: int, rules: Rules = DEFAULT_RULES):
+        self.day_start = day_start
+        self._state = _fastlog.sum_new(rules.min_gap, rules.timeout, rules.post_multiplier)
+        self.ok = True
+
+    def feed(self, userid: np.ndarray, logtime: np.ndarray, action: np.ndarray) -> bool:
+        if self.ok and len(userid):
+            self.ok = _fastlog.sum_feed(self._state, np.ascontiguousarray(userid, np.int64),
+                                        np.ascontiguousarray(logtime, np.int64),
+                                        np.ascontiguousarray(action, np.int8), self.day_start) < 0
+        return self.ok
+
+    def result(self) -> dict[str, np.ndarray]:
+        if not self.ok:
+            raise RuntimeError("events went back in time for a user: sort them and use summarize()")
+        cap = _fastlog.sum_users(self._state)
+        cols = [np.empty(cap, d) for d in DTYPES]
+        k = _fastlog.sum_result(self._state, *cols)
+        order = np.argsort(cols[0][:k], kind="stable")
+        return {c: v[:k][order] for c, v in zip(COLUMNS, cols, strict=True)}
 
 
 class Combiner:

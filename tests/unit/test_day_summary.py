@@ -164,3 +164,29 @@ def test_split_a_users_events_at_any_day_boundary(evs, window):
     direct = core.online_time(uid, t, act, ws, we)
     assert {int(u): (int(a), int(b)) for u, a, b in zip(*direct, strict=True)} == combined(events, END, window,
                                                                                            4 - window)
+
+
+@pytest.mark.skipif(not ds.HAVE_FAST, reason="the C accelerator is not built")
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), NEAR_MIDNIGHT, ACT), max_size=80), st.integers(1, 4),
+       st.sampled_from([core.Rules(), core.Rules(0, 1, 1), core.Rules(5, 60, 2)]))
+def test_the_streamed_summary_equals_the_numpy_one(evs, blocks, rules):
+    start = at(END)
+    evs = sorted(evs, key=lambda e: e[1])  # file order: time order, users interleaved, ties as drawn
+    uid = np.array([e[0] for e in evs], np.int64)
+    t = np.array([start + e[1] for e in evs], np.int64)
+    act = np.array([A[e[2]] for e in evs], np.int8)
+    s = ds.StreamingSummary(start, rules)
+    for part in np.array_split(np.arange(len(evs)), blocks):
+        assert s.feed(uid[part], t[part], act[part])
+    got, want = s.result(), ds.summarize(uid, t, act, start, rules)
+    for c in ds.COLUMNS:
+        assert got[c].dtype == want[c].dtype and got[c].tolist() == want[c].tolist(), c
+
+
+@pytest.mark.skipif(not ds.HAVE_FAST, reason="the C accelerator is not built")
+def test_the_streamed_summary_refuses_a_user_going_back():
+    s = ds.StreamingSummary(0)
+    assert not s.feed(np.array([1, 2, 1], np.int64), np.array([10, 5, 9], np.int64), np.zeros(3, np.int8))
+    with pytest.raises(RuntimeError):
+        s.result()

@@ -130,6 +130,16 @@ def test_a_time_outside_its_day_makes_the_window_run_the_full_computation(logs, 
         assert as_dict(root.read_table(window_path(END, w, "online_time.parquet"))) == want
 
 
+def test_a_user_going_back_in_time_inside_a_day_is_sorted_and_still_summarised(logs, root):
+    f = logs / f"{day(1).isoformat()}.log"
+    d1 = day(1).isoformat()
+    f.write_text(f.read_text() + f"{d1} 12:10:00 11 get\n{d1} 12:00:00 11 login\n{d1} 12:20:00 11 logout\n")
+    totals = run_windows(root, str(logs), END, (7,), max_reject_rate=1.0)
+    want, _, _ = oracle_for_dir(logs, END, 7)
+    assert totals[7]["mode"] == "summaries" and want[11] == (600 + 600, 1)
+    assert as_dict(root.read_table(window_path(END, 7, "online_time.parquet"))) == want
+
+
 def test_an_accepted_missing_day_has_an_empty_summary_and_is_named(logs, root):
     (logs / f"{day(2).isoformat()}.log").unlink()
     accept_missing(root, day(2), "disk lost", "ops")
