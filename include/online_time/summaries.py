@@ -25,7 +25,16 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
-from include.online_time.logs import BlockTally, iter_file_blocks, numpy_of
+from include.online_time.logs import (
+    STREAM_BLOCK_BYTES,
+    BlockTally,
+    column,
+    numpy_of,
+    parse_threads,
+    parsed_blocks,
+    prefetch,
+    string_column,
+)
 from video_analytics import day_summary as ds
 from video_analytics import online_time as core
 
@@ -81,36 +90,41 @@ class DaySummary:
     out_of_day: int = 0
 
 
-def _parse_file(path: str, day: date, rules: core.Rules, block_bytes: int) -> tuple[dict, BlockTally, int]:
-    """Parse one day's file: ``(summary, tally, times outside the day)``. Blocks stream through the C
-    summariser when built (events kept only until it finishes the day, in case a user's time goes back
-    in the file: then the day is sorted and summarised by NumPy)."""
-    tally = BlockTally()
-    start = core.epoch_day(day) * 86400
-    stream = ds.StreamingSummary(start, rules) if ds.HAVE_FAST else None
-    parts, before, outside = [], 0, 0
-    for block in iter_file_blocks(path, block_bytes):
-        p = core.parse_any(block, before, header_allowed=before == 0)
-        before += p.lines
-        tally.add(path, p)
-        outside += ds.out_of_day(p.logtime, start)
-        parts.append((p.userid, p.logtime, p.action))
-        if stream is not None and not outside:
-            stream.feed(p.userid, p.logtime, p.action)
-    if outside:
-        return ds.empty(), tally, outside
-    if stream is not None and stream.ok:
-        return stream.result(), tally, 0
-    uid, lt, act = (np.concatenate([x[k] for x in parts]) if parts else np.empty(0, t)
-                    for k, t in enumerate((np.int64, np.int64, np.int8)))
-    return ds.summarize(uid, lt, act, start, rules), tally, 0
+class _DayParse:
+    """One day's file being parsed, block by block: its tally, times outside the day, and the C summariser
+    (the events are kept until the day ends, in case a user's time goes back in the file: then NumPy
+    sorts and summarises the day)."""
+
+    def __init__(self, path: str, day: date, rules: core.Rules):
+        self.path, self.rules = path, rules
+        self.start = core.epoch_day(day) * 86400
+        self.tally = BlockTally()
+        self.stream = ds.StreamingSummary(self.start, rules) if ds.HAVE_FAST else None
+        self.parts: list[tuple] = []
+        self.outside = 0
+
+    def add(self, p) -> None:
+        self.tally.add(self.path, p)
+        self.outside += ds.out_of_day(p.logtime, self.start)
+        self.parts.append((p.userid, p.logtime, p.action))
+        if self.stream is not None and not self.outside:
+            self.stream.feed(p.userid, p.logtime, p.action)
+
+    def summary(self) -> dict:
+        if self.outside:
+            return ds.empty()
+        if self.stream is not None and self.stream.ok:
+            return self.stream.result()
+        uid, lt, act = (np.concatenate([x[k] for x in self.parts]) if self.parts else np.empty(0, t)
+                        for k, t in enumerate((np.int64, np.int64, np.int8)))
+        return ds.summarize(uid, lt, act, self.start, self.rules)
 
 
 def _write(root, rel: str, s: DaySummary) -> None:
     if s.rejects is not None and s.rejects.num_rows:
         root.write_table(s.rejects, rel[:-len(".arrow")] + ".rejects.parquet")
     schema = SCHEMA.with_metadata({"summary": json.dumps(s.meta)})
-    table = pa.Table.from_arrays([pa.array(s.summary[c]) for c in ds.COLUMNS], schema=schema)
+    table = pa.Table.from_arrays([column(s.summary[c], SCHEMA.field(c).type) for c in ds.COLUMNS], schema=schema)
     with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema) as w:
         w.write_table(table)
     for old in root.glob(f"{SUMMARY_DIR}/{s.day.isoformat()}-*"):  # the file's earlier versions
@@ -128,28 +142,66 @@ def _read(root, rel: str, day: date, path: str) -> DaySummary:
     if meta["rejects"]:
         rejects = root.read_table(rel[:-len(".arrow")] + ".rejects.parquet")
         if rejects.column("file").to_pylist()[:1] != [path]:  # the same file, read from another place
-            rejects = rejects.set_column(0, "file", pa.array([path] * rejects.num_rows, pa.string()))
+            rejects = rejects.set_column(0, "file", string_column([path] * rejects.num_rows))
     return DaySummary(day, path, summary, meta, rejects, False, meta["out_of_day"])
 
 
-def load_or_parse(root, path: str, day: date, rules: core.Rules, block_bytes: int) -> DaySummary:
-    """The day's summary from the data root when the file is unchanged, else parsed and stored."""
+def _finish(root, d: _DayParse, day: date, ident: dict, rel: str) -> DaySummary:
+    """The parsed day as a ``DaySummary``, stored under ``rel`` when there is a data root."""
+    summary, rej = d.summary(), d.tally.rejects()
+    rules = d.rules
+    meta = {"day": day.isoformat(), "file": d.path, **ident, "rows_in": d.tally.rows_in,
+            "rows_parsed": d.tally.rows_parsed, "rejects": rej.num_rows, "out_of_day": d.outside,
+            "users": len(summary["userid"]), "rules": [rules.min_gap, rules.timeout, rules.post_multiplier]}
+    s = DaySummary(day, d.path, summary, meta, rej, True, d.outside)
+    if root is not None:
+        _write(root, rel, s)
+    return s
+
+
+def _stored(root, path: str, day: date, rules: core.Rules) -> tuple[DaySummary | None, dict, str]:
+    """``(summary or None, identity, path of the summary)``: the stored summary of an unchanged file."""
     ident = file_identity(path)
     rel = summary_path(day, ident, rules)
     if root is not None and root.exists(rel):
         try:
-            return _read(root, rel, day, path)
+            return _read(root, rel, day, path), ident, rel
         except (OSError, KeyError, ValueError, pa.ArrowInvalid) as exc:
             log.warning("summary %s unreadable (%s): parsing %s again", root.uri(rel), exc, path)
-    summary, tally, outside = _parse_file(path, day, rules, block_bytes)
-    rej = tally.rejects()
-    meta = {"day": day.isoformat(), "file": path, **ident, "rows_in": tally.rows_in, "rows_parsed": tally.rows_parsed,
-            "rejects": rej.num_rows, "out_of_day": outside, "users": len(summary["userid"]),
-            "rules": [rules.min_gap, rules.timeout, rules.post_multiplier]}
-    s = DaySummary(day, path, summary, meta, rej, True, outside)
-    if root is not None:
-        _write(root, rel, s)
-    return s
+    return None, ident, rel
+
+
+def load_many(root, files: list[tuple[str, date]], rules: core.Rules, block_bytes: int = STREAM_BLOCK_BYTES,
+              threads: int | None = None) -> dict[str, DaySummary]:
+    """``{path: DaySummary}`` of ``[(path, day)]``: stored summaries of unchanged files, the others parsed
+    (in one stream of blocks, the next one parsed in a second thread when a core is free) and stored."""
+    out, todo = {}, []
+    for path, day in files:
+        s, ident, rel = _stored(root, path, day, rules)
+        if s is not None:
+            out[path] = s
+        else:
+            todo.append((path, day, ident, rel))
+    if not todo:
+        return out
+    parses = [_DayParse(path, day, rules) for path, day, _, _ in todo]
+    gen = parsed_blocks([t[0] for t in todo], block_bytes)
+    blocks = prefetch(gen, parse_threads() if threads is None else threads)
+    try:
+        for fi, p in blocks:
+            parses[fi].add(p)
+    finally:
+        blocks.close()
+        gen.close()
+    for (path, day, ident, rel), d in zip(todo, parses, strict=True):
+        out[path] = _finish(root, d, day, ident, rel)
+    return out
+
+
+def load_or_parse(root, path: str, day: date, rules: core.Rules, block_bytes: int = STREAM_BLOCK_BYTES
+                  ) -> DaySummary:
+    """The day's summary from the data root when the file is unchanged, else parsed and stored."""
+    return load_many(root, [(path, day)], rules, block_bytes)[path]
 
 
 @dataclass
@@ -158,12 +210,17 @@ class SummaryCache:
 
     root: object
     rules: core.Rules
-    block_bytes: int = 16 << 20
+    block_bytes: int = STREAM_BLOCK_BYTES
     days: dict = field(default_factory=dict)
+
+    def load(self, files: list[str]) -> None:
+        """Have every file's summary (``file_day`` from its name), parsing those without one."""
+        todo = [(f, file_day(f)) for f in files if f not in self.days]
+        self.days.update(load_many(self.root, todo, self.rules, self.block_bytes))
 
     def get(self, path: str, day: date) -> DaySummary:
         if path not in self.days:
-            self.days[path] = load_or_parse(self.root, path, day, self.rules, self.block_bytes)
+            self.days.update(load_many(self.root, [(path, day)], self.rules, self.block_bytes))
         return self.days[path]
 
     def parsed(self) -> list[str]:
@@ -184,6 +241,7 @@ def combine_window(cache: SummaryCache, files: list[str], end: date, window_days
     holds a time outside its day (the caller then runs the full computation)."""
     first = core.epoch_day(end) - window_days + 1
     comb = ds.Combiner(cache.rules)
+    cache.load(files)
     days = []
     for path in files:
         s = cache.get(path, file_day(path))

@@ -18,9 +18,9 @@ import pyarrow as pa
 
 from include.errors import RejectThresholdExceeded
 from include.online_time.compute_shard import RESULT_SCHEMA
-from include.online_time.logs import REJECT_SCHEMA, column, missing_path, window_missing
+from include.online_time.logs import REJECT_SCHEMA, column, missing_path, numpy_of, window_missing
 from include.online_time.sort_and_partition import check_reject_rate, check_window
-from include.online_time.summaries import SummaryCache, combine_window
+from include.online_time.summaries import SummaryCache, combine_window, file_day
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -64,7 +64,7 @@ def run_window(root: DataRoot, cache: SummaryCache, log_dir: str, end: date, win
     if done is None:
         result, rejects, part = _full(root, log_dir, end, window_days, lookback_days, cache.rules, missing_days)
         rows_in, rows_parsed, mode = part["rows_in"], part["rows_parsed"], "full"
-        parsed, reused = sorted(cache.days[f].day.isoformat() for f in files if f in cache.days), []
+        parsed, reused = sorted(file_day(f).isoformat() for f in files), []  # it reads every file
     else:
         (users, online, sessions), days = done
         result = pa.Table.from_arrays([column(users, pa.int64()), column(online, pa.int64()),
@@ -81,10 +81,10 @@ def run_window(root: DataRoot, cache: SummaryCache, log_dir: str, end: date, win
     root.write_table(rejects, rejects_path)
     result_path = window_path(end, window_days, "online_time.parquet")
     root.write_table(result, result_path)
-    online = sum(result.column("online_seconds").to_pylist()) if result.num_rows else 0
+    online = int(numpy_of(result.column("online_seconds")).sum())
     totals = {"end": end.isoformat(), "window_days": window_days, "lookback_days": lookback_days,
               "users": result.num_rows, "online_seconds": int(online),
-              "sessions": int(sum(result.column("sessions").to_pylist())) if result.num_rows else 0,
+              "sessions": int(numpy_of(result.column("sessions")).sum()),
               "online_seconds_per_user": online / result.num_rows if result.num_rows else None,
               "rows_in": rows_in, "rows_parsed": rows_parsed, "rejects": rejects.num_rows,
               "days_parsed": parsed, "days_reused": reused, "mode": mode, "files": files,
