@@ -2,8 +2,8 @@
 
 A day's log is parsed once into ``video_analytics.day_summary``'s per-user summary, stored as
 ``online_time/summaries/<YYYY-MM-DD>-<key>.arrow`` (Arrow IPC, memory-mapped when read; the file's
-counts in the schema metadata) with its rejected rows beside it (``<same>.rejects.parquet``). ``key`` hashes the file's
-identity, its size, modification time (ns) and a BLAKE2b hash of its content blocks (the first and
+counts in the schema metadata) with its rejected rows beside it (``<same stem>.rejects.feather``, Arrow
+IPC too). ``key`` hashes the file's identity, its size, modification time (ns) and a BLAKE2b hash of its content blocks (the first and
 last 16 KiB and 14 evenly spaced ones), with the rule parameters: a file that changes in any of
 them is parsed again, and its older summaries are removed.
 
@@ -120,9 +120,14 @@ class _DayParse:
         return ds.summarize(uid, lt, act, self.start, self.rules)
 
 
+def _rejects_path(rel: str) -> str:
+    return rel[:-len(".arrow")] + ".rejects.feather"
+
+
 def _write(root, rel: str, s: DaySummary) -> None:
     if s.rejects is not None and s.rejects.num_rows:
-        root.write_table(s.rejects, rel[:-len(".arrow")] + ".rejects.parquet")
+        with root.open_write(_rejects_path(rel)) as fh, pa.ipc.new_file(fh, s.rejects.schema) as w:
+            w.write_table(s.rejects)
     schema = SCHEMA.with_metadata({"summary": json.dumps(s.meta)})
     table = pa.Table.from_arrays([column(s.summary[c], SCHEMA.field(c).type) for c in ds.COLUMNS], schema=schema)
     with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema) as w:
@@ -140,7 +145,7 @@ def _read(root, rel: str, day: date, path: str) -> DaySummary:
     summary = {c: numpy_of(table.column(c)) for c in ds.COLUMNS}
     rejects = None
     if meta["rejects"]:
-        rejects = root.read_table(rel[:-len(".arrow")] + ".rejects.parquet")
+        rejects = read_shard(root, _rejects_path(rel))
         if rejects.column("file").to_pylist()[:1] != [path]:  # the same file, read from another place
             rejects = rejects.set_column(0, "file", string_column([path] * rejects.num_rows))
     return DaySummary(day, path, summary, meta, rejects, False, meta["out_of_day"])

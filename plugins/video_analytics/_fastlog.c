@@ -19,6 +19,8 @@
  *     [bounds[i], bounds[i + 1]).
  * sum_new / sum_feed / sum_users / sum_result: one day's per-user summary (video_analytics.day_summary),
  *     streamed in file order, with the same refusal of a user going back in time.
+ * rules_feed_summary(state, <the 9 summary columns>, day_start, in_window): a day's summary into
+ *     a rules_new state (days in order), for rules_result.
  * Streaming in (file date, line) order equals the (userid, logtime, file date, line) order of the
  * rules for every user whose times never go back, which rules_feed checks.
  */
@@ -705,6 +707,80 @@ done:
     return ret;
 }
 
+/* rules_feed_summary(state, uid, first_t, first_act, last_t, head_add, flags, closed_total, closed_count,
+ * tail_add, day_start, in_window): one day's summary rows (video_analytics.day_summary, each user once)
+ * into the rule state of rules_new, days in order; rules_result then gives the window's results. */
+static PyObject *py_rules_feed_summary(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    Py_buffer b[9];
+    long long day_start;
+    int inw;
+    if (!PyArg_ParseTuple(args, "Oy*y*y*y*y*y*y*y*y*Lp", &cap, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
+                          &b[7], &b[8], &day_start, &inw))
+        return NULL;
+    static const int width[9] = {8, 4, 1, 4, 4, 1, 8, 4, 4};
+    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
+    PyObject *ret = NULL;
+    int oom = 0;
+    if (!st) goto done;
+    Py_ssize_t n = b[0].len / 8;
+    for (int k = 0; k < 9; k++) {
+        if (b[k].len != n * width[k]) {
+            PyErr_SetString(PyExc_ValueError, "summary columns must have the same length");
+            goto done;
+        }
+    }
+    const int64_t *uid = b[0].buf, *ct = b[6].buf;
+    const int32_t *ft = b[1].buf, *lt = b[3].buf, *ha = b[4].buf, *cc = b[7].buf, *ta = b[8].buf;
+    const int8_t *fa = b[2].buf, *fl = b[5].buf;
+    Py_BEGIN_ALLOW_THREADS
+    const int64_t min_gap = st->min_gap, timeout = st->timeout, mult = st->mult;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (st->used * 2 >= st->cap && rules_grow(st)) {
+            oom = 1;
+            break;
+        }
+        uint64_t key = (uint64_t)uid[i];
+        if (key == EMPTY) continue;
+        user_state *u = rules_find(st, key);
+        if (u->key == EMPTY) {
+            memset(u, 0, sizeof(*u));
+            u->key = key;
+            st->used++;
+        }
+        int f = fl[i], cont = 0;
+        if (u->open) {
+            int64_t gap = day_start + ft[i] - u->prev_t;
+            cont = fa[i] != 0 && gap <= timeout;
+            if (!cont) {
+                close_session(u, mult);
+            } else {
+                if (inw) u->cur += (gap >= min_gap ? gap : 0) + ha[i];
+                if (f & 1) u->marked = 1;
+                if (!(f & 2)) close_session(u, mult);
+            }
+        }
+        if (!(cont && (f & 2))) {
+            if (inw) {
+                u->total += ct[i];
+                u->sessions += cc[i];
+            }
+            u->open = (f & 4) != 0;
+            u->cur = inw ? ta[i] : 0;
+            u->marked = (f & 8) != 0;
+        }
+        u->prev_t = day_start + lt[i];
+        u->present |= inw;
+        u->seen = 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (oom) PyErr_NoMemory();
+    else ret = PyLong_FromSsize_t(n);
+done:
+    for (int j = 0; j < 9; j++) PyBuffer_Release(&b[j]);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"split", py_split, METH_VARARGS, "Group events by shard_of(userid) (stable), with the shard bounds."},
     {"parse", py_parse, METH_VARARGS, "Parse whole log lines into event buffers (see the module source)."},
@@ -712,6 +788,7 @@ static PyMethodDef methods[] = {
     {"rules_feed", py_rules_feed, METH_VARARGS, "Feed events in (file date, line) order."},
     {"rules_users", py_rules_users, METH_VARARGS, "Users seen so far."},
     {"rules_result", py_rules_result, METH_VARARGS, "Close open sessions and write the per-user results."},
+    {"rules_feed_summary", py_rules_feed_summary, METH_VARARGS, "Feed one day's summary rows, days in order."},
     {"sum_new", py_sum_new, METH_VARARGS, "A new day-summary state."},
     {"sum_feed", py_sum_feed, METH_VARARGS, "Feed one day's events in file order."},
     {"sum_users", py_sum_users, METH_VARARGS, "Users seen so far."},

@@ -117,7 +117,7 @@ def summarize(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, day_s
     return {c: np.asarray(v).astype(d, copy=False) for c, v, d in zip(COLUMNS, cols, DTYPES, strict=True)}
 
 
-HAVE_FAST = _fastlog is not None and hasattr(_fastlog, "sum_new")
+HAVE_FAST = _fastlog is not None and hasattr(_fastlog, "rules_feed_summary")
 
 
 class StreamingSummary:
@@ -148,10 +148,13 @@ class StreamingSummary:
 
 
 class Combiner:
-    """The rules' state per user, advanced one day's summary at a time (days in order, each once)."""
+    """The rules' state per user, advanced one day's summary at a time (days in order, each once): one C
+    state per user when built (``fast``), else NumPy over all users of the days at once."""
 
-    def __init__(self, rules: Rules = DEFAULT_RULES):
+    def __init__(self, rules: Rules = DEFAULT_RULES, fast: bool | None = None):
         self.rules = rules
+        self.fast = HAVE_FAST if fast is None else fast
+        self._c = _fastlog.rules_new(0, 0, rules.min_gap, rules.timeout, rules.post_multiplier) if self.fast else None
         self._days: list[tuple[int, bool, dict]] = []
         self._last: int | None = None
 
@@ -160,11 +163,22 @@ class Combiner:
         if self._last is not None and day_start <= self._last:
             raise ValueError("days must be added in order, each once")
         self._last = day_start
-        if len(summary["userid"]):
+        if not len(summary["userid"]):
+            return
+        if self._c is not None:
+            cols = [np.ascontiguousarray(summary[c], d) for c, d in zip(COLUMNS, DTYPES, strict=True)]
+            _fastlog.rules_feed_summary(self._c, *cols, day_start, in_window)
+        else:
             self._days.append((day_start, in_window, summary))
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(userid, online_seconds, sessions)`` of users with an event in a window day, by userid."""
+        if self._c is not None:
+            cap = _fastlog.rules_users(self._c)
+            u, o, s = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64)
+            k = _fastlog.rules_result(self._c, u, o, s)
+            order = np.argsort(u[:k], kind="stable")
+            return u[:k][order], o[:k][order], s[:k][order]
         if not self._days:
             e = np.empty(0, np.int64)
             return e, e.copy(), e.copy()
@@ -227,9 +241,10 @@ class _State:
             self.present[ix] = True
 
 
-def combine(days: list[tuple[dict, int, bool]], rules: Rules = DEFAULT_RULES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def combine(days: list[tuple[dict, int, bool]], rules: Rules = DEFAULT_RULES, fast: bool | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(userid, online_seconds, sessions)`` of ``[(summary, day_start, in_window)]`` in day order."""
-    c = Combiner(rules)
+    c = Combiner(rules, fast)
     for s, start, inw in days:
         c.add(s, start, inw)
     return c.result()
