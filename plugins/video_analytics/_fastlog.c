@@ -17,7 +17,7 @@
  * split(uid, lt, act, shards, uid_out, lt_out, act_out, bounds_out) groups the events by
  *     online_time.shard_of (same hash), keeping their order within a shard; shard i is
  *     [bounds[i], bounds[i + 1]).
- * sum_new / sum_feed / sum_users / sum_result: one day's per-user summary (video_analytics.day_summary),
+ * sum_new / sum_feed / rules_users / sum_result: one day's per-user summary (video_analytics.day_summary),
  *     streamed in file order, with the same refusal of a user going back in time.
  * rules_feed_summary(state, <the 9 summary columns>, day_start, in_window): a day's summary into
  *     a rules_new state (days in order), for rules_result.
@@ -233,6 +233,10 @@ typedef struct {
     uint64_t key;
     int64_t prev_t, cur, total, sessions;
     uint8_t open, marked, present, seen;
+    /* day summaries only (sum_*): total and sessions are then the day's closed sessions */
+    int64_t first_t, head_add;
+    int8_t first_act;
+    uint8_t head_alive, head_post;
 } user_state;
 
 typedef struct {
@@ -317,10 +321,72 @@ static inline void close_session(user_state *u, int64_t mult) {
     u->marked = 0;
 }
 
-static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
+/* One event of a user already in the table, in the window rules (rules_feed). */
+static inline void rules_event(const rules_state *st, user_state *u, int64_t t, int a) {
+    int inw = t >= st->ws && t < st->we;
+    u->present |= inw;
+    if (a == 0) {
+        if (u->open) close_session(u, st->mult);
+        u->open = 1;
+    } else if (u->open) {
+        int64_t gap = t - u->prev_t;
+        if (gap > st->timeout) {
+            close_session(u, st->mult);
+        } else {
+            if (inw && gap >= st->min_gap) u->cur += gap;
+            if (a == 3) u->marked = 1;
+            else if (a == 1) close_session(u, st->mult);
+        }
+    }
+    u->prev_t = t;
+    u->seen = 1;
+}
+
+/* One event of the day being summarised (sum_feed); t is seconds into the day. A user's first event
+ * starts the head (a session carried into the day) or, a login, the day's own sessions. */
+static inline void sum_event(const rules_state *st, user_state *u, int64_t t, int a) {
+    if (!u->seen) {
+        u->first_t = t;
+        u->first_act = (int8_t)a;
+        u->open = a == 0;
+        u->head_alive = a != 0 && a != 1;
+        u->head_post = a == 3;
+    } else if (a == 0) {
+        u->head_alive = 0;
+        if (u->open) close_session(u, st->mult);
+        u->open = 1;
+    } else if (u->head_alive) {
+        int64_t gap = t - u->prev_t;
+        if (gap > st->timeout) {
+            u->head_alive = 0;
+        } else {
+            if (gap >= st->min_gap) u->head_add += gap;
+            if (a == 3) u->head_post = 1;
+            else if (a == 1) u->head_alive = 0;
+        }
+    } else if (u->open) {
+        int64_t gap = t - u->prev_t;
+        if (gap > st->timeout) {
+            close_session(u, st->mult);
+        } else {
+            if (gap >= st->min_gap) u->cur += gap;
+            if (a == 3) u->marked = 1;
+            else if (a == 1) close_session(u, st->mult);
+        }
+    }
+    u->prev_t = t;
+    u->seen = 1;
+}
+
+/* rules_feed and sum_feed: events in file order; -1, or the index of the first event older than its
+ * user's previous one (the events before it are applied). */
+static PyObject *feed_events(PyObject *args, int summary) {
     PyObject *cap;
     Py_buffer ub, tb, ab;
-    if (!PyArg_ParseTuple(args, "Oy*y*y*", &cap, &ub, &tb, &ab)) return NULL;
+    long long day_start = 0;
+    if (summary ? !PyArg_ParseTuple(args, "Oy*y*y*L", &cap, &ub, &tb, &ab, &day_start)
+                : !PyArg_ParseTuple(args, "Oy*y*y*", &cap, &ub, &tb, &ab))
+        return NULL;
     rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
     Py_ssize_t n = ub.len / 8, bad = -1;
     int oom = 0, bad_key = 0;
@@ -334,7 +400,6 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
     const int64_t *uid = ub.buf, *lt = tb.buf;
     const int8_t *act = ab.buf;
     Py_BEGIN_ALLOW_THREADS
-    const int64_t ws = st->ws, we = st->we, min_gap = st->min_gap, timeout = st->timeout, mult = st->mult;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (st->used * 2 >= st->cap && rules_grow(st)) {
             oom = 1;
@@ -351,29 +416,13 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
             u->key = key;
             st->used++;
         }
-        int64_t t = lt[i];
+        int64_t t = lt[i] - day_start;
         if (u->seen && t < u->prev_t) {
             bad = i;
             break;
         }
-        int inw = t >= ws && t < we;
-        u->present |= inw;
-        int a = act[i];
-        if (a == 0) {
-            if (u->open) close_session(u, mult);
-            u->open = 1;
-        } else if (u->open) {
-            int64_t gap = t - u->prev_t;
-            if (gap > timeout) {
-                close_session(u, mult);
-            } else {
-                if (inw && gap >= min_gap) u->cur += gap;
-                if (a == 3) u->marked = 1;
-                else if (a == 1) close_session(u, mult);
-            }
-        }
-        u->prev_t = t;
-        u->seen = 1;
+        if (summary) sum_event(st, u, t, act[i]);
+        else rules_event(st, u, t, act[i]);
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&ub);
@@ -386,6 +435,10 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
     }
     return PyLong_FromSsize_t(bad);
 }
+
+static PyObject *py_rules_feed(PyObject *self, PyObject *args) { return feed_events(args, 0); }
+
+static PyObject *py_sum_feed(PyObject *self, PyObject *args) { return feed_events(args, 1); }
 
 static PyObject *py_rules_users(PyObject *self, PyObject *args) {
     PyObject *cap;
@@ -488,183 +541,18 @@ done:
  * seconds into the day. sum_feed returns -1, or the index of the first event older than its
  * user's previous one (the caller then sorts the day and uses the NumPy code). */
 
-typedef struct {
-    uint64_t key;
-    int64_t first_t, prev_t, head_add, closed_total, closed_count, cur;
-    int8_t first_act;
-    uint8_t head_alive, head_post, open, marked;
-} day_user;
-
-typedef struct {
-    day_user *slots;
-    size_t cap, used;
-    int64_t min_gap, timeout, mult;
-} sum_state;
-
-static void sum_free(PyObject *cap) {
-    sum_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.sum");
-    if (st) {
-        free(st->slots);
-        free(st);
-    }
-}
-
-static int sum_alloc(sum_state *st, size_t cap) {
-    day_user *sl = malloc(cap * sizeof(day_user));
-    if (!sl) return -1;
-    for (size_t k = 0; k < cap; k++) sl[k].key = EMPTY;
-    st->slots = sl;
-    st->cap = cap;
-    return 0;
-}
-
-static inline day_user *sum_find(sum_state *st, uint64_t key) {
-    size_t mask = st->cap - 1, h = mix(key) & mask;
-    for (;;) {
-        day_user *u = &st->slots[h];
-        if (u->key == key || u->key == EMPTY) return u;
-        h = (h + 1) & mask;
-    }
-}
-
-static int sum_grow(sum_state *st) {
-    day_user *old = st->slots;
-    size_t oc = st->cap;
-    if (sum_alloc(st, oc * 2)) {
-        st->slots = old;
-        st->cap = oc;
-        return -1;
-    }
-    for (size_t k = 0; k < oc; k++)
-        if (old[k].key != EMPTY) *sum_find(st, old[k].key) = old[k];
-    free(old);
-    return 0;
-}
-
 static PyObject *py_sum_new(PyObject *self, PyObject *args) {
     long long min_gap, timeout, mult;
     if (!PyArg_ParseTuple(args, "LLL", &min_gap, &timeout, &mult)) return NULL;
-    sum_state *st = calloc(1, sizeof(sum_state));
-    if (!st || sum_alloc(st, 1 << 12)) {
-        free(st);
-        return PyErr_NoMemory();
-    }
-    st->min_gap = min_gap;
-    st->timeout = timeout;
-    st->mult = mult;
-    PyObject *cap = PyCapsule_New(st, "video_analytics._fastlog.sum", sum_free);
-    if (!cap) {
-        free(st->slots);
-        free(st);
-    }
+    PyObject *targs = Py_BuildValue("LLLLL", 0LL, 0LL, min_gap, timeout, mult);
+    if (!targs) return NULL;
+    PyObject *cap = py_rules_new(self, targs);
+    Py_DECREF(targs);
     return cap;
 }
 
-static inline void sum_close(day_user *u, int64_t mult) {
-    u->closed_total += u->marked ? u->cur * mult : u->cur;
-    u->closed_count += u->cur > 0;
-    u->open = 0;
-    u->cur = 0;
-    u->marked = 0;
-}
-
-static PyObject *py_sum_feed(PyObject *self, PyObject *args) {
-    PyObject *cap;
-    Py_buffer ub, tb, ab;
-    long long day_start;
-    if (!PyArg_ParseTuple(args, "Oy*y*y*L", &cap, &ub, &tb, &ab, &day_start)) return NULL;
-    sum_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.sum");
-    Py_ssize_t n = ub.len / 8, bad = -1;
-    int oom = 0, bad_key = 0;
-    if (!st || tb.len / 8 != n || ab.len != n) {
-        if (st) PyErr_SetString(PyExc_ValueError, "uid, lt and act must have the same length");
-        PyBuffer_Release(&ub);
-        PyBuffer_Release(&tb);
-        PyBuffer_Release(&ab);
-        return NULL;
-    }
-    const int64_t *uid = ub.buf, *lt = tb.buf;
-    const int8_t *act = ab.buf;
-    Py_BEGIN_ALLOW_THREADS
-    const int64_t min_gap = st->min_gap, timeout = st->timeout, mult = st->mult;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (st->used * 2 >= st->cap && sum_grow(st)) {
-            oom = 1;
-            break;
-        }
-        uint64_t key = (uint64_t)uid[i];
-        if (key == EMPTY) {
-            bad_key = 1;
-            break;
-        }
-        day_user *u = sum_find(st, key);
-        int64_t t = lt[i] - day_start;
-        int a = act[i];
-        if (u->key == EMPTY) {
-            memset(u, 0, sizeof(*u));
-            u->key = key;
-            st->used++;
-            u->first_t = t;
-            u->first_act = (int8_t)a;
-            if (a == 0) {
-                u->open = 1;
-            } else {
-                u->head_alive = a != 1;
-                u->head_post = a == 3;
-            }
-            u->prev_t = t;
-            continue;
-        }
-        if (t < u->prev_t) {
-            bad = i;
-            break;
-        }
-        int64_t gap = t - u->prev_t;
-        if (a == 0) {
-            u->head_alive = 0;
-            if (u->open) sum_close(u, mult);
-            u->open = 1;
-        } else if (u->head_alive) {
-            if (gap > timeout) {
-                u->head_alive = 0;
-            } else {
-                if (gap >= min_gap) u->head_add += gap;
-                if (a == 3) u->head_post = 1;
-                else if (a == 1) u->head_alive = 0;
-            }
-        } else if (u->open) {
-            if (gap > timeout) {
-                sum_close(u, mult);
-            } else {
-                if (gap >= min_gap) u->cur += gap;
-                if (a == 3) u->marked = 1;
-                else if (a == 1) sum_close(u, mult);
-            }
-        }
-        u->prev_t = t;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&ub);
-    PyBuffer_Release(&tb);
-    PyBuffer_Release(&ab);
-    if (oom) return PyErr_NoMemory();
-    if (bad_key) {
-        PyErr_SetString(PyExc_ValueError, "userid -1 is not a valid userid");
-        return NULL;
-    }
-    return PyLong_FromSsize_t(bad);
-}
-
-static PyObject *py_sum_users(PyObject *self, PyObject *args) {
-    PyObject *cap;
-    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    sum_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.sum");
-    if (!st) return NULL;
-    return PyLong_FromSize_t(st->used);
-}
-
 /* sum_result(state, uid, first_t, first_act, last_t, head_add, flags, closed_total, closed_count, tail_add)
- * writes one row per user (unordered; buffers of capacity sum_users(state)); flags as day_summary. */
+ * writes one row per user (unordered; buffers of capacity rules_users(state)); flags as day_summary. */
 static PyObject *py_sum_result(PyObject *self, PyObject *args) {
     PyObject *cap;
     Py_buffer b[9];
@@ -672,7 +560,7 @@ static PyObject *py_sum_result(PyObject *self, PyObject *args) {
                           &b[7], &b[8]))
         return NULL;
     static const int width[9] = {8, 4, 1, 4, 4, 1, 8, 4, 4};
-    sum_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.sum");
+    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
     PyObject *ret = NULL;
     if (!st) goto done;
     for (int k = 0; k < 9; k++) {
@@ -686,7 +574,7 @@ static PyObject *py_sum_result(PyObject *self, PyObject *args) {
     int8_t *fa = b[2].buf, *fl = b[5].buf;
     Py_ssize_t k = 0;
     for (size_t h = 0; h < st->cap; h++) {
-        day_user *u = &st->slots[h];
+        user_state *u = &st->slots[h];
         if (u->key == EMPTY) continue;
         int first_login = u->first_act == 0;
         uo[k] = (int64_t)u->key;
@@ -696,8 +584,8 @@ static PyObject *py_sum_result(PyObject *self, PyObject *args) {
         ha[k] = first_login ? 0 : (int32_t)u->head_add;
         fl[k] = (int8_t)((first_login ? 0 : (u->head_post ? 1 : 0) | (u->head_alive ? 2 : 0))
                          | (u->open ? 4 : 0) | (u->open && u->marked ? 8 : 0));
-        ct[k] = u->closed_total;
-        cc[k] = (int32_t)u->closed_count;
+        ct[k] = u->total;
+        cc[k] = (int32_t)u->sessions;
         ta[k] = u->open ? (int32_t)u->cur : 0;
         k++;
     }
@@ -791,7 +679,6 @@ static PyMethodDef methods[] = {
     {"rules_feed_summary", py_rules_feed_summary, METH_VARARGS, "Feed one day's summary rows, days in order."},
     {"sum_new", py_sum_new, METH_VARARGS, "A new day-summary state."},
     {"sum_feed", py_sum_feed, METH_VARARGS, "Feed one day's events in file order."},
-    {"sum_users", py_sum_users, METH_VARARGS, "Users seen so far."},
     {"sum_result", py_sum_result, METH_VARARGS, "Write the day's per-user summary rows."},
     {NULL, NULL, 0, NULL},
 };

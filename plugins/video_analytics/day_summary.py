@@ -140,7 +140,7 @@ class StreamingSummary:
     def result(self) -> dict[str, np.ndarray]:
         if not self.ok:
             raise RuntimeError("events went back in time for a user: sort them and use summarize()")
-        cap = _fastlog.sum_users(self._state)
+        cap = _fastlog.rules_users(self._state)
         cols = [np.empty(cap, d) for d in DTYPES]
         k = _fastlog.sum_result(self._state, *cols)
         order = np.argsort(cols[0][:k], kind="stable")
