@@ -91,22 +91,20 @@ class DaySummary:
 
 
 class _DayParse:
-    """One day's file being parsed, block by block: its tally, times outside the day, and the C summariser
-    (the events are kept until the day ends, in case a user's time goes back in the file: then NumPy
-    sorts and summarises the day)."""
+    """One day's file being parsed, block by block: its tally, times outside the day, and the C summariser.
+    When a user's time goes back in the file (or without the accelerator), ``summary`` reads the file
+    again, sorts the day and summarises it with NumPy."""
 
-    def __init__(self, path: str, day: date, rules: core.Rules):
-        self.path, self.rules = path, rules
+    def __init__(self, path: str, day: date, rules: core.Rules, block_bytes: int):
+        self.path, self.rules, self.block_bytes = path, rules, block_bytes
         self.start = core.epoch_day(day) * 86400
         self.tally = BlockTally()
         self.stream = ds.StreamingSummary(self.start, rules) if ds.HAVE_FAST else None
-        self.parts: list[tuple] = []
         self.outside = 0
 
     def add(self, p) -> None:
         self.tally.add(self.path, p)
         self.outside += ds.out_of_day(p.logtime, self.start)
-        self.parts.append((p.userid, p.logtime, p.action))
         if self.stream is not None and not self.outside:
             self.stream.feed(p.userid, p.logtime, p.action)
 
@@ -115,7 +113,9 @@ class _DayParse:
             return ds.empty()
         if self.stream is not None and self.stream.ok:
             return self.stream.result()
-        uid, lt, act = (np.concatenate([x[k] for x in self.parts]) if self.parts else np.empty(0, t)
+        self.stream = None
+        parts = [(p.userid, p.logtime, p.action) for _, p in parsed_blocks([self.path], self.block_bytes)]
+        uid, lt, act = (np.concatenate([x[k] for x in parts]) if parts else np.empty(0, t)
                         for k, t in enumerate((np.int64, np.int64, np.int8)))
         return ds.summarize(uid, lt, act, self.start, self.rules)
 
@@ -189,17 +189,27 @@ def load_many(root, files: list[tuple[str, date]], rules: core.Rules, block_byte
             todo.append((path, day, ident, rel))
     if not todo:
         return out
-    parses = [_DayParse(path, day, rules) for path, day, _, _ in todo]
     gen = parsed_blocks([t[0] for t in todo], block_bytes)
     blocks = prefetch(gen, parse_threads() if threads is None else threads)
+    current = [None, None]  # (index, _DayParse) of the file being read
+
+    def finish_until(stop: int) -> None:  # every file before ``stop`` is read: summarise and store it
+        for k in range(stop):
+            path, day, ident, rel = todo[k]
+            if path not in out:
+                d = current[1] if current[0] == k else _DayParse(path, day, rules, block_bytes)  # empty file
+                out[path] = _finish(root, d, day, ident, rel)
+
     try:
         for fi, p in blocks:
-            parses[fi].add(p)
+            if current[0] != fi:
+                finish_until(fi)
+                current[:] = [fi, _DayParse(todo[fi][0], todo[fi][1], rules, block_bytes)]
+            current[1].add(p)
     finally:
         blocks.close()
         gen.close()
-    for (path, day, ident, rel), d in zip(todo, parses, strict=True):
-        out[path] = _finish(root, d, day, ident, rel)
+    finish_until(len(todo))
     return out
 
 

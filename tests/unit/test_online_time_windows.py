@@ -221,3 +221,17 @@ def test_the_dag_task_writes_each_window_and_skips_one_without_its_logs(logs, tm
     assert (run / "w1" / "totals.json").exists() and (run / "w7" / "totals.json").exists()
     assert json.loads((run / "w30" / "skipped.json").read_text())["window_days"] == 30
     assert tasks.online_windows(ctx)["w7"]["days_reused"] and not tasks.online_windows(ctx)["w7"]["days_parsed"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_empty_files_and_either_summariser_give_the_oracle(logs, root, monkeypatch, fast):
+    from video_analytics import day_summary as ds
+
+    monkeypatch.setattr(ds, "HAVE_FAST", ds.HAVE_FAST and fast)
+    (logs / f"{day(3).isoformat()}.log").write_text("")
+    (logs / f"{day(4).isoformat()}.log").write_text(HEADER)
+    totals = run_windows(root, str(logs), END, (7, 30), max_reject_rate=1.0)
+    for w in (7, 30):
+        want, rows_in, _ = oracle_for_dir(logs, END, w)
+        assert as_dict(root.read_table(window_path(END, w, "online_time.parquet"))) == want
+        assert totals[w]["rows_in"] == rows_in and totals[w]["mode"] == "summaries"
