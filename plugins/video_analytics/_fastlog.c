@@ -19,8 +19,8 @@
  *     [bounds[i], bounds[i + 1]).
  * sum_new / sum_feed / rules_users / sum_result: one day's per-user summary (video_analytics.day_summary),
  *     streamed in file order, with the same refusal of a user going back in time.
- * rules_feed_summary(state, <the 9 summary columns>, day_start, in_window): a day's summary into
- *     a rules_new state (days in order), for rules_result.
+ * merge_union / comb_feed: a window from its days' summaries, one merge walk per day over the
+ *     window's sorted userids (see their comments).
  * Streaming in (file date, line) order equals the (userid, logtime, file date, line) order of the
  * rules for every user whose times never go back, which rules_feed checks.
  */
@@ -595,77 +595,99 @@ done:
     return ret;
 }
 
-/* rules_feed_summary(state, uid, first_t, first_act, last_t, head_add, flags, closed_total, closed_count,
- * tail_add, day_start, in_window): one day's summary rows (video_analytics.day_summary, each user once)
- * into the rule state of rules_new, days in order; rules_result then gives the window's results. */
-static PyObject *py_rules_feed_summary(PyObject *self, PyObject *args) {
-    PyObject *cap;
-    Py_buffer b[9];
-    long long day_start;
+/* merge_union(a, b, out) -> k: the sorted union of two sorted arrays of distinct int64 into out
+ * (capacity len(a) + len(b)). */
+static PyObject *py_merge_union(PyObject *self, PyObject *args) {
+    Py_buffer ab, bb, ob;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &ab, &bb, &ob)) return NULL;
+    Py_ssize_t na = ab.len / 8, nb = bb.len / 8, i = 0, j = 0, k = 0;
+    PyObject *ret = NULL;
+    if (ob.len / 8 < na + nb) {
+        PyErr_SetString(PyExc_ValueError, "output buffer too small");
+    } else {
+        const int64_t *a = ab.buf, *b = bb.buf;
+        int64_t *o = ob.buf;
+        while (i < na && j < nb) {
+            int64_t x = a[i], y = b[j];
+            o[k++] = x < y ? x : y;
+            i += x <= y;
+            j += y <= x;
+        }
+        while (i < na) o[k++] = a[i++];
+        while (j < nb) o[k++] = b[j++];
+        ret = PyLong_FromSsize_t(k);
+    }
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&bb);
+    PyBuffer_Release(&ob);
+    return ret;
+}
+
+/* comb_feed(users, state, <the 9 summary columns>, day_start, in_window, min_gap, timeout, mult): one day's
+ * summary (video_analytics.day_summary, sorted by userid) into the window's state, days in order. users
+ * is the sorted union of the window's userids; state has 5 int64 per user: previous event, the open
+ * session's in-window seconds, total, sessions, and bits 1 open, 2 marked, 4 present. One merge walk. */
+static PyObject *py_comb_feed(PyObject *self, PyObject *args) {
+    Py_buffer ub, sb, b[9];
+    long long day_start, min_gap, timeout, mult;
     int inw;
-    if (!PyArg_ParseTuple(args, "Oy*y*y*y*y*y*y*y*y*Lp", &cap, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
-                          &b[7], &b[8], &day_start, &inw))
+    if (!PyArg_ParseTuple(args, "y*w*y*y*y*y*y*y*y*y*y*LpLLL", &ub, &sb, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                          &b[6], &b[7], &b[8], &day_start, &inw, &min_gap, &timeout, &mult))
         return NULL;
     static const int width[9] = {8, 4, 1, 4, 4, 1, 8, 4, 4};
-    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
     PyObject *ret = NULL;
-    int oom = 0;
-    if (!st) goto done;
-    Py_ssize_t n = b[0].len / 8;
-    for (int k = 0; k < 9; k++) {
-        if (b[k].len != n * width[k]) {
-            PyErr_SetString(PyExc_ValueError, "summary columns must have the same length");
-            goto done;
-        }
+    Py_ssize_t nu = ub.len / 8, n = b[0].len / 8, j = 0, missing = 0;
+    int ok = sb.len == nu * 40;
+    for (int k = 0; k < 9; k++) ok &= b[k].len == n * width[k];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "state or summary columns of the wrong length");
+        goto done;
     }
-    const int64_t *uid = b[0].buf, *ct = b[6].buf;
+    const int64_t *users = ub.buf, *uid = b[0].buf, *ct = b[6].buf;
+    int64_t *state = sb.buf;
     const int32_t *ft = b[1].buf, *lt = b[3].buf, *ha = b[4].buf, *cc = b[7].buf, *ta = b[8].buf;
     const int8_t *fa = b[2].buf, *fl = b[5].buf;
     Py_BEGIN_ALLOW_THREADS
-    const int64_t min_gap = st->min_gap, timeout = st->timeout, mult = st->mult;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (st->used * 2 >= st->cap && rules_grow(st)) {
-            oom = 1;
+        while (j < nu && users[j] < uid[i]) j++;
+        if (j == nu || users[j] != uid[i]) {
+            missing = 1;
             break;
         }
-        uint64_t key = (uint64_t)uid[i];
-        if (key == EMPTY) continue;
-        user_state *u = rules_find(st, key);
-        if (u->key == EMPTY) {
-            memset(u, 0, sizeof(*u));
-            u->key = key;
-            st->used++;
-        }
-        int f = fl[i], cont = 0;
-        if (u->open) {
-            int64_t gap = day_start + ft[i] - u->prev_t;
+        int64_t *u = state + 5 * j;  /* prev, cur, total, sessions, bits */
+        int f = fl[i], cont = 0, bits = (int)u[4];
+        if (bits & 1) {
+            int64_t gap = day_start + ft[i] - u[0];
             cont = fa[i] != 0 && gap <= timeout;
-            if (!cont) {
-                close_session(u, mult);
-            } else {
-                if (inw) u->cur += (gap >= min_gap ? gap : 0) + ha[i];
-                if (f & 1) u->marked = 1;
-                if (!(f & 2)) close_session(u, mult);
+            if (cont) {
+                if (inw) u[1] += (gap >= min_gap ? gap : 0) + ha[i];
+                if (f & 1) bits |= 2;
+            }
+            if (!cont || !(f & 2)) { /* the carried session closes */
+                u[2] += (bits & 2) ? u[1] * mult : u[1];
+                u[3] += u[1] > 0;
+                u[1] = 0;
+                bits &= ~3;
             }
         }
         if (!(cont && (f & 2))) {
             if (inw) {
-                u->total += ct[i];
-                u->sessions += cc[i];
+                u[2] += ct[i];
+                u[3] += cc[i];
             }
-            u->open = (f & 4) != 0;
-            u->cur = inw ? ta[i] : 0;
-            u->marked = (f & 8) != 0;
+            u[1] = (inw && (f & 4)) ? ta[i] : 0;
+            bits = (bits & ~3) | ((f & 4) ? 1 : 0) | ((f & 4) && (f & 8) ? 2 : 0);
         }
-        u->prev_t = day_start + lt[i];
-        u->present |= inw;
-        u->seen = 1;
+        u[0] = day_start + lt[i];
+        u[4] = bits | (inw ? 4 : 0);
     }
     Py_END_ALLOW_THREADS
-    if (oom) PyErr_NoMemory();
+    if (missing) PyErr_SetString(PyExc_ValueError, "a summary's userid is not in users (or not sorted)");
     else ret = PyLong_FromSsize_t(n);
 done:
-    for (int j = 0; j < 9; j++) PyBuffer_Release(&b[j]);
+    PyBuffer_Release(&ub);
+    PyBuffer_Release(&sb);
+    for (int k = 0; k < 9; k++) PyBuffer_Release(&b[k]);
     return ret;
 }
 
@@ -676,7 +698,8 @@ static PyMethodDef methods[] = {
     {"rules_feed", py_rules_feed, METH_VARARGS, "Feed events in (file date, line) order."},
     {"rules_users", py_rules_users, METH_VARARGS, "Users seen so far."},
     {"rules_result", py_rules_result, METH_VARARGS, "Close open sessions and write the per-user results."},
-    {"rules_feed_summary", py_rules_feed_summary, METH_VARARGS, "Feed one day's summary rows, days in order."},
+    {"merge_union", py_merge_union, METH_VARARGS, "The sorted union of two sorted arrays of distinct int64."},
+    {"comb_feed", py_comb_feed, METH_VARARGS, "One day's summary into a window's state (see the source)."},
     {"sum_new", py_sum_new, METH_VARARGS, "A new day-summary state."},
     {"sum_feed", py_sum_feed, METH_VARARGS, "Feed one day's events in file order."},
     {"sum_result", py_sum_result, METH_VARARGS, "Write the day's per-user summary rows."},

@@ -117,7 +117,7 @@ def summarize(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, day_s
     return {c: np.asarray(v).astype(d, copy=False) for c, v, d in zip(COLUMNS, cols, DTYPES, strict=True)}
 
 
-HAVE_FAST = _fastlog is not None and hasattr(_fastlog, "rules_feed_summary")
+HAVE_FAST = _fastlog is not None and hasattr(_fastlog, "comb_feed")
 
 
 class StreamingSummary:
@@ -148,13 +148,12 @@ class StreamingSummary:
 
 
 class Combiner:
-    """The rules' state per user, advanced one day's summary at a time (days in order, each once): one C
-    state per user when built (``fast``), else NumPy over all users of the days at once."""
+    """The rules' state per user, advanced one day's summary at a time (days in order, each once). With
+    the accelerator (``fast``), C merge walks over the window's sorted userids; else NumPy."""
 
     def __init__(self, rules: Rules = DEFAULT_RULES, fast: bool | None = None):
         self.rules = rules
         self.fast = HAVE_FAST if fast is None else fast
-        self._c = _fastlog.rules_new(0, 0, rules.min_gap, rules.timeout, rules.post_multiplier) if self.fast else None
         self._days: list[tuple[int, bool, dict]] = []
         self._last: int | None = None
 
@@ -163,25 +162,16 @@ class Combiner:
         if self._last is not None and day_start <= self._last:
             raise ValueError("days must be added in order, each once")
         self._last = day_start
-        if not len(summary["userid"]):
-            return
-        if self._c is not None:
-            cols = [np.ascontiguousarray(summary[c], d) for c, d in zip(COLUMNS, DTYPES, strict=True)]
-            _fastlog.rules_feed_summary(self._c, *cols, day_start, in_window)
-        else:
+        if len(summary["userid"]):
             self._days.append((day_start, in_window, summary))
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(userid, online_seconds, sessions)`` of users with an event in a window day, by userid."""
-        if self._c is not None:
-            cap = _fastlog.rules_users(self._c)
-            u, o, s = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64)
-            k = _fastlog.rules_result(self._c, u, o, s)
-            order = np.argsort(u[:k], kind="stable")
-            return u[:k][order], o[:k][order], s[:k][order]
         if not self._days:
             e = np.empty(0, np.int64)
             return e, e.copy(), e.copy()
+        if self.fast:
+            return self._result_fast()
         users, inv = np.unique(np.concatenate([s["userid"] for _, _, s in self._days]), return_inverse=True)
         st = _State(len(users), self.rules)
         pos = 0
@@ -192,6 +182,23 @@ class Combiner:
         st.close(np.flatnonzero(st.open))
         keep = st.present
         return users[keep], st.total[keep], st.sessions[keep]
+
+    def _result_fast(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = self.rules
+        users = np.empty(0, np.int64)
+        for _, _, s in self._days:
+            out = np.empty(len(users) + len(s["userid"]), np.int64)
+            users = out[:_fastlog.merge_union(users, np.ascontiguousarray(s["userid"], np.int64), out)]
+        state = np.zeros((len(users), 5), np.int64)  # previous event, open session's seconds, total, sessions, bits
+        for day_start, inw, s in self._days:
+            cols = [np.ascontiguousarray(s[c], d) for c, d in zip(COLUMNS, DTYPES, strict=True)]
+            _fastlog.comb_feed(users, state, *cols, day_start, inw, r.min_gap, r.timeout, r.post_multiplier)
+        bits, cur = state[:, 4], state[:, 1]
+        is_open = (bits & 1) > 0
+        total = state[:, 2] + np.where(is_open, np.where(bits & 2, cur * r.post_multiplier, cur), 0)
+        sessions = state[:, 3] + (is_open & (cur > 0))
+        keep = (bits & 4) > 0
+        return users[keep], total[keep], sessions[keep]
 
 
 class _State:
