@@ -319,7 +319,7 @@ def main() -> int:
             out = str(res_dir / f"{m}.parquet")
             if m == "cli":
                 cmd = [str(ROOT / ".venv/bin/video-analytics"), "online-time", "--log-dir", log_dir, "--end",
-                       END.isoformat(), "--out", out, "--work-dir", str(res_dir / "work")]
+                       END.isoformat(), "--out", out]  # no --data-root: every file read, as before summaries
                 n = runs
             elif m == "loop" and events > loop_max:
                 wall, rss = last_loop
