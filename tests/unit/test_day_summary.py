@@ -193,3 +193,14 @@ def test_the_streamed_summary_refuses_a_user_going_back():
     assert not s.feed(np.array([1, 2, 1], np.int64), np.array([10, 5, 9], np.int64), np.zeros(3, np.int8))
     with pytest.raises(RuntimeError):
         s.result()
+
+
+@pytest.mark.skipif(not ds.HAVE_FAST, reason="the C accelerator is not built")
+def test_the_c_merge_walk_refuses_a_userid_it_was_not_given():
+    s = ds.summarize(np.array([5], np.int64), np.array([10], np.int64), np.array([core.LOGIN], np.int8), 0)
+    users, state = np.array([4, 6], np.int64), np.zeros((2, 5), np.int64)
+    cols = [s[c] for c in ds.COLUMNS]
+    with pytest.raises(ValueError, match="not in users"):
+        ds._fastlog.comb_feed(users, state, *cols, 0, True, 3, 600, 3)
+    out = np.empty(4, np.int64)  # room for both
+    assert out[:ds._fastlog.merge_union(users, np.array([5, 6], np.int64), out)].tolist() == [4, 5, 6]

@@ -235,3 +235,16 @@ def test_empty_files_and_either_summariser_give_the_oracle(logs, root, monkeypat
         want, rows_in, _ = oracle_for_dir(logs, END, w)
         assert as_dict(root.read_table(window_path(END, w, "online_time.parquet"))) == want
         assert totals[w]["rows_in"] == rows_in and totals[w]["mode"] == "summaries"
+
+
+def test_a_summary_without_its_columns_is_parsed_again(logs, root):
+    import pyarrow as pa
+
+    path = str(logs / f"{END.isoformat()}.log")
+    s = load_or_parse(root, path, END, core.Rules())
+    (rel,) = root.glob(f"{SUMMARY_DIR}/{END.isoformat()}-*.arrow")
+    table = pa.table({"userid": pa.array([1], pa.int64())}).replace_schema_metadata({"summary": "{}"})
+    with pa.OSFile(rel, "wb") as fh, pa.ipc.new_file(fh, table.schema) as w:
+        w.write_table(table)
+    again = load_or_parse(root, path, END, core.Rules())
+    assert again.parsed and again.meta["users"] == s.meta["users"]
