@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 SUMMARY_DIR = "online_time/summaries"
 SAMPLE_BLOCK = 16 << 10
 SAMPLE_BLOCKS = 16
+BYTES_PER_USER_DAY = 400  # about 12 events of 34 bytes: sizes the summariser's table once (a guess)
+MAX_USERS_HINT = 1 << 20
 _PA = {np.int64: pa.int64(), np.int32: pa.int32(), np.int8: pa.int8()}
 SCHEMA = pa.schema([(c, _PA[d]) for c, d in zip(ds.COLUMNS, ds.DTYPES, strict=True)])
 
@@ -95,11 +97,12 @@ class _DayParse:
     When a user's time goes back in the file (or without the accelerator), ``summary`` reads the file
     again, sorts the day and summarises it with NumPy."""
 
-    def __init__(self, path: str, day: date, rules: core.Rules, block_bytes: int):
+    def __init__(self, path: str, day: date, rules: core.Rules, block_bytes: int, size: int = 0):
         self.path, self.rules, self.block_bytes = path, rules, block_bytes
         self.start = core.epoch_day(day) * 86400
         self.tally = BlockTally()
-        self.stream = ds.StreamingSummary(self.start, rules) if ds.HAVE_FAST else None
+        users = min(size // BYTES_PER_USER_DAY, MAX_USERS_HINT)
+        self.stream = ds.StreamingSummary(self.start, rules, users) if ds.HAVE_FAST else None
         self.outside = 0
 
     def add(self, p) -> None:
@@ -204,7 +207,7 @@ def load_many(root, files: list[tuple[str, date]], rules: core.Rules, block_byte
         for fi, p in blocks:
             if current[0] != fi:
                 finish_until(fi)
-                current[:] = [fi, _DayParse(todo[fi][0], todo[fi][1], rules, block_bytes)]
+                current[:] = [fi, _DayParse(todo[fi][0], todo[fi][1], rules, block_bytes, todo[fi][2]["size"])]
             current[1].add(p)
     finally:
         blocks.close()

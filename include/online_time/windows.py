@@ -91,20 +91,29 @@ def run_window(root: DataRoot, cache: SummaryCache, log_dir: str, end: date, win
               "result_path": result_path, "rejects_path": rejects_path, "missing_days": missing_days}
     root.write_json(totals, window_path(end, window_days, "totals.json"))
     if report:
-        write_report(root, end, totals, result, rejects)
+        write_report(root, end, totals)
     return totals, result
 
 
-def write_report(root: DataRoot, end: date, totals: dict, result: pa.Table, rejects: pa.Table) -> dict:
+def _copy(root: DataRoot, src: str, dst: str) -> None:
+    """Copy a file of the data root, whole or not at all."""
+    final = root.path(dst)
+    tmp = root.tmp_name(final)
+    with root.writing(final, tmp):
+        root.fs.cp_file(root.path(src), tmp)
+        root.fs.mv(tmp, final)
+
+
+def write_report(root: DataRoot, end: date, totals: dict) -> dict:
     """The window as the day's report in ``online_time/<end>/`` (what ``verify`` and the day pages read,
     as a full run writes it): ``partition.json`` (mode ``summaries``), the result, rejects, ``totals.json``."""
     from include.online_time.sort_and_partition import clear_run
 
     clear_run(root, end)
     rejects_path = conv.online_time_path(end, "rejects.parquet")
-    root.write_table(rejects, rejects_path)
+    _copy(root, totals["rejects_path"], rejects_path)
     result_path = conv.online_time_path(end, "online_time.parquet")
-    root.write_table(result, result_path)
+    _copy(root, totals["result_path"], result_path)
     common = {"end": end.isoformat(), "rows_in": totals["rows_in"], "rows_parsed": totals["rows_parsed"],
               "rejects": totals["rejects"], "distinct_users_in_window": totals["users"],
               "missing_days": totals["missing_days"]}

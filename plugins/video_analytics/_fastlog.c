@@ -7,7 +7,8 @@
  *     given writable buffers (int64, int64, int8, int32; capacity len(data) // 25 + 1) and
  *     returns (events, rejects, rows_in, lines) where rejects is bytes of int64 quadruples
  *     (line index in the block, start offset, end offset, reason 1..6).
- * rules_new(win_start, win_stop, min_gap, timeout, multiplier) -> state (capsule)
+ * rules_new(win_start, win_stop, min_gap, timeout, multiplier[, users]) -> state (capsule); users: the
+ *     number expected, to size the hash table once
  * rules_feed(state, uid, lt, act) -> -1 when every user's events so far came in non-decreasing
  *     time, else the index of the first event older than its user's previous one (nothing
  *     of the call is applied then, only the events before it).
@@ -294,9 +295,12 @@ static int rules_grow(rules_state *st) {
 
 static PyObject *py_rules_new(PyObject *self, PyObject *args) {
     long long ws, we, min_gap, timeout, mult;
-    if (!PyArg_ParseTuple(args, "LLLLL", &ws, &we, &min_gap, &timeout, &mult)) return NULL;
+    Py_ssize_t users = 0; /* optional: the users expected, to size the table once */
+    if (!PyArg_ParseTuple(args, "LLLLL|n", &ws, &we, &min_gap, &timeout, &mult, &users)) return NULL;
+    size_t cap0 = 1 << 12;
+    while (cap0 < (size_t)users * 2 && cap0 < ((size_t)1 << 24)) cap0 <<= 1;
     rules_state *st = calloc(1, sizeof(rules_state));
-    if (!st || rules_alloc(st, 1 << 12)) {
+    if (!st || rules_alloc(st, cap0)) {
         free(st);
         return PyErr_NoMemory();
     }
@@ -543,8 +547,9 @@ done:
 
 static PyObject *py_sum_new(PyObject *self, PyObject *args) {
     long long min_gap, timeout, mult;
-    if (!PyArg_ParseTuple(args, "LLL", &min_gap, &timeout, &mult)) return NULL;
-    PyObject *targs = Py_BuildValue("LLLLL", 0LL, 0LL, min_gap, timeout, mult);
+    Py_ssize_t users = 0;
+    if (!PyArg_ParseTuple(args, "LLL|n", &min_gap, &timeout, &mult, &users)) return NULL;
+    PyObject *targs = Py_BuildValue("LLLLLn", 0LL, 0LL, min_gap, timeout, mult, users);
     if (!targs) return NULL;
     PyObject *cap = py_rules_new(self, targs);
     Py_DECREF(targs);

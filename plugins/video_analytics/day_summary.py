@@ -125,9 +125,10 @@ class StreamingSummary:
     returns False once some user's time goes back in the day (then sort: use ``summarize``). Needs
     ``HAVE_FAST``."""
 
-    def __init__(self, day_start: int, rules: Rules = DEFAULT_RULES):
+    def __init__(self, day_start: int, rules: Rules = DEFAULT_RULES, users: int = 0):
+        """``users``: how many to expect (sizes the table once; it grows as needed anyway)."""
         self.day_start = day_start
-        self._state = _fastlog.sum_new(rules.min_gap, rules.timeout, rules.post_multiplier)
+        self._state = _fastlog.sum_new(rules.min_gap, rules.timeout, rules.post_multiplier, users)
         self.ok = True
 
     def feed(self, userid: np.ndarray, logtime: np.ndarray, action: np.ndarray) -> bool:
@@ -143,7 +144,7 @@ class StreamingSummary:
         cap = _fastlog.rules_users(self._state)
         cols = [np.empty(cap, d) for d in DTYPES]
         k = _fastlog.sum_result(self._state, *cols)
-        order = np.argsort(cols[0][:k], kind="stable")
+        order = np.argsort(cols[0][:k])  # userids are distinct: no need of a stable sort
         return {c: v[:k][order] for c, v in zip(COLUMNS, cols, strict=True)}
 
 
