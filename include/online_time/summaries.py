@@ -93,9 +93,9 @@ class DaySummary:
 
 
 class _DayParse:
-    """One day's file being parsed, block by block: its tally, times outside the day, and the C summariser.
-    When a user's time goes back in the file (or without the accelerator), ``summary`` reads the file
-    again, sorts the day and summarises it with NumPy."""
+    """One day's file being parsed, block by block: its tally and the C summariser (which counts the times
+    outside the day). When a user's time goes back in the file, ``summary`` reads the file again, sorts
+    the day and summarises it with NumPy (without the accelerator the events are kept for that)."""
 
     def __init__(self, path: str, day: date, rules: core.Rules, block_bytes: int, size: int = 0):
         self.path, self.rules, self.block_bytes = path, rules, block_bytes
@@ -103,24 +103,30 @@ class _DayParse:
         self.tally = BlockTally()
         users = min(size // BYTES_PER_USER_DAY, MAX_USERS_HINT)
         self.stream = ds.StreamingSummary(self.start, rules, users) if ds.HAVE_FAST else None
+        self.parts: list[tuple] | None = None if self.stream is not None else []  # NumPy only: the day's events
         self.outside = 0
 
     def add(self, p) -> None:
         self.tally.add(self.path, p)
-        self.outside += ds.out_of_day(p.logtime, self.start)
-        if self.stream is not None and not self.outside:
+        if self.stream is not None:
             self.stream.feed(p.userid, p.logtime, p.action)
+        else:
+            self.parts.append((p.userid, p.logtime, p.action))
 
     def summary(self) -> dict:
+        """The day's summary (empty when some time is outside the day: ``outside`` counts them)."""
+        if self.stream is not None:
+            self.outside = self.stream.outside()
         if self.outside:
             return ds.empty()
         if self.stream is not None and self.stream.ok:
             return self.stream.result()
-        self.stream = None
-        parts = [(p.userid, p.logtime, p.action) for _, p in parsed_blocks([self.path], self.block_bytes)]
+        parts = self.parts if self.parts is not None else [
+            (p.userid, p.logtime, p.action) for _, p in parsed_blocks([self.path], self.block_bytes)]
         uid, lt, act = (np.concatenate([x[k] for x in parts]) if parts else np.empty(0, t)
                         for k, t in enumerate((np.int64, np.int64, np.int8)))
-        return ds.summarize(uid, lt, act, self.start, self.rules)
+        self.outside = ds.out_of_day(lt, self.start)
+        return ds.empty() if self.outside else ds.summarize(uid, lt, act, self.start, self.rules)
 
 
 def _rejects_path(rel: str) -> str:

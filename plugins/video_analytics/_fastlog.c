@@ -18,7 +18,7 @@
  * split(uid, lt, act, shards, uid_out, lt_out, act_out, bounds_out) groups the events by
  *     online_time.shard_of (same hash), keeping their order within a shard; shard i is
  *     [bounds[i], bounds[i + 1]).
- * sum_new / sum_feed / rules_users / sum_result: one day's per-user summary (video_analytics.day_summary),
+ * sum_new / sum_feed / rules_users / sum_outside / sum_result: one day's per-user summary (video_analytics.day_summary),
  *     streamed in file order, with the same refusal of a user going back in time.
  * merge_union / comb_feed: a window from its days' summaries, one merge walk per day over the
  *     window's sorted userids (see their comments).
@@ -244,6 +244,7 @@ typedef struct {
     user_state *slots;
     size_t cap, used;
     int64_t ws, we, min_gap, timeout, mult;
+    int64_t outside; /* sum_feed: events outside their day, counted and left out */
 } rules_state;
 
 static inline uint64_t mix(uint64_t x) {
@@ -414,13 +415,17 @@ static PyObject *feed_events(PyObject *args, int summary) {
             bad_key = 1;
             break;
         }
+        int64_t t = lt[i] - day_start;
+        if (summary && (t < 0 || t >= 86400)) {
+            st->outside++;
+            continue;
+        }
         user_state *u = rules_find(st, key);
         if (u->key == EMPTY) {
             memset(u, 0, sizeof(*u));
             u->key = key;
             st->used++;
         }
-        int64_t t = lt[i] - day_start;
         if (u->seen && t < u->prev_t) {
             bad = i;
             break;
@@ -450,6 +455,14 @@ static PyObject *py_rules_users(PyObject *self, PyObject *args) {
     rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
     if (!st) return NULL;
     return PyLong_FromSize_t(st->used);
+}
+
+static PyObject *py_sum_outside(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
+    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
+    if (!st) return NULL;
+    return PyLong_FromLongLong(st->outside);
 }
 
 static PyObject *py_rules_result(PyObject *self, PyObject *args) {
@@ -706,7 +719,8 @@ static PyMethodDef methods[] = {
     {"merge_union", py_merge_union, METH_VARARGS, "The sorted union of two sorted arrays of distinct int64."},
     {"comb_feed", py_comb_feed, METH_VARARGS, "One day's summary into a window's state (see the source)."},
     {"sum_new", py_sum_new, METH_VARARGS, "A new day-summary state."},
-    {"sum_feed", py_sum_feed, METH_VARARGS, "Feed one day's events in file order."},
+    {"sum_feed", py_sum_feed, METH_VARARGS, "Feed one day's events in file order (times outside it: counted, left out)."},
+    {"sum_outside", py_sum_outside, METH_VARARGS, "Events fed whose time is outside the day."},
     {"sum_result", py_sum_result, METH_VARARGS, "Write the day's per-user summary rows."},
     {NULL, NULL, 0, NULL},
 };

@@ -117,13 +117,13 @@ def summarize(userid: np.ndarray, logtime: np.ndarray, action: np.ndarray, day_s
     return {c: np.asarray(v).astype(d, copy=False) for c, v, d in zip(COLUMNS, cols, DTYPES, strict=True)}
 
 
-HAVE_FAST = _fastlog is not None and hasattr(_fastlog, "comb_feed")
+HAVE_FAST = _fastlog is not None and hasattr(_fastlog, "sum_outside")
 
 
 class StreamingSummary:
     """``summarize`` fed in file order in any number of blocks, with one state per user (C); ``feed``
-    returns False once some user's time goes back in the day (then sort: use ``summarize``). Needs
-    ``HAVE_FAST``."""
+    returns False once some user's time goes back in the day (then sort: use ``summarize``). Events
+    outside the day are counted (``outside``) and left out. Needs ``HAVE_FAST``."""
 
     def __init__(self, day_start: int, rules: Rules = DEFAULT_RULES, users: int = 0):
         """``users``: how many to expect (sizes the table once; it grows as needed anyway)."""
@@ -137,6 +137,10 @@ class StreamingSummary:
                                         np.ascontiguousarray(logtime, np.int64),
                                         np.ascontiguousarray(action, np.int8), self.day_start) < 0
         return self.ok
+
+    def outside(self) -> int:
+        """Events fed whose time is outside the day (left out: such a day has no valid summary)."""
+        return _fastlog.sum_outside(self._state)
 
     def result(self) -> dict[str, np.ndarray]:
         if not self.ok:
