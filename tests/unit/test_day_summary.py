@@ -204,3 +204,10 @@ def test_the_c_merge_walk_refuses_a_userid_it_was_not_given():
         ds._fastlog.comb_feed(users, state, *cols, 0, True, 3, 600, 3)
     out = np.empty(4, np.int64)  # room for both
     assert out[:ds._fastlog.merge_union(users, np.array([5, 6], np.int64), out)].tolist() == [4, 5, 6]
+
+
+@pytest.mark.skipif(not ds.HAVE_FAST, reason="the C accelerator is not built")
+def test_the_streamed_summary_counts_times_outside_its_day():
+    s = ds.StreamingSummary(86400)
+    assert s.feed(np.array([1, 1, 2], np.int64), np.array([86399, 86400, 2 * 86400], np.int64), np.zeros(3, np.int8))
+    assert s.outside() == 2 and s.result()["userid"].tolist() == [1]
