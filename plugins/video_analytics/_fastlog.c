@@ -449,20 +449,21 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) { return feed_eve
 
 static PyObject *py_sum_feed(PyObject *self, PyObject *args) { return feed_events(args, 1); }
 
-static PyObject *py_rules_users(PyObject *self, PyObject *args) {
+/* The state of a rules_new / sum_new capsule argument, or NULL with an exception. */
+static rules_state *state_arg(PyObject *args) {
     PyObject *cap;
     if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
-    if (!st) return NULL;
-    return PyLong_FromSize_t(st->used);
+    return PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
+}
+
+static PyObject *py_rules_users(PyObject *self, PyObject *args) {
+    rules_state *st = state_arg(args);
+    return st ? PyLong_FromSize_t(st->used) : NULL;
 }
 
 static PyObject *py_sum_outside(PyObject *self, PyObject *args) {
-    PyObject *cap;
-    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
-    if (!st) return NULL;
-    return PyLong_FromLongLong(st->outside);
+    rules_state *st = state_arg(args);
+    return st ? PyLong_FromLongLong(st->outside) : NULL;
 }
 
 static PyObject *py_rules_result(PyObject *self, PyObject *args) {
