@@ -45,7 +45,7 @@ def run_window(work_dir: str, log_dir: str, end: date, out: str, *, window_days:
 
     ``rules``: ``min_gap``, ``timeout``, ``post_multiplier`` (CONTRACT §1; defaults otherwise).
     ``stream=False`` forces the sorting pipeline (``shards`` only matters there)."""
-    root = DataRoot(os.path.abspath(work_dir))
+    root = DataRoot(work_dir if "://" in work_dir else os.path.abspath(work_dir))
     table: list = []
     part, totals = compute(root, log_dir, end, window_days, lookback_days, max_reject_rate, rules, shards=shards,
                            stream=stream, result=table)
