@@ -10,6 +10,10 @@ of the child and its own children, sampled by psutil every 20 ms):
 
 Usage: ``.venv/bin/python bench/bench_online_time.py [--sizes 1M,10M,30M] [--runs 3]``.
 Generated logs are cached in bench/out/logs-<size>/.
+
+``--summaries`` instead measures the per-day summaries (issue 25) on a month of logs at the week's
+daily rate (32 files; the last 8 are the size's week): today's cold run, the cold run that stores
+summaries, and warm 1-, 7- and 30-day runs that parse only day D, plus the summaries' size.
 """
 
 from __future__ import annotations
@@ -135,6 +139,103 @@ def run_loop(log_dir: str, out: str) -> None:
                              "sessions": pa.array(cols[2], pa.int64())}), out)
 
 
+# --- per-day summaries (issue 25) ------------------------------------------------------------
+
+MONTH_END = date(2014, 2, 11)
+
+
+def ensure_month(events_per_week: int, label: str) -> str:
+    from include.sample_logs import generate_logs
+
+    d = OUT / f"month-{label}"
+    marker = d / "generated.json"
+    want = {"events": events_per_week * 32 // 8, "users": max(1000, events_per_week // 100), "seed": 7,
+            "end": MONTH_END.isoformat(), "days": 32}
+    if marker.exists() and json.loads(marker.read_text()).get("params") == want:
+        return str(d)
+    info = generate_logs(str(d), MONTH_END, days=32, users=want["users"], seed=7, events=want["events"])
+    marker.write_text(json.dumps({"params": want, "info": {k: v for k, v in info.items() if k != "files"}}))
+    return str(d)
+
+
+def run_json(cmd: list[str]) -> tuple[float, int, dict]:
+    """``measure`` of a CLI run with ``--json``: wall seconds, peak RSS and the printed totals."""
+    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False)
+    try:
+        wall, peak = measure(["sh", "-c", " ".join(cmd) + f" > {out.name}"])
+        return wall, peak, json.loads(Path(out.name).read_text())
+    finally:
+        os.unlink(out.name)
+
+
+def summaries_bench(label: str, runs: int) -> dict:
+    """Each scenario ``runs`` times (median): wall (process, start-up included) and ``seconds`` (the run's own
+    time, from ``--json``)."""
+    import shutil
+
+    log_dir = ensure_month(parse_size(label), label)
+    res = Path(tempfile.mkdtemp(prefix=f"sum-{label}-", dir=OUT))
+    cli = [str(ROOT / ".venv/bin/video-analytics"), "online-time", "--log-dir", log_dir, "--json"]
+    d, prev = MONTH_END.isoformat(), (MONTH_END - timedelta(days=1)).isoformat()
+    warm_root = res / "warm"
+    rows: dict = {"size": label, "loadavg": Path("/proc/loadavg").read_text().split()[0]}
+
+    def scenario(name: str, window: int, root: Path | None, before=None) -> None:
+        walls, secs, peaks, last = [], [], [], None
+        for _ in range(runs):
+            if before:
+                before()
+            cmd = cli + ["--end", d, "--window", str(window), "--out", str(res / f"{name}.parquet")]
+            wall, peak, last = run_json(cmd + (["--data-root", str(root)] if root else []))
+            walls.append(wall)
+            secs.append(last["seconds"])
+            peaks.append(peak)
+            print(f"{label} {name}: {wall:.2f}s (run {last['seconds']:.2f}s) parsed {len(last['days_parsed'])} "
+                  f"reused {len(last['days_reused'])}", file=sys.stderr, flush=True)
+        rows[name] = {"wall": statistics.median(walls), "seconds": statistics.median(secs), "rss": max(peaks),
+                      "days_parsed": len(last["days_parsed"]), "days_reused": len(last["days_reused"]),
+                      "users": last["users"], "online_seconds": last["online_seconds"]}
+
+    def fresh(path: Path):
+        return lambda: shutil.rmtree(path, ignore_errors=True)
+
+    def drop_day_d():
+        for f in (warm_root / "online_time" / "summaries").glob(f"{d}-*"):
+            f.unlink()
+
+    scenario("cold_today_w7", 7, None)
+    scenario("cold_summaries_w7", 7, res / "cold", fresh(res / "cold"))
+    scenario("cold_today_w30", 30, None)
+    subprocess.run(cli + ["--end", prev, "--window", "30", "--out", str(res / "prep.parquet"), "--data-root",
+                          str(warm_root)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for w in (1, 7, 30):
+        scenario(f"warm_w{w}", w, warm_root, drop_day_d)
+    subprocess.run(cli + ["--end", d, "--window", "30", "--out", str(res / "all.parquet"), "--data-root",
+                          str(warm_root)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    summaries = sum(f.stat().st_size for f in (warm_root / "online_time" / "summaries").iterdir())
+    logs = sum(f.stat().st_size for f in Path(log_dir).glob("*.log"))
+    rows["summary_bytes"], rows["log_bytes"] = summaries, logs
+    rows["identical"] = {w: same_result(str(res / f"cold_today_w{w}.parquet"), str(res / f"warm_w{w}.parquet"))
+                         for w in (7, 30)}
+    return rows
+
+
+def render_summaries(r: dict) -> str:
+    lines = [f"load average at start {r['loadavg']}; summaries {r['summary_bytes'] / 2**20:.1f} MiB of "
+             f"{r['log_bytes'] / 2**20:.0f} MiB of logs ({r['summary_bytes'] / r['log_bytes']:.1%}); "
+             f"warm results identical to cold: {r['identical']}", "",
+             "| scenario | days parsed | days reused | wall s | run s | peak RSS |", "|---|---|---|---|---|---|"]
+    for k, v in r.items():
+        if isinstance(v, dict) and "wall" in v:
+            lines.append(f"| {k} | {v['days_parsed']} | {v['days_reused']} | {v['wall']:.2f} | {v['seconds']:.2f} | "
+                         f"{v['rss'] / 2**20:.0f} MiB |")
+    base, w7, w30 = r["cold_today_w7"], r["warm_w7"], r["warm_w30"]
+    lines += ["", f"warm w7 / cold today w7: wall {w7['wall'] / base['wall']:.2f}x, run {w7['seconds'] / base['seconds']:.2f}x; "
+              f"warm w30 / warm w7: wall {w30['wall'] / w7['wall']:.2f}x, run {w30['seconds'] / w7['seconds']:.2f}x; "
+              f"cold with summaries / cold today: run {r['cold_summaries_w7']['seconds'] / base['seconds']:.2f}x"]
+    return "\n".join(lines) + "\n"
+
+
 # --- harness ----------------------------------------------------------------------------------
 
 def measure(cmd: list[str]) -> tuple[float, int]:
@@ -193,8 +294,16 @@ def main() -> int:
     ap.add_argument("--loop-runs", type=int, default=1, help="runs of the Python loop at 10M events and more")
     ap.add_argument("--methods", default="cli,polars,duckdb,loop")
     ap.add_argument("--tag", default="", help="suffix of the result files (e.g. -busy)")
+    ap.add_argument("--summaries", action="store_true", help="the per-day summaries' scenarios (issue 25) instead")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
+    if args.summaries:
+        for label in args.sizes.split(","):
+            r = summaries_bench(label, args.runs)
+            (OUT / f"summaries_{label}{args.tag}.json").write_text(json.dumps(r, indent=2))
+            (OUT / f"summaries_{label}{args.tag}.md").write_text(render_summaries(r))
+            print(render_summaries(r))
+        return 0
     methods = args.methods.split(",")
     loop_max = parse_size(args.loop_max)
     rows, last_loop = [], None
@@ -210,7 +319,7 @@ def main() -> int:
             out = str(res_dir / f"{m}.parquet")
             if m == "cli":
                 cmd = [str(ROOT / ".venv/bin/video-analytics"), "online-time", "--log-dir", log_dir, "--end",
-                       END.isoformat(), "--out", out, "--work-dir", str(res_dir / "work")]
+                       END.isoformat(), "--out", out]  # no --data-root: every file read, as before summaries
                 n = runs
             elif m == "loop" and events > loop_max:
                 wall, rss = last_loop

@@ -71,6 +71,9 @@ counts and totals (`weekly_video_summary` is scheduled on them). Charts: *Video 
     deadline=deadline_alert(),
     params={
         "window_days": Param(conv.WINDOW_DAYS, type="integer", minimum=1, maximum=31, description="Days in the online-time window."),
+        "windows": Param([1, 7, 30], type="array", items={"type": "integer", "minimum": 1, "maximum": 31},
+                         description="Online-time windows (days) computed side by side from per-day summaries, "
+                                     "each in online_time/D/w<W>/."),
         "lookback_days": Param(conv.LOOKBACK_DAYS, type="integer", minimum=0, maximum=7,
                                description="Days read before the window, for sessions open at midnight."),
         "shards": Param(None, type=["null", "integer"], minimum=1, maximum=64,
@@ -122,7 +125,13 @@ def daily_analytics():
             """Merge the shard results into the window's dataset; publish to MongoDB when configured."""
             return tasks.merge_report(get_current_context(), results)
 
+        @task(multiple_outputs=False)
+        def windows(report: dict) -> dict:
+            """Each window of the `windows` param from per-day summaries (each log parsed once), in online_time/D/w<W>/."""
+            return tasks.online_windows(get_current_context())
+
         online_report = merge_report(compute_shard.expand(shard=sort_and_partition()))
+        online_windows = windows(online_report)
 
     with TaskGroup("plays", tooltip="Play statistics from Redis to MongoDB (CONTRACT §2-§5)") as plays_group:
 
@@ -156,7 +165,7 @@ def daily_analytics():
     verified = verify()
     wait_for_logs() >> online_group
     wait_for_plays() >> plays_group
-    [online_report, published] >> verified
+    [online_report, online_windows, published] >> verified
     cleanup(verified)
 
 

@@ -167,6 +167,23 @@ def merge_report(context, results: list[dict]) -> dict:
 
 
 @task_start
+def online_windows(context) -> dict:
+    """The ``windows`` param's windows (1, 7, 30 days) ending D from per-day summaries, each in
+    ``online_time/D/w<W>/``; a window without all its logs yet is skipped and says why."""
+    from include.online_time.windows import WINDOWS, run_windows
+    from include.settings import data_root, log_dir
+    from video_analytics.online_time import Rules
+
+    p = context["params"]
+    rules = Rules(**{k: p[k] for k in ("min_gap", "timeout", "post_multiplier")})
+    with _fail_fast():
+        totals = run_windows(data_root(), log_dir(), day_of(context), p.get("windows") or WINDOWS, p["lookback_days"],
+                             p["max_reject_rate"], rules, skip_missing=True)
+    keys = ("users", "online_seconds", "sessions", "rejects", "days_parsed", "days_reused", "mode", "skipped")
+    return {f"w{w}": {k: t[k] for k in keys if k in t} for w, t in totals.items()}
+
+
+@task_start
 def ingest_plays(context) -> dict:
     from include.plays.ingest_plays import ingest_plays
     from include.settings import data_root, mongo_db, mysql_hook, redis_client

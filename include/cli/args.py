@@ -61,8 +61,11 @@ def _online_time(sub) -> None:
                     help="shards of the sorting fallback (logs whose users' times go back)")
     ot.add_argument("--out", required=True, help=".csv or .parquet")
     ot.add_argument("--data-root", "--work-dir", dest="data_root",
-                    help="where shards, rejects, totals go, and accepted-missing days are read "
-                         "(default: a temporary folder)")
+                    help="where day summaries are kept and reused (each log parsed once), results go to "
+                         "online_time/<end>/w<window>/, and accepted-missing days are read (default: none, "
+                         "every file of the window is read)")
+    ot.add_argument("--json", action="store_true", help="print the run's totals as one JSON object "
+                                                        "(with days_parsed and days_reused)")
     _reject(ot)
     ot.add_argument("--min-gap", type=int, default=conv.MIN_GAP, help="gaps shorter than this (s) add no time")
     ot.add_argument("--timeout", type=int, default=conv.TIMEOUT, help="a longer gap (s) ends the session")

@@ -24,10 +24,42 @@ def _warn_incomplete(log_dir_: str, end, window: int, lookback: int) -> None:
                                 f"(no .done marker, no next day's file): read as it stands")
 
 
-def online_time(args) -> int:
-    """The whole online-time computation into a .csv or .parquet file."""
+def _summarised(args, rules: dict) -> tuple[dict, dict]:
+    """The window from the day summaries in ``--data-root`` (parsing only the days without one)."""
+    from include.online_time.pipeline import write_out
+    from include.online_time.summaries import SummaryCache
+    from include.online_time.windows import run_window
+    from include.storage import DataRoot
+    from video_analytics import conventions as conv
+    from video_analytics import online_time as core
+
+    root = DataRoot(os.path.abspath(args.data_root)) if "://" not in args.data_root else DataRoot(args.data_root)
+    totals, table = run_window(root, SummaryCache(root, core.Rules(**rules)), args.log_dir, args.date, args.window,
+                               args.lookback, report=args.window == conv.WINDOW_DAYS)
+    write_out(root, totals, str(args.out), table)
+    return {"rows_in": totals["rows_in"], "rejects": totals["rejects"], "shards": []}, totals
+
+
+def _full(args, rules: dict) -> tuple[dict, dict]:
+    """The window from all its files, in a temporary folder, as before summaries."""
     from include.online_time.pipeline import run_window
-    from include.online_time.sort_and_partition import RejectThresholdExceeded
+
+    tmp = tempfile.TemporaryDirectory(prefix="online-time-")
+    try:
+        part, totals = run_window(tmp.name, args.log_dir, args.date, str(args.out), window_days=args.window,
+                                  lookback_days=args.lookback, shards=args.shards, max_reject_rate=1.0, rules=rules)
+    finally:
+        tmp.cleanup()
+    days = sorted(os.path.basename(f)[:10] for f in part["files"])
+    return part, {**totals, "window_days": args.window, "days_parsed": days, "days_reused": [], "mode": "full"}
+
+
+def online_time(args) -> int:
+    """The whole online-time computation into a .csv or .parquet file; with ``--data-root``, from the day
+    summaries kept there (each log parsed once); ``--json`` prints the run's totals."""
+    import json
+
+    from include.online_time.sort_and_partition import RejectThresholdExceeded, check_reject_rate
     from include.online_time.verify import describe_missing
 
     t0 = time.perf_counter()
@@ -41,28 +73,29 @@ def online_time(args) -> int:
     if "://" not in args.log_dir and not os.path.isdir(args.log_dir):
         return fail("online-time", f"--log-dir {args.log_dir!r} is not a directory")
     _warn_incomplete(args.log_dir, end, args.window, args.lookback)
-    tmp = None if args.data_root else tempfile.TemporaryDirectory(prefix="online-time-")
     rules = {"min_gap": args.min_gap, "timeout": args.timeout, "post_multiplier": args.post_multiplier}
     try:
-        part, totals = run_window(args.data_root or tmp.name, args.log_dir, end, out, window_days=args.window,
-                                  lookback_days=args.lookback, shards=args.shards,
-                                  max_reject_rate=args.max_reject_rate, rules=rules)
+        part, totals = (_summarised if args.data_root else _full)(args, rules)
+        check_reject_rate(totals["rejects"], totals["rows_in"], args.max_reject_rate,
+                          "the rejects of " + (totals.get("rejects_path") or "the window's files"))
     except FileNotFoundError as exc:
         return fail("online-time", str(exc))
     except RejectThresholdExceeded as exc:
         return fail("online-time", str(exc), 3)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     if totals.get("missing_days"):
         warn("online-time", f"the window ran without lost days: {describe_missing(totals['missing_days'])}")
-    rate = part["rejects"] / part["rows_in"] if part["rows_in"] else 0.0
+    rate = totals["rejects"] / totals["rows_in"] if totals["rows_in"] else 0.0
+    took = time.perf_counter() - t0
     print(
         f"online-time {end}: {totals['users']} users, {totals['online_seconds']} s, {totals['sessions']} sessions; "
-        f"{part['rows_in']} rows, {part['rejects']} rejected ({rate:.3%}); {len(part['shards'])} shards; "
-        f"{time.perf_counter() - t0:.2f}s -> {out}",
+        f"{totals['rows_in']} rows, {totals['rejects']} rejected ({rate:.3%}); parsed {len(totals['days_parsed'])} "
+        f"day(s), reused {len(totals['days_reused'])}; {took:.2f}s -> {out}",
         file=sys.stderr,
     )
+    if getattr(args, "json", False):
+        keys = ("end", "window_days", "users", "online_seconds", "sessions", "online_seconds_per_user", "rows_in",
+                "rows_parsed", "rejects", "days_parsed", "days_reused", "mode", "missing_days")
+        emit(json.dumps({**{k: totals.get(k) for k in keys}, "seconds": round(took, 3), "out": out}))
     return 0
 
 

@@ -7,6 +7,8 @@
 * ``logs``               - reading the log files in blocks of whole lines, parsed
 * ``stream``             - the CLI's path: the whole window through the streaming rules, no shards
 * ``pipeline``           - the CLI run: ``stream``, else the stages above in one process tree
+* ``summaries``          - per-day summaries on the data root: each log parsed once (CONTRACT §1)
+* ``windows``            - the 1-, 7- and 30-day windows side by side from the summaries (task ``windows``)
 
 Layout under the data root, for a window ending ``<end>`` (``video_analytics.conventions``)::
 
@@ -16,6 +18,10 @@ Layout under the data root, for a window ending ``<end>`` (``video_analytics.con
     online_time/<end>/results/part-<i>.parquet per-user results of shard i
     online_time/<end>/online_time.parquet      all users, sorted by userid
     online_time/<end>/totals.json              the report
+    online_time/<end>/w<W>/                    window W: online_time.parquet, rejects.parquet, totals.json
+                                               (skipped.json instead when its logs are not all there)
+    online_time/summaries/<day>-<key>.arrow    a day's per-user summary (+ .rejects.feather), key: the
+                                               file's size, mtime, sampled content hash and the rules
 
 Every task function returns a small JSON-able dict, fit for XCom.
 """

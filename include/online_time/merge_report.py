@@ -18,15 +18,21 @@ from video_analytics import conventions as conv
 COLLECTION = "online_time"
 
 
+def doc_id(userid: int, end: date, window_days: int) -> str:
+    """``<userid>_<YYYYMMDD>`` for the 7-day report (as ever), ``<userid>_<YYYYMMDD>_w<W>`` for another window."""
+    base = f"{userid}_{conv.ymd(end)}"
+    return base if window_days == conv.WINDOW_DAYS else f"{base}_w{window_days}"
+
+
 def publish(mongo_db, table: pa.Table, end: date, window_days: int) -> int:
-    """One document per (user, window end), ``_id`` = ``<userid>_<YYYYMMDD>``; users of an earlier
-    run of the same window that are gone now are removed."""
+    """One document per (user, window end, window), ``_id`` by ``doc_id``; users of an earlier run of the
+    same window that are gone now are removed. Another window's documents are never touched."""
     end_s = end.isoformat()
     run = uuid.uuid4().hex
     uid = table.column("userid").to_pylist()
     sec = table.column("online_seconds").to_pylist()
     ses = table.column("sessions").to_pylist()
-    docs = ((f"{u}_{conv.ymd(end)}", {"userid": u, "window_end": end_s, "window_days": window_days,
+    docs = ((doc_id(u, end, window_days), {"userid": u, "window_end": end_s, "window_days": window_days,
                                        "online_seconds": s, "sessions": c, "run": run})
             for u, s, c in zip(uid, sec, ses, strict=True))
     res = bulk_upsert(mongo_db, COLLECTION, docs)

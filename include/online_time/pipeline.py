@@ -25,7 +25,8 @@ def _warm_up() -> None:
     return None
 
 
-def _write_out(root: DataRoot, totals: dict, out: str, table=None) -> None:
+def write_out(root: DataRoot, totals: dict, out: str, table=None) -> None:
+    """The window's result table (``totals['result_path']`` unless given) into ``out`` (.csv or .parquet)."""
     table = root.read_table(totals["result_path"]) if table is None else table
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if out.endswith(".csv"):
@@ -45,19 +46,30 @@ def run_window(work_dir: str, log_dir: str, end: date, out: str, *, window_days:
     ``rules``: ``min_gap``, ``timeout``, ``post_multiplier`` (CONTRACT §1; defaults otherwise).
     ``stream=False`` forces the sorting pipeline (``shards`` only matters there)."""
     root = DataRoot(work_dir if "://" in work_dir else os.path.abspath(work_dir))
+    table: list = []
+    part, totals = compute(root, log_dir, end, window_days, lookback_days, max_reject_rate, rules, shards=shards,
+                           stream=stream, result=table)
+    write_out(root, totals, out, table[0] if table else None)
+    return part, totals
+
+
+def compute(root: DataRoot, log_dir: str, end: date, window_days: int, lookback_days: int,
+            max_reject_rate: float, rules: dict | None = None, *, shards: int = conv.SHARDS, stream: bool = True,
+            result: list | None = None) -> tuple[dict, dict]:
+    """The window from all its files into ``root``'s ``online_time/<end>/``: streamed when it can be,
+    else the sorting stages. ``(partition, totals)``; the result table is appended to ``result``
+    when the streamed run made it."""
     if stream and core.HAVE_FAST:
         from include.online_time.stream import stream_window
 
-        table: list = []
         done = stream_window(root, log_dir, end, window_days, lookback_days, max_reject_rate,
-                             core.Rules(**(rules or {})), result=table)
+                             core.Rules(**(rules or {})), result=result)
         if done is not None:
-            _write_out(root, done[1], out, table[0])
             return done
-    return _run_sorted(root, log_dir, end, out, window_days, lookback_days, shards, max_reject_rate, rules)
+    return _run_sorted(root, log_dir, end, window_days, lookback_days, shards, max_reject_rate, rules)
 
 
-def _run_sorted(root: DataRoot, log_dir: str, end: date, out: str, window_days: int, lookback_days: int,
+def _run_sorted(root: DataRoot, log_dir: str, end: date, window_days: int, lookback_days: int,
                 shards: int, max_reject_rate: float, rules: dict | None = None) -> tuple[dict, dict]:
     """The task group's stages in this process tree: shards, then their rules in 2 spawned
     processes when a second core is free, then the merge."""
@@ -83,7 +95,6 @@ def _run_sorted(root: DataRoot, log_dir: str, end: date, out: str, window_days: 
         else:
             results = [compute_shard(*a) for a in args]
         totals = merge_report(root, end, results)
-        _write_out(root, totals, out)
     finally:
         if executor is not None:
             executor.shutdown()

@@ -86,6 +86,15 @@ def check_window(log_dir: str, end: date, window_days: int = conv.WINDOW_DAYS,
     return [prefix + p for p in found + [path(d) for d in window]]
 
 
+RUN_FILES = ("partition.json", "shards", "results", "rejects.parquet", "online_time.parquet", "totals.json")
+
+
+def clear_run(root: DataRoot, end: date) -> None:
+    """Remove what a full run for ``end`` wrote in ``online_time/<end>/``, not the windows' ``w<W>/`` folders."""
+    for name in RUN_FILES:
+        root.remove(conv.online_time_path(end, name))
+
+
 def window_bytes(files: list[str]) -> int:
     """The total size of ``check_window``'s files (local paths or fsspec URLs)."""
     total = 0
@@ -171,7 +180,7 @@ def sort_and_partition(
     if shards < 1:
         raise ValueError(f"shards must be >= 1 (got {shards})")
     rd = conv.online_time_path(end)
-    root.remove(rd)
+    clear_run(root, end)
     remove_stale_spill_dirs()
     threads = parse_threads() if threads is None else threads
     tally = BlockTally()

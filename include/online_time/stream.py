@@ -28,7 +28,7 @@ from include.online_time.logs import (
     prefetch,
     window_missing,
 )
-from include.online_time.sort_and_partition import check_reject_rate, check_window
+from include.online_time.sort_and_partition import check_reject_rate, check_window, clear_run
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -62,7 +62,7 @@ def stream_window(root: DataRoot, log_dir: str, end: date, window_days: int = co
     users, online, sessions = sr.result()
 
     rd = conv.online_time_path(end)
-    root.remove(rd)
+    clear_run(root, end)
     rej = tally.rejects()
     rows_in, rows_parsed = tally.rows_in, tally.rows_parsed
     rejects_path = conv.online_time_path(end, "rejects.parquet")

@@ -22,7 +22,7 @@ def _rows(root: DataRoot, rel: str) -> int:
 
 def verify_online_time(root: DataRoot, end: date, max_reject_rate: float = conv.MAX_REJECT_RATE) -> list[dict]:
     """Checks recomputed from what is on the data root: ``[{"name", "ok", "detail"}]``. A window the
-    CLI streamed (no shards) is checked against its own counts."""
+    CLI streamed or made from day summaries (no shards) is checked against its own counts."""
     manifest = conv.online_time_path(end, "partition.json")
     if not root.exists(manifest):
         return [checks.check("partition", False, f"{root.uri(manifest)} is missing")]
@@ -49,7 +49,7 @@ def verify_online_time(root: DataRoot, end: date, max_reject_rate: float = conv.
     if root.exists(result):
         out = root.read_table(result, columns=["userid"]).column("userid").to_numpy()
         users_out, unique = len(out), len(np.unique(out)) == len(out)
-    if part.get("mode") == "stream":  # the CLI's run: no shards to recount, its own counts instead
+    if part.get("mode") in ("stream", "summaries"):  # no shards to recount: the run's own counts instead
         parsed, users_expected, parts_users = part["rows_parsed"], part["distinct_users_in_window"], users_out or 0
     out = checks.online_time_checks(
         shards=len(part["shards"]), missing_shards=missing_shards, missing_parts=missing_parts,

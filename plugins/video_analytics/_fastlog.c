@@ -7,7 +7,8 @@
  *     given writable buffers (int64, int64, int8, int32; capacity len(data) // 25 + 1) and
  *     returns (events, rejects, rows_in, lines) where rejects is bytes of int64 quadruples
  *     (line index in the block, start offset, end offset, reason 1..6).
- * rules_new(win_start, win_stop, min_gap, timeout, multiplier) -> state (capsule)
+ * rules_new(win_start, win_stop, min_gap, timeout, multiplier[, users]) -> state (capsule); users: the
+ *     number expected, to size the hash table once
  * rules_feed(state, uid, lt, act) -> -1 when every user's events so far came in non-decreasing
  *     time, else the index of the first event older than its user's previous one (nothing
  *     of the call is applied then, only the events before it).
@@ -17,6 +18,10 @@
  * split(uid, lt, act, shards, uid_out, lt_out, act_out, bounds_out) groups the events by
  *     online_time.shard_of (same hash), keeping their order within a shard; shard i is
  *     [bounds[i], bounds[i + 1]).
+ * sum_new / sum_feed / rules_users / sum_outside / sum_result: one day's per-user summary (video_analytics.day_summary),
+ *     streamed in file order, with the same refusal of a user going back in time.
+ * merge_union / comb_feed: a window from its days' summaries, one merge walk per day over the
+ *     window's sorted userids (see their comments).
  * Streaming in (file date, line) order equals the (userid, logtime, file date, line) order of the
  * rules for every user whose times never go back, which rules_feed checks.
  */
@@ -229,12 +234,17 @@ typedef struct {
     uint64_t key;
     int64_t prev_t, cur, total, sessions;
     uint8_t open, marked, present, seen;
+    /* day summaries only (sum_*): total and sessions are then the day's closed sessions */
+    int64_t first_t, head_add;
+    int8_t first_act;
+    uint8_t head_alive, head_post;
 } user_state;
 
 typedef struct {
     user_state *slots;
     size_t cap, used;
     int64_t ws, we, min_gap, timeout, mult;
+    int64_t outside; /* sum_feed: events outside their day, counted and left out */
 } rules_state;
 
 static inline uint64_t mix(uint64_t x) {
@@ -286,9 +296,12 @@ static int rules_grow(rules_state *st) {
 
 static PyObject *py_rules_new(PyObject *self, PyObject *args) {
     long long ws, we, min_gap, timeout, mult;
-    if (!PyArg_ParseTuple(args, "LLLLL", &ws, &we, &min_gap, &timeout, &mult)) return NULL;
+    Py_ssize_t users = 0; /* optional: the users expected, to size the table once */
+    if (!PyArg_ParseTuple(args, "LLLLL|n", &ws, &we, &min_gap, &timeout, &mult, &users)) return NULL;
+    size_t cap0 = 1 << 12;
+    while (cap0 < (size_t)users * 2 && cap0 < ((size_t)1 << 24)) cap0 <<= 1;
     rules_state *st = calloc(1, sizeof(rules_state));
-    if (!st || rules_alloc(st, 1 << 12)) {
+    if (!st || rules_alloc(st, cap0)) {
         free(st);
         return PyErr_NoMemory();
     }
@@ -313,10 +326,72 @@ static inline void close_session(user_state *u, int64_t mult) {
     u->marked = 0;
 }
 
-static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
+/* One event of a user already in the table, in the window rules (rules_feed). */
+static inline void rules_event(const rules_state *st, user_state *u, int64_t t, int a) {
+    int inw = t >= st->ws && t < st->we;
+    u->present |= inw;
+    if (a == 0) {
+        if (u->open) close_session(u, st->mult);
+        u->open = 1;
+    } else if (u->open) {
+        int64_t gap = t - u->prev_t;
+        if (gap > st->timeout) {
+            close_session(u, st->mult);
+        } else {
+            if (inw && gap >= st->min_gap) u->cur += gap;
+            if (a == 3) u->marked = 1;
+            else if (a == 1) close_session(u, st->mult);
+        }
+    }
+    u->prev_t = t;
+    u->seen = 1;
+}
+
+/* One event of the day being summarised (sum_feed); t is seconds into the day. A user's first event
+ * starts the head (a session carried into the day) or, a login, the day's own sessions. */
+static inline void sum_event(const rules_state *st, user_state *u, int64_t t, int a) {
+    if (!u->seen) {
+        u->first_t = t;
+        u->first_act = (int8_t)a;
+        u->open = a == 0;
+        u->head_alive = a != 0 && a != 1;
+        u->head_post = a == 3;
+    } else if (a == 0) {
+        u->head_alive = 0;
+        if (u->open) close_session(u, st->mult);
+        u->open = 1;
+    } else if (u->head_alive) {
+        int64_t gap = t - u->prev_t;
+        if (gap > st->timeout) {
+            u->head_alive = 0;
+        } else {
+            if (gap >= st->min_gap) u->head_add += gap;
+            if (a == 3) u->head_post = 1;
+            else if (a == 1) u->head_alive = 0;
+        }
+    } else if (u->open) {
+        int64_t gap = t - u->prev_t;
+        if (gap > st->timeout) {
+            close_session(u, st->mult);
+        } else {
+            if (gap >= st->min_gap) u->cur += gap;
+            if (a == 3) u->marked = 1;
+            else if (a == 1) close_session(u, st->mult);
+        }
+    }
+    u->prev_t = t;
+    u->seen = 1;
+}
+
+/* rules_feed and sum_feed: events in file order; -1, or the index of the first event older than its
+ * user's previous one (the events before it are applied). */
+static PyObject *feed_events(PyObject *args, int summary) {
     PyObject *cap;
     Py_buffer ub, tb, ab;
-    if (!PyArg_ParseTuple(args, "Oy*y*y*", &cap, &ub, &tb, &ab)) return NULL;
+    long long day_start = 0;
+    if (summary ? !PyArg_ParseTuple(args, "Oy*y*y*L", &cap, &ub, &tb, &ab, &day_start)
+                : !PyArg_ParseTuple(args, "Oy*y*y*", &cap, &ub, &tb, &ab))
+        return NULL;
     rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
     Py_ssize_t n = ub.len / 8, bad = -1;
     int oom = 0, bad_key = 0;
@@ -330,7 +405,6 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
     const int64_t *uid = ub.buf, *lt = tb.buf;
     const int8_t *act = ab.buf;
     Py_BEGIN_ALLOW_THREADS
-    const int64_t ws = st->ws, we = st->we, min_gap = st->min_gap, timeout = st->timeout, mult = st->mult;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (st->used * 2 >= st->cap && rules_grow(st)) {
             oom = 1;
@@ -341,35 +415,23 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
             bad_key = 1;
             break;
         }
+        int64_t t = lt[i] - day_start;
+        if (summary && (t < 0 || t >= 86400)) {
+            st->outside++;
+            continue;
+        }
         user_state *u = rules_find(st, key);
         if (u->key == EMPTY) {
             memset(u, 0, sizeof(*u));
             u->key = key;
             st->used++;
         }
-        int64_t t = lt[i];
         if (u->seen && t < u->prev_t) {
             bad = i;
             break;
         }
-        int inw = t >= ws && t < we;
-        u->present |= inw;
-        int a = act[i];
-        if (a == 0) {
-            if (u->open) close_session(u, mult);
-            u->open = 1;
-        } else if (u->open) {
-            int64_t gap = t - u->prev_t;
-            if (gap > timeout) {
-                close_session(u, mult);
-            } else {
-                if (inw && gap >= min_gap) u->cur += gap;
-                if (a == 3) u->marked = 1;
-                else if (a == 1) close_session(u, mult);
-            }
-        }
-        u->prev_t = t;
-        u->seen = 1;
+        if (summary) sum_event(st, u, t, act[i]);
+        else rules_event(st, u, t, act[i]);
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&ub);
@@ -383,12 +445,25 @@ static PyObject *py_rules_feed(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(bad);
 }
 
-static PyObject *py_rules_users(PyObject *self, PyObject *args) {
+static PyObject *py_rules_feed(PyObject *self, PyObject *args) { return feed_events(args, 0); }
+
+static PyObject *py_sum_feed(PyObject *self, PyObject *args) { return feed_events(args, 1); }
+
+/* The state of a rules_new / sum_new capsule argument, or NULL with an exception. */
+static rules_state *state_arg(PyObject *args) {
     PyObject *cap;
     if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
-    if (!st) return NULL;
-    return PyLong_FromSize_t(st->used);
+    return PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
+}
+
+static PyObject *py_rules_users(PyObject *self, PyObject *args) {
+    rules_state *st = state_arg(args);
+    return st ? PyLong_FromSize_t(st->used) : NULL;
+}
+
+static PyObject *py_sum_outside(PyObject *self, PyObject *args) {
+    rules_state *st = state_arg(args);
+    return st ? PyLong_FromLongLong(st->outside) : NULL;
 }
 
 static PyObject *py_rules_result(PyObject *self, PyObject *args) {
@@ -478,6 +553,163 @@ done:
     return ret;
 }
 
+
+/* ---------------------------------------------------------------- day summaries
+ * One day's per-user summary (video_analytics.day_summary), streamed in file order: times are
+ * seconds into the day. sum_feed returns -1, or the index of the first event older than its
+ * user's previous one (the caller then sorts the day and uses the NumPy code). */
+
+static PyObject *py_sum_new(PyObject *self, PyObject *args) {
+    long long min_gap, timeout, mult;
+    Py_ssize_t users = 0;
+    if (!PyArg_ParseTuple(args, "LLL|n", &min_gap, &timeout, &mult, &users)) return NULL;
+    PyObject *targs = Py_BuildValue("LLLLLn", 0LL, 0LL, min_gap, timeout, mult, users);
+    if (!targs) return NULL;
+    PyObject *cap = py_rules_new(self, targs);
+    Py_DECREF(targs);
+    return cap;
+}
+
+/* sum_result(state, uid, first_t, first_act, last_t, head_add, flags, closed_total, closed_count, tail_add)
+ * writes one row per user (unordered; buffers of capacity rules_users(state)); flags as day_summary. */
+static PyObject *py_sum_result(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    Py_buffer b[9];
+    if (!PyArg_ParseTuple(args, "Ow*w*w*w*w*w*w*w*w*", &cap, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
+                          &b[7], &b[8]))
+        return NULL;
+    static const int width[9] = {8, 4, 1, 4, 4, 1, 8, 4, 4};
+    rules_state *st = PyCapsule_GetPointer(cap, "video_analytics._fastlog.rules");
+    PyObject *ret = NULL;
+    if (!st) goto done;
+    for (int k = 0; k < 9; k++) {
+        if ((size_t)b[k].len < st->used * width[k]) {
+            PyErr_SetString(PyExc_ValueError, "output buffers too small");
+            goto done;
+        }
+    }
+    int64_t *uo = b[0].buf, *ct = b[6].buf;
+    int32_t *ft = b[1].buf, *lt = b[3].buf, *ha = b[4].buf, *cc = b[7].buf, *ta = b[8].buf;
+    int8_t *fa = b[2].buf, *fl = b[5].buf;
+    Py_ssize_t k = 0;
+    for (size_t h = 0; h < st->cap; h++) {
+        user_state *u = &st->slots[h];
+        if (u->key == EMPTY) continue;
+        int first_login = u->first_act == 0;
+        uo[k] = (int64_t)u->key;
+        ft[k] = (int32_t)u->first_t;
+        fa[k] = u->first_act;
+        lt[k] = (int32_t)u->prev_t;
+        ha[k] = first_login ? 0 : (int32_t)u->head_add;
+        fl[k] = (int8_t)((first_login ? 0 : (u->head_post ? 1 : 0) | (u->head_alive ? 2 : 0))
+                         | (u->open ? 4 : 0) | (u->open && u->marked ? 8 : 0));
+        ct[k] = u->total;
+        cc[k] = (int32_t)u->sessions;
+        ta[k] = u->open ? (int32_t)u->cur : 0;
+        k++;
+    }
+    ret = PyLong_FromSsize_t(k);
+done:
+    for (int j = 0; j < 9; j++) PyBuffer_Release(&b[j]);
+    return ret;
+}
+
+/* merge_union(a, b, out) -> k: the sorted union of two sorted arrays of distinct int64 into out
+ * (capacity len(a) + len(b)). */
+static PyObject *py_merge_union(PyObject *self, PyObject *args) {
+    Py_buffer ab, bb, ob;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &ab, &bb, &ob)) return NULL;
+    Py_ssize_t na = ab.len / 8, nb = bb.len / 8, i = 0, j = 0, k = 0;
+    PyObject *ret = NULL;
+    if (ob.len / 8 < na + nb) {
+        PyErr_SetString(PyExc_ValueError, "output buffer too small");
+    } else {
+        const int64_t *a = ab.buf, *b = bb.buf;
+        int64_t *o = ob.buf;
+        while (i < na && j < nb) {
+            int64_t x = a[i], y = b[j];
+            o[k++] = x < y ? x : y;
+            i += x <= y;
+            j += y <= x;
+        }
+        while (i < na) o[k++] = a[i++];
+        while (j < nb) o[k++] = b[j++];
+        ret = PyLong_FromSsize_t(k);
+    }
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&bb);
+    PyBuffer_Release(&ob);
+    return ret;
+}
+
+/* comb_feed(users, state, <the 9 summary columns>, day_start, in_window, min_gap, timeout, mult): one day's
+ * summary (video_analytics.day_summary, sorted by userid) into the window's state, days in order. users
+ * is the sorted union of the window's userids; state has 5 int64 per user: previous event, the open
+ * session's in-window seconds, total, sessions, and bits 1 open, 2 marked, 4 present. One merge walk. */
+static PyObject *py_comb_feed(PyObject *self, PyObject *args) {
+    Py_buffer ub, sb, b[9];
+    long long day_start, min_gap, timeout, mult;
+    int inw;
+    if (!PyArg_ParseTuple(args, "y*w*y*y*y*y*y*y*y*y*y*LpLLL", &ub, &sb, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                          &b[6], &b[7], &b[8], &day_start, &inw, &min_gap, &timeout, &mult))
+        return NULL;
+    static const int width[9] = {8, 4, 1, 4, 4, 1, 8, 4, 4};
+    PyObject *ret = NULL;
+    Py_ssize_t nu = ub.len / 8, n = b[0].len / 8, j = 0, missing = 0;
+    int ok = sb.len == nu * 40;
+    for (int k = 0; k < 9; k++) ok &= b[k].len == n * width[k];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "state or summary columns of the wrong length");
+        goto done;
+    }
+    const int64_t *users = ub.buf, *uid = b[0].buf, *ct = b[6].buf;
+    int64_t *state = sb.buf;
+    const int32_t *ft = b[1].buf, *lt = b[3].buf, *ha = b[4].buf, *cc = b[7].buf, *ta = b[8].buf;
+    const int8_t *fa = b[2].buf, *fl = b[5].buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        while (j < nu && users[j] < uid[i]) j++;
+        if (j == nu || users[j] != uid[i]) {
+            missing = 1;
+            break;
+        }
+        int64_t *u = state + 5 * j;  /* prev, cur, total, sessions, bits */
+        int f = fl[i], cont = 0, bits = (int)u[4];
+        if (bits & 1) {
+            int64_t gap = day_start + ft[i] - u[0];
+            cont = fa[i] != 0 && gap <= timeout;
+            if (cont) {
+                if (inw) u[1] += (gap >= min_gap ? gap : 0) + ha[i];
+                if (f & 1) bits |= 2;
+            }
+            if (!cont || !(f & 2)) { /* the carried session closes */
+                u[2] += (bits & 2) ? u[1] * mult : u[1];
+                u[3] += u[1] > 0;
+                u[1] = 0;
+                bits &= ~3;
+            }
+        }
+        if (!(cont && (f & 2))) {
+            if (inw) {
+                u[2] += ct[i];
+                u[3] += cc[i];
+            }
+            u[1] = (inw && (f & 4)) ? ta[i] : 0;
+            bits = (bits & ~3) | ((f & 4) ? 1 : 0) | ((f & 4) && (f & 8) ? 2 : 0);
+        }
+        u[0] = day_start + lt[i];
+        u[4] = bits | (inw ? 4 : 0);
+    }
+    Py_END_ALLOW_THREADS
+    if (missing) PyErr_SetString(PyExc_ValueError, "a summary's userid is not in users (or not sorted)");
+    else ret = PyLong_FromSsize_t(n);
+done:
+    PyBuffer_Release(&ub);
+    PyBuffer_Release(&sb);
+    for (int k = 0; k < 9; k++) PyBuffer_Release(&b[k]);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"split", py_split, METH_VARARGS, "Group events by shard_of(userid) (stable), with the shard bounds."},
     {"parse", py_parse, METH_VARARGS, "Parse whole log lines into event buffers (see the module source)."},
@@ -485,6 +717,12 @@ static PyMethodDef methods[] = {
     {"rules_feed", py_rules_feed, METH_VARARGS, "Feed events in (file date, line) order."},
     {"rules_users", py_rules_users, METH_VARARGS, "Users seen so far."},
     {"rules_result", py_rules_result, METH_VARARGS, "Close open sessions and write the per-user results."},
+    {"merge_union", py_merge_union, METH_VARARGS, "The sorted union of two sorted arrays of distinct int64."},
+    {"comb_feed", py_comb_feed, METH_VARARGS, "One day's summary into a window's state (see the source)."},
+    {"sum_new", py_sum_new, METH_VARARGS, "A new day-summary state."},
+    {"sum_feed", py_sum_feed, METH_VARARGS, "Feed one day's events in file order (times outside it: counted, left out)."},
+    {"sum_outside", py_sum_outside, METH_VARARGS, "Events fed whose time is outside the day."},
+    {"sum_result", py_sum_result, METH_VARARGS, "Write the day's per-user summary rows."},
     {NULL, NULL, 0, NULL},
 };
 

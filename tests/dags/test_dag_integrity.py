@@ -49,7 +49,9 @@ def test_daily_analytics_shape(dagbag):
     up = {t: set(dag.get_task(t).upstream_task_ids) for t in ids}
     assert "wait_for_logs" in up["online_time.sort_and_partition"]
     assert "wait_for_plays" in up["plays.ingest_plays"]
-    assert {"online_time.merge_report", "plays.publish"} <= up["verify"]
+    assert {"online_time.merge_report", "online_time.windows", "plays.publish"} <= up["verify"]
+    assert up["online_time.windows"] == {"online_time.merge_report"}
+    assert dag.params["windows"] == [1, 7, 30]
     assert up["cleanup"] == {"verify"}
     assert type(dag.get_task("online_time.compute_shard")).__name__.endswith("MappedOperator")
     for sensor in ("wait_for_logs", "wait_for_plays"):

@@ -71,7 +71,7 @@ def test_an_accepted_lost_day_runs_and_is_named(tmp_path):
     run = _cli(*args)
     assert run.returncode == 0, run.stderr
     assert "without lost days: 2014-01-05 (file absent; accepted by ops" in run.stderr
-    totals = json.loads((root / "online_time" / "2014-01-07" / "totals.json").read_text())
+    totals = json.loads((root / "online_time" / "2014-01-07" / "w3" / "totals.json").read_text())
     assert [m["day"] for m in totals["missing_days"]] == ["2014-01-05"]
 
 

@@ -56,11 +56,14 @@ def test_cli_keeps_its_work_dir_when_asked(logs, tmp_path):
     work = tmp_path / "work"
     p = cli("--log-dir", str(logs), "--end", END.isoformat(), "--out", str(tmp_path / "o.csv"), "--work-dir", str(work))
     assert p.returncode == 0, p.stderr
-    run = work / "online_time" / "2014-01-11"
+    run = work / "online_time" / "2014-01-11" / "w7"  # each window in its own folder, beside the day summaries
     assert (run / "rejects.parquet").exists() and (run / "online_time.parquet").exists()
+    assert (run.parent / "totals.json").exists()  # the 7-day window is also the day's report
+    assert len(list((work / "online_time" / "summaries").glob("*.arrow"))) == 8
     assert json.loads((run / "totals.json").read_text())["users"] > 0
-    # time-ordered logs stream through the rules: no shards (out-of-order logs: tests/unit/test_online_time_io.py)
-    assert json.loads((run / "partition.json").read_text())["mode"] == "stream" and not (run / "shards").exists()
+    # made from the day summaries: no shards (the full computation: tests/unit/test_online_time_windows.py)
+    assert json.loads((run.parent / "partition.json").read_text())["mode"] == "summaries"
+    assert not (run.parent / "shards").exists()
 
 
 def test_cli_missing_files_give_a_clear_error(logs, tmp_path):

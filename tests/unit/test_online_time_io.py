@@ -239,6 +239,18 @@ def test_publish_to_mongo_is_idempotent_and_drops_gone_users(sample, root, tmp_p
                                                  "window_days": 7, "online_seconds": 9, "sessions": 1}]
 
 
+def test_each_window_publishes_its_own_documents(mongo):
+    from include.online_time.merge_report import publish
+
+    t = pa.table({"userid": pa.array([1, 2], pa.int64()), "online_seconds": pa.array([5, 6], pa.int64()),
+                  "sessions": pa.array([1, 1], pa.int64())})
+    publish(mongo, t, END, 7)
+    publish(mongo, t.slice(0, 1), END, 1)
+    publish(mongo, t.slice(0, 1), END, 1)  # a re-run of window 1 leaves window 7's documents
+    docs = {d["_id"]: d["window_days"] for d in mongo["online_time"].find()}
+    assert docs == {"1_20140111": 7, "2_20140111": 7, "1_20140111_w1": 1}
+
+
 # --- verification ----------------------------------------------------------------------------
 
 def failed(root: DataRoot, **kw) -> set[str]:
