@@ -27,8 +27,8 @@ def _legacy(redis_db, oracle_redis, mysql_db, days):
     """The oracle's database after the first two days (and the plays of all three in both Redis DBs)."""
     hook = mysql_hook(mysql_db)
     for day in days:
-        generate_plays(redis_db, hook, day, plays=400, seed=5, bad_rate=0.01, dup_rate=0.005)
-        generate_plays(oracle_redis, None, day, plays=400, seed=5, bad_rate=0.01, dup_rate=0.005)
+        generate_plays(redis_db, hook, day, plays=400, seed=5, bad_rate=0.01, dup_rate=0.005, model="pooled")
+        generate_plays(oracle_redis, None, day, plays=400, seed=5, bad_rate=0.01, dup_rate=0.005, model="pooled")
     for r in (redis_db, oracle_redis):  # videos the legacy job counted that are not played after the cutover
         put_play(r, days[0], "9999001_a", j=((1, 3), (2, 3), (3, 1)))
         put_play(r, days[1], "9999002_a", j=())
