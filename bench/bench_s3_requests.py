@@ -5,21 +5,24 @@ compute_shard x shards, merge_report, the plays' ingest + rollup + verify (as `v
 day's verify, and two dashboard page loads (the second one served from the ETag cache).
 
     PYTHONPATH=.:plugins .venv/bin/python bench/bench_s3_requests.py --users 2000 --plays 20000 --shards 8
+    # full size: a 1M-play day (realistic viewing model) and the 10M-event week (7+1 days of logs)
+    PYTHONPATH=.:plugins .venv/bin/python bench/bench_s3_requests.py --events 10M --plays 1M --shards 8
 
 Needs Redis (VIDEO_REDIS_PORT, db VIDEO_BENCH_REDIS_DB, default 12, flushed) and MariaDB as the tests do,
 and moto (`scripts/moto.sh install`). Counts depend on the number of files, not their size (reads of a big
-object are ranged GETs of Arrow's read size, 64 MiB windows for Parquet).
+object are ranged GETs of Arrow's read size, 64 MiB windows for Parquet). Each stage's wall time is printed
+too, as a note only (moto is a Python server on the same machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -30,10 +33,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--date", default="2014-01-07")
-    ap.add_argument("--users", type=int, default=2000)
-    ap.add_argument("--plays", type=int, default=20000)
+    ap.add_argument("--users", type=int, help="users in the logs (default 2000; with --events, events // 100)")
+    ap.add_argument("--events", type=_count, help="log lines over the 8-day window (default users x 8 x 12)")
+    ap.add_argument("--plays", type=_count, default=20000, help="plays of the day (realistic viewing model)")
     ap.add_argument("--shards", type=int, default=8)
     args = ap.parse_args()
+    if args.users is None:
+        args.users = max(1000, args.events // 100) if args.events else 2000
     end = dt.date.fromisoformat(args.date)
     db = int(os.environ.get("VIDEO_BENCH_REDIS_DB", "12"))
     port = os.environ.get("VIDEO_REDIS_PORT", "6379")
@@ -54,44 +60,57 @@ def main() -> None:
     finally:
         conn.cursor().execute(f"DROP DATABASE IF EXISTS `{mysql}`")
         conn.close()
+        redis.Redis(port=int(port), db=db).flushdb()
     kinds = ["PUT", "GET", "HEAD", "LIST", "DELETE", "POST"]
-    print(f"| stage ({args.users} users, {args.plays} plays, {args.shards} shards) | " + " | ".join(kinds) + " |")
-    print("|---|" + "---|" * len(kinds))
+    print(f"| stage ({args.users:,} users, {rows[0][2]:,} events, {args.plays:,} plays, {args.shards} shards) | "
+          + " | ".join(kinds) + " | wall s |")
+    print("|---|" + "---|" * (len(kinds) + 1))
     total: dict = {}
-    for stage, counts in rows:
-        print(f"| {stage} | " + " | ".join(str(counts.get(k, 0)) for k in kinds) + " |")
+    for stage, counts, _lines, wall in rows[1:]:
+        print(f"| {stage} | " + " | ".join(str(counts.get(k, 0)) for k in kinds) + f" | {wall:.1f} |")
         for k, v in counts.items():
             total[k] = total.get(k, 0) + v
-    print("| **total** | " + " | ".join(f"**{total.get(k, 0)}**" for k in kinds) + " |")
+    print("| **total** | " + " | ".join(f"**{total.get(k, 0)}**" for k in kinds) + " | |")
 
 
-def run(tmp: Path, end: dt.date, args) -> list[tuple[str, dict]]:
+def _count(text: str) -> int:
+    """``20000``, ``1M`` or ``2.5M``."""
+    t = text.strip().upper()
+    return int(float(t[:-1]) * 1_000_000) if t.endswith("M") else int(t)
+
+
+def run(tmp: Path, end: dt.date, args) -> list:
+    """``[(None, {}, log lines, 0), (stage, request counts, 0, wall seconds), …]``."""
     from include import dashboard, settings
     from include.online_time.compute_shard import compute_shard
+    from include.online_time.logs import write_done_markers
     from include.online_time.merge_report import merge_report
     from include.online_time.sort_and_partition import sort_and_partition
     from include.plays.ingest_plays import ingest_plays
     from include.plays.rollup_videos import rollup_videos
     from include.plays.verify import verify_plays
+    from include.sample_logs import generate_logs
+    from include.sample_plays import generate_plays
     from include.storage import DataRoot
     from include.verify import build_report  # noqa: F401 (the DAG's verify writes through it)
     from tests.support.s3 import s3_server
     from video_analytics import conventions as conv
 
     logs = tmp / "logs"
-    subprocess.run([sys.executable, "-m", "include.cli", "sample-data", "--date", end.isoformat(), "--log-dir",
-                    str(logs), "--users", str(args.users), "--plays", str(args.plays)], check=True,
-                   stdout=subprocess.DEVNULL, cwd=ROOT)
-    rows: list[tuple[str, dict]] = []
+    made = generate_logs(str(logs), end, days=8, users=args.users, seed=7, events=args.events)
+    write_done_markers(made["files"])
+    generate_plays(settings.redis_client(), settings.mysql_hook(), conv.ymd(end), plays=args.plays, seed=7)
+    rows: list = [(None, {}, made["events"], 0.0)]
     with s3_server(tmp) as s3:
         s3.create_bucket("video-bench")
         os.environ["AIRFLOW_CONN_VIDEO_STORAGE"] = s3.connection()
-        mark = s3.mark()
+        mark, t0 = s3.mark(), time.perf_counter()
 
         def step(name: str) -> None:
-            nonlocal mark
-            rows.append((name, dict(s3.requests(mark))))
-            mark = s3.mark()
+            nonlocal mark, t0
+            rows.append((name, dict(s3.requests(mark)), 0, time.perf_counter() - t0))
+            print(f"{name}: {rows[-1][1]} in {rows[-1][3]:.1f} s", file=sys.stderr, flush=True)
+            mark, t0 = s3.mark(), time.perf_counter()
 
         from include.object_store import upload_folder
 
@@ -119,7 +138,6 @@ def run(tmp: Path, end: dt.date, args) -> list[tuple[str, dict]]:
             dashboard.top_videos(root, end.isoformat())
             dashboard.online_seconds(root, end.isoformat())
             step(f"dashboard: overview + day page, load {n}")
-        json.dumps(rows)
     return rows
 
 
