@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,16 +34,11 @@ sys.path[:0] = [os.path.join(os.path.dirname(__file__), ".."), os.path.join(os.p
 
 from include.plays.cleanup import progress_key, remove_archived  # noqa: E402
 from tests.support.redis_scripts import Scripts  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 from video_analytics.conventions import endlist_key  # noqa: E402
 
 DAY = "20140107"
 NAME = endlist_key(DAY)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateRedis:
@@ -52,7 +46,7 @@ class PrivateRedis:
 
     def __enter__(self):
         self.dir = tempfile.mkdtemp(prefix="bench_cleanup_")
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                                       "--save", "", "--appendonly", "no", "--loglevel", "warning"],
                                      stdout=subprocess.DEVNULL)

@@ -29,6 +29,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support.servers import free_port
+
 pytestmark = pytest.mark.airflow_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +47,6 @@ BROKER_REDIS_DB = int(os.environ.get("VIDEO_TEST_BROKER_REDIS_DB", "15"))
 PG_PORT = int(os.environ.get("VIDEO_PG_PORT", "5432"))
 SAMPLE = ["--users", "60", "--plays", "150"]
 TERMINAL = {"success", "failed"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(cmd, env, timeout=600, check=True) -> subprocess.CompletedProcess:
@@ -170,9 +166,9 @@ def _server_ports(host: str, port: int) -> dict:
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }
 
 
@@ -228,7 +224,7 @@ def stack(tmp_path_factory, mysql_scratch, pg_databases):
     tmp = tmp_path_factory.mktemp("airflow_stack")
     servers = ExitStack()
     smtp_port, _, maildir = servers.enter_context(smtp_server(tmp))
-    port = _free_port()
+    port = free_port()
     tag = uuid.uuid4().hex[:6]
     queue = f"test_stack_{tag}"
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from include.plays.ingest_plays import ingest_plays
 from include.storage import DataRoot
 from tests.support.plays import categories, doc_mismatches, mysql_hook, put_play, run_day
 from tests.support.redis_scripts import Scripts
+from tests.support.servers import alive, free_port
 from video_analytics.conventions import PLAYID_HASH, endlist_key, table_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +34,7 @@ class ServicesRedis:
     """``scripts/services.sh start-redis`` on a free port with its data in ``var``."""
 
     def __init__(self, var: Path):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.var = var
         self.env = {k: v for k, v in os.environ.items() if k != "SERVICES_STARTED_FILE"}
         self.env.update(VIDEO_REDIS_PORT=str(self.port), VIDEO_SERVICES_DIR=str(var))
@@ -53,26 +51,15 @@ class ServicesRedis:
     def kill9(self) -> None:
         pid = self.pid
         os.kill(pid, signal.SIGKILL)
-        while _alive(pid):
+        while alive(pid):
             time.sleep(0.01)
 
     def stop(self) -> None:
-        if (self.var / "redis.pid").exists() and _alive(self.pid):
+        if (self.var / "redis.pid").exists() and alive(self.pid):
             pid = self.pid
             os.kill(pid, signal.SIGTERM)
-            while _alive(pid):
+            while alive(pid):
                 time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a daemonised redis-server is not our child; a zombie child of ours counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def _seed(r) -> None:

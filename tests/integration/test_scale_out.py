@@ -31,7 +31,6 @@ from tests.integration.test_airflow_stack import (  # noqa: F401 (pg_databases i
     STACK,
     STACK_HOOKS,
     Api,
-    _free_port,
     _home_env,
     _run,
     _server_ports,
@@ -44,6 +43,7 @@ from tests.integration.test_airflow_stack import (  # noqa: F401 (pg_databases i
 from tests.integration.test_dag_run import dags_test
 from tests.support import netns
 from tests.support.s3 import s3_server
+from tests.support.servers import free_port
 
 DAY = "2014-04-10"
 SHARDS = 8
@@ -75,7 +75,7 @@ def _drop_mysql(names: list[str]) -> None:
 def _redis_server(folder: Path, binds: str) -> tuple[int, subprocess.Popen]:
     import redis
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", binds,
                              "--dir", str(folder), "--save", "", "--appendonly", "no", "--protected-mode", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -126,7 +126,7 @@ def cluster(tmp_path_factory, pg_databases):  # noqa: F811
 
 def _cluster(tmp, addr, workers, s3, rport, mysql_dbs, pg_databases):  # noqa: F811
     s3.create_bucket(BUCKET)
-    api_port = _free_port()
+    api_port = free_port()
     storage = s3.connection()
     env = _home_env(os.environ, tmp / "control", tmp / "unused", 0, mysql_dbs[0], pg_databases())
     sql = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("@127.0.0.1:", f"@{addr}:")

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 _LINE = re.compile(r'"(?:\x1b\[[0-9;]*m)*(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/[\d.]+(?:\x1b\[[0-9;]*m)*" (\d+)')
@@ -31,12 +32,6 @@ def moto_server_exe() -> str:
         if cand and os.access(cand, os.X_OK):
             return cand
     pytest.fail("moto_server is not installed: run `scripts/moto.sh install` (a venv of its own, .venv-moto)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -92,7 +87,7 @@ class S3Server:
 def s3_server(folder: Path, host: str = "127.0.0.1", check_credentials: bool = False):
     """A moto server of the test's own on ``host`` (``folder`` holds its log), stopped by pid. With
     ``check_credentials`` it refuses every request whose access key it does not know (all of them)."""
-    port = _free_port()
+    port = free_port()
     log = folder / "moto.log"
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if check_credentials else None
     with open(log, "wb") as out:

@@ -14,9 +14,25 @@ import pytest
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS's pick)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: ``include.procs.pid_alive``, except that a zombie counts as gone
+    (a child of the test that died and is not reaped yet; a daemonised server is not the test's child)."""
+    from pathlib import Path
+
+    from include.procs import pid_alive
+
+    if not pid_alive(pid):
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def _stop(proc: subprocess.Popen) -> None:
