@@ -83,7 +83,9 @@ class StoreError(OSError):
         return f"{self.filename}: {self.strerror}"
 
 
-def _guarded(method, label: str):
+def guarded(method, label: str):
+    """``method`` whose ``OSError`` (but ``FileNotFoundError``) becomes one ``StoreError`` naming the object
+    (its first argument) and ``label``."""
     @functools.wraps(method)
     def call(*args, **kwargs):
         try:
@@ -108,9 +110,9 @@ class _GuardedArrowFS:
                 "delete_dir", "delete_dir_contents", "create_dir", "move", "copy_file")
 
     def __init__(self, fs, label: str):
-        self._fs = fs
+        self._fs = self.arrow = fs  # arrow: the unwrapped ``pyarrow.fs.S3FileSystem``, for Arrow's own readers
         for name in self._METHODS:
-            setattr(self, name, _guarded(getattr(fs, name), label))
+            setattr(self, name, guarded(getattr(fs, name), label))
 
     def __getattr__(self, name):
         return getattr(self._fs, name)

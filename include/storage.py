@@ -297,8 +297,10 @@ class DataRoot:
                     return pq.ParquetFile(p).read(columns=columns)
                 with self.fs.open(p, "rb") as fh:
                     return pq.ParquetFile(fh).read(columns=columns)
-            fs = self.fs.fs if self.objects else self.fs  # Arrow's own S3 client, not through fsspec
-            return pq.read_table(p, columns=columns, filters=filters, filesystem=fs)
+            if self.objects:  # Arrow's own S3 client, not through fsspec; its errors name the connection
+                read = object_store.guarded(pq.read_table, self.fs.label)
+                return read(p, columns=columns, filters=filters, filesystem=self.fs.fs.arrow)
+            return pq.read_table(p, columns=columns, filters=filters, filesystem=self.fs)
 
     def glob(self, *parts: str) -> list[str]:
         return sorted(self.fs.glob(self.path(*parts)))

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 DAG_ID = "daily_analytics"
@@ -35,7 +36,25 @@ def app(title: str, router: APIRouter) -> FastAPI:
     api = FastAPI(title=title, dependencies=[
         Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))])
     api.include_router(router)
+    api.add_exception_handler(OSError, _unreadable)
     return api
+
+
+_UNREADABLE = TEMPLATES.from_string(
+    "<!doctype html><html><head><meta charset='utf-8'><title>Data root unreadable</title></head><body>"
+    "<p id='unreadable'>The data root could not be read: {{ line }}</p></body></html>")
+
+
+async def _unreadable(request: Request, exc: OSError) -> HTMLResponse:
+    """A data root that cannot be read (the object store unreachable, refusing, without the bucket; an object
+    that is not what it should be; a local folder refused): HTTP 503 and one line naming the connection and
+    the URL (``include.object_store.StoreError``, never the secret), not a 500 and a traceback."""
+    import logging
+
+    line = " ".join(str(exc).split())[:500] or type(exc).__name__
+    logging.getLogger(__name__).warning("%s %s: the data root could not be read: %s", request.method,
+                                        request.url.path, line)
+    return HTMLResponse(_UNREADABLE.render(line=line), status_code=503)
 
 
 MAX_FAILED = 10  # failed tasks listed per run
