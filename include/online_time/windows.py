@@ -96,8 +96,12 @@ def run_window(root: DataRoot, cache: SummaryCache, log_dir: str, end: date, win
 
 
 def _copy(root: DataRoot, src: str, dst: str) -> None:
-    """Copy a file of the data root, whole or not at all."""
+    """Copy a file of the data root, whole or not at all (on an object store one server-side copy, atomic)."""
     final = root.path(dst)
+    if root.objects:
+        with root.writing(final):  # Arrow's CopyObject (fsspec's cp_file copies to a temporary object)
+            root.fs.fs.copy_file(root.path(src), final)
+        return
     tmp = root.tmp_name(final)
     with root.writing(final, tmp):
         root.fs.cp_file(root.path(src), tmp)

@@ -36,36 +36,47 @@ def write_frame(root: DataRoot, df: pd.DataFrame, rel: str, schema: dict | None 
 
 class ParquetStream:
     """A Parquet file written row group by row group (bounded memory), published atomically on ``close``
-    (written to a unique temporary name, then renamed); ``abort`` drops it. Also a context manager."""
+    (``DataRoot.stage``: renamed from a temporary name on a local disk; on an object store, staged in an
+    unnamed local file and uploaded in one PUT, never a temporary object and a copy); ``abort`` drops it.
+    Also a context manager."""
 
     def __init__(self, root: DataRoot, rel: str, schema: pa.Schema, dictionary=None) -> None:
         """``dictionary``: the columns worth dictionary-encoding (few distinct values); default all."""
         self.root, self.schema, self.rows = root, schema, 0
         self.path = root.path(rel)
-        self.tmp = root.tmp_name(self.path)  # creates the folder and sweeps dead writers' leftovers
-        with root.writing(self.path, self.tmp):
-            self.writer = pq.ParquetWriter(self.tmp, schema, filesystem=root.fs,
-                                           use_dictionary=True if dictionary is None else list(dictionary))
+        self.staged = root.stage(rel)  # a local disk: creates the folder and sweeps dead writers' leftovers
+        try:
+            with root.writing(self.path):
+                self.writer = pq.ParquetWriter(self.staged.fh, schema,
+                                               use_dictionary=True if dictionary is None else list(dictionary))
+        except BaseException:
+            self.staged.abort()
+            raise
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            with self.root.writing(self.path, self.tmp):
+            with self.root.writing(self.path):
                 self.writer.write_table(table.select(self.schema.names).cast(self.schema), row_group_size=1 << 20)
             self.rows += table.num_rows
 
     def close(self) -> None:
         if self.writer is not None:
             writer, self.writer = self.writer, None
-            with self.root.writing(self.path, self.tmp):
-                writer.close()
-                self.root.fs.mv(self.tmp, self.path)
+            try:
+                with self.root.writing(self.path):
+                    writer.close()
+            except BaseException:
+                self.staged.abort()
+                raise
+            self.staged.commit()
 
     def abort(self) -> None:
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-            if self.root.fs.exists(self.tmp):
-                self.root.fs.rm(self.tmp)
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            finally:
+                self.staged.abort()
 
     def __enter__(self) -> ParquetStream:
         return self

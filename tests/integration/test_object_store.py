@@ -55,6 +55,30 @@ def test_writes_are_single_puts_with_no_temporary_object(s3, bucket):
     assert root.glob("x", "*.json") == [f"{bucket}/root/x/t.json"]
 
 
+def test_streams_and_copies_make_no_temporary_object(s3, bucket):
+    """The plays' Parquet streams (a 1M-play snapshot is hundreds of MiB) and the online-time window's
+    copies: one PUT each (or one server-side copy), no temporary object, copy and delete."""
+    from include.online_time.windows import _copy
+    from include.plays.store import ParquetStream
+
+    root = DataRoot(f"s3://{bucket}/root")
+    schema = pa.schema([("k", pa.string())])
+    mark = s3.mark()
+    with ParquetStream(root, "plays/20140107/snapshot/plays_raw.parquet", schema) as stream:
+        stream.write(pa.table({"k": ["a", "b"]}, schema=schema))
+        stream.write(pa.table({"k": ["c"]}, schema=schema))
+    _copy(root, "plays/20140107/snapshot/plays_raw.parquet", "online_time/copy.parquet")
+    counts = s3.requests(mark)
+    assert counts["PUT"] == 2 and "DELETE" not in counts and "POST" not in counts, counts
+    assert s3.keys(bucket) == ["root/online_time/copy.parquet", "root/plays/20140107/snapshot/plays_raw.parquet"]
+    assert root.read_table("online_time/copy.parquet").column("k").to_pylist() == ["a", "b", "c"]
+    with pytest.raises(RuntimeError):
+        with ParquetStream(root, "plays/20140107/half.parquet", schema) as stream:
+            stream.write(pa.table({"k": ["a"]}, schema=schema))
+            raise RuntimeError("writer failed")
+    assert not root.exists("plays/20140107/half.parquet")
+
+
 def test_a_failed_write_leaves_nothing(s3, bucket):
     root = DataRoot(f"s3://{bucket}/root")
     with pytest.raises(RuntimeError):
