@@ -34,8 +34,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.p
 	$(PY) -m pip check
 	touch $@
 
-# moto's standalone S3 server for the object-store tests, in its own venv (its botocore needs an older
-# python-dateutil than Airflow's): scripts/moto.sh.
+# moto's standalone S3 server for the object-store tests, in its own venv (its server packages stay out of
+# the project's venv): scripts/moto.sh.
 $(ROOT)/.venv-moto/bin/moto_server: requirements-moto.txt | system
 	$(ROOT)/scripts/moto.sh install
 	touch $@

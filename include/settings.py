@@ -181,11 +181,6 @@ def data_root():
     return DataRoot(variable("data_root"))
 
 
-def task_log_url() -> str:
-    """``VIDEO_TASK_LOG_URL``: where task logs are put (``include.task_logs``); empty: they stay local."""
-    return os.environ.get("VIDEO_TASK_LOG_URL", "").strip()
-
-
 def storage_connection():
     """The ``video_storage`` connection (the object store's endpoint and credentials), ``None`` when it is
     not defined; a malformed one raises ``ConnectionSettingError`` (``connection``)."""

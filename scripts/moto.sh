@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # moto's standalone S3-compatible server for the object-store tests, in a venv of its own (.venv-moto):
-# its boto packages need python-dateutil < 3, the project's venv has 4.x. Usage: scripts/moto.sh install
+# its server packages (Flask, Werkzeug) stay out of the project's venv. Usage: scripts/moto.sh install
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 case "${1:-install}" in

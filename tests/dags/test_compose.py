@@ -161,8 +161,11 @@ def test_data_root_and_logs_live_on_the_s3_compatible_service(compose):
         env = services[name]["environment"]
         assert env["AIRFLOW_VAR_DATA_ROOT"].startswith("s3://video/"), name
         assert env["AIRFLOW_VAR_LOG_DIR"].startswith("s3://video/"), name
-        assert env["VIDEO_TASK_LOG_URL"].startswith("s3://video/"), name
-        assert env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"] == "include.task_logs.LOGGING_CONFIG", name
+        # task logs: Airflow's remote logging (the amazon provider's S3 task handler) on the same store
+        assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True", name
+        assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].startswith("s3://video/"), name
+        assert env["AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID"] == CONN_ID, name
+        assert "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS" not in env, name
         conn = json.loads(env[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
         assert conn["conn_type"] == "aws" and conn["extra"]["endpoint_url"] == "http://minio:9000", name
         assert conn["login"] == services["minio"]["environment"]["MINIO_ROOT_USER"], name

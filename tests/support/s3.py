@@ -1,5 +1,5 @@
 """A private S3-compatible server for tests: moto's standalone server (``moto[server]`` from PyPI, in its
-own venv, ``scripts/moto.sh install``: its boto packages would move pins of the project's venv), started on
+own venv, ``scripts/moto.sh install``: its server packages stay out of the project's venv), started on
 a free port and stopped by pid. Every request it serves is in its log; ``requests`` counts them."""
 
 from __future__ import annotations
