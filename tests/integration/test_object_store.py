@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,25 +18,10 @@ from include import dashboard
 from include.object_store import StoreError
 from include.storage import DataRoot
 from tests.conftest import TEST_REDIS_DB
-from tests.support.s3 import s3_server
 from video_analytics import conventions as conv
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2014, 1, 7)
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with s3_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(s3, monkeypatch):
-    name = f"video-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(name)
-    monkeypatch.setenv("AIRFLOW_CONN_VIDEO_STORAGE", s3.connection())
-    return name
 
 
 def test_writes_are_single_puts_with_no_temporary_object(s3, bucket):

@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -30,12 +29,6 @@ GARBAGE = {"garbage Parquet": conv.plays_path(conv.ymd(DAY), "contrib", "vid.par
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with s3_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def strict(tmp_path_factory):
     """A store that refuses every request's credentials."""
     with s3_server(tmp_path_factory.mktemp("moto-strict"), check_credentials=True) as server:
@@ -43,11 +36,8 @@ def strict(tmp_path_factory):
 
 
 @pytest.fixture
-def day_root(s3, monkeypatch):
-    """A bucket holding a processed day; the ``video_storage`` connection to it."""
-    bucket = f"video-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(bucket)
-    monkeypatch.setenv("AIRFLOW_CONN_VIDEO_STORAGE", s3.connection())
+def day_root(bucket):
+    """A bucket holding a processed day (``video_storage`` set to reach it)."""
     _write_day(DataRoot(f"s3://{bucket}/root"))
     return bucket
 
