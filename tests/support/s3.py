@@ -70,7 +70,8 @@ class S3Server:
         return self.log.stat().st_size
 
     def requests(self, since: int = 0) -> collections.Counter:
-        """The requests served since ``since``, by kind: PUT, GET, HEAD, LIST, DELETE, POST."""
+        """The requests served since ``since``, by kind: PUT (also a server-side copy, a multipart part), GET,
+        HEAD, LIST, DELETE (also one multi-object delete), POST (a multipart upload's start and end)."""
         with open(self.log, "rb") as fh:
             fh.seek(since)
             text = fh.read().decode(errors="replace")
@@ -79,7 +80,8 @@ class S3Server:
             if path.startswith("/moto-api"):
                 continue
             listing = method == "GET" and ("list-type" in path or path.rstrip("/").count("/") <= 1 and "?" in path)
-            out["LIST" if listing else method] += 1
+            multi_delete = method == "POST" and re.search(r"\?delete(&|=|$)", path) is not None
+            out["LIST" if listing else "DELETE" if multi_delete else method] += 1
         return out
 
 
