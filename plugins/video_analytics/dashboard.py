@@ -258,3 +258,50 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for r in rows:
         w.writerow([csv_cell(v) for v in r])
     return buf.getvalue()
+
+
+WINDOW_NAMES = {1: "DAU", 7: "WAU", 30: "MAU"}  # the windows of online_time/D/w<W>/ the overview draws
+
+
+def _count(value: Any) -> float | None:
+    """A finite number >= 0 from a results file, else ``None`` (drawn as a gap, never as 0)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return value if ok else None
+
+
+def window_point(totals: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One window's numbers on one day from ``online_time/D/w<W>/totals.json`` or ``skipped.json``:
+    ``status`` ``ok``, ``skipped`` (a log was missing: ``why``) or ``none`` (no folder); ``users``,
+    ``online_seconds``, ``per_user`` (online seconds per active user) ``None`` unless known;
+    ``missing_days``: the days accepted as missing that the window ran without."""
+    point: dict[str, Any] = {"status": "none", "users": None, "online_seconds": None, "per_user": None,
+                             "missing_days": [], "why": ""}
+    if isinstance(skipped, Mapping):
+        return {**point, "status": "skipped", "why": str(skipped.get("skipped", ""))[:300]}
+    if not isinstance(totals, Mapping):
+        return point
+    users, online = _count(totals.get("users")), _count(totals.get("online_seconds"))
+    missing = totals.get("missing_days")
+    return {**point, "status": "ok", "users": users, "online_seconds": online,
+            "per_user": online / users if users and online is not None else None,
+            "missing_days": sorted({str(m.get("day")) for m in missing if isinstance(m, Mapping)})
+            if isinstance(missing, list) else []}
+
+
+def late_plays(cleanup: Mapping[str, Any] | None, alert: Mapping[str, Any] | None, day: str) -> dict[str, Any] | None:
+    """A day's late plays (CONTRACT §4: still in ``T_endlist_D`` after cleanup): ``{"count", "list",
+    "alerted_at"}`` from ``plays/D/cleanup.json`` (``remaining``), else the run's ``late_plays.json``
+    alert; ``None`` when neither says any. A re-run of the day picks them up."""
+    count = _count((cleanup or {}).get("remaining")) if cleanup else _count((alert or {}).get("count"))
+    if not count:
+        return None
+    alerted = (alert or {}).get("timestamp")
+    return {"count": int(count), "list": f"T_endlist_{day.replace('-', '')}",
+            "alerted_at": str(alerted)[:40] if alerted else None}
+
+
+def accepted_missing(record: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A ``missing/D.json`` record (``video-analytics accept-missing``) as text for a page, else ``None``."""
+    if not isinstance(record, Mapping):
+        return None
+    return {k: str(record.get(k) or "")[:300] for k in ("reason", "accepted_by", "accepted_at")}
