@@ -73,6 +73,15 @@ def _json(root: DataRoot, rel: str) -> dict | None:
     return _cached(root, rel, ("json",), lambda: root.read_json(rel))
 
 
+def _record(root: DataRoot, rel: str) -> Any:
+    """``_json`` of a record the overview lists; a file that is not JSON is ``{"unreadable": why}`` (one
+    line naming it), so one bad file shows as such and never fails the page."""
+    try:
+        return _json(root, rel)
+    except ValueError as exc:
+        return {"unreadable": f"{root.uri(rel)} is not JSON ({type(exc).__name__})"}
+
+
 def days(root: DataRoot) -> list[str]:
     """Every day (``YYYY-MM-DD``) with an online-time total, a plays ingest or a verify report, ascending."""
     found: set[str] = set()
@@ -325,8 +334,8 @@ def windows(root: DataRoot, days_: list[str]) -> dict[str, dict[int, dict[str, A
         out[d] = {}
         for w in WINDOWS:
             totals, skipped = (conv.online_time_path(conv.as_date(d), f"w{w}", f) for f in ("totals.json", "skipped.json"))
-            out[d][w] = core.window_point(_json(root, totals) if totals in have else None,
-                                          _json(root, skipped) if skipped in have else None)
+            out[d][w] = core.window_point(_record(root, totals) if totals in have else None,
+                                          _record(root, skipped) if skipped in have else None)
     return out
 
 
@@ -334,8 +343,8 @@ def late_plays(root: DataRoot, day: str, run_id: str | None = None, dag_id: str 
     """The day's late plays (``core.late_plays``) from ``plays/D/cleanup.json`` and, when the run is known,
     its alert record ``alerts/<dag_id>/<run_id>/late_plays.json``; ``None``: none known."""
     d = conv.as_date(day)
-    alert = _json(root, conv.alert_path(dag_id, run_id, "late_plays.json")) if run_id else None
-    return core.late_plays(_json(root, conv.plays_path(conv.ymd(d), "cleanup.json")), alert, d.isoformat())
+    alert = _record(root, conv.alert_path(dag_id, run_id, "late_plays.json")) if run_id else None
+    return core.late_plays(_record(root, conv.plays_path(conv.ymd(d), "cleanup.json")), alert, d.isoformat())
 
 
 def late_days(root: DataRoot) -> set[str]:
@@ -357,7 +366,7 @@ def accepted_missing(root: DataRoot, days_: list[str]) -> dict[str, dict[str, st
     for d in days_:
         rel = f"missing/{d}.json"
         if rel in have:
-            got = core.accepted_missing(_json(root, rel))
+            got = core.accepted_missing(_record(root, rel))
             if got is not None:
                 out[d] = got
     return out

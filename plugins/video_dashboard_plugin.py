@@ -98,8 +98,11 @@ def _window_charts(hist: list[dict]) -> dict:
     days = [h["day"] for h in hist]
 
     def series(key: str, scale: float, fmt) -> list:
-        return [(f"{name} ({w}-day window)", [None if h["windows"][w][key] is None else h["windows"][w][key] / scale
-                                              for h in hist], fmt) for w, name in WINDOW_NAMES.items()]
+        def value(v):
+            return v if v is None or scale == 1 else v / scale
+
+        return [(f"{name} ({w}-day window)", [value(h["windows"][w][key]) for h in hist], fmt)
+                for w, name in WINDOW_NAMES.items()]
 
     return {"active_users": charts.line_chart(days, series("users", 1, lambda v: f"{v:,.0f}"),
                                               "Daily, weekly and monthly active users", shared=True),

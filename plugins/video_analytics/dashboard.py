@@ -271,13 +271,15 @@ def _count(value: Any) -> float | None:
 
 def window_point(totals: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None) -> dict[str, Any]:
     """One window's numbers on one day from ``online_time/D/w<W>/totals.json`` or ``skipped.json``:
-    ``status`` ``ok``, ``skipped`` (a log was missing: ``why``) or ``none`` (no folder); ``users``,
+    ``status`` ``ok``, ``skipped`` (a log was missing: ``why``), ``unreadable`` (not JSON: ``why``) or
+    ``none`` (no folder); ``users``,
     ``online_seconds``, ``per_user`` (online seconds per active user) ``None`` unless known;
     ``missing_days``: the days accepted as missing that the window ran without."""
     point: dict[str, Any] = {"status": "none", "users": None, "online_seconds": None, "per_user": None,
                              "missing_days": [], "why": ""}
-    if isinstance(skipped, Mapping):
-        return {**point, "status": "skipped", "why": str(skipped.get("skipped", ""))[:300]}
+    for kind, got in (("skipped", skipped), ("unreadable", totals)):
+        if isinstance(got, Mapping) and kind in got:
+            return {**point, "status": kind, "why": str(got[kind])[:300]}
     if not isinstance(totals, Mapping):
         return point
     users, online = _count(totals.get("users")), _count(totals.get("online_seconds"))
@@ -292,16 +294,20 @@ def late_plays(cleanup: Mapping[str, Any] | None, alert: Mapping[str, Any] | Non
     """A day's late plays (CONTRACT §4: still in ``T_endlist_D`` after cleanup): ``{"count", "list",
     "alerted_at"}`` from ``plays/D/cleanup.json`` (``remaining``), else the run's ``late_plays.json``
     alert; ``None`` when neither says any. A re-run of the day picks them up."""
-    count = _count((cleanup or {}).get("remaining")) if cleanup else _count((alert or {}).get("count"))
+    cleanup, alert = (r if isinstance(r, Mapping) else {} for r in (cleanup, alert))
+    count = _count(cleanup.get("remaining")) if cleanup else _count(alert.get("count"))
     if not count:
         return None
-    alerted = (alert or {}).get("timestamp")
+    alerted = alert.get("timestamp")
     return {"count": int(count), "list": f"T_endlist_{day.replace('-', '')}",
             "alerted_at": str(alerted)[:40] if alerted else None}
 
 
 def accepted_missing(record: Mapping[str, Any] | None) -> dict[str, str] | None:
     """A ``missing/D.json`` record (``video-analytics accept-missing``) as text for a page, else ``None``."""
-    if not isinstance(record, Mapping):
+    if record is None:
         return None
-    return {k: str(record.get(k) or "")[:300] for k in ("reason", "accepted_by", "accepted_at")}
+    if not isinstance(record, Mapping):
+        record = {"unreadable": "not a JSON object"}
+    out = {k: str(record.get(k) or "")[:300] for k in ("reason", "accepted_by", "accepted_at")}
+    return {**out, "reason": f"unreadable record: {record['unreadable']}"} if "unreadable" in record else out
