@@ -779,6 +779,9 @@ def test_late_plays_are_mailed_and_a_rerun_picks_them_up(stack):
     assert mail["Subject"] == f"[{DAG_ID}] {day}: 1 late play(s) left in T_endlist_{ymd}"
     ti = next(t for t in _task_instances(stack.api, run) if t["task_id"] == "cleanup")
     _check_links(stack, mail_html(mail), run, ti)
+    page = _html(stack.api, f"{DASHBOARD}/day/{day}")  # the dashboard shows them, and the run to re-run
+    assert "id='late-plays'" in page and "1 late play(s)" in page
+    assert f"/dags/{DAG_ID}/runs/{urllib.parse.quote(run, safe='')}'>its run</a>" in page
 
     stack.api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns/{run}/clear", {"dry_run": False})
     assert _wait_runs(stack.api, [run], timeout=600) == {run: "success"}
@@ -788,6 +791,14 @@ def test_late_plays_are_mailed_and_a_rerun_picks_them_up(stack):
     assert "1000001_late" in keys.to_pylist()
     assert _redis(STACK_REDIS_DB).llen(f"T_endlist_{ymd}") == 0
     assert len(_day_mails(stack, day, 1)) == 1
+    assert "id='late-plays'" not in _html(stack.api, f"{DASHBOARD}/day/{day}")
+
+
+def _html(api: Api, path: str) -> str:
+    """A dashboard page as served (Bearer token), its HTML."""
+    req = urllib.request.Request(f"{api.base}{path}", headers={"Authorization": f"Bearer {api.token}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.read().decode()
 
 
 # ---- c) backfill ----------------------------------------------------------------------------
