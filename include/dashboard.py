@@ -1,14 +1,18 @@
 """What the dashboard reads from the data root: per day, only the files and columns a page needs.
 
 * history (one small JSON per source per day): ``online_time/D/totals.json``, ``plays/D/ingest.json``,
-  ``reports/D.json``;
+  ``reports/D.json``; the windows' ``online_time/D/w<W>/totals.json`` or ``skipped.json``,
+  ``plays/D/cleanup.json`` (late plays) and ``missing/D.json`` (days accepted as missing), each found by
+  one listing;
 * one day: the ``online_seconds`` column of ``online_time/D/online_time.parquet``; ``vid, kid,
   ClickNum, Traffic`` of ``plays/D/contrib/vid.parquet``; one video's rows of ``plays/D/segments.parquet``;
   the ``reason`` column of ``online_time/D/rejects.parquet`` and ``plays/D/quarantine.parquet``;
 * the category names ``catalog/categories.json`` (``capture_categories``, task of the ``maintenance`` DAG).
 
-Everything read is cached by (path, modification time, size), so a re-run of a day shows at once and an
-unchanged day is never read twice. The numbers are computed by ``video_analytics.dashboard``.
+What is read is cached by (path, version: ETag, or modification time and size), so a re-run of a day shows
+at once and an unchanged day is never read twice. The cache keeps small values, what a page draws (a heat
+strip's bucketed marks, a histogram's bins), never a video's segment rows, and holds at most
+``CACHE_MAX_ITEMS`` items in all. The numbers are computed by ``video_analytics.dashboard``.
 """
 
 from __future__ import annotations
