@@ -49,13 +49,15 @@ def _page(request: Request, template: str, title: str, status: int = 200, **cont
 
 
 def _notice(request: Request, title: str, kind: str, status: int = 200, day: str = "", text: str = "") -> HTMLResponse:
-    """A message page (``notice.html``); for a day without results, the empty state when no day has any."""
+    """A message page (``notice.html``); for a day without results, the empty state when no day has any,
+    and its log's acceptance as missing when there is one."""
     from include import dashboard as dash
 
     root = _root()
     no_results = kind == "empty" or (kind in ("no_day", "run_no_day") and not dash.days(root))
+    lost = dash.accepted_missing(root, [day]).get(day) if day else None
     return _page(request, "notice.html", title, status, kind=kind, day=day, text=text, root_uri=root.uri(),
-                 no_results=no_results)
+                 no_results=no_results, lost=lost)
 
 
 def _day_or_none(text: str) -> str | None:

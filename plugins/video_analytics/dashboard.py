@@ -269,6 +269,14 @@ def _count(value: Any) -> float | None:
     return value if ok else None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text(value: Any, most: int = 300) -> str:
+    """A value from a record as one line for a page: control characters (NUL, newlines) as U+FFFD, cut."""
+    return _CONTROL.sub("\ufffd", str(value))[:most]
+
+
 def window_point(totals: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None) -> dict[str, Any]:
     """One window's numbers on one day from ``online_time/D/w<W>/totals.json`` or ``skipped.json``:
     ``status`` ``ok``, ``skipped`` (a log was missing: ``why``), ``unreadable`` (not JSON: ``why``) or
@@ -279,14 +287,14 @@ def window_point(totals: Mapping[str, Any] | None, skipped: Mapping[str, Any] | 
                              "missing_days": [], "why": ""}
     for kind, got in (("skipped", skipped), ("unreadable", totals)):
         if isinstance(got, Mapping) and kind in got:
-            return {**point, "status": kind, "why": str(got[kind])[:300]}
+            return {**point, "status": kind, "why": _text(got[kind])}
     if not isinstance(totals, Mapping):
         return point
     users, online = _count(totals.get("users")), _count(totals.get("online_seconds"))
     missing = totals.get("missing_days")
     return {**point, "status": "ok", "users": users, "online_seconds": online,
             "per_user": online / users if users and online is not None else None,
-            "missing_days": sorted({str(m.get("day")) for m in missing if isinstance(m, Mapping)})
+            "missing_days": sorted({_text(m.get("day"), 40) for m in missing if isinstance(m, Mapping)})
             if isinstance(missing, list) else []}
 
 
@@ -300,7 +308,7 @@ def late_plays(cleanup: Mapping[str, Any] | None, alert: Mapping[str, Any] | Non
         return None
     alerted = alert.get("timestamp")
     return {"count": int(count), "list": f"T_endlist_{day.replace('-', '')}",
-            "alerted_at": str(alerted)[:40] if alerted else None}
+            "alerted_at": _text(alerted, 40) if alerted else None}
 
 
 def accepted_missing(record: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -309,5 +317,5 @@ def accepted_missing(record: Mapping[str, Any] | None) -> dict[str, str] | None:
         return None
     if not isinstance(record, Mapping):
         record = {"unreadable": "not a JSON object"}
-    out = {k: str(record.get(k) or "")[:300] for k in ("reason", "accepted_by", "accepted_at")}
+    out = {k: _text(record.get(k) or "") for k in ("reason", "accepted_by", "accepted_at")}
     return {**out, "reason": f"unreadable record: {record['unreadable']}"} if "unreadable" in record else out

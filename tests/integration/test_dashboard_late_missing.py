@@ -128,6 +128,7 @@ def test_days_accepted_as_missing_differ_from_a_plain_gap(client, auth):
     root.write_bytes(b"\x00not json", "missing/2014-01-04.json")
     page = http.get("/?days=5", headers=auth)
     assert page.status_code == 200 and "<script" not in page.text and "<b>ops" not in page.text
+    assert "\x00" not in page.text and "disk lost &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;\ufffd/../../etc" in page.text
     kinds = re.findall(r"<tr data-day='([^']*)'(?: class='([^']*)')?>", page.text)
     assert kinds == [("2014-01-07", "accepted-missing"), ("2014-01-06", "gap accepted-missing"), ("2014-01-05", "gap"),
                      ("2014-01-04", "gap accepted-missing"), ("2014-01-03", "gap")]
@@ -138,6 +139,10 @@ def test_days_accepted_as_missing_differ_from_a_plain_gap(client, auth):
     assert "<span class='lost' title='partial log'>log accepted as missing</span>" in page.text
     day = http.get("/day/2014-01-07", headers=auth).text
     assert "The log of 2014-01-07 was accepted as missing</b> (<code>missing/2014-01-07.json</code>): partial log" in day
+    assert "<a href='/day/2014-01-06'>2014-01-06</a>" in gap  # a day without results: its page says why
+    no_day = http.get("/day/2014-01-06", headers=auth)
+    assert no_day.status_code == 404 and "No results for 2014-01-06" in no_day.text and "<script" not in no_day.text
+    assert "The log of 2014-01-06 was accepted as missing</b>" in no_day.text and "disk lost &lt;script&gt;" in no_day.text
     rows = http.get("/days.csv?days=5", headers=auth).text.splitlines()
     assert rows[1].endswith(",partial log") and re.search(r"2014-01-04\.json is not JSON \(\w+\)$", rows[4])
 
@@ -177,7 +182,7 @@ def test_hostile_window_files_show_as_gaps_and_text(client, auth):
     root.write_bytes(b"\xff\xfe", conv.online_time_path(DAY, "w30", "totals.json"))
     for path in ("/", "/day/2014-01-07", "/active-users.csv", "/day/2014-01-07/windows.csv"):
         got = http.get(path, headers=auth)
-        assert got.status_code == 200 and "<script" not in got.text, path
+        assert got.status_code == 200 and "<script" not in got.text and "\x00" not in got.text, path
     assert _points(http.get("/", headers=auth).text, "chart-active-users") == []
     day = http.get("/day/2014-01-07", headers=auth).text
     assert re.search(r"<tr data-window='7' class='skipped'>.*skipped: &lt;script&gt;", day)
