@@ -80,10 +80,14 @@ def _json(root: DataRoot, rel: str) -> dict | None:
 def _record(root: DataRoot, rel: str) -> Any:
     """``_json`` of a record the overview lists; a file that is not JSON is ``{"unreadable": why}`` (one
     line naming it), so one bad file shows as such and never fails the page."""
+    from include.object_store import StoreError
+
     try:
         return _json(root, rel)
     except ValueError as exc:
         return {"unreadable": f"{root.uri(rel)} is not JSON ({type(exc).__name__})"}
+    except StoreError as exc:  # an object store's unreadable object: its one line names it and the connection
+        return {"unreadable": (str(exc).splitlines() or [""])[0]}
 
 
 def days(root: DataRoot) -> list[str]:

@@ -187,3 +187,29 @@ def test_hostile_window_files_show_as_gaps_and_text(client, auth):
     day = http.get("/day/2014-01-07", headers=auth).text
     assert re.search(r"<tr data-window='7' class='skipped'>.*skipped: &lt;script&gt;", day)
     assert re.search(r"<tr data-window='30' class='unreadable'>.*w30/totals.json is not JSON", day)
+
+
+def test_windows_late_and_missing_on_an_object_store(tmp_path_factory, monkeypatch):
+    """The same reads on S3 (moto): found by listing, a re-run seen by its ETag, garbage in one line."""
+    import uuid
+
+    from include import dashboard as dash
+    from tests.support.s3 import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("moto")) as s3:
+        bucket = f"video-{uuid.uuid4().hex[:10]}"
+        s3.create_bucket(bucket)
+        monkeypatch.setenv("AIRFLOW_CONN_VIDEO_STORAGE", s3.connection())
+        root = DataRoot(f"s3://{bucket}/root")
+        _window(root, DAY, 1, 12, 3600)
+        root.write_json({"remaining": 2}, conv.plays_path("20140107", "cleanup.json"))
+        root.write_json({"day": "2014-01-06", "reason": "disk lost"}, "missing/2014-01-06.json")
+        days = ["2014-01-06", "2014-01-07"]
+        assert dash.windows(root, days)["2014-01-07"][1]["users"] == 12
+        assert dash.late_days(root) == {"2014-01-07"} and dash.late_plays(root, "2014-01-07")["count"] == 2
+        assert dash.accepted_missing(root, days)["2014-01-06"]["reason"] == "disk lost"
+        _window(root, DAY, 1, 13, 3600)  # a re-run of the day, same size
+        assert dash.windows(root, days)["2014-01-07"][1]["users"] == 13
+        s3.put(bucket, f"root/{conv.online_time_path(DAY, 'w1', 'totals.json')}", b"not json")
+        point = dash.windows(root, days)["2014-01-07"][1]
+        assert point["status"] == "unreadable" and f"s3://{bucket}/root/online_time/2014-01-07/w1/totals.json" in point["why"]
