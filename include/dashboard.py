@@ -335,7 +335,7 @@ def _found(root: DataRoot, *pattern: str) -> set[str]:
 def windows(root: DataRoot, days_: list[str]) -> dict[str, dict[int, dict[str, Any]]]:
     """``{day: {W: core.window_point}}`` for each of ``days_`` and window of ``WINDOWS``, from
     ``online_time/D/w<W>/totals.json`` or ``skipped.json`` (a window not computed: a gap, as is a missing
-    folder). Two listings, then only the files that exist are read."""
+    folder). One listing, then only the files that exist are read."""
     have = _found(root, "online_time", "*", "w*", "*.json")
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for d in days_:
@@ -369,10 +369,12 @@ def late_days(root: DataRoot) -> set[str]:
 def accepted_missing(root: DataRoot, days_: list[str]) -> dict[str, dict[str, str]]:
     """``{day: core.accepted_missing}`` of the ``days_`` an operator accepted as lost (``missing/D.json``,
     written by ``video-analytics accept-missing``)."""
-    have = _found(root, "missing", "*.json")
+    from include.online_time.logs import MISSING_DIR, missing_path
+
+    have = _found(root, MISSING_DIR, "*.json")
     out = {}
     for d in days_:
-        rel = f"missing/{d}.json"
+        rel = missing_path(conv.as_date(d))
         if rel in have:
             got = core.accepted_missing(_record(root, rel))
             if got is not None:

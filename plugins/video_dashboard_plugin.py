@@ -14,8 +14,9 @@ tasks (``video_ui.runs``), linked relative to the UI's base path.
 The overview's axis is the calendar (a day without results is a gap) and it says the last complete
 day (verify passed) and the hours since it ended. It draws DAU, WAU and MAU (the 1-, 7- and 30-day
 windows, ``online_time/D/w<W>/``) on one scale and online time per active user; days with late plays
-(a re-run picks them up: the run's link) and days accepted as missing are marked, on the day page too. Every table has a CSV download (``/days.csv``,
-``/active-users.csv``, ``/day/<D>/<table>.csv``), its text cells made inert for spreadsheets (``dashboard.csv_cell``).
+(a re-run picks them up: the run's link) and days accepted as missing are marked, on the day page too.
+Every table has a CSV download (``/days.csv``, ``/active-users.csv``, ``/day/<D>/<table>.csv``), its
+text cells made inert for spreadsheets (``dashboard.csv_cell``).
 """
 
 from __future__ import annotations
