@@ -1,14 +1,18 @@
 """What the dashboard reads from the data root: per day, only the files and columns a page needs.
 
 * history (one small JSON per source per day): ``online_time/D/totals.json``, ``plays/D/ingest.json``,
-  ``reports/D.json``;
+  ``reports/D.json``; the windows' ``online_time/D/w<W>/totals.json`` or ``skipped.json``,
+  ``plays/D/cleanup.json`` (late plays) and ``missing/D.json`` (days accepted as missing), each found by
+  one listing;
 * one day: the ``online_seconds`` column of ``online_time/D/online_time.parquet``; ``vid, kid,
   ClickNum, Traffic`` of ``plays/D/contrib/vid.parquet``; one video's rows of ``plays/D/segments.parquet``;
   the ``reason`` column of ``online_time/D/rejects.parquet`` and ``plays/D/quarantine.parquet``;
 * the category names ``catalog/categories.json`` (``capture_categories``, task of the ``maintenance`` DAG).
 
-Everything read is cached by (path, modification time, size), so a re-run of a day shows at once and an
-unchanged day is never read twice. The numbers are computed by ``video_analytics.dashboard``.
+What is read is cached by (path, version: ETag, or modification time and size), so a re-run of a day shows
+at once and an unchanged day is never read twice. The cache keeps small values, what a page draws (a heat
+strip's bucketed marks, a histogram's bins), never a video's segment rows, and holds at most
+``CACHE_MAX_ITEMS`` items in all. The numbers are computed by ``video_analytics.dashboard``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import dashboard as core
 
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_CACHE_MAX = 512
+_CACHE: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+_CACHE_MAX = 512  # entries
+CACHE_MAX_ITEMS = 1_000_000  # list items and array elements held by every entry together
 _LOCK = threading.Lock()
 
 
@@ -31,8 +36,19 @@ def _stamp(root: DataRoot, rel: str) -> tuple | None:
     return root.version(rel)
 
 
+def _items(value: Any) -> int:
+    """What a cached value holds: its list items or array elements (nested lists and dicts counted)."""
+    if isinstance(value, dict):
+        return 1 + sum(_items(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return 1 + sum(_items(v) if isinstance(v, list | tuple | dict) else 1 for v in value)
+    return int(getattr(value, "size", 1))
+
+
 def _cached(root: DataRoot, rel: str, what: tuple, load):
-    """``load()`` of ``rel`` once per version of the file; ``None`` when the file does not exist."""
+    """``load()`` of ``rel`` once per version of the file; ``None`` when the file does not exist. The cache
+    holds at most ``_CACHE_MAX`` entries and ``CACHE_MAX_ITEMS`` items (``_items``), least recently used
+    going first; a value over a quarter of that is returned, not kept."""
     stamp = _stamp(root, rel)
     if stamp is None:
         return None
@@ -40,17 +56,38 @@ def _cached(root: DataRoot, rel: str, what: tuple, load):
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
-            return _CACHE[key]
+            return _CACHE[key][0]
     value = load()
+    size = _items(value)
+    if size > CACHE_MAX_ITEMS // 4:
+        return value
     with _LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > _CACHE_MAX:
+        _CACHE[key] = (value, size)
+        while len(_CACHE) > _CACHE_MAX or cache_items() > CACHE_MAX_ITEMS:
             _CACHE.popitem(last=False)
     return value
 
 
+def cache_items() -> int:
+    """The items the cache holds now (``_items`` of every entry)."""
+    return sum(size for _, size in _CACHE.values())
+
+
 def _json(root: DataRoot, rel: str) -> dict | None:
     return _cached(root, rel, ("json",), lambda: root.read_json(rel))
+
+
+def _record(root: DataRoot, rel: str) -> Any:
+    """``_json`` of a record the overview lists; a file that is not JSON is ``{"unreadable": why}`` (one
+    line naming it), so one bad file shows as such and never fails the page."""
+    from include.object_store import StoreError
+
+    try:
+        return _json(root, rel)
+    except ValueError as exc:
+        return {"unreadable": f"{root.uri(rel)} is not JSON ({type(exc).__name__})"}
+    except StoreError as exc:  # an object store's unreadable object: its one line names it and the connection
+        return {"unreadable": (str(exc).splitlines() or [""])[0]}
 
 
 def days(root: DataRoot) -> list[str]:
@@ -99,6 +136,14 @@ def online_seconds(root: DataRoot, day: str):
                    lambda: root.read_table(rel, columns=["online_seconds"]).column("online_seconds").to_numpy())
 
 
+def online_histogram(root: DataRoot, day: str, bins: int = 20) -> list[dict[str, float]] | None:
+    """The histogram (``core.histogram``, minutes) of the window's online time per user ending ``day``;
+    cached as its bins, never as the users' column."""
+    rel = conv.online_time_path(conv.as_date(day), "online_time.parquet")
+    return _cached(root, rel, ("histogram", bins), lambda: core.histogram(
+        root.read_table(rel, columns=["online_seconds"]).column("online_seconds").to_numpy() / 60, bins=bins))
+
+
 _VID_COLUMNS = ["vid", "kid", "ClickNum", "Traffic"]
 
 
@@ -126,33 +171,45 @@ def top_videos(root: DataRoot, day: str, n: int = 10) -> dict[str, list[dict]] |
 
 def _segments(root: DataRoot, day: str, vid: str) -> list[tuple[int, int, int]] | None:
     """One video's ``(seg, heat, plays)`` rows on ``day`` (``plays/D/segments.parquet``: HeatMapSum and
-    PlayMapSum)."""
+    PlayMapSum), read each time: the cache keeps only what is drawn from them (``heat_view``)."""
     rel = conv.plays_path(conv.ymd(conv.as_date(day)), "segments.parquet")
-
-    def load():
-        t = root.read_table(rel, columns=["seg", "heat", "plays"], filters=[("vid", "=", vid)])
-        return list(zip(t.column("seg").to_pylist(), t.column("heat").to_pylist(), t.column("plays").to_pylist(),
-                        strict=True))
-
-    return _cached(root, rel, ("segments", vid), load)
+    if _stamp(root, rel) is None:
+        return None
+    t = root.read_table(rel, columns=["seg", "heat", "plays"], filters=[("vid", "=", vid)])
+    return list(zip(t.column("seg").to_pylist(), t.column("heat").to_pylist(), t.column("plays").to_pylist(),
+                    strict=True))
 
 
 def heat_map(root: DataRoot, day: str, vid: str) -> list[dict[str, int]] | None:
-    """One video's merged heat runs over its timeline on ``day``."""
+    """One video's merged heat runs over its timeline on ``day`` (every run: not cached)."""
     rows = _segments(root, day, vid)
     return None if rows is None else core.heat_runs(rows)
+
+
+def heat_view(root: DataRoot, day: str, vid: str, width: int) -> dict[str, Any] | None:
+    """What a heat strip ``width`` marks wide draws of one video on ``day``: ``{"runs"}`` (at most
+    ``width``, ``core.bucket_runs``), ``count`` (its merged runs) and ``step`` (seconds per bucket, ``None``
+    when not bucketed). Cached per version of the file: at most ``width`` runs per video, never the rows."""
+    rel = conv.plays_path(conv.ymd(conv.as_date(day)), "segments.parquet")
+
+    def load():
+        runs = core.heat_runs(_segments(root, day, vid) or [])
+        marks, step = core.bucket_runs(runs, width)
+        return {"runs": marks, "count": len(runs), "step": step}
+
+    return _cached(root, rel, ("heat", vid, width), load)
 
 
 def retention_curve(root: DataRoot, day: str, vid: str) -> list[dict[str, float]]:
     """The share of the video's plays on ``day`` (its ``ClickNum``) that reached each second, from its
     PlayMapSum (``core.retention_curve``); ``[]`` when either is unknown."""
-    rows = _segments(root, day, vid)
     rel = conv.plays_path(conv.ymd(conv.as_date(day)), "contrib", "vid.parquet")
     plays = _cached(root, rel, ("clicknum", vid), lambda: root.read_table(
         rel, columns=["ClickNum"], filters=[("vid", "=", vid)]).column("ClickNum").to_pylist())
-    if not rows or not plays:
+    if not plays:
         return []
-    return core.retention_curve(((s, p) for s, _, p in rows), plays[0])
+    rows = _segments(root, day, vid)
+    return core.retention_curve(((s, p) for s, _, p in rows or []), plays[0])
 
 
 def _reason_counts(root: DataRoot, rel: str) -> dict[str, int] | None:
@@ -222,13 +279,17 @@ def capture_categories(root: DataRoot, mysql_hook, column: str = "name") -> dict
 
 def timeline(root: DataRoot, last: int, today) -> list[dict[str, Any]]:
     """The overview's rows: every calendar day of ``core.calendar`` (oldest first), a day without
-    results as ``{"day", "missing": True}`` with every number ``None``."""
+    results as ``{"day", "missing": True}`` with every number ``None``; each with its ``windows``
+    (``windows``), ``accepted_missing`` (its log accepted as lost) and ``late`` plays (``late_plays``)."""
     found = days(root)
     have = set(found)
+    cal = core.calendar(found, today, last)
+    wins, lost, late = windows(root, cal), accepted_missing(root, cal), late_days(root)
     out = []
-    for d in core.calendar(found, today, last):
+    for d in cal:
         row = day_summary(root, d) if d in have else core.day_summary(d, None, None, None)
-        out.append({**row, "missing": d not in have})
+        out.append({**row, "missing": d not in have, "windows": wins[d], "accepted_missing": lost.get(d),
+                    "late": late_plays(root, d) if d in late else None})
     return out
 
 
@@ -260,3 +321,62 @@ def categories_task(context) -> dict[str, Any]:
     from include.settings import data_root, mysql_hook, variable
 
     return capture_categories(data_root(), mysql_hook(), variable("category_name_column", "name"))
+
+
+WINDOWS = tuple(core.WINDOW_NAMES)
+
+
+def _found(root: DataRoot, *pattern: str) -> set[str]:
+    """The data root's files matching ``pattern`` (one listing), relative to the root."""
+    base = root.path().rstrip("/") + "/"
+    return {p[len(base):] if p.startswith(base) else p for p in root.glob(*pattern)}
+
+
+def windows(root: DataRoot, days_: list[str]) -> dict[str, dict[int, dict[str, Any]]]:
+    """``{day: {W: core.window_point}}`` for each of ``days_`` and window of ``WINDOWS``, from
+    ``online_time/D/w<W>/totals.json`` or ``skipped.json`` (a window not computed: a gap, as is a missing
+    folder). One listing, then only the files that exist are read."""
+    have = _found(root, "online_time", "*", "w*", "*.json")
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for d in days_:
+        out[d] = {}
+        for w in WINDOWS:
+            totals, skipped = (conv.online_time_path(conv.as_date(d), f"w{w}", f) for f in ("totals.json", "skipped.json"))
+            out[d][w] = core.window_point(_record(root, totals) if totals in have else None,
+                                          _record(root, skipped) if skipped in have else None)
+    return out
+
+
+def late_plays(root: DataRoot, day: str, run_id: str | None = None, dag_id: str = "daily_analytics"):
+    """The day's late plays (``core.late_plays``) from ``plays/D/cleanup.json`` and, when the run is known,
+    its alert record ``alerts/<dag_id>/<run_id>/late_plays.json``; ``None``: none known."""
+    d = conv.as_date(day)
+    alert = _record(root, conv.alert_path(dag_id, run_id, "late_plays.json")) if run_id else None
+    return core.late_plays(_record(root, conv.plays_path(conv.ymd(d), "cleanup.json")), alert, d.isoformat())
+
+
+def late_days(root: DataRoot) -> set[str]:
+    """The days (``YYYY-MM-DD``) with a ``cleanup.json``: the only ones ``late_plays`` reads for the overview."""
+    out = set()
+    for p in _found(root, "plays", "*", "cleanup.json"):
+        try:
+            out.add(conv.parse_ymd(p.split("/")[-2]).isoformat())
+        except ValueError:
+            continue
+    return out
+
+
+def accepted_missing(root: DataRoot, days_: list[str]) -> dict[str, dict[str, str]]:
+    """``{day: core.accepted_missing}`` of the ``days_`` an operator accepted as lost (``missing/D.json``,
+    written by ``video-analytics accept-missing``)."""
+    from include.online_time.logs import MISSING_DIR, missing_path
+
+    have = _found(root, MISSING_DIR, "*.json")
+    out = {}
+    for d in days_:
+        rel = missing_path(conv.as_date(d))
+        if rel in have:
+            got = core.accepted_missing(_record(root, rel))
+            if got is not None:
+                out[d] = got
+    return out

@@ -119,11 +119,28 @@ def raise_warnings(root: DataRoot, day: dt.date, report: dict[str, Any], alert, 
         alert("rates", "rate_warning", "; ".join(
             f"{r['name']} {r['rate']:.2%} ({r['count']} of {r.get('of', 'the day')}) is past half its "
             f"threshold {r['threshold']:.2%}" for r in rates), rates=rates)
-    manifest = conv.online_time_path(day, "partition.json")
-    missing = root.read_json(manifest).get("missing_days") if root.exists(manifest) else None
+    missing = window_missing_days(root, day)
     if missing:
         from include.online_time.verify import describe_missing
 
-        alert("missing_days", "missing_days", f"the window ran without the logs of {len(missing)} day(s) "
+        alert("missing_days", "missing_days", f"the windows ran without the logs of {len(missing)} day(s) "
               f"accepted as missing: {describe_missing(missing)}", days=[m["day"] for m in missing],
               missing=missing)
+
+
+def window_missing_days(root: DataRoot, day: dt.date) -> list[dict[str, Any]]:
+    """The days accepted as missing that any of D's windows ran without (the report's ``partition.json``
+    and every ``w<W>/totals.json``), once each, by date."""
+    manifests = [conv.online_time_path(day, "partition.json")]
+    manifests += [conv.online_time_path(day, p.rstrip("/").split("/")[-2], "totals.json")
+                  for p in root.glob(conv.online_time_path(day, "w*", "totals.json"))]
+    seen: dict[str, dict[str, Any]] = {}
+    for rel in manifests:
+        try:
+            found = root.read_json(rel).get("missing_days") if root.exists(rel) else None
+        except Exception:  # an unreadable manifest is verify's failed check, not a lost alert
+            continue
+        for m in found if isinstance(found, list) else []:
+            if isinstance(m, dict) and isinstance(m.get("day"), str):
+                seen.setdefault(m["day"], m)
+    return [seen[d] for d in sorted(seen)]

@@ -12,8 +12,11 @@ not import the pipeline, pandas or pyarrow; and the metadata DB for each day's r
 tasks (``video_ui.runs``), linked relative to the UI's base path.
 
 The overview's axis is the calendar (a day without results is a gap) and it says the last complete
-day (verify passed) and the hours since it ended. Every table has a CSV download (``/days.csv``,
-``/day/<D>/<table>.csv``), its text cells made inert for spreadsheets (``dashboard.csv_cell``).
+day (verify passed) and the hours since it ended. It draws DAU, WAU and MAU (the 1-, 7- and 30-day
+windows, ``online_time/D/w<W>/``) on one scale and online time per active user; days with late plays
+(a re-run picks them up: the run's link) and days accepted as missing are marked, on the day page too.
+Every table has a CSV download (``/days.csv``, ``/active-users.csv``, ``/day/<D>/<table>.csv``), its
+text cells made inert for spreadsheets (``dashboard.csv_cell``).
 """
 
 from __future__ import annotations
@@ -47,13 +50,15 @@ def _page(request: Request, template: str, title: str, status: int = 200, **cont
 
 
 def _notice(request: Request, title: str, kind: str, status: int = 200, day: str = "", text: str = "") -> HTMLResponse:
-    """A message page (``notice.html``); for a day without results, the empty state when no day has any."""
+    """A message page (``notice.html``); for a day without results, the empty state when no day has any,
+    and its log's acceptance as missing when there is one."""
     from include import dashboard as dash
 
     root = _root()
     no_results = kind == "empty" or (kind in ("no_day", "run_no_day") and not dash.days(root))
+    lost = dash.accepted_missing(root, [day]).get(day) if day else None
     return _page(request, "notice.html", title, status, kind=kind, day=day, text=text, root_uri=root.uri(),
-                 no_results=no_results)
+                 no_results=no_results, lost=lost)
 
 
 def _day_or_none(text: str) -> str | None:
@@ -89,6 +94,27 @@ def _links(request: Request, days: list[str]) -> tuple[dict[str, dict], str]:
     return out, ""
 
 
+def _window_charts(hist: list[dict]) -> dict:
+    """DAU, WAU and MAU on one scale, and online time per active user of each window, over the calendar
+    (real dates; a day without a window's results is a gap in its line)."""
+    from video_analytics import charts
+    from video_analytics.dashboard import WINDOW_NAMES
+
+    days = [h["day"] for h in hist]
+
+    def series(key: str, scale: float, fmt) -> list:
+        def value(v):
+            return v if v is None or scale == 1 else v / scale
+
+        return [(f"{name} ({w}-day window)", [value(h["windows"][w][key]) for h in hist], fmt)
+                for w, name in WINDOW_NAMES.items()]
+
+    return {"active_users": charts.line_chart(days, series("users", 1, lambda v: f"{v:,.0f}"),
+                                              "Daily, weekly and monthly active users", shared=True),
+            "per_user": charts.line_chart(days, series("per_user", 60, lambda v: f"{v:,.1f} min"),
+                                          "Online time per active user", shared=True)}
+
+
 def _overview_charts(hist: list[dict]) -> dict:
     from video_analytics import charts
 
@@ -107,6 +133,7 @@ def _overview_charts(hist: list[dict]) -> dict:
         "quarantine": charts.line_chart(labels, [("quarantine rate", [h["quarantine_rate"] for h in hist],
                                                   lambda v: f"{100 * v:.2f}%")],
                                         "Quarantine rate per day", threshold=(f"threshold {100 * thr_q:.2f}%", thr_q)),
+        **_window_charts(hist),
     }
 
 
@@ -134,34 +161,43 @@ def _names(root) -> dict[str, str]:
 def _day_page(request: Request, title: str, day: str, vid: str | None) -> HTMLResponse:
     from include import dashboard as dash
     from video_analytics import charts
-    from video_analytics.dashboard import histogram
 
     root = _root()
     names = _names(root)
-    secs = dash.online_seconds(root, day)
-    minutes = secs / 60 if secs is not None else []
     top = dash.top_videos(root, day, MAX_VIDS) or {"count": None, "by_plays": [], "by_traffic": []}
     by_plays, by_traffic = top["by_plays"][:TOP], top["by_traffic"][:TOP]
     if vid is None and by_plays:
         vid = by_plays[0]["vid"]
-    runs = dash.heat_map(root, day, vid) if vid else None
+    heat = (dash.heat_view(root, day, vid, charts.HEAT_WIDTH) if vid else None) or {"runs": [], "count": 0, "step": None}
     curve = dash.retention_curve(root, day, vid) if vid else []
     svgs = {
-        "histogram": charts.histogram(histogram(minutes, bins=20), f"Online time per user, window ending {day}",
+        "histogram": charts.histogram(dash.online_histogram(root, day) or [], f"Online time per user, window ending {day}",
                                       lambda v: f"{v:,.0f} min"),
         "by_plays": charts.bar_chart(_named(by_plays, names), "ClickNum", "Top videos by plays", lambda v: f"{v:,.0f}"),
         "by_traffic": charts.bar_chart(_named(by_traffic, names), "Traffic", "Top videos by traffic",
                                        lambda v: f"{v:,.0f}"),
-        "heat": charts.heat_strip(runs or [], f"Heat map of {vid or '(no video)'} on {day}"),
+        "heat": charts.heat_strip(heat["runs"], f"Heat map of {vid or '(no video)'} on {day}", heat["count"],
+                                  heat["step"]),
         "curve": charts.line_chart([f"{p['second']:,} s" for p in curve],
                                    [("share of plays", [p["share"] for p in curve], lambda v: f"{100 * v:.1f}%")],
                                    f"Retention curve of {vid or '(no video)'} on {day}", top=1.0),
     }
     links, links_error = _links(request, [day])
+    run = links.get(day)
     return _page(request, "day.html", title, day=day, vid=vid, s=dash.day_summary(root, day), root_uri=root.uri(),
                  videos=top["count"], top=_named(by_plays, names), vids=[r["vid"] for r in top["by_plays"]],
                  max_vids=MAX_VIDS, checks=_checks(root, day), max_rows=MAX_ROWS, reasons=dash.reasons(root, day),
-                 run=links.get(day), links_error=links_error, charts=svgs)
+                 run=run, links_error=links_error, charts=svgs, windows=_windows_rows(root, day),
+                 late=dash.late_plays(root, day, run and run["run_id"]),
+                 lost=dash.accepted_missing(root, [day]).get(day))
+
+
+def _windows_rows(root, day: str) -> list[dict]:
+    """The day's windows (``dash.windows``), each with its name: the day page's table and CSV."""
+    from include import dashboard as dash
+    from video_analytics.dashboard import WINDOW_NAMES
+
+    return [{"window": w, "name": WINDOW_NAMES[w], **p} for w, p in dash.windows(root, [day])[day].items()]
 
 
 def _named(rows: list[dict], names: dict[str, str]) -> list[dict]:
@@ -188,7 +224,8 @@ def day_page(request: Request, day: str, vid: str | None = None):
     return _day_page(request, f"Day {d}", d, vid)
 
 
-CSV_TABLES = ("summary", "top-plays", "checks", "rejects", "quarantine", "retention")
+CSV_TABLES = ("summary", "windows", "top-plays", "checks", "rejects", "quarantine", "retention")
+WINDOW_CSV = ["users", "online_seconds", "per_user", "status"]
 
 
 def _csv(name: str, header: list[str], rows) -> Response:
@@ -208,8 +245,23 @@ def days_csv(request: Request, days: int = Query(30, ge=1, le=366)):
     keys = ["users", "online_seconds", "plays", "rows_in", "rejects", "reject_rate", "unique_plays", "quarantined",
             "quarantine_rate", "verify"]
     rows = [[h["day"], "no" if h["missing"] else "yes", *(h[k] for k in keys), "; ".join(h["failed"]),
-             links.get(h["day"], {}).get("run_id"), links.get(h["day"], {}).get("state")] for h in reversed(hist)]
-    return _csv(f"days-{days}", ["day", "results", *keys, "failed_checks", "run_id", "run_state"], rows)
+             links.get(h["day"], {}).get("run_id"), links.get(h["day"], {}).get("state"),
+             *(h["windows"][w]["users"] for w in dash.WINDOWS), (h["late"] or {}).get("count", 0),
+             (h["accepted_missing"] or {}).get("reason")] for h in reversed(hist)]
+    return _csv(f"days-{days}", ["day", "results", *keys, "failed_checks", "run_id", "run_state", "dau", "wau", "mau",
+                                 "late_plays", "accepted_missing"], rows)
+
+
+@router.get("/active-users.csv")
+def active_users_csv(days: int = Query(30, ge=1, le=366)):
+    """The active-user chart's values: per calendar day, each window's users, online seconds, online
+    seconds per user and status (``ok``, ``skipped``, ``none``)."""
+    from include import dashboard as dash
+
+    hist = dash.timeline(_root(), days, dt.datetime.now(dt.UTC).date())
+    header = ["day", *(f"w{w}_{k}" for w in dash.WINDOWS for k in WINDOW_CSV)]
+    rows = [[h["day"], *(h["windows"][w][k] for w in dash.WINDOWS for k in WINDOW_CSV)] for h in reversed(hist)]
+    return _csv(f"active-users-{days}", header, rows)
 
 
 def _day_table(root, day: str, table: str, vid: str | None) -> tuple[list[str], list]:
@@ -223,6 +275,10 @@ def _day_table(root, day: str, table: str, vid: str | None) -> tuple[list[str], 
         top = (dash.top_videos(root, day, MAX_VIDS) or {}).get("by_plays", [])
         return ["vid", "kid", "category", "plays", "traffic"], [
             [r["vid"], r["kid"], r["category"], r["ClickNum"], r["Traffic"]] for r in _named(top, _names(root))]
+    if table == "windows":
+        return ["window", "name", *WINDOW_CSV, "missing_days"], [
+            [r["window"], r["name"], *(r[k] for k in WINDOW_CSV), "; ".join(r["missing_days"])]
+            for r in _windows_rows(root, day)]
     if table == "checks":
         return ["check", "ok"], [[n, ok] for n, ok in _checks(root, day)[:MAX_ROWS]]
     if table in ("rejects", "quarantine"):

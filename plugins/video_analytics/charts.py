@@ -49,11 +49,13 @@ def empty(message: str, width: int = W, height: int = 80) -> Markup:
 
 
 def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], Callable[[float], str]]],
-               title: str, threshold: tuple[str, float] | None = None, top: float | None = None) -> Markup:
+               title: str, threshold: tuple[str, float] | None = None, top: float | None = None,
+               shared: bool = False) -> Markup:
     """One line per series over the x ``labels``; each series has its own y scale when there are two
     (left and right axes). ``None`` values leave a gap: the line breaks there. ``threshold``: a dashed horizontal line at
     that value on the first series' scale; ``top``: the first scale's top when no value passes it (a
-    share's 100%). More than ``MAX_POINTS`` labels: the largest value of each
+    share's 100%). ``shared``: every series (up to ``len(COLORS)``) on the first series' scale, one axis.
+    More than ``MAX_POINTS`` labels: the largest value of each
     run of k neighbours, the series named ``(max of k)``."""
     if not labels:
         return empty(f"{title}: no data")
@@ -61,17 +63,20 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
         k = math.ceil(len(labels) / MAX_POINTS)
         labels = list(labels[::k])
         series = [(f"{name} (max of {k})", bucket_max(values, k), fmt) for name, values, fmt in series]
-    iw, ih = W - PAD_L - PAD_R - (50 if len(series) > 1 else 0), H - PAD_T - PAD_B
+    series = series[:len(COLORS)] if shared else series[:2]
+    iw, ih = W - PAD_L - PAD_R - (50 if len(series) > 1 and not shared else 0), H - PAD_T - PAD_B
     x0, y0 = PAD_L, PAD_T + ih
     n = len(labels)
     xs = [x0 + (iw * (i + 0.5) / n) for i in range(n)]
     axes, lines, thr = [], [], None
-    for si, (name, values, fmt) in enumerate(series[:2]):
-        known = [v for v in values if v is not None]
-        ymax = nice_step(max(known + ([threshold[1]] if threshold and si == 0 else []), default=0) * 1.05)
-        if si == 0 and top is not None and max(known, default=0) <= top:
-            ymax = top
-        axes.append(_ticks(ymax, fmt, y0, ih))
+    everything = [v for _, values, _ in series for v in values if v is not None]
+    for si, (name, values, fmt) in enumerate(series):
+        if si == 0 or not shared:  # a scale of its own (shared: the first one's, over every series)
+            known = everything if shared else [v for v in values if v is not None]
+            ymax = nice_step(max(known + ([threshold[1]] if threshold and si == 0 else []), default=0) * 1.05)
+            if si == 0 and top is not None and max(known, default=0) <= top:
+                ymax = top
+            axes.append(_ticks(ymax, fmt, y0, ih))
         runs: list[list[dict]] = [[]]
         for x, v, lab in zip(xs, values, labels, strict=True):
             if v is None:
@@ -80,7 +85,7 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
                 runs[-1].append({"x": f"{x:.1f}", "y": f"{y0 - ih * v / ymax:.1f}", "value": v, "label": lab,
                                  "text": fmt(v)})
         lines.append({"name": name, "color": COLORS[si], "points": [p for r in runs for p in r],
-                      "runs": [r for r in runs if len(r) > 1], "legend_x": x0 + 150 * si})
+                      "runs": [r for r in runs if len(r) > 1], "legend_x": x0 + (210 if shared else 150) * si})
         if si == 0 and threshold:
             ty = y0 - ih * threshold[1] / ymax
             thr = {"y": f"{ty:.1f}", "ty": f"{ty - 4:.1f}", "value": threshold[1], "label": threshold[0]}
@@ -131,16 +136,21 @@ def bar_chart(rows: Sequence[dict], key: str, title: str, fmt: Callable[[float],
     return _render("bars.svg", title, width, height, bars=bars, more=more, x0=x0, row_h=row_h, color=COLORS[0])
 
 
-def heat_strip(runs: Sequence[dict], title: str) -> Markup:
+HEAT_WIDTH = W - PAD_L - PAD_R  # the heat strip's pixels: at most one mark each
+
+
+def heat_strip(runs: Sequence[dict], title: str, count: int | None = None, step: int | None = None) -> Markup:
     """A video's timeline (seconds) with each merged run coloured by its heat, and a step line of
     the heat above it. More runs than the strip's pixel width are drawn as one bar per bucket of
-    the timeline (``class='bucket'``) with the largest heat in it, as its legend says."""
+    the timeline (``class='bucket'``) with the largest heat in it, as its legend says. ``count`` given:
+    ``runs`` are already ``bucket_runs(runs, HEAT_WIDTH)`` of ``count`` runs, ``step`` seconds per bucket."""
     if not runs:
         return empty(f"{title}: no segments")
-    iw, ih = W - PAD_L - PAD_R, H - PAD_T - PAD_B - 30
+    iw, ih = HEAT_WIDTH, H - PAD_T - PAD_B - 30
     x0, y0 = PAD_L, PAD_T + ih
-    count = len(runs)
-    runs, step = bucket_runs(runs, iw)
+    if count is None:
+        count = len(runs)
+        runs, step = bucket_runs(runs, iw)
     legend = ""
     if step is not None:
         legend = f"{count:,} runs drawn as {len(runs):,} bars: the max heat per {step:,} s of the timeline"

@@ -258,3 +258,64 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for r in rows:
         w.writerow([csv_cell(v) for v in r])
     return buf.getvalue()
+
+
+WINDOW_NAMES = {1: "DAU", 7: "WAU", 30: "MAU"}  # the windows of online_time/D/w<W>/ the overview draws
+
+
+def _count(value: Any) -> float | None:
+    """A finite number >= 0 from a results file, else ``None`` (drawn as a gap, never as 0)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return value if ok else None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text(value: Any, most: int = 300) -> str:
+    """A value from a record as one line for a page: control characters (NUL, newlines) as U+FFFD, cut."""
+    return _CONTROL.sub("\ufffd", str(value))[:most]
+
+
+def window_point(totals: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One window's numbers on one day from ``online_time/D/w<W>/totals.json`` or ``skipped.json``:
+    ``status`` ``ok``, ``skipped`` (a log was missing: ``why``), ``unreadable`` (not JSON: ``why``) or
+    ``none`` (no folder); ``users``,
+    ``online_seconds``, ``per_user`` (online seconds per active user) ``None`` unless known;
+    ``missing_days``: the days accepted as missing that the window ran without."""
+    point: dict[str, Any] = {"status": "none", "users": None, "online_seconds": None, "per_user": None,
+                             "missing_days": [], "why": ""}
+    for kind, got in (("skipped", skipped), ("unreadable", totals)):
+        if isinstance(got, Mapping) and kind in got:
+            return {**point, "status": kind, "why": _text(got[kind])}
+    if not isinstance(totals, Mapping):
+        return point
+    users, online = _count(totals.get("users")), _count(totals.get("online_seconds"))
+    missing = totals.get("missing_days")
+    return {**point, "status": "ok", "users": users, "online_seconds": online,
+            "per_user": online / users if users and online is not None else None,
+            "missing_days": sorted({_text(m.get("day"), 40) for m in missing if isinstance(m, Mapping)})
+            if isinstance(missing, list) else []}
+
+
+def late_plays(cleanup: Mapping[str, Any] | None, alert: Mapping[str, Any] | None, day: str) -> dict[str, Any] | None:
+    """A day's late plays (CONTRACT §4: still in ``T_endlist_D`` after cleanup): ``{"count", "list",
+    "alerted_at"}`` from ``plays/D/cleanup.json`` (``remaining``), else the run's ``late_plays.json``
+    alert; ``None`` when neither says any. A re-run of the day picks them up."""
+    cleanup, alert = (r if isinstance(r, Mapping) else {} for r in (cleanup, alert))
+    count = _count(cleanup.get("remaining")) if cleanup else _count(alert.get("count"))
+    if not count:
+        return None
+    alerted = alert.get("timestamp")
+    return {"count": int(count), "list": f"T_endlist_{day.replace('-', '')}",
+            "alerted_at": _text(alerted, 40) if alerted else None}
+
+
+def accepted_missing(record: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A ``missing/D.json`` record (``video-analytics accept-missing``) as text for a page, else ``None``."""
+    if record is None:
+        return None
+    if not isinstance(record, Mapping):
+        record = {"unreadable": "not a JSON object"}
+    out = {k: _text(record.get(k) or "") for k in ("reason", "accepted_by", "accepted_at")}
+    return {**out, "reason": f"unreadable record: {record['unreadable']}"} if "unreadable" in record else out

@@ -10,7 +10,6 @@ groups.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support import chromium
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.airflow_stack
@@ -335,65 +335,11 @@ def _alerts(stack: Stack, run_id: str) -> list[Path]:
 def _chromium_page(base: str, token: str, path: str, expect: list[str], shot: Path, profile: Path,
                    timeout: float = 60) -> str:
     """Load ``path`` in headless Chromium with the ``_token`` cookie; return the page text once
-    every string in ``expect`` shows (or at the timeout), saving a screenshot."""
-    from websockets.sync.client import connect
-
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail("chromium is not installed (`scripts/services.sh install` installs it)")
-    proc = subprocess.Popen(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--window-size=1400,900", "--remote-debugging-address=127.0.0.1",
-         "--remote-debugging-port=0", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    every string in ``expect`` shows (or at the timeout), saving a screenshot (``tests.support.chromium``)."""
     try:
-        port_file = profile / "DevToolsActivePort"
-        end = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > end or proc.poll() is not None:
-                pytest.fail("chromium did not open its DevTools port")
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-            page = next(t for t in json.load(r) if t["type"] == "page")
-        with connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=10) as ws:
-            seq = iter(range(1, 10**6))
-
-            def cdp(method: str, **params):
-                msg_id = next(seq)
-                ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-                while True:
-                    msg = json.loads(ws.recv(timeout=30))
-                    if msg.get("id") == msg_id:
-                        assert "error" not in msg, msg
-                        return msg.get("result", {})
-
-            # the UI authenticates API calls with the `_token` cookie (COOKIE_NAME_JWT_TOKEN)
-            cdp("Network.setCookie", name="_token", value=token, url=f"{base}/", httpOnly=True)
-            cdp("Page.navigate", url=f"{base}{path}")
-            text, end = "", time.monotonic() + timeout
-            while time.monotonic() < end:
-                text = cdp("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
-                           returnByValue=True)["result"].get("value", "")
-                if all(e in text for e in expect):
-                    break
-                time.sleep(1)
-            time.sleep(1)
-            shot.write_bytes(base64.b64decode(cdp("Page.captureScreenshot", format="png")["data"]))
-            html = cdp("Runtime.evaluate", expression="document.documentElement.outerHTML",
-                       returnByValue=True)["result"]["value"]
-            return text + "\n" + html
-    finally:
-        try:
-            os.killpg(proc.pid, 15)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
+        return chromium.page(base, token, path, expect, shot, profile, timeout)
+    except chromium.ChromiumError as exc:
+        pytest.fail(str(exc))
 
 
 def test_ui_shows_the_dag_and_its_tasks(stack, tmp_path):
@@ -603,6 +549,19 @@ def test_dashboard_shows_the_data_roots_numbers(stack, tmp_path):
     ui = _chromium_page(stack.api.base, stack.api.token, "/plugin/video_dashboard", ["Video dashboard"],
                         ARTIFACTS / "dashboard-in-ui.png", tmp_path / "p5")
     assert f"{DASHBOARD}/" in ui
+
+
+def test_screenshots_script_saves_readmes_pngs(stack, tmp_path):
+    """``scripts/screenshots.py`` against the running stack: README's two PNGs of a backfilled day, and a
+    day without results refused in one line."""
+    script = [sys.executable, ROOT / "scripts" / "screenshots.py", "--base-url", stack.api.base, "--out", tmp_path]
+    _run([*script, "--day", BACKFILL_DAYS[-1]], stack.env, timeout=300)
+    for name in ("dashboard.png", "dashboard-day.png"):
+        png = (tmp_path / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name
+    refused = _run([*script, "--day", "1999-01-01"], stack.env, timeout=120, check=False)
+    assert refused.returncode == 1 and "no results for 1999-01-01" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_verified_days_update_the_assets_with_their_numbers(stack):
@@ -815,6 +774,9 @@ def test_late_plays_are_mailed_and_a_rerun_picks_them_up(stack):
     assert mail["Subject"] == f"[{DAG_ID}] {day}: 1 late play(s) left in T_endlist_{ymd}"
     ti = next(t for t in _task_instances(stack.api, run) if t["task_id"] == "cleanup")
     _check_links(stack, mail_html(mail), run, ti)
+    page = _html(stack.api, f"{DASHBOARD}/day/{day}")  # the dashboard shows them, and the run to re-run
+    assert "id='late-plays'" in page and "1 late play(s)" in page
+    assert f"/dags/{DAG_ID}/runs/{urllib.parse.quote(run, safe='')}'>its run</a>" in page
 
     stack.api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns/{run}/clear", {"dry_run": False})
     assert _wait_runs(stack.api, [run], timeout=600) == {run: "success"}
@@ -824,6 +786,14 @@ def test_late_plays_are_mailed_and_a_rerun_picks_them_up(stack):
     assert "1000001_late" in keys.to_pylist()
     assert _redis(STACK_REDIS_DB).llen(f"T_endlist_{ymd}") == 0
     assert len(_day_mails(stack, day, 1)) == 1
+    assert "id='late-plays'" not in _html(stack.api, f"{DASHBOARD}/day/{day}")
+
+
+def _html(api: Api, path: str) -> str:
+    """A dashboard page as served (Bearer token), its HTML."""
+    req = urllib.request.Request(f"{api.base}{path}", headers={"Authorization": f"Bearer {api.token}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.read().decode()
 
 
 # ---- c) backfill ----------------------------------------------------------------------------

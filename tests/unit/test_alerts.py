@@ -218,6 +218,25 @@ def test_warnings_raise_rates_and_missing_days_alerts(tmp_path):
     assert details["days"] == ["2014-01-03"] and "disk lost" in what and "accepted by ops" in what
 
 
+def test_missing_days_alert_names_the_days_of_every_window(tmp_path):
+    """A day only the 30-day window ran without alerts too; each day once; bad manifests do not crash."""
+    from include.verify import raise_warnings
+
+    root, report = _day_with_rates(tmp_path, 1000, 0, 0.0)
+    lost = {"day": "2013-12-20", "reason": "<script>x</script>", "accepted_by": "ops", "file": "absent"}
+    both = {"day": "2014-01-03", "reason": "disk lost", "accepted_by": "ops", "file": "absent"}
+    root.write_json({"missing_days": [lost, both]}, "online_time/2014-01-07/w30/totals.json")
+    root.write_json({"missing_days": [both]}, "online_time/2014-01-07/w7/totals.json")
+    root.write_json({"missing_days": "not a list"}, "online_time/2014-01-07/w1/totals.json")
+    root.fs.makedirs(root.path("online_time/2014-01-07/w2"), exist_ok=True)
+    with root.fs.open(root.path("online_time/2014-01-07/w2/totals.json"), "wb") as fh:
+        fh.write(b"\x00garbage")
+    raised = []
+    raise_warnings(root, dt.date(2014, 1, 7), report, lambda *a, **k: raised.append((a, k)), 0.01, 0.01)
+    assert [a[:2] for a, _ in raised] == [("missing_days", "missing_days")]
+    assert raised[0][1]["days"] == ["2013-12-20", "2014-01-03"]
+
+
 def test_run_alert_writes_the_named_record_with_links(tmp_path, monkeypatch):
     monkeypatch.setattr("include.settings.has_connection", lambda conn_id: False)
     uri = alerts.run_alert(_context(), "late_plays", "late_plays", "2 late", data_root=str(tmp_path), count=2)
