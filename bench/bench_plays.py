@@ -300,9 +300,14 @@ def cmd_cli(a) -> dict:
         if p.returncode:
             raise SystemExit(f"video-analytics plays failed ({p.returncode}): {err[-3000:]}")
         rep = json.loads(out)
+        ing = rep["ingest"]
         return {"plays": a.n, "wall_s": wall, "plays_per_s": a.n / wall, "peak_rss_mb_tree": peak_tree,
-                "peak_rss_mb_largest_process": largest, "ingest_s": rep["ingest"]["seconds"],
-                "verify_ok": all(c["ok"] for c in rep["verify"]), "ingested": rep["ingest"]["ingested"]}
+                "peak_rss_mb_largest_process": largest, "ingest_s": ing["seconds"],
+                "rollup_s": rep["rollup"].get("seconds"), "verify_ok": all(c["ok"] for c in rep["verify"]),
+                "ingested": ing["ingested"], "distinct_J": ing["distinct_segment_values"],
+                "decoder_processes": ing["decoder_processes"], "decoder_peak_rss_mb": ing["decoder_peak_rss_mb"],
+                "redis_round_trips_ingest": ing["redis_round_trips"],
+                "redis_rt_per_1000_ingest": 1000 * ing["redis_round_trips"] / a.n}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
