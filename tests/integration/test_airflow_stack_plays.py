@@ -84,6 +84,15 @@ class DecoderWatch:
         return self.seen
 
 
+def _is_decoder(pid: int) -> bool:
+    import psutil
+
+    try:
+        return DECODER_MODULE in psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return False
+
+
 def _xcom(stack, run_id: str, task_id: str) -> dict:
     entry = stack.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")
     value = entry["value"]
@@ -134,9 +143,7 @@ def test_ingest_runs_its_decoders_inside_a_celery_worker_and_matches_the_cli(sta
         assert ingest_ti["hostname"].startswith(f"{worker}@"), (ingest_ti["hostname"], worker, d)
         sys.stderr.write(f"decoder {pid} <- " + " <- ".join(f"{p} {c[:60]!r}" for p, c in d["ancestors"][:4]) + "\n")
 
-    import psutil
-
-    left = [pid for pid in ours if psutil.pid_exists(pid) and DECODER_MODULE in " ".join(psutil.Process(pid).cmdline())]
+    left = [pid for pid in ours if _is_decoder(pid)]
     assert not left, f"decoder processes left running after the task: {left}"
 
     # the day's documents are the CLI's
