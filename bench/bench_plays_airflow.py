@@ -118,6 +118,8 @@ def main(argv=None) -> int:
     pg, pg_db = st._pg_admin(), f"airflow_bench_{uuid.uuid4().hex[:8]}"
     with pg.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{pg_db}"')
+    mysql = st._mysql_conn()
+    mysql.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{a.mysql_db}`")  # noqa: S608 - a test_* name
     env = _stack_env(tmp, a.redis_db, a.mysql_db, pg_db, a.workers)
     cli_env = {**env, "AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:6379/{a.cli_redis_db}"}
     cli_root = tmp / "cli_root"
@@ -150,6 +152,7 @@ def main(argv=None) -> int:
         st._drop_broker_keys(env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"])
         with pg.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        mysql.cursor().execute(f"DROP DATABASE IF EXISTS `{a.mysql_db}`")  # noqa: S608
         shutil.rmtree(tmp, ignore_errors=True)
 
     def med(side: str, key: str) -> float:
