@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.integration import test_airflow_stack as st  # noqa: E402 - the stack test's helpers
+from tests.support.servers import free_port  # noqa: E402
 
 FIRST_DAY = dt.date(2014, 6, 10)
 
@@ -55,7 +56,7 @@ def _stack_env(tmp: Path, redis_db: int, mysql_db: str, pg_db: str, plays_worker
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "append": True,
                                                        "log_file_path": str(tmp / "openlineage.jsonl")}),
-        **st._server_ports("127.0.0.1", st._free_port()),
+        **st._server_ports("127.0.0.1", free_port()),
     })
     env.pop("VIDEO_ASSET_DATA_ROOT", None)
     return env
