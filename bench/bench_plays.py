@@ -10,7 +10,8 @@ the legacy port (tests/support/legacy_oracle.py) on the same data in another Red
 ``--runs N`` times each size N times on one generated day (the play-id and category caches are reset
 between runs, so every run starts from the same state); ``--floor`` also times the raw Redis snapshot
 alone (ranged LRANGE + pipelined MGET of ``K_S``/``K_J``/``K_z1`` into memory, no decoding, no files).
-Redis databases: ``--redis-db`` / ``--legacy-redis-db`` or ``BENCH_REDIS_DB`` / ``BENCH_LEGACY_REDIS_DB``.
+Redis databases: ``--redis-db`` / ``--legacy-redis-db`` or ``BENCH_REDIS_DB`` / ``BENCH_LEGACY_REDIS_DB``; the server's
+port ``BENCH_REDIS_PORT`` (default 6379).
 ``--model realistic`` (default; ``include/viewing_model.py``: nearly every play's ``K_J`` its own) or ``pooled``
 (the best case: every ``K_J`` from a pool of at most 5,000); each result carries ``distinct_kj_share``.
 ``--cli`` also times ``video-analytics plays`` as a user runs it (ingest, rollup and verify, start-up included).
@@ -31,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "20140107"
+# a Redis server of the bench's own (e.g. without persistence, for a 5M day: ~17 GB of realistic values)
+REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6379"))
 
 
 class Counts:
@@ -73,7 +76,7 @@ def _mysql(db: str):
 def _redis(db: int):
     import redis
 
-    return redis.Redis(host="127.0.0.1", port=6379, db=db, decode_responses=True)
+    return redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=db, decode_responses=True)
 
 
 class _TreeRss:
@@ -243,7 +246,7 @@ def cmd_floor(a) -> dict:
     from video_analytics.conventions import endlist_key
 
     _instrument()
-    r = redis.Redis(host="127.0.0.1", port=6379, db=a.redis_db, decode_responses=False, protocol=2)
+    r = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=a.redis_db, decode_responses=False, protocol=2)
     t0 = time.perf_counter()
     keys: list = []
     start = 0
@@ -277,7 +280,7 @@ def cmd_cli(a) -> dict:
     import psutil
 
     env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
-           "AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:6379/{a.redis_db}",
+           "AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:{REDIS_PORT}/{a.redis_db}",
            "AIRFLOW_CONN_VIDEO_MYSQL": f"mysql://video:video@127.0.0.1:3306/{a.mysql_db}"}
     env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
     tmp = tempfile.mkdtemp(prefix="bench_plays_cli_")
@@ -300,9 +303,14 @@ def cmd_cli(a) -> dict:
         if p.returncode:
             raise SystemExit(f"video-analytics plays failed ({p.returncode}): {err[-3000:]}")
         rep = json.loads(out)
+        ing = rep["ingest"]
         return {"plays": a.n, "wall_s": wall, "plays_per_s": a.n / wall, "peak_rss_mb_tree": peak_tree,
-                "peak_rss_mb_largest_process": largest, "ingest_s": rep["ingest"]["seconds"],
-                "verify_ok": all(c["ok"] for c in rep["verify"]), "ingested": rep["ingest"]["ingested"]}
+                "peak_rss_mb_largest_process": largest, "ingest_s": ing["seconds"],
+                "rollup_s": rep["rollup"].get("seconds"), "verify_ok": all(c["ok"] for c in rep["verify"]),
+                "ingested": ing["ingested"], "distinct_J": ing["distinct_segment_values"],
+                "decoder_processes": ing["decoder_processes"], "decoder_peak_rss_mb": ing["decoder_peak_rss_mb"],
+                "redis_round_trips_ingest": ing["redis_round_trips"],
+                "redis_rt_per_1000_ingest": 1000 * ing["redis_round_trips"] / a.n}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

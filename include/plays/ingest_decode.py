@@ -14,14 +14,13 @@ import threading
 import time
 
 import numpy as np
-import pyarrow as pa
 
 from include.plays.decoders import RAW_SCHEMA, DecoderPool, client_spec, decode_chunk, fetch_plays, read_ipc
 from include.plays.ingest_keys import key_chunks
 from include.plays.ingest_run import IngestRun
 from include.plays.store import ParquetStream, iter_batches
 from include.procs import trim_heap
-from video_analytics.play_fast import SegmentSums, sum_segment_tables
+from video_analytics.play_fast import SegmentSums
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,8 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, s
 
 def pass1(run: IngestRun, quar: ParquetStream) -> None:
     """Pass 1 over every chunk; the new ``snapshot/plays_raw.parquet`` is published at the end. Sets
-    ``run.segments`` (the day's sums, not yet filtered of bad kids)."""
+    ``run.segments``: the day's sums (one row per (vid, segment), sorted; not yet filtered of bad kids), made
+    once, by ``SegmentSums.table`` (summing them again copied a realistic 5M day's 17.5M rows several times)."""
     segs = SegmentSums(SEG_MAX_CELLS, SEG_COMPACT_ROWS)
     with ParquetStream(run.root, run.snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
         src = chunk_results(run)
@@ -164,10 +164,4 @@ def pass1(run: IngestRun, quar: ParquetStream) -> None:
                 break
             trim_heap()
             _take(run, res, snap, quar, segs)
-    run.segments = [segs.table()]
-
-
-def sum_segments(parts: list[pa.Table]) -> pa.Table:
-    """Per-(vid, segment) ``heat`` and ``plays`` of several chunks, summed (integers: exact in any order),
-    sorted by vid and segment."""
-    return sum_segment_tables(parts)
+    run.segments = segs.table()

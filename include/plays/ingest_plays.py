@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from include.plays.baseline import refuse_counted_day
 from include.plays.decoders import QUARANTINE_SCHEMA, Counter
-from include.plays.ingest_decode import pass1, sum_segments
+from include.plays.ingest_decode import pass1
 from include.plays.ingest_ids import day_kids, reserve
 from include.plays.ingest_keys import LRANGE_STEP, day_keys
 from include.plays.ingest_run import IngestRun
@@ -90,7 +90,7 @@ def _ingest(run: IngestRun) -> dict:
     except BaseException:
         quar.abort()
         raise
-    segs = sum_segments(run.segments)
+    segs, run.segments = run.segments, None
     if run.bad_kid:
         segs = segs.filter(pc.invert(pc.is_in(segs.column("vid"), value_set=pa.array(sorted(run.bad_kid),
                                                                                        pa.string()))))

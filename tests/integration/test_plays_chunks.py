@@ -155,3 +155,25 @@ def test_a_decoders_exception_is_raised_in_the_parent(tmp_path):
 
     with pytest.raises(FileNotFoundError), DecoderPool(2) as pool:
         list(pool.map(_jobs(str(tmp_path / "missing"), 3)))
+
+
+def test_the_days_segment_sums_are_made_once(redis_db, mysql_db, tmp_path, monkeypatch):
+    """The day's per-(vid, segment) sums come out of pass 1 summed and sorted; the ingest writes them as they
+    are, not summed a second time (on a realistic 5M day that copied 17.5M rows several times over)."""
+    import video_analytics.play_fast as pf
+
+    calls = []
+    real = pf.sum_segment_tables
+
+    def counted(parts):
+        calls.append(sum(p.num_rows for p in parts))
+        return real(parts)
+
+    monkeypatch.setattr(pf, "sum_segment_tables", counted)
+    monkeypatch.setattr(decode_mod, "sum_segment_tables", counted, raising=False)
+    hook = _day(redis_db, mysql_db)
+    root = DataRoot(str(tmp_path / "root"))
+    ingest_plays(root, redis_db, hook, DAY, chunk=7, workers=0)
+    assert calls == []  # the dense per-vid blocks: no sparse fallback, no second sum
+    segs = root.read_table(plays_path(DAY, "segments.parquet"))
+    assert segs.num_rows and segs.equals(real([segs]))  # one row per (vid, segment), sorted
