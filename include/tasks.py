@@ -119,13 +119,17 @@ def wait_for_plays(context) -> bool:
 
 @task_start
 def sort_and_partition(context) -> list[dict]:
+    """The shards over the window's day summaries (each log parsed once), or over its logs when the summaries
+    cannot do the window; the descriptors are the mapped ``compute_shard`` tasks' input."""
     from include.online_time.sort_and_partition import sort_and_partition
     from include.settings import data_root, log_dir
+    from video_analytics.online_time import Rules
 
     p = context["params"]
+    rules = Rules(**{k: p[k] for k in ("min_gap", "timeout", "post_multiplier")})
     with _fail_fast():
         part = sort_and_partition(data_root(), log_dir(), day_of(context), p["window_days"], p["lookback_days"], p.get("shards"),
-                   p["max_reject_rate"], max_shards=task_slots())
+                   p["max_reject_rate"], max_shards=task_slots(), summaries=rules)
     return part["shards"]
 
 

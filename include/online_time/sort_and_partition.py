@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from include.errors import RejectThresholdExceeded
 from include.online_time.logs import (
+    REJECT_SCHEMA,
     STREAM_BLOCK_BYTES,
     BlockTally,
     column,
@@ -159,6 +160,7 @@ def sort_and_partition(
     block_bytes: int = STREAM_BLOCK_BYTES,
     threads: int | None = None,
     max_shards: int = conv.SHARDS,
+    summaries: core.Rules | None = None,
 ) -> dict:
     """Parse the window's logs into ``shards`` user-aligned Arrow IPC shards plus rejects.
 
@@ -172,6 +174,10 @@ def sort_and_partition(
     block. ``threads`` (default ``parse_threads()``) = 2 parses the next block meanwhile.
     Raises ``RejectThresholdExceeded`` after writing everything when rejects exceed
     ``max_reject_rate`` of the rows.
+
+    ``summaries`` (the DAG's rules): plan the shards over the window's per-day summaries instead
+    (``summary_shards.plan``: only the days without a summary are parsed, no shard file is written;
+    ``mode`` ``summaries``), unless a file holds a time outside its day: then the pass above.
     """
     missing_days = window_missing(root, log_dir, end, window_days)
     files = check_window(log_dir, end, window_days, lookback_days, missing_days)
@@ -182,6 +188,13 @@ def sort_and_partition(
     rd = conv.online_time_path(end)
     clear_run(root, end)
     remove_stale_spill_dirs()
+    if summaries is not None:
+        from include.online_time.summary_shards import plan
+
+        planned = plan(root, files, shards, summaries, block_bytes)
+        if planned is not None:
+            return _summaries_partition(root, end, window_days, lookback_days, files, missing_days, summaries,
+                                        planned, max_reject_rate)
     threads = parse_threads() if threads is None else threads
     tally = BlockTally()
     out = _ShardFiles(root, end, shards)
@@ -226,4 +239,24 @@ def sort_and_partition(
     }
     root.write_json(result, conv.online_time_path(end, "partition.json"))
     check_reject_rate(rej.num_rows, tally.rows_in, max_reject_rate, root.uri(rejects_path))
+    return result
+
+
+def _summaries_partition(root: DataRoot, end: date, window_days: int, lookback_days: int, files: list[str],
+                         missing_days: list[dict], rules: core.Rules, planned: dict, max_reject_rate: float) -> dict:
+    """``partition.json`` and ``rejects.parquet`` of a window planned over day summaries (``mode`` ``summaries``:
+    ``days`` lists the summaries, ``rules`` their rules, for ``verify``)."""
+    rej = planned["rejects"] if planned["rejects"] is not None else REJECT_SCHEMA.empty_table()
+    rejects_path = conv.online_time_path(end, "rejects.parquet")
+    root.write_table(rej, rejects_path)
+    result = {
+        "end": end.isoformat(), "run_dir": conv.online_time_path(end), "window_days": window_days,
+        "lookback_days": lookback_days, "shards": planned["shards"], "mode": "summaries",
+        "rows_in": planned["rows_in"], "rows_parsed": planned["rows_parsed"], "rejects": rej.num_rows,
+        "rejects_path": rejects_path, "files": files, "missing_days": missing_days, "days": planned["days"],
+        "rules": [rules.min_gap, rules.timeout, rules.post_multiplier],
+        "days_parsed": planned["days_parsed"], "days_reused": planned["days_reused"],
+    }
+    root.write_json(result, conv.online_time_path(end, "partition.json"))
+    check_reject_rate(rej.num_rows, planned["rows_in"], max_reject_rate, root.uri(rejects_path))
     return result
