@@ -178,3 +178,17 @@ def test_an_empty_window_makes_empty_shards(tmp_path):
     part, totals = shard_group(root, logs, END, 7, 2, True)
     assert part["mode"] == "summaries" and totals["users"] == totals["rows_in"] == 0  # a header is no row
     assert all(c["ok"] for c in verify_online_time(root, END, 1.0))
+
+
+def test_an_accepted_missing_day_is_named_and_left_out_as_on_the_full_path(logs, tmp_path):
+    from include.online_time.logs import accept_missing
+
+    (logs / f"{day(2).isoformat()}.log").unlink()
+    roots = {n: DataRoot(str(tmp_path / n)) for n in ("full", "summ")}
+    for n, root in roots.items():
+        accept_missing(root, day(2), "disk lost", "ops")
+        part, totals = shard_group(root, logs, END, 7, 3, n == "summ")
+        assert [m["day"] for m in totals["missing_days"]] == [day(2).isoformat()]
+    assert outputs(roots["summ"], END)[0].equals(outputs(roots["full"], END)[0])
+    assert part["mode"] == "summaries" and len(part["days"]) == 7
+    assert all(c["ok"] for c in verify_online_time(roots["summ"], END, 1.0))
