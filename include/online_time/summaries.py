@@ -141,8 +141,10 @@ def _write(root, rel: str, s: DaySummary) -> None:
     table = pa.Table.from_arrays([column(s.summary[c], SCHEMA.field(c).type) for c in ds.COLUMNS], schema=schema)
     with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema) as w:
         w.write_table(table)
-    for old in root.glob(f"{SUMMARY_DIR}/{s.day.isoformat()}-*"):  # the file's earlier versions
-        if posixpath.basename(old).split(".")[0] != posixpath.basename(rel).split(".")[0]:
+    stem = posixpath.basename(rel).split(".")[0]
+    for old in root.fs.ls(root.path(SUMMARY_DIR), detail=False):  # the file's earlier versions (no glob: no regex)
+        name = posixpath.basename(old)
+        if name.startswith(f"{s.day.isoformat()}-") and name.split(".")[0] != stem:
             root.fs.rm(old)
 
 
