@@ -126,7 +126,7 @@ def partition(root: str) -> dict:
     return json.loads((Path(root) / "online_time" / DAY / "partition.json").read_text())
 
 
-def summaries_run(log_dir: str, tmp: str, shards: int | None) -> dict:
+def summaries_run(log_dir: str, tmp: str, shards: int | None, dag: bool = True) -> dict:
     """One run of the issue-25 scenarios: ``{scenario: {"s", "days_parsed", "identical"}}``."""
     import pyarrow.parquet as pq
 
@@ -139,7 +139,7 @@ def summaries_run(log_dir: str, tmp: str, shards: int | None) -> dict:
         if name == "direct_warm":
             warm_root(os.path.join(tmp, "direct_cold"), root)
         out[name] = {"s": run_direct(log_dir, root, shards, summ)}
-    for name in ("dag_cold", "dag_warm"):
+    for name in ("dag_cold", "dag_warm") if dag else ():
         root = os.path.join(tmp, name)
         if name == "dag_warm":
             warm_root(os.path.join(tmp, "dag_cold"), root)
@@ -158,21 +158,22 @@ def summaries_main(args, log_dir: str, shards: int | None) -> int:
     runs = []
     for k in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="dag-summ-", dir=HERE / "out") as tmp:
-            runs.append(summaries_run(log_dir, tmp, shards))
+            runs.append(summaries_run(log_dir, tmp, shards, not args.direct_only))
         print(f"run {k + 1}: " + ", ".join(f"{n} {r['s']:.2f}s ({r['days_parsed']} parsed)" for n, r in runs[-1].items()),
               file=sys.stderr, flush=True)
     med = {n: statistics.median(r[n]["s"] for r in runs) for n in runs[0]}
+    dags = [n for n in ("dag_cold", "dag_warm") if n in runs[0]]
     res = {"size": args.size, "loadavg": load, "loadavg_end": Path("/proc/loadavg").read_text().split()[0],
            "runs": args.runs, "shards": args.shards, "median_s": med,
            "all_s": {n: [r[n]["s"] for r in runs] for n in runs[0]},
            "days_parsed": {n: runs[-1][n]["days_parsed"] for n in runs[0]},
            "modes": {n: runs[-1][n]["mode"] for n in runs[0]},
            "identical": all(r[n]["identical"] for r in runs for n in r),
-           "dag_wall": {n: runs[-1][n]["wall"] for n in ("dag_cold", "dag_warm")},
-           "tasks": {n: runs[-1][n]["tasks"] for n in ("dag_cold", "dag_warm")},
+           "dag_wall": {n: runs[-1][n]["wall"] for n in dags}, "tasks": {n: runs[-1][n]["tasks"] for n in dags},
            "cold_over_full": med["direct_cold"] / med["direct_full"],
-           "warm_over_full": med["direct_warm"] / med["direct_full"],
-           "dag_warm_over_cold": med["dag_warm"] / med["dag_cold"]}
+           "warm_over_full": med["direct_warm"] / med["direct_full"]}
+    if dags:
+        res["dag_warm_over_cold"] = med["dag_warm"] / med["dag_cold"]
     (HERE / "out" / f"dag_online_time_summaries_{args.size}{args.tag}.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return 0
@@ -194,6 +195,7 @@ def main() -> int:
     ap.add_argument("--tag", default="")
     ap.add_argument("--summaries", action="store_true",
                     help="issue 25: the full path vs day summaries cold and warm, directly and in the DAG")
+    ap.add_argument("--direct-only", action="store_true", help="with --summaries: no `dags test` runs")
     args = ap.parse_args()
     shards = None if args.shards == "auto" else int(args.shards)
     import pyarrow.parquet as pq
