@@ -73,10 +73,17 @@ def file_identity(path: str) -> dict:
     return {"size": size, "mtime_ns": mtime_ns, "blocks": h.hexdigest()}
 
 
+def _digest(value) -> str:
+    return hashlib.blake2b(json.dumps(value).encode(), digest_size=10).hexdigest()
+
+
 def summary_path(day: date, identity: dict, rules: core.Rules) -> str:
-    key = json.dumps([identity["size"], identity["mtime_ns"], identity["blocks"], rules.min_gap, rules.timeout,
-                      rules.post_multiplier]).encode()
-    return f"{SUMMARY_DIR}/{day.isoformat()}-{hashlib.blake2b(key, digest_size=10).hexdigest()}.arrow"
+    """``summaries/<day>-<rules>-<file>.arrow``: one name per (day, rules, file identity), so a file's earlier
+    versions under the same rules can be found and removed without touching other rules' summaries."""
+    rules_key = _digest([rules.min_gap, rules.timeout, rules.post_multiplier])[:8]
+    file_key = _digest([identity["size"], identity["mtime_ns"], identity["blocks"], rules.min_gap, rules.timeout,
+                        rules.post_multiplier])
+    return f"{SUMMARY_DIR}/{day.isoformat()}-{rules_key}-{file_key}.arrow"
 
 
 @dataclass
@@ -142,9 +149,10 @@ def _write(root, rel: str, s: DaySummary) -> None:
     with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema) as w:
         w.write_table(table)
     stem = posixpath.basename(rel).split(".")[0]
-    for old in root.fs.ls(root.path(SUMMARY_DIR), detail=False):  # the file's earlier versions (no glob: no regex)
+    same_rules = stem.rsplit("-", 1)[0] + "-"  # <day>-<rules>-: this file's earlier versions under these rules
+    for old in root.fs.ls(root.path(SUMMARY_DIR), detail=False):  # no glob: no regex
         name = posixpath.basename(old)
-        if name.startswith(f"{s.day.isoformat()}-") and name.split(".")[0] != stem:
+        if name.startswith(same_rules) and name.split(".")[0] != stem:
             root.fs.rm(old)
 
 
