@@ -37,9 +37,13 @@ to process a day again, clear its run or backfill it.
 1. **Sensors** wait (reschedule mode, no worker slot held) until every window day's log is
    complete (its `.done` marker or the next day's file) or accepted as lost, and for the
    collector's Redis list `T_endlist_D`.
-2. **online_time**: split the window's logs into user-aligned Arrow IPC shards (param `shards`;
-   by default one per 256 MiB of logs, at most `[core] parallelism`), compute every user's
-   online time per shard (mapped tasks), merge and publish (docs/SPEC.md §1).
+2. **online_time**: each log is parsed once into its day summary (kept in the data root, reused
+   while the file is unchanged); the window's users are split into user-aligned shards (param
+   `shards`; by default one per 256 MiB of logs, at most `[core] parallelism`), each shard's
+   online time is combined from its users' day summaries (mapped tasks), merged and published
+   (docs/SPEC.md §1). A window whose file holds a time outside its day runs from the logs instead
+   (Arrow IPC shards of events). `windows` then writes the 1-, 7- and 30-day windows from the same
+   summaries.
 3. **plays**: snapshot D's plays from Redis, quarantine bad ones, roll up videos, users and
    categories, publish the legacy-compatible MongoDB documents (docs/SPEC.md §2–§5).
 4. **verify** checks the results against their inputs and writes `reports/D.json` to the data
@@ -107,16 +111,17 @@ def daily_analytics():
 
         @task
         def sort_and_partition() -> list[dict]:
-            """Stream the window's logs, reject bad rows, write user-aligned Arrow IPC shards (file order).
+            """Have the window's day summaries (parsing only new or changed logs), plan user-aligned shards.
 
-            Returns the shard descriptors (path, rows); the full partition manifest stays in the data root.
+            Returns the shard descriptors (mode, index, summary paths; or an Arrow IPC shard of events when
+            the summaries cannot do the window); the full partition manifest stays in the data root.
             """
             return tasks.sort_and_partition(get_current_context())
 
         # a mapped task takes no docstring as its doc: doc_md says it (once)
         @task(map_index_template="{{ shard_label }}", multiple_outputs=False,
-              doc_md="Compute every user's online time in one shard (streamed rules, sorted only when a "
-                     "user's time goes back); one mapped task per shard.")
+              doc_md="Compute every user's online time in one shard: its users' day summaries combined "
+                     "(or its events through the streamed rules); one mapped task per shard.")
         def compute_shard(shard: dict) -> dict:
             return tasks.compute_shard(get_current_context(), shard)
 

@@ -117,15 +117,24 @@ def wait_for_plays(context) -> bool:
     return plays_ready(redis_client(), day, root)
 
 
+def _rules(params: dict) -> dict:
+    """The online-time rule params (``min_gap``, ``timeout``, ``post_multiplier``)."""
+    return {k: params[k] for k in ("min_gap", "timeout", "post_multiplier")}
+
+
 @task_start
 def sort_and_partition(context) -> list[dict]:
+    """The shards over the window's day summaries (each log parsed once), or over its logs when the summaries
+    cannot do the window; the descriptors are the mapped ``compute_shard`` tasks' input."""
     from include.online_time.sort_and_partition import sort_and_partition
     from include.settings import data_root, log_dir
+    from video_analytics.online_time import Rules
 
     p = context["params"]
+    rules = Rules(**_rules(p))
     with _fail_fast():
         part = sort_and_partition(data_root(), log_dir(), day_of(context), p["window_days"], p["lookback_days"], p.get("shards"),
-                   p["max_reject_rate"], max_shards=task_slots())
+                   p["max_reject_rate"], max_shards=task_slots(), summaries=rules)
     return part["shards"]
 
 
@@ -148,7 +157,7 @@ def compute_shard(context, shard: dict) -> dict:
 
     p = context["params"]
     context["shard_label"] = f"shard {shard['index']}"
-    rules = {k: p[k] for k in ("min_gap", "timeout", "post_multiplier")}
+    rules = _rules(p)
     return compute_shard(data_root(), shard, day_of(context), p["window_days"], rules)
 
 
@@ -175,7 +184,7 @@ def online_windows(context) -> dict:
     from video_analytics.online_time import Rules
 
     p = context["params"]
-    rules = Rules(**{k: p[k] for k in ("min_gap", "timeout", "post_multiplier")})
+    rules = Rules(**_rules(p))
     with _fail_fast():
         totals = run_windows(data_root(), log_dir(), day_of(context), p.get("windows") or WINDOWS, p["lookback_days"],
                              p["max_reject_rate"], rules, skip_missing=True)

@@ -1,7 +1,8 @@
 """Users' online time (CONTRACT §1) on files: one module per task of the ``online_time`` group.
 
-* ``sort_and_partition`` - window check, parse, user-aligned shards in file order, rejects
-* ``compute_shard``      - the rules over one shard (mapped; streamed, sorted only when needed)
+* ``sort_and_partition`` - window check, day summaries, user-aligned shards over them (else of events), rejects
+* ``compute_shard``      - one shard's users: their summaries combined, or the rules over its events (mapped)
+* ``summary_shards``     - the shards over day summaries: plan, compute, what verify expects
 * ``merge_report``       - the window's dataset, totals, MongoDB publishing
 * ``verify``             - the online-time section of the ``verify`` task
 * ``logs``               - reading the log files in blocks of whole lines, parsed
@@ -13,7 +14,7 @@
 Layout under the data root, for a window ending ``<end>`` (``video_analytics.conventions``)::
 
     online_time/<end>/partition.json          what sort_and_partition did
-    online_time/<end>/shards/shard-<i>.arrow   events of shard i in file order (Arrow IPC)
+    online_time/<end>/shards/shard-<i>.arrow   events of shard i in file order (Arrow IPC; full path only)
     online_time/<end>/rejects.parquet          rejected lines (file, line, reason, raw)
     online_time/<end>/results/part-<i>.parquet per-user results of shard i
     online_time/<end>/online_time.parquet      all users, sorted by userid

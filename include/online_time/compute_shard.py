@@ -52,17 +52,28 @@ def table_rules(t: pa.Table, win_start: int, win_stop: int,
 
 def compute_shard(root: DataRoot, shard: dict, end: date, window_days: int = conv.WINDOW_DAYS,
                   rules: dict | None = None) -> dict:
-    """Read one shard written by ``sort_and_partition`` and write its per-user results."""
+    """One shard planned by ``sort_and_partition`` into its per-user result part: its events (a shard
+    file), or its users' day summaries (``mode`` ``summaries``: ``summary_shards.compute``)."""
     r = core.Rules(**(rules or {}))
+    if shard.get("mode") == "summaries":
+        from include.online_time.summary_shards import compute
+
+        return write_part(root, end, shard["index"], *compute(root, shard, end, window_days, r))
     t = read_shard(root, shard["path"], list(COLUMNS))
     win_start, win_stop = core.window_bounds(end, window_days)
     users, online, sessions = table_rules(t, win_start, win_stop, r)
     del t
-    rel = conv.result_path(end, shard["index"])
+    return write_part(root, end, shard["index"], users, online, sessions)
+
+
+def write_part(root: DataRoot, end: date, index: int, users: np.ndarray, online: np.ndarray,
+               sessions: np.ndarray) -> dict:
+    """Shard ``index``'s result part (``RESULT_SCHEMA``) and its small descriptor (the task's XCom)."""
+    rel = conv.result_path(end, index)
     cols = [column(np.asarray(a, np.int64), pa.int64()) for a in (users, online, sessions)]
     root.write_table(pa.Table.from_arrays(cols, schema=RESULT_SCHEMA), rel)
     return {
-        "index": shard["index"],
+        "index": index,
         "path": rel,
         "users": len(users),
         "online_seconds": int(online.sum()),

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from include.errors import RejectThresholdExceeded
 from include.online_time.logs import (
+    REJECT_SCHEMA,
     STREAM_BLOCK_BYTES,
     BlockTally,
     column,
@@ -159,6 +160,7 @@ def sort_and_partition(
     block_bytes: int = STREAM_BLOCK_BYTES,
     threads: int | None = None,
     max_shards: int = conv.SHARDS,
+    summaries: core.Rules | None = None,
 ) -> dict:
     """Parse the window's logs into ``shards`` user-aligned Arrow IPC shards plus rejects.
 
@@ -172,6 +174,10 @@ def sort_and_partition(
     block. ``threads`` (default ``parse_threads()``) = 2 parses the next block meanwhile.
     Raises ``RejectThresholdExceeded`` after writing everything when rejects exceed
     ``max_reject_rate`` of the rows.
+
+    ``summaries`` (the DAG's rules): plan the shards over the window's per-day summaries instead
+    (``summary_shards.plan``: only the days without a summary are parsed, no shard file is written;
+    ``mode`` ``summaries``), unless a file holds a time outside its day: then the pass above.
     """
     missing_days = window_missing(root, log_dir, end, window_days)
     files = check_window(log_dir, end, window_days, lookback_days, missing_days)
@@ -179,9 +185,25 @@ def sort_and_partition(
         shards = conv.auto_shards(window_bytes(files), max_shards)
     if shards < 1:
         raise ValueError(f"shards must be >= 1 (got {shards})")
-    rd = conv.online_time_path(end)
     clear_run(root, end)
     remove_stale_spill_dirs()
+    if summaries is not None:
+        from include.online_time.summary_shards import plan
+
+        planned = plan(root, files, shards, summaries, block_bytes)
+        if planned is not None:
+            return _summaries_partition(root, end, window_days, lookback_days, files, missing_days, summaries,
+                                        planned, max_reject_rate)
+    tally, rows = _event_shards(root, end, files, shards, block_bytes, threads)
+    shard_list = [{"index": i, "path": conv.shard_path(end, i), "rows": rows[i]} for i in range(shards)]
+    return _write_partition(root, end, tally.rejects(), max_reject_rate, window_days=window_days,
+                            lookback_days=lookback_days, shards=shard_list, rows_in=tally.rows_in,
+                            rows_parsed=tally.rows_parsed, files=files, missing_days=missing_days)
+
+
+def _event_shards(root: DataRoot, end: date, files: list[str], shards: int, block_bytes: int,
+                  threads: int | None) -> tuple[BlockTally, list[int]]:
+    """The files' events appended to their users' shard files in one pass: ``(tally, rows per shard)``."""
     threads = parse_threads() if threads is None else threads
     tally = BlockTally()
     out = _ShardFiles(root, end, shards)
@@ -208,22 +230,29 @@ def sort_and_partition(
     finally:
         blocks.close()  # waits for a parse still running in the second thread
         gen.close()
+    return tally, out.rows
 
-    rej = tally.rejects()
+
+def _write_partition(root: DataRoot, end: date, rej: pa.Table, max_reject_rate: float, **fields) -> dict:
+    """``rejects.parquet`` and the manifest ``partition.json`` (``fields`` with the rejects' count and path); then
+    ``RejectThresholdExceeded`` when the rejects pass the threshold."""
     rejects_path = conv.online_time_path(end, "rejects.parquet")
     root.write_table(rej, rejects_path)
-    result = {
-        "end": end.isoformat(),
-        "run_dir": rd,
-        "window_days": window_days,
-        "lookback_days": lookback_days,
-        "shards": [{"index": i, "path": conv.shard_path(end, i), "rows": out.rows[i]} for i in range(shards)],
-        "rows_in": tally.rows_in,
-        "rows_parsed": tally.rows_parsed,
-        "rejects": rej.num_rows,
-        "rejects_path": rejects_path,
-        "files": files, "missing_days": missing_days,
-    }
+    result = {"end": end.isoformat(), "run_dir": conv.online_time_path(end), **fields, "rejects": rej.num_rows,
+              "rejects_path": rejects_path}
     root.write_json(result, conv.online_time_path(end, "partition.json"))
-    check_reject_rate(rej.num_rows, tally.rows_in, max_reject_rate, root.uri(rejects_path))
+    check_reject_rate(rej.num_rows, result["rows_in"], max_reject_rate, root.uri(rejects_path))
     return result
+
+
+def _summaries_partition(root: DataRoot, end: date, window_days: int, lookback_days: int, files: list[str],
+                         missing_days: list[dict], rules: core.Rules, planned: dict, max_reject_rate: float) -> dict:
+    """The manifest of a window planned over day summaries (``mode`` ``summaries``: ``days`` lists the
+    summaries, ``rules`` their rules, for ``verify``)."""
+    rej = planned["rejects"] if planned["rejects"] is not None else REJECT_SCHEMA.empty_table()
+    return _write_partition(
+        root, end, rej, max_reject_rate, window_days=window_days, lookback_days=lookback_days,
+        shards=planned["shards"], mode="summaries", rows_in=planned["rows_in"], rows_parsed=planned["rows_parsed"],
+        files=files, missing_days=missing_days, days=planned["days"],
+        rules=[rules.min_gap, rules.timeout, rules.post_multiplier],
+        days_parsed=planned["days_parsed"], days_reused=planned["days_reused"])

@@ -73,10 +73,17 @@ def file_identity(path: str) -> dict:
     return {"size": size, "mtime_ns": mtime_ns, "blocks": h.hexdigest()}
 
 
+def _digest(value) -> str:
+    return hashlib.blake2b(json.dumps(value).encode(), digest_size=10).hexdigest()
+
+
 def summary_path(day: date, identity: dict, rules: core.Rules) -> str:
-    key = json.dumps([identity["size"], identity["mtime_ns"], identity["blocks"], rules.min_gap, rules.timeout,
-                      rules.post_multiplier]).encode()
-    return f"{SUMMARY_DIR}/{day.isoformat()}-{hashlib.blake2b(key, digest_size=10).hexdigest()}.arrow"
+    """``summaries/<day>-<rules>-<file>.arrow``: one name per (day, rules, file identity), so a file's earlier
+    versions under the same rules can be found and removed without touching other rules' summaries."""
+    rules_key = _digest([rules.min_gap, rules.timeout, rules.post_multiplier])[:8]
+    file_key = _digest([identity["size"], identity["mtime_ns"], identity["blocks"], rules.min_gap, rules.timeout,
+                        rules.post_multiplier])
+    return f"{SUMMARY_DIR}/{day.isoformat()}-{rules_key}-{file_key}.arrow"
 
 
 @dataclass
@@ -141,17 +148,27 @@ def _write(root, rel: str, s: DaySummary) -> None:
     table = pa.Table.from_arrays([column(s.summary[c], SCHEMA.field(c).type) for c in ds.COLUMNS], schema=schema)
     with root.open_write(rel) as fh, pa.ipc.new_file(fh, schema) as w:
         w.write_table(table)
-    for old in root.glob(f"{SUMMARY_DIR}/{s.day.isoformat()}-*"):  # the file's earlier versions
-        if posixpath.basename(old).split(".")[0] != posixpath.basename(rel).split(".")[0]:
+    stem = posixpath.basename(rel).split(".")[0]
+    same_rules = stem.rsplit("-", 1)[0] + "-"  # <day>-<rules>-: this file's earlier versions under these rules
+    for old in root.fs.ls(root.path(SUMMARY_DIR), detail=False):  # no glob: no regex
+        name = posixpath.basename(old)
+        if name.startswith(same_rules) and name.split(".")[0] != stem:
             root.fs.rm(old)
+
+
+def read_summary(root, rel: str) -> tuple[dict, dict]:
+    """``(summary columns, meta)`` of a stored day summary (memory-mapped on a local data root)."""
+    from include.online_time.compute_shard import read_shard
+
+    table = read_shard(root, rel)
+    meta = json.loads(table.schema.metadata[b"summary"])
+    return {c: numpy_of(table.column(c)) for c in ds.COLUMNS}, meta
 
 
 def _read(root, rel: str, day: date, path: str) -> DaySummary:
     from include.online_time.compute_shard import read_shard
 
-    table = read_shard(root, rel)  # memory-mapped on a local data root
-    meta = json.loads(table.schema.metadata[b"summary"])
-    summary = {c: numpy_of(table.column(c)) for c in ds.COLUMNS}
+    summary, meta = read_summary(root, rel)
     rejects = None
     if meta["rejects"]:
         rejects = read_shard(root, _rejects_path(rel))
@@ -259,20 +276,47 @@ def file_day(path: str) -> date:
     return date.fromisoformat(posixpath.basename(path)[:10])
 
 
+def window_summaries(cache: SummaryCache, files: list[str]) -> list[DaySummary] | None:
+    """The summaries of ``files`` (parsing the days without one), or None when a file holds a time outside
+    its day (the window then needs the full computation)."""
+    cache.load(files)
+    days = [cache.get(path, file_day(path)) for path in files]
+    for s in days:
+        if s.out_of_day:
+            log.warning("%s holds %d time(s) outside %s: the full computation instead of day summaries",
+                        s.file, s.out_of_day, s.day)
+            return None
+    return days
+
+
+def stored_path(s: DaySummary, rules: core.Rules) -> str:
+    """Where ``s`` is stored on the data root (its meta holds the file's identity)."""
+    return summary_path(s.day, s.meta, rules)
+
+
+def window_rows(days: list[DaySummary]) -> tuple[pa.Table | None, int, int]:
+    """``(rejects, rows_in, rows_parsed)`` of the days' files, from their summaries (rejects None: none)."""
+    parts = [d.rejects for d in days if d.rejects is not None and d.rejects.num_rows]
+    return (pa.concat_tables(parts) if parts else None, sum(d.meta["rows_in"] for d in days),
+            sum(d.meta["rows_parsed"] for d in days))
+
+
+def combine_days(rules: core.Rules, days: list[tuple[date, dict]], end: date, window_days: int,
+                 fast: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(userid, online_seconds, sessions)`` of ``[(day, summary)]`` in day order, for the window ending ``end``
+    (earlier days are lookback days); ``fast``: ``Combiner``'s."""
+    first = core.epoch_day(end) - window_days + 1
+    comb = ds.Combiner(rules, fast)
+    for day, summary in days:
+        comb.add(summary, core.epoch_day(day) * 86400, core.epoch_day(day) >= first)
+    return comb.result()
+
+
 def combine_window(cache: SummaryCache, files: list[str], end: date, window_days: int
                    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[DaySummary]] | None:
     """The window's ``(userid, online_seconds, sessions)`` and its days' summaries, or None when a file
     holds a time outside its day (the caller then runs the full computation)."""
-    first = core.epoch_day(end) - window_days + 1
-    comb = ds.Combiner(cache.rules)
-    cache.load(files)
-    days = []
-    for path in files:
-        s = cache.get(path, file_day(path))
-        days.append(s)
-        if s.out_of_day:
-            log.warning("%s holds %d time(s) outside %s: the full computation instead of day summaries",
-                        path, s.out_of_day, s.day)
-            return None
-        comb.add(s.summary, core.epoch_day(s.day) * 86400, core.epoch_day(s.day) >= first)
-    return comb.result(), days
+    days = window_summaries(cache, files)
+    if days is None:
+        return None
+    return combine_days(cache.rules, [(s.day, s.summary) for s in days], end, window_days), days

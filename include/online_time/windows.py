@@ -20,7 +20,7 @@ from include.errors import RejectThresholdExceeded
 from include.online_time.compute_shard import RESULT_SCHEMA
 from include.online_time.logs import REJECT_SCHEMA, column, missing_path, numpy_of, window_missing
 from include.online_time.sort_and_partition import check_reject_rate, check_window
-from include.online_time.summaries import SummaryCache, combine_window, file_day
+from include.online_time.summaries import SummaryCache, combine_window, file_day, window_rows
 from include.storage import DataRoot
 from video_analytics import conventions as conv
 from video_analytics import online_time as core
@@ -69,10 +69,8 @@ def run_window(root: DataRoot, cache: SummaryCache, log_dir: str, end: date, win
         (users, online, sessions), days = done
         result = pa.Table.from_arrays([column(users, pa.int64()), column(online, pa.int64()),
                                        column(sessions, pa.int64())], schema=RESULT_SCHEMA)
-        parts = [d.rejects for d in days if d.rejects is not None and d.rejects.num_rows]
-        rejects = pa.concat_tables(parts) if parts else REJECT_SCHEMA.empty_table()
-        rows_in = sum(d.meta["rows_in"] for d in days)
-        rows_parsed = sum(d.meta["rows_parsed"] for d in days)
+        rejects, rows_in, rows_parsed = window_rows(days)
+        rejects = REJECT_SCHEMA.empty_table() if rejects is None else rejects
         mode = "summaries"
         parsed = [d.day.isoformat() for d in days if d.parsed]
         reused = [d.day.isoformat() for d in days if not d.parsed]

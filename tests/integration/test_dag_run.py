@@ -57,11 +57,18 @@ def test_day_runs_end_to_end_and_rerun_is_identical(env, redis_db):
     assert redis_db.llen("T_endlist_20140107") == 0
     docs1 = export(env, root)
     assert docs1, "no documents exported"
+    # each log parsed once: the shard group made the day summaries, the windows task parsed nothing
+    part = json.loads((root / "online_time" / DAY / "partition.json").read_text())
+    assert part["mode"] == "summaries" and len(part["days_parsed"]) == 8 and part["days_reused"] == []
+    for w in (1, 7):
+        assert json.loads((root / "online_time" / DAY / f"w{w}" / "totals.json").read_text())["days_parsed"] == []
 
     second = dags_test(env)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert pq.read_table(root / "online_time" / DAY / "online_time.parquet").equals(result)
     assert export(env, root) == docs1
+    part = json.loads((root / "online_time" / DAY / "partition.json").read_text())
+    assert part["days_parsed"] == [] and len(part["days_reused"]) == 8  # the re-run parsed nothing
 
 
 def export(env, root) -> dict[str, list]:

@@ -172,6 +172,20 @@ def test_other_rules_have_their_own_summaries(logs, root):
     assert SummaryCache(root, core.Rules(min_gap=0)).get(path, END).parsed
 
 
+def test_a_run_with_other_rules_keeps_the_default_rules_summaries(logs, root):
+    """A run with other rules (a run's conf) neither removes nor replaces the default rules' summaries; a
+    changed file replaces only its own rules' earlier version."""
+    path = logs / f"{END.isoformat()}.log"
+    SummaryCache(root, core.Rules()).get(str(path), END)
+    SummaryCache(root, core.Rules(min_gap=0)).get(str(path), END)
+    assert len(root.glob(f"{SUMMARY_DIR}/{END.isoformat()}-*.arrow")) == 2
+    assert not SummaryCache(root, core.Rules()).get(str(path), END).parsed
+    path.write_text(path.read_text() + f"{END.isoformat()} 12:00:00 42 login\n")
+    assert SummaryCache(root, core.Rules()).get(str(path), END).parsed
+    assert len(root.glob(f"{SUMMARY_DIR}/{END.isoformat()}-*.arrow")) == 2  # default's old version replaced
+    assert SummaryCache(root, core.Rules(min_gap=0)).get(str(path), END).parsed
+
+
 def test_cli_keeps_and_reuses_summaries_and_prints_json(tmp_path, capfd):
     def cli(*args) -> tuple[int, str]:
         capfd.readouterr()
