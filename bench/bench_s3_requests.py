@@ -86,6 +86,7 @@ def run(tmp: Path, end: dt.date, args) -> list:
     from include.online_time.logs import write_done_markers
     from include.online_time.merge_report import merge_report
     from include.online_time.sort_and_partition import sort_and_partition
+    from include.online_time.windows import run_windows
     from include.plays.ingest_plays import ingest_plays
     from include.plays.rollup_videos import rollup_videos
     from include.plays.verify import verify_plays
@@ -95,6 +96,7 @@ def run(tmp: Path, end: dt.date, args) -> list:
     from include.verify import build_report  # noqa: F401 (the DAG's verify writes through it)
     from tests.support.s3 import s3_server
     from video_analytics import conventions as conv
+    from video_analytics.online_time import Rules
 
     logs = tmp / "logs"
     made = generate_logs(str(logs), end, days=8, users=args.users, seed=7, events=args.events)
@@ -117,12 +119,16 @@ def run(tmp: Path, end: dt.date, args) -> list:
         upload_folder(str(logs), "s3://video-bench/logs")
         step(f"collector: upload {len(list(logs.iterdir()))} log files")
         root = DataRoot("s3://video-bench/root")
-        part = sort_and_partition(root, "s3://video-bench/logs", end, shards=args.shards)
-        step("online_time.sort_and_partition")
+        # as the DAG runs them: the shard group over the day summaries, then the 1/7/30 windows from them
+        part = sort_and_partition(root, "s3://video-bench/logs", end, shards=args.shards, summaries=Rules())
+        step(f"online_time.sort_and_partition ({part.get('mode', 'full')}, days parsed: "
+             f"{len(part.get('days_parsed', []))})")
         results = [compute_shard(root, s, end) for s in part["shards"]]
         step(f"online_time.compute_shard x {args.shards}")
         merge_report(root, end, results)
         step("online_time.merge_report")
+        run_windows(root, "s3://video-bench/logs", end, (1, 7, 30), rules=Rules(), skip_missing=True)
+        step("online_time.windows (w30 skipped: 8 days of logs)")
         redis, day = settings.redis_client(), conv.ymd(end)
         ingest_plays(root, redis, settings.mysql_hook(), day)
         step("plays.ingest")
