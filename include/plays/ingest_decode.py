@@ -164,4 +164,4 @@ def pass1(run: IngestRun, quar: ParquetStream) -> None:
                 break
             trim_heap()
             _take(run, res, snap, quar, segs)
-    run.segments = segs.table()
+    run.segments = segs

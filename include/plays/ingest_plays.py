@@ -35,6 +35,7 @@ from include.plays.store import ParquetStream
 from include.procs import INGEST_SPILL_PREFIX, lean_memory, remove_stale_spill_dirs, spill_dir
 from include.storage import DataRoot
 from video_analytics.conventions import TABLE_KEYS, plays_path, table_key
+from video_analytics.play_decode import SEG_SCHEMA
 
 CHUNK = 20_000          # unique keys decoded at once (bounds memory)
 
@@ -91,14 +92,22 @@ def _ingest(run: IngestRun) -> dict:
         quar.abort()
         raise
     segs, run.segments = run.segments, None
-    if run.bad_kid:
-        segs = segs.filter(pc.invert(pc.is_in(segs.column("vid"), value_set=pa.array(sorted(run.bad_kid),
-                                                                                       pa.string()))))
     ensure_held()
-    root.write_table(segs, run.rel("segments.parquet"))
+    _write_segments(run, segs)
     report = _report(run)
     root.write_json(report, run.rel("ingest.json"))
     return report
+
+
+def _write_segments(run: IngestRun, segs) -> None:
+    """``segments.parquet``: the day's sums (``SegmentSums``) without the vids of bad kids, written vid range
+    by vid range (a realistic 5M day has 17.5M rows: never all of them in memory at once)."""
+    bad = pa.array(sorted(run.bad_kid), pa.string()) if run.bad_kid else None
+    with ParquetStream(run.root, run.rel("segments.parquet"), SEG_SCHEMA) as out:
+        for block in segs.blocks():
+            out.write(block if bad is None else block.filter(pc.invert(pc.is_in(block.column("vid"), value_set=bad))))
+            del block
+    lean_memory()
 
 
 def _report(run: IngestRun) -> dict:

@@ -111,20 +111,25 @@ def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
 
 
 class SegmentSums:
-    """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive: each vid's
-    sums live in a dense block of one flat array (segment = offset in the block; blocks grow by doubling), so
-    adding a chunk's ``SEG_SCHEMA`` table is a few vectorised operations whatever the day's size. A day whose
-    blocks would pass ``max_cells`` (segments far apart) is summed by ``sum_segment_tables`` instead, the parts
-    merged once their rows pass ``merge_rows`` and twice the merged ones. Rows with ``plays`` 0 are dropped."""
+    """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive. The sums live in
+    pages of ``PAGE`` consecutive segments of one vid (cells of one int64 ``heat`` and one int32 ``plays`` array,
+    grown in place), found by a sorted array of page keys (vid id << 32 | segment // ``PAGE``): adding a chunk's
+    ``SEG_SCHEMA`` table (sorted by vid and segment, as the decoders write them) is a few vectorised operations,
+    a page is made only where a vid has segments (segments far apart cost a page each), and nothing is copied
+    or left behind as the day grows. A day whose pages would pass ``max_cells`` is summed by
+    ``sum_segment_tables`` instead, the parts merged once their rows pass ``merge_rows`` and twice the merged
+    ones. ``plays`` (plays of the day per cell) fits int32; ``heat`` stays int64. Rows with ``plays`` 0 are
+    dropped. ``blocks`` gives the sums vid range by vid range; ``table`` all at once."""
+
+    PAGE = 64
 
     def __init__(self, max_cells: int = 1 << 25, merge_rows: int = 1 << 19) -> None:
         self.max_cells, self.merge_rows = max_cells, merge_rows
         self.ids: dict[str, int] = {}
-        self.off = np.zeros(64, dtype=np.int64)
-        self.cap = np.zeros(64, dtype=np.int64)
+        self.pkeys = np.zeros(0, dtype=np.int64)  # sorted page keys
+        self.pages = np.zeros(0, dtype=np.int64)  # the page number of each key
         self.heat = np.zeros(1 << 16, dtype=np.int64)
-        self.plays = np.zeros(1 << 16, dtype=np.int64)
-        self.used = 0
+        self.plays = np.zeros(1 << 16, dtype=np.int32)
         self.parts: list[pa.Table] | None = None  # the sparse fallback: tables, merged as they grow
         self.part_rows = 0
 
@@ -139,39 +144,46 @@ class SegmentSums:
         new = [self.ids.setdefault(v, len(self.ids)) for v in enc.dictionary.to_pylist()]
         gid = np.asarray(new, dtype=np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
         seg = t.column("seg").to_numpy()
-        need = np.zeros(len(self.ids), dtype=np.int64)
-        np.maximum.at(need, gid, seg + 1)
-        if len(self.ids) > len(self.cap):
-            grow = max(len(self.ids), 2 * len(self.cap))
-            self.off, self.cap = (np.concatenate([a, np.zeros(grow - len(a), dtype=np.int64)]) for a in (self.off, self.cap))
-        short = np.flatnonzero(need > self.cap[: len(need)])
-        if len(short) and not self._grow(short, need[short]):
+        shift = self.PAGE.bit_length() - 1
+        pk = (gid << 32) | (seg >> shift)
+        brk = np.flatnonzero(pk[1:] != pk[:-1]) + 1
+        run_keys = pk[np.concatenate(([0], brk))]
+        if len(np.unique(run_keys)) == len(run_keys):  # sorted by vid and segment: one run per page
+            run_of_row = np.repeat(np.arange(len(run_keys)), np.diff(np.concatenate(([0], brk, [len(pk)]))))
+        else:
+            run_keys, run_of_row = np.unique(pk, return_inverse=True)
+        page = self._pages(run_keys)
+        if page is None:
             self.parts = [self.table()]
             self.part_rows = self.parts[0].num_rows
+            self.pkeys = self.pages = self.heat = self.plays = None
             self._add_sparse(t)
             return
-        idx = self.off[gid] + seg
+        idx = page[run_of_row] * self.PAGE + (seg & (self.PAGE - 1))
         self.heat[idx] += t.column("heat").to_numpy()
-        self.plays[idx] += t.column("plays").to_numpy()
+        self.plays[idx] += t.column("plays").to_numpy().astype(np.int32)
 
-    def _grow(self, gids: np.ndarray, need: np.ndarray) -> bool:
-        """New blocks (at least twice the old size) for ``gids``, old sums copied; False past ``max_cells``."""
-        size = np.maximum(need, 2 * self.cap[gids])
-        total = self.used + int(size.sum())
-        if total > self.max_cells:
-            return False
-        if total > len(self.heat):
-            n = max(total, 2 * len(self.heat))
-            self.heat, self.plays = (np.concatenate([a, np.zeros(n - len(a), dtype=np.int64)]) for a in (self.heat, self.plays))
-        starts = self.used + np.concatenate(([0], np.cumsum(size)[:-1]))
-        for g, s, old in zip(gids.tolist(), starts.tolist(), self.cap[gids].tolist(), strict=True):
-            if old:
-                o = int(self.off[g])
-                self.heat[s: s + old] = self.heat[o: o + old]
-                self.plays[s: s + old] = self.plays[o: o + old]
-        self.off[gids], self.cap[gids] = starts, size
-        self.used = total
-        return True
+    def _pages(self, keys: np.ndarray) -> np.ndarray | None:
+        """The page number of each of ``keys`` (new pages made); None past ``max_cells``."""
+        pos = np.searchsorted(self.pkeys, keys)
+        found = pos < len(self.pkeys)
+        found[found] = self.pkeys[pos[found]] == keys[found]
+        fresh = np.flatnonzero(~found)
+        if len(fresh):
+            n = len(self.pkeys)
+            cells = (n + len(fresh)) * self.PAGE
+            if cells > self.max_cells:
+                return None
+            if cells > len(self.heat):
+                size = max(cells, len(self.heat) * 5 // 4)
+                for a in (self.heat, self.plays):
+                    a.resize(size, refcheck=False)  # realloc in place: no second copy at the peak, zero-filled
+            add = np.sort(keys[fresh])
+            at = np.searchsorted(self.pkeys, add)
+            self.pkeys = np.insert(self.pkeys, at, add)
+            self.pages = np.insert(self.pages, at, np.arange(n, n + len(add)))
+            pos = np.searchsorted(self.pkeys, keys)
+        return self.pages[pos]
 
     def _add_sparse(self, t: pa.Table) -> None:
         self.parts.append(t)
@@ -180,19 +192,48 @@ class SegmentSums:
             self.parts = [sum_segment_tables(self.parts)]
             self.part_rows = self.parts[0].num_rows
 
+    def blocks(self, rows: int = 1 << 20):
+        """The sums as ``SEG_SCHEMA`` tables of about ``rows`` rows (vid ranges, each vid whole unless it alone
+        has more), in vid and segment order: the day's sums without all of them in memory at once."""
+        from video_analytics import play_decode as pd
+
+        if self.parts is not None:
+            whole = sum_segment_tables(self.parts)
+            for start in range(0, whole.num_rows, rows):
+                yield whole.slice(start, rows)
+            return
+        if not self.ids:
+            return
+        names = pa.array(list(self.ids), pa.string())
+        by_name = pc.sort_indices(names).to_numpy()
+        lo = np.searchsorted(self.pkeys, by_name.astype(np.int64) << 32)
+        hi = np.searchsorted(self.pkeys, (by_name.astype(np.int64) + 1) << 32)
+        cum = np.cumsum(hi - lo)  # pages up to each vid, in name order
+        per = max(1, rows // self.PAGE)
+        start = 0
+        while start < len(by_name):
+            done = int(cum[start - 1]) if start else 0
+            end = max(int(np.searchsorted(cum, done + per, side="right")), start + 1)
+            yield self._block(names, by_name[start:end], lo[start:end], hi[start:end], pd.SEG_SCHEMA)
+            start = end
+
+    def _block(self, names: pa.Array, gids: np.ndarray, lo: np.ndarray, hi: np.ndarray, schema: pa.Schema):
+        n = hi - lo
+        which = np.repeat(np.arange(len(gids)), n)
+        pos = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        off = np.arange(self.PAGE)
+        cell = (self.pages[pos][:, None] * self.PAGE + off).ravel()
+        plays = self.plays[cell]
+        hit = np.flatnonzero(plays > 0)
+        seg = ((self.pkeys[pos] & 0xFFFFFFFF)[:, None] * self.PAGE + off).ravel()[hit]
+        vid = names.take(pa.array(gids[np.repeat(which, self.PAGE)[hit]]))
+        return pa.table([vid, pa.array(seg), pa.array(self.heat[cell[hit]]), pa.array(plays[hit].astype(np.int64))],
+                        schema=schema)
+
     def table(self) -> pa.Table:
-        """The sums as a ``SEG_SCHEMA`` table, sorted by vid and segment."""
+        """The sums as one ``SEG_SCHEMA`` table, sorted by vid and segment."""
         from video_analytics import play_decode as pd
 
         if self.parts is not None:
             return sum_segment_tables(self.parts)
-        names = pa.array(list(self.ids), pa.string())
-        by_name = pc.sort_indices(names).to_numpy()
-        cap = self.cap[by_name]
-        cell = np.repeat(self.off[by_name] - np.concatenate(([0], np.cumsum(cap)[:-1])), cap) + np.arange(int(cap.sum()))
-        hit = self.plays[cell] > 0
-        rank = np.repeat(np.arange(len(by_name)), cap)[hit]
-        cell = cell[hit]
-        seg = cell - self.off[by_name][rank]
-        return pa.table([names.take(pa.array(by_name[rank])), pa.array(seg), pa.array(self.heat[cell]),
-                         pa.array(self.plays[cell])], schema=pd.SEG_SCHEMA)
+        return pa.concat_tables([pd.SEG_SCHEMA.empty_table(), *self.blocks()]).combine_chunks()
