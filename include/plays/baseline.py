@@ -71,12 +71,18 @@ def _rel(name: str, kind: str) -> str:
     return totals_path("baseline", name, f"{kind}.parquet")
 
 
-def baseline_state(root: DataRoot, reg: dict) -> dict[str, pd.DataFrame]:
-    """The fold's initial state: the baseline's, or the empty state."""
+def baseline_rel(reg: dict, kind: str) -> str | None:
+    """The baseline's file of ``kind`` (``None``: no baseline, or a new site)."""
+    b = reg.get("baseline")
+    return _rel(b["dir"], kind) if b and b.get("dir") else None
+
+
+def baseline_state(root: DataRoot, reg: dict, kinds=tot.STATE_KINDS) -> dict[str, pd.DataFrame]:
+    """The fold's initial state (of ``kinds``): the baseline's, or the empty state."""
     b = reg.get("baseline")
     if not b or not b.get("dir"):
-        return tot.empty_state()
-    return {k: read_frame(root, _rel(b["dir"], k)) for k in tot.STATE_KINDS}
+        return {k: v for k, v in tot.empty_state().items() if k in kinds}
+    return {k: read_frame(root, _rel(b["dir"], k)) for k in kinds}
 
 
 def fingerprint(root: DataRoot, name: str) -> str:
@@ -177,8 +183,7 @@ def _refold(root: DataRoot, reg: dict, totals) -> dict[str, str]:
     """Every registered day folded again onto the (new) baseline; the kept states, written anew."""
     ordered = sorted(reg["days"])
     keep = tot.kept_snapshots(ordered)
-    return {d: totals.write_state(root, state, d)
-            for d, state in totals.replay(root, reg, None, ordered, keep) if d in keep}
+    return totals.fold_and_write(root, reg, None, ordered, keep)
 
 
 def _remove_unused(root: DataRoot, reg: dict) -> None:

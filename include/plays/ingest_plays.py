@@ -38,6 +38,7 @@ from video_analytics.conventions import TABLE_KEYS, plays_path, table_key
 from video_analytics.play_decode import SEG_SCHEMA
 
 CHUNK = 20_000          # unique keys decoded at once (bounds memory)
+SEG_BLOCK_ROWS = 1 << 20  # rows of segments.parquet made and written at once (a row group)
 
 __all__ = ["CHUNK", "LRANGE_STEP", "ingest_plays"]
 
@@ -104,7 +105,7 @@ def _write_segments(run: IngestRun, segs) -> None:
     by vid range (a realistic 5M day has 17.5M rows: never all of them in memory at once)."""
     bad = pa.array(sorted(run.bad_kid), pa.string()) if run.bad_kid else None
     with ParquetStream(run.root, run.rel("segments.parquet"), SEG_SCHEMA) as out:
-        for block in segs.blocks():
+        for block in segs.blocks(SEG_BLOCK_ROWS):
             out.write(block if bad is None else block.filter(pc.invert(pc.is_in(block.column("vid"), value_set=bad))))
             del block
     lean_memory()

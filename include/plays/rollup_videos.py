@@ -20,15 +20,17 @@ from include.plays.store import (
     CONTRIB_KINDS,
     ParquetStream,
     iter_batches,
+    iter_row_groups,
     parquet_file,
     read_frame,
     write_frame,
 )
-from include.plays.totals import fold_day
+from include.plays.totals import SEG_FILE_SCHEMA, fold_day
 from include.procs import lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import plays_path
+from video_analytics.play_decode import SEG_SCHEMA
 
 PLAY_DOC_BATCH = 100_000  # plays per row group of docs/play.parquet
 
@@ -68,6 +70,14 @@ def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18):
     return coded, pa.chunked_array(ips, type=pa.string()), {c: a[:at] for c, a in num.items()}
 
 
+def _copy_segments(root: DataRoot, day: str) -> None:
+    """The day's ``vid_seg`` contribution: ``segments.parquet`` as it is, row group by row group (vid ranges;
+    17.5M rows on a realistic 5M day, never all in memory)."""
+    with ParquetStream(root, plays_path(day, "contrib", "vid_seg.parquet"), SEG_FILE_SCHEMA) as out:
+        for t in iter_row_groups(root, plays_path(day, "segments.parquet")):
+            out.write(t)
+
+
 def _play_doc_batches(root: DataRoot, day: str, batch: int):
     """The day's ``<vid>_play`` documents (as ``core.play_doc_frame``), as Arrow tables of ``batch`` rows."""
     rel = plays_path(day, "plays.parquet")
@@ -97,7 +107,6 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     coded, ipkey, num = _plays_columns(root, rel)
     trim_heap()
     n_plays = len(num["flow"])
-    segs = read_frame(root, plays_path(day, "segments.parquet"))
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
                                                tab["value"].tolist(), strict=True))
@@ -106,11 +115,14 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     trim_heap()
     args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), None, num.pop("flow"),
             num.pop("comprate"), num.pop("playid").astype(np.int64, copy=False))
-    c = core.coded_contributions(*args, segs, tables["load"], tables["play"], tables["region"], ip_counts=ipn)
+    c = core.coded_contributions(*args, SEG_SCHEMA.empty_table().to_pandas(), tables["load"], tables["play"],
+                                 tables["region"], ip_counts=ipn)
     del args
     trim_heap()
     for k in CONTRIB_KINDS:
-        write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
+        if k != "vid_seg":
+            write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
+    _copy_segments(root, day)
 
     n_docs = 0
     schema = None

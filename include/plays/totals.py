@@ -25,15 +25,20 @@ from __future__ import annotations
 import uuid
 
 import pandas as pd
+import pyarrow as pa
 
-from include.plays.baseline import baseline_day, baseline_state
+from include.plays.baseline import baseline_day, baseline_rel, baseline_state
 from include.plays.lease import ensure_held
-from include.plays.store import read_frame, write_frame
+from include.plays.store import ParquetStream, parquet_file, read_frame, write_frame
 from include.storage import DataRoot
 from video_analytics import totals as tot
 from video_analytics.conventions import plays_path, totals_path
+from video_analytics.play_decode import SEG_SCHEMA
 
 REGISTRY = totals_path("registry.json")
+SEG = "vid_seg"  # folded vid range by vid range (seg_replay)
+SEG_BAND_ROWS = 1 << 20  # rows of the vid_seg files per vid range
+SEG_FILE_SCHEMA = SEG_SCHEMA.set(0, pa.field("vid", pa.large_string()))  # vid_seg files, as write_frame makes them
 
 
 def read_registry(root: DataRoot) -> dict:
@@ -43,20 +48,28 @@ def read_registry(root: DataRoot) -> dict:
     return root.read_json(REGISTRY)
 
 
-def day_contribution(root: DataRoot, day: str) -> dict[str, pd.DataFrame]:
-    """The day's stored contribution to the totals (``plays/<day>/contrib/``)."""
-    return {k: read_frame(root, plays_path(day, "contrib", f"{k}.parquet")) for k in tot.TABLES}
+def day_contribution(root: DataRoot, day: str, kinds=tot.TABLES) -> dict[str, pd.DataFrame]:
+    """The day's stored contribution to the totals (``plays/<day>/contrib/``), of ``kinds``."""
+    return {k: read_frame(root, _contrib_rel(day, k)) for k in kinds}
 
 
-def load_state(root: DataRoot, snapshot: str) -> dict[str, pd.DataFrame]:
-    """A snapshot's state."""
-    return {k: read_frame(root, totals_path("snapshots", snapshot, f"{k}.parquet")) for k in tot.STATE_KINDS}
+def _contrib_rel(day: str, kind: str) -> str:
+    return plays_path(day, "contrib", f"{kind}.parquet")
+
+
+def _snapshot_rel(snapshot: str, kind: str) -> str:
+    return totals_path("snapshots", snapshot, f"{kind}.parquet")
+
+
+def load_state(root: DataRoot, snapshot: str, kinds=tot.STATE_KINDS) -> dict[str, pd.DataFrame]:
+    """A snapshot's state (of ``kinds``)."""
+    return {k: read_frame(root, _snapshot_rel(snapshot, k)) for k in kinds}
 
 
 def write_state(root: DataRoot, state: dict[str, pd.DataFrame], through: str) -> str:
     name = f"{through}-{uuid.uuid4().hex[:8]}"
     for k, df in state.items():
-        write_frame(root, df, totals_path("snapshots", name, f"{k}.parquet"))
+        write_frame(root, df, _snapshot_rel(name, k))
     return name
 
 
@@ -69,14 +82,101 @@ def base_for(reg: dict, day: str) -> str | None:
 def replay(root: DataRoot, reg: dict, start: str | None, days: list[str], keep=frozenset()):
     """Fold ``days`` (sorted, all after ``start``) into the state kept at ``start`` (``None``: the baseline,
     ``include.plays.baseline``). Yields ``(day, state)`` after each day whose state is wanted (``keep``),
-    and the last one."""
-    state = load_state(root, reg["snapshots"][start]) if start else baseline_state(root, reg)
+    and the last one. The states hold every kind but ``vid_seg`` (``SEG``: a realistic 5M day has 17.5M
+    rows of it), which ``seg_replay`` folds vid range by vid range."""
+    kinds = [k for k in tot.STATE_KINDS if k != SEG]
+    state = load_state(root, reg["snapshots"][start], kinds) if start else baseline_state(root, reg, kinds)
     prev = start or baseline_day(reg)
     for i, d in enumerate(days):
-        state = tot.fold(state, prev, day_contribution(root, d), d)
+        state = tot.fold(state, prev, day_contribution(root, d, [k for k in tot.TABLES if k != SEG]), d)
         prev = d
         if d in keep or i == len(days) - 1:
             yield d, state
+
+
+def _seg_base(reg: dict, start: str | None) -> str | None:
+    return _snapshot_rel(reg["snapshots"][start], SEG) if start else baseline_rel(reg, SEG)
+
+
+def seg_bands(root: DataRoot, rels: list[str], rows: int | None = None) -> list[tuple]:
+    """Vid ranges ``[lo, hi)`` (``None``: open) that cover the ``vid_seg`` files ``rels`` (sorted by vid), of
+    about ``rows`` of their rows each, from their row groups' statistics (one range when a file has none)."""
+    rows = rows or SEG_BAND_ROWS
+    firsts = []
+    for rel in rels:
+        with root.fs.open(root.path(rel), "rb") as fh:
+            md = parquet_file(fh).metadata
+        col = md.schema.to_arrow_schema().get_field_index("vid")
+        for i in range(md.num_row_groups):
+            rg = md.row_group(i)
+            st = rg.column(col).statistics
+            if rg.num_rows and (st is None or not st.has_min_max):
+                return [(None, None)]
+            if rg.num_rows:
+                firsts.append((st.min, rg.num_rows))
+    firsts.sort()
+    bounds: list[str] = []
+    acc = 0
+    for v, n in firsts:
+        if acc >= rows and v > (bounds[-1] if bounds else firsts[0][0]):
+            bounds.append(v)
+            acc = 0
+        acc += n
+    edges = [None, *bounds, None]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _seg_band(root: DataRoot, rel: str | None, lo, hi) -> pd.DataFrame:
+    """The rows of a ``vid_seg`` file with ``lo <= vid < hi``."""
+    if rel is None:
+        return tot.empty_state()[SEG]
+    where = [("vid", ">=", lo)] * (lo is not None) + [("vid", "<", hi)] * (hi is not None)
+    return root.read_table(rel, filters=where or None).to_pandas()
+
+
+def seg_replay(root: DataRoot, reg: dict, start: str | None, days: list[str], keep=frozenset()):
+    """``replay`` of ``vid_seg``, vid range by vid range (``seg_bands``): per range, ``(lo, hi, states)``,
+    ``states`` the range's rows after each day of ``keep`` and the last one (``{day: frame}``). The fold is
+    per (vid, segment), so the ranges' results, in order, are the whole fold's."""
+    base = _seg_base(reg, start)
+    rels = [_contrib_rel(d, SEG) for d in days]
+    for lo, hi in seg_bands(root, [r for r in (base, *rels) if r is not None]):
+        state, out = _seg_band(root, base, lo, hi), {}
+        for i, (d, rel) in enumerate(zip(days, rels, strict=True)):
+            state = tot.add_kind(SEG, state, _seg_band(root, rel, lo, hi))
+            if d in keep or i == len(days) - 1:
+                out[d] = state
+        yield lo, hi, out
+
+
+def fold_and_write(root: DataRoot, reg: dict, start: str | None, days: list[str], keep) -> dict[str, str]:
+    """``days`` folded onto the state kept at ``start``; the states of the days in ``keep`` written as new
+    snapshots (``vid_seg`` range by range, as row groups). Returns ``{day: snapshot}``."""
+    names = {d: write_state(root, state, d) for d, state in replay(root, reg, start, days, keep) if d in keep}
+    streams = {d: ParquetStream(root, _snapshot_rel(n, SEG), SEG_FILE_SCHEMA) for d, n in names.items()}
+    try:
+        for *_, states in seg_replay(root, reg, start, days, set(names)):
+            for d, out in streams.items():
+                out.write(pa.Table.from_pandas(states[d], schema=SEG_FILE_SCHEMA, preserve_index=False))
+            del states
+    except BaseException:
+        for out in streams.values():
+            out.abort()
+        raise
+    for out in streams.values():
+        out.close()
+    return names
+
+
+def seg_differs(root: DataRoot, reg: dict, start: str | None, days: list[str], keep) -> set[str]:
+    """The days of ``keep`` whose kept ``vid_seg`` differs from the one ``days`` folded onto ``start`` give."""
+    bad: set[str] = set()
+    for lo, hi, states in seg_replay(root, reg, start, days, keep):
+        for d, got in states.items():
+            if d in keep and d not in bad and not tot.equal_frames(got, _seg_band(root, _snapshot_rel(
+                    reg["snapshots"][d], SEG), lo, hi)):
+                bad.add(d)
+    return bad
 
 
 def fold_day(root: DataRoot, day: str, rollup_id: str) -> dict:
@@ -90,11 +190,9 @@ def fold_day(root: DataRoot, day: str, rollup_id: str) -> dict:
     start = base_for(reg, day)
     todo = [d for d in ordered if start is None or d > start]
     snapshots = {d: s for d, s in reg["snapshots"].items() if d < day and d in keep}
-    written = []
-    for d, state in replay(root, reg, start, todo, keep):
-        if d in keep:
-            snapshots[d] = write_state(root, state, d)
-            written.append(d)
+    made = fold_and_write(root, reg, start, todo, keep)
+    snapshots.update(made)
+    written = sorted(made)
     new = {**reg, "days": days, "snapshots": snapshots, "head": ordered[-1]}
     ensure_held()
     root.write_json(new, REGISTRY)

@@ -13,7 +13,7 @@ from include.plays.baseline import fingerprint
 from include.plays.documents import all_documents, day_documents
 from include.plays.lease import totals_lease
 from include.plays.store import read_frame, stored_days
-from include.plays.totals import base_for, load_state, read_registry, replay
+from include.plays.totals import SEG, base_for, load_state, read_registry, replay, seg_differs
 from include.storage import DataRoot
 from video_analytics import checks
 from video_analytics import plays as core
@@ -36,7 +36,11 @@ def _running_totals(root: DataRoot, day: str, redis=None) -> dict:
         end = min(d for d in reg["snapshots"] if d >= day)
         days = [d for d in sorted(reg["days"]) if (start is None or d > start) and d <= end]
         *_, (_, state) = replay(root, reg, start, days)
-        bad = tot.equal_states(state, load_state(root, reg["snapshots"][end]))
+        kinds = [k for k in tot.STATE_KINDS if k != SEG]
+        bad = tot.equal_states(state, load_state(root, reg["snapshots"][end], kinds), kinds)
+        del state
+        if seg_differs(root, reg, start, days, {end}):
+            bad = [k for k in tot.STATE_KINDS if k in bad or k == SEG]
     return checks.check("running_totals_moved_by_day", not bad,
                         {"from": start, "to": end, "days_folded": days, "differing": bad})
 
@@ -116,12 +120,13 @@ def verify_history(root: DataRoot, mongo_db=None, redis=None) -> list[dict]:
                                 {"days": len(reg["days"]), "mismatched_days": bad_contrib[:10]}))
         out.append(_baseline_intact(root, reg))
         ordered = sorted(reg["days"])
-        bad_states = []
-        for d, state in replay(root, reg, None, ordered, keep=frozenset(reg["snapshots"])):
-            if d in reg["snapshots"]:
-                diff = tot.equal_states(state, load_state(root, reg["snapshots"][d]))
-                if diff:
-                    bad_states.append(f"{d}: {', '.join(diff)}")
+        kinds = [k for k in tot.STATE_KINDS if k != SEG]
+        diffs = {d: tot.equal_states(state, load_state(root, reg["snapshots"][d], kinds), kinds)
+                 for d, state in replay(root, reg, None, ordered, keep=frozenset(reg["snapshots"]))
+                 if d in reg["snapshots"]}
+        for d in seg_differs(root, reg, None, ordered, set(reg["snapshots"])) if ordered else ():
+            diffs[d] = [k for k in tot.STATE_KINDS if k in diffs.get(d, ()) or k == SEG]
+        bad_states = [f"{d}: {', '.join(diff)}" for d, diff in diffs.items() if diff]
         out.append(checks.check("totals_refold_from_first_day", not bad_states,
                                 {"days": len(ordered), "kept_states": sorted(reg["snapshots"]),
                                  "differing": bad_states[:10]}))

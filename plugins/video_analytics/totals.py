@@ -74,6 +74,12 @@ def _add(kind: str, total: pd.DataFrame, day: pd.DataFrame) -> pd.DataFrame:
     return _typed(kind, out.reset_index()[cols])
 
 
+def add_kind(kind: str, total: pd.DataFrame, day: pd.DataFrame) -> pd.DataFrame:
+    """``fold``'s step for one kind: ``total + day`` per key. Keys are independent, so the frames may be any
+    key range of the state and the day (the same range of both)."""
+    return _add(kind, total, day)
+
+
 def _typed(kind: str, df: pd.DataFrame) -> pd.DataFrame:
     for c in _columns(kind):
         if c in _FLOATS or c == "Mtraffic":
@@ -88,24 +94,29 @@ def fold(state: dict[str, pd.DataFrame], through: str | None, contribution: dict
     """The state after adding ``day`` (later than ``through``, the state's latest day, or None) to it.
 
     ``contribution`` holds the day's ``vid``, ``vid_region``, ``vid_seg``, ``uid`` and ``uid_region``
-    frames. ``Mtraffic`` restarts from the day's traffic when the day opens a new calendar month."""
+    frames; a kind missing from it and from ``state`` (``vid_seg``, which the caller may fold range by range
+    with ``add_kind``) is left out. ``Mtraffic`` restarts from the day's traffic when the day opens a new
+    calendar month."""
     if through is not None and day <= through:
         raise ValueError(f"fold: day {day} is not after the state's latest day {through}")
-    out = {k: _add(k, state[k], contribution[k]) for k in TABLES}
+    out = {k: _add(k, state[k], contribution[k]) for k in TABLES if k in contribution or k in state}
     traffic = contribution["uid"][["uid", "Traffic"]].rename(columns={"Traffic": "Mtraffic"})
     same_month = through is not None and through[:6] == day[:6]
     out[MONTH] = _add(MONTH, state[MONTH] if same_month else _empty(MONTH), traffic)
     return out
 
 
-def equal_states(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> list[str]:
-    """The kinds whose frames differ (exactly: same keys, same values, bit for bit)."""
-    bad = []
-    for k in STATE_KINDS:
-        x, y = a[k].reset_index(drop=True), b[k].reset_index(drop=True)
-        if list(x.columns) != list(y.columns) or len(x) != len(y) or not x.equals(y):
-            bad.append(k)
-    return bad
+def equal_frames(x: pd.DataFrame, y: pd.DataFrame) -> bool:
+    """Exactly equal: same columns, keys and values, bit for bit (the index aside)."""
+    x, y = x.reset_index(drop=True), y.reset_index(drop=True)
+    if list(x.columns) != list(y.columns) or len(x) != len(y):
+        return False
+    return not len(x) or x.equals(y)  # no rows: equal whatever the (empty) columns' types
+
+
+def equal_states(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame], kinds=STATE_KINDS) -> list[str]:
+    """The kinds (of ``kinds``) whose frames differ (exactly: same keys, same values, bit for bit)."""
+    return [k for k in kinds if not equal_frames(a[k], b[k])]
 
 
 def month_traffic(state: dict[str, pd.DataFrame]) -> dict[str, float]:

@@ -76,6 +76,32 @@ def test_any_chunk_size_gives_the_same_files(redis_db, mysql_db, tmp_path, monke
             assert files[name] == files0[name], (chunk, workers, name)
 
 
+def test_segments_are_written_vid_range_by_range(redis_db, mysql_db, tmp_path, monkeypatch):
+    """``segments.parquet`` (17.5M rows on a realistic 5M day) is made and written vid range by vid range, one
+    row group each, and the day's ``vid_seg`` contribution is copied from it row group by row group: the same
+    rows as the whole-table write, never the whole table in memory."""
+    import pyarrow.parquet as pq
+
+    import include.plays.ingest_plays as ingest_mod
+
+    hook = _day(redis_db, mysql_db)
+    snap = {k: redis_db.dump(k) for k in redis_db.keys("*")}
+    whole = DataRoot(str(tmp_path / "whole"))
+    _run(redis_db, hook, whole, 7, 0)
+    _restore(redis_db, snap)
+    monkeypatch.setattr(ingest_mod, "SEG_BLOCK_ROWS", 64)  # a page: one vid a block
+    root = DataRoot(str(tmp_path / "blocks"))
+    _run(redis_db, hook, root, 7, 0)
+    segs = pq.ParquetFile(root.path(plays_path(DAY, "segments.parquet"))).metadata
+    vids = root.read_table(plays_path(DAY, "segments.parquet")).column("vid").unique()
+    assert segs.num_row_groups == len(vids) > 2
+    for rel in ("segments.parquet", "contrib/vid_seg.parquet"):
+        got = root.read_table(plays_path(DAY, *rel.split("/")))
+        assert got.equals(whole.read_table(plays_path(DAY, *rel.split("/")))), rel
+        assert got.num_rows == segs.num_rows
+    assert pq.ParquetFile(root.path(plays_path(DAY, "contrib", "vid_seg.parquet"))).metadata.num_row_groups > 1
+
+
 @pytest.mark.parametrize("chunk,workers", [(2, 0), (3, 2)])
 def test_a_rerun_across_chunks_keeps_ids_and_unions(redis_db, mysql_db, tmp_path, chunk, workers):
     """Half the day, then the rest arrives (with repeats): ids of the first run are kept, new keys get
