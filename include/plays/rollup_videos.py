@@ -140,15 +140,15 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     else:
         out.close()
 
-    vd = [{"coll": f"{u}_vdaily", "_id": day, "doc": d} for u, d in core.vdaily_docs(c).items()]
-    dl = [{"coll": f"{u}_daily", "_id": day, "doc": d} for u, d in core.daily_docs(c).items()]
-    ty = [{"coll": f"{u}_type", "_id": day, "doc": d} for u, d in core.type_docs(c).items()]
-    root.write_jsonl(vd, plays_path(day, "docs", "vdaily.jsonl"))
-    root.write_jsonl(dl, plays_path(day, "docs", "daily.jsonl"))
-    root.write_jsonl(ty, plays_path(day, "docs", "type.jsonl"))
+    trim_heap()
+    for name, docs in (("vdaily", core.vdaily_docs), ("daily", core.daily_docs), ("type", core.type_docs)):
+        rows = [{"coll": f"{u}_{name}", "_id": day, "doc": d} for u, d in docs(c).items()]
+        root.write_jsonl(rows, plays_path(day, "docs", f"{name}.jsonl"))
+        n_docs += len(rows)
+        del rows  # one kind's documents at a time (a 5M day's vdaily ones: ~0.4 GiB as Python objects)
+        trim_heap()
     return {"vids": int(len(c["vid"])), "uids": int(len(c["uid"])), "kids": int(len(c["kid"])),
-            "plays": int(n_plays), "day_documents": n_docs + len(vd) + len(dl) + len(ty),
-            "bad_table_entries": bad_tables}
+            "plays": int(n_plays), "day_documents": n_docs, "bad_table_entries": bad_tables}
 
 
 def rollup_videos(root: DataRoot, day: str, redis=None) -> dict:

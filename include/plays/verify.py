@@ -9,11 +9,17 @@ cannot see, such as an old day's stored contribution edited after the fact.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from include.plays.baseline import fingerprint
 from include.plays.documents import all_documents, day_documents
 from include.plays.lease import totals_lease
-from include.plays.store import read_frame, stored_days
+from include.plays.store import read_frame, stored_days, stored_rows
 from include.plays.totals import SEG, base_for, load_state, read_registry, replay, seg_differs
+from include.procs import trim_heap
 from include.storage import DataRoot
 from video_analytics import checks
 from video_analytics import plays as core
@@ -45,6 +51,34 @@ def _running_totals(root: DataRoot, day: str, redis=None) -> dict:
                         {"from": start, "to": end, "days_folded": days, "differing": bad})
 
 
+def _codes(col: pa.ChunkedArray) -> np.ndarray:
+    """Per value a code, equal exactly when the values are equal: by sorting, not hashing (a hash table of a 5M
+    day's keys took ~0.7 GiB more; bench/README)."""
+    n = len(col)
+    order = pc.sort_indices(col)
+    s = col.take(order)
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        new[1:] = ~pc.fill_null(pc.equal(s.slice(1), s.slice(0, n - 1)), False).to_numpy(zero_copy_only=False)
+    del s
+    codes = np.empty(n, dtype=np.int64)
+    codes[order.to_numpy()] = np.cumsum(new) - 1
+    return codes
+
+
+def _coded_plays(root: DataRoot, day: str) -> pd.DataFrame:
+    """``plays.parquet``'s ``key, vid, playid, flow`` for ``checks.plays_day_checks``, ``key`` and ``vid`` as
+    codes (``_codes``): the checks compare them only for equality."""
+    rel = plays_path(day, "plays.parquet")
+    cols = {}
+    for c in ("key", "vid"):  # one at a time
+        cols[c] = _codes(root.read_table(rel, columns=[c]).column(c))
+        trim_heap()
+    t = root.read_table(rel, columns=["playid", "flow"])
+    cols.update({c: t.column(c).to_numpy() for c in ("playid", "flow")})
+    return pd.DataFrame(cols, copy=False)
+
+
 def _published(expected: dict[str, dict], mongo_db, name: str = "published_documents_match") -> dict:
     """Published documents equal the data root's (owned fields, floats 1e-9 relative)."""
     bad: list[str] = []
@@ -66,8 +100,8 @@ def verify_plays(root: DataRoot, day: str, mongo_db=None,
     rep = root.read_json(plays_path(day, "ingest.json"))
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
     out = checks.plays_day_checks(
-        unique=root.read_table(plays_path(day, "snapshot", "plays_raw.parquet"), columns=["key"]).num_rows,
-        plays=read_frame(root, plays_path(day, "plays.parquet"), columns=["key", "vid", "playid", "flow"]),
+        unique=stored_rows(root, plays_path(day, "snapshot", "plays_raw.parquet")),
+        plays=_coded_plays(root, day),
         quarantine=read_frame(root, plays_path(day, "quarantine.parquet"), columns=["key", "reason"]),
         duplicates=rep.get("duplicates", 0), contrib_vid=cv,
         vdaily=root.read_jsonl(plays_path(day, "docs", "vdaily.jsonl")),

@@ -51,6 +51,22 @@ def online_time_checks(*, shards: int, missing_shards: list[str], missing_parts:
 TOTAL_COLUMNS = ["Traffic", "EngageSum", "Load", "Play", "IP"]
 
 
+def distinct_rows(*cols) -> bool:
+    """No two rows equal on every one of ``cols``: by sorting, not a hash table (which took ~0.4 GiB more on a
+    5M-play day's keys and play ids)."""
+    import numpy as np
+
+    arrays = [np.asarray(c) for c in cols]
+    if len(arrays[0]) < 2:
+        return True
+    order = np.lexsort(arrays[::-1])
+    same = np.ones(len(order) - 1, dtype=bool)
+    for a in arrays:
+        s = a[order]
+        same &= s[1:] == s[:-1]
+    return not bool(same.any())
+
+
 def plays_day_checks(*, unique: int, plays, quarantine, duplicates: int, contrib_vid, vdaily: list[dict],
                      max_quarantine_rate: float, quarantine_uri: str) -> list[dict]:
     """The checks of one day's plays (CONTRACT §2, §5) that need only that day.
@@ -59,9 +75,9 @@ def plays_day_checks(*, unique: int, plays, quarantine, duplicates: int, contrib
     the day's per-vid contribution; ``vdaily`` the day's ``{"doc": ...}`` vdaily records.
     """
     ing, qua = len(plays), len(quarantine)
-    out = [check("plays_accounted", unique == ing + qua and plays["key"].is_unique,
+    out = [check("plays_accounted", unique == ing + qua and distinct_rows(plays["key"]),
                  {"unique": unique, "ingested": ing, "quarantined": qua, "duplicates": duplicates})]
-    ids_ok = not plays.duplicated(["vid", "playid"]).any() and bool((plays["playid"] > 0).all())
+    ids_ok = distinct_rows(plays["vid"], plays["playid"]) and bool((plays["playid"] > 0).all())
     out.append(check("play_ids_unique", ids_ok, {"plays": ing}))
     clicks = int(contrib_vid["ClickNum"].sum())
     clicks_docs = sum(g["ClickNum"] for r in vdaily for v in r["doc"].values() for g in v["Geo"].values())
