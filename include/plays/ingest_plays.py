@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.plays.baseline import refuse_counted_day
-from include.plays.decoders import QUARANTINE_SCHEMA, Counter
+from include.plays.decoders import QUARANTINE_SCHEMA, Counter, iter_ipc_batches
 from include.plays.ingest_decode import pass1
 from include.plays.ingest_ids import day_kids, reserve
 from include.plays.ingest_keys import LRANGE_STEP, day_keys
@@ -35,6 +35,8 @@ from include.plays.store import ParquetStream
 from include.procs import INGEST_SPILL_PREFIX, lean_memory, remove_stale_spill_dirs, spill_dir
 from include.storage import DataRoot
 from video_analytics.conventions import TABLE_KEYS, plays_path, table_key
+from video_analytics.play_decode import SEG_SCHEMA
+from video_analytics.play_fast import merge_sorted_sums
 
 CHUNK = 20_000          # unique keys decoded at once (bounds memory)
 
@@ -90,15 +92,21 @@ def _ingest(run: IngestRun) -> dict:
     except BaseException:
         quar.abort()
         raise
-    segs, run.segments = run.segments, None
-    if run.bad_kid:
-        segs = segs.filter(pc.invert(pc.is_in(segs.column("vid"), value_set=pa.array(sorted(run.bad_kid),
-                                                                                       pa.string()))))
-    ensure_held()
-    root.write_table(segs, run.rel("segments.parquet"))
+    _write_segments(run)
     report = _report(run)
     root.write_json(report, run.rel("ingest.json"))
     return report
+
+
+def _write_segments(run: IngestRun) -> None:
+    """``segments.parquet``: the decoders' sums merged block by block of vids (sorted, one row per (vid,
+    segment)), the vids without a usable kid left out."""
+    bad = pa.array(sorted(run.bad_kid), pa.string())
+    parts = [iter_ipc_batches(p) for p in run.segment_parts]
+    ensure_held()
+    with ParquetStream(run.root, run.rel("segments.parquet"), SEG_SCHEMA, dictionary=["vid"]) as out:
+        for block in merge_sorted_sums(parts):
+            out.write(block.filter(pc.invert(pc.is_in(block.column("vid"), value_set=bad))) if len(bad) else block)
 
 
 def _report(run: IngestRun) -> dict:

@@ -25,6 +25,17 @@ FAST_MAX_BYTES = 1 << 20  # longer values go to the Python rule (the K_J size li
 SUMS_MAX_SEGMENT = 1 << 20  # dense per-vid sums up to this segment; beyond, NumPy
 
 
+def resp_mget(buf, pos: int, filled: int, count: int):
+    """``_fastplay.resp_mget``: the ``count`` MGET replies in ``buf[pos:filled]`` as Arrow buffers, or None
+    while they are incomplete (see ``_fastplay.c``)."""
+    return _fastplay.resp_mget(buf, pos, filled, count)
+
+
+def resp_mget_command(keys: list, suffix: bytes) -> bytes:
+    """``MGET`` of each key (str as UTF-8, or bytes) + ``suffix``, in RESP."""
+    return _fastplay.resp_mget_command(keys, suffix)
+
+
 def value_codes(values: Sequence) -> tuple[np.ndarray, list]:
     """Per value its own code (``None``: -1) and the values present: what the C path parses instead of
     ``factorize`` (parsing a ``K_J`` costs less than hashing it, and a day's values are nearly all distinct)."""
@@ -154,6 +165,31 @@ class SegmentSums:
         self.heat[idx] += t.column("heat").to_numpy()
         self.plays[idx] += t.column("plays").to_numpy()
 
+    def add_plays(self, vid: Sequence[str], jcode: np.ndarray, segtab) -> bool:
+        """Adds plays (their vid and ``K_J`` code into ``segtab``) straight into the dense blocks, in C: what
+        ``add(play_decode.segment_sums(vid, jcode, segtab))`` adds, without the chunk's table. False, with
+        nothing added, when that is not possible here (no C module, sparse sums, a segment outside
+        [1, ``SUMS_MAX_SEGMENT``], blocks past ``max_cells``): the caller adds the chunk's table then."""
+        from video_analytics import play_decode as pd
+
+        if not HAVE_FAST or self.parts is not None or not len(vid):
+            return not len(vid) and self.parts is None
+        codes, names = pd.factorize(vid)
+        gid = np.asarray([self.ids.setdefault(v, len(self.ids)) for v in names], dtype=np.int64)[codes]
+        args = (gid, np.ascontiguousarray(jcode, dtype=np.int64), segtab.offsets, segtab.lengths,
+                np.ascontiguousarray(segtab.segs, dtype=np.int32))
+        need = np.zeros(len(self.ids), dtype=np.int64)
+        if _fastplay.sums_need(*args, need, SUMS_MAX_SEGMENT) < 0:
+            return False
+        if len(self.ids) > len(self.cap):
+            grow = max(len(self.ids), 2 * len(self.cap))
+            self.off, self.cap = (np.concatenate([a, np.zeros(grow - len(a), dtype=np.int64)]) for a in (self.off, self.cap))
+        short = np.flatnonzero(need > self.cap[: len(need)])
+        if len(short) and not self._grow(short, need[short]):
+            return False
+        _fastplay.sums_add(*args, np.ascontiguousarray(segtab.cnts, dtype=np.int32), self.off, self.heat, self.plays)
+        return True
+
     def _grow(self, gids: np.ndarray, need: np.ndarray) -> bool:
         """New blocks (at least twice the old size) for ``gids``, old sums copied; False past ``max_cells``."""
         size = np.maximum(need, 2 * self.cap[gids])
@@ -196,3 +232,47 @@ class SegmentSums:
         seg = cell - self.off[by_name][rank]
         return pa.table([names.take(pa.array(by_name[rank])), pa.array(seg), pa.array(self.heat[cell]),
                          pa.array(self.plays[cell])], schema=pd.SEG_SCHEMA)
+
+
+def merge_sorted_sums(parts, min_rows: int = 1 << 18):
+    """Sorted ``SEG_SCHEMA`` sums from several sources merged and summed, block by block: ``parts`` is one
+    iterator per source of its record batches or tables, each source sorted by (vid, segment) with unique
+    rows. Yields tables sorted by (vid, segment), each vid whole in one block, blocks in order; memory is a
+    few batches per source, whatever the day's size."""
+    srcs = [iter(p) for p in parts]
+    pend: list[pa.Table | None] = [None] * len(srcs)
+    done = [False] * len(srcs)
+
+    def fill(k: int) -> None:
+        nxt = next(srcs[k], None)
+        if nxt is None:
+            done[k] = True
+            return
+        nxt = nxt if isinstance(nxt, pa.Table) else pa.Table.from_batches([nxt])
+        pend[k] = nxt if pend[k] is None or not pend[k].num_rows else pa.concat_tables([pend[k], nxt])
+
+    while True:
+        for k in range(len(srcs)):
+            while not done[k] and (pend[k] is None or pend[k].num_rows < min_rows):
+                fill(k)
+        live = [t for t in pend if t is not None and t.num_rows]
+        if not live:
+            return
+        open_ends = [pend[k].column("vid")[-1].as_py() for k in range(len(srcs))
+                     if not done[k] and pend[k] is not None and pend[k].num_rows]
+        bound = min(open_ends) if open_ends else None  # a source's last vid may go on in its next batch
+        take = []
+        for k, t in enumerate(pend):
+            if t is None or not t.num_rows:
+                continue
+            n = t.num_rows if bound is None else int(pc.sum(pc.less(t.column("vid"), bound)).as_py() or 0)
+            take.append(t.slice(0, n))
+            pend[k] = t.slice(n)
+        if not any(t.num_rows for t in take):  # one vid fills every open batch: read on
+            for k in range(len(srcs)):
+                if not done[k] and pend[k] is not None and pend[k].num_rows and \
+                        pend[k].column("vid")[-1].as_py() == bound:
+                    fill(k)
+            continue
+        parts_ = [t for t in take if t.num_rows]
+        yield parts_[0].combine_chunks() if len(parts_) == 1 else sum_segment_tables(parts_)

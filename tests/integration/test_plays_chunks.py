@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import include.plays.ingest_decode as decode_mod
+import include.plays.decoders as decode_mod
 from include.plays.ingest_plays import ingest_plays
 from include.plays.rollup_videos import rollup_day
 from include.sample_plays import generate_plays
