@@ -29,7 +29,7 @@ def _values(r):
         if i % 3:
             r.set(k + "_J", b"[[%d,1]]" % (i + 1))
         if i % 5 == 0:
-            r.set(k + "_z1", "用户 %d" % i)
+            r.set(k + "_z1", f"用户 {i}")
     r.mset(odd)
     r.rpush("1000001_list_S", b"x")  # not a string: MGET gives nil
     return keys

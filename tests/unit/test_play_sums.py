@@ -70,7 +70,7 @@ def test_merge_sorted_sums_equals_summing_everything(sources, min_rows):
     got = pa.concat_tables(blocks) if blocks else pd.SEG_SCHEMA.empty_table()
     assert got.equals(want)
     firsts_lasts = [(b.column("vid")[0].as_py(), b.column("vid")[-1].as_py()) for b in blocks]
-    assert all(a[1] < b[0] for a, b in zip(firsts_lasts, firsts_lasts[1:]))  # each vid whole in one block
+    assert all(a[1] < b[0] for a, b in zip(firsts_lasts, firsts_lasts[1:], strict=False))  # each vid whole in one block
 
 
 def _arrays(reply):
