@@ -124,12 +124,17 @@ def _process_sums(spill: str) -> SegmentSums:
 
 
 def write_sums(sums: SegmentSums, path: str) -> dict:
-    """The sums as a local Arrow file (sorted by vid and segment, in record batches of ``SUMS_BATCH`` rows)."""
-    tab = sums.table()
-    with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, tab.schema) as w:
-        for b in tab.to_batches(max_chunksize=SUMS_BATCH):
-            w.write_batch(b)
-    return {"path": path, "rows": tab.num_rows, "peak_rss_mb": peak_rss_mb()}
+    """The sums as a local Arrow file (sorted by vid and segment, in record batches of at most about
+    ``SUMS_BATCH`` rows, made one by one)."""
+    from video_analytics.play_decode import SEG_SCHEMA
+
+    trim_heap()  # the chunks' memory, kept for the next chunk until now
+    rows = 0
+    with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, SEG_SCHEMA) as w:
+        for tab in sums.tables(SUMS_BATCH):
+            w.write_table(tab)
+            rows += tab.num_rows
+    return {"path": path, "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 
 def finish_sums(job: dict) -> dict:

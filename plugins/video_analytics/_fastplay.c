@@ -20,9 +20,10 @@
  *     (offsets, lengths, segs, cnts); every segment is in [1, max_seg].
  *
  * sums_need(gid, jcode, offsets, lengths, segs, need, max_seg) -> 0, or -1 (a segment outside [1, max_seg])
- * sums_add(gid, jcode, offsets, lengths, segs, cnts, off, heat, plays)
- *     the running per (vid, segment) sums of ``play_fast.SegmentSums``, in dense per-group blocks:
- *     need[g] raised to the largest segment + 1 of group g's plays; then heat/plays[off[g] + s] added.
+ * sums_add(gid, jcode, offsets, lengths, segs, cnts, off, heat, plays) -> 0, or -1 (nothing added)
+ *     the running per (vid, segment) sums of ``play_fast.SegmentSums``, in dense per-group blocks of
+ *     int32 cells: need[g] raised to the largest segment + 1 of group g's plays; then heat/plays[off[g] + s]
+ *     added, unless a cell would pass 2**31 - 1.
  *
  * resp_mget(buf, pos, filled, count) -> None | ([reply, ...], end)
  *     the count MGET replies (RESP2 or RESP3) that start at buf[pos] and end before buf[filled], when all
@@ -403,9 +404,22 @@ fail:
     return NULL;
 }
 
-/* heat[off[g] + s] += count, plays[off[g] + s] += 1 for every K_J entry (s, count) of every play (group g);
- * the blocks were made large enough by sums_need (checked again: ValueError, nothing half-added is
- * possible only for a caller bug). */
+/* heat[off[g] + s] += count, plays[off[g] + s] += 1 for every K_J entry (s, count) of every play (group g),
+ * in int32 cells; the blocks were made large enough by sums_need (checked again: ValueError). Returns 0,
+ * or -1 when a cell would pass 2**31 - 1: everything added by this call is taken back first. */
+static void sums_undo(const int64_t *gid, const int64_t *jcode, const int64_t *offsets, const int64_t *lengths,
+                      const int64_t *off, const int32_t *segs, const int32_t *cnts, int32_t *heat, int32_t *plays,
+                      Py_ssize_t upto, int64_t upto_e) {
+    for (Py_ssize_t i = 0; i <= upto; i++) {
+        int64_t j = jcode[i], base = off[gid[i]];
+        int64_t stop = i == upto ? upto_e : offsets[j] + lengths[j];
+        for (int64_t e = offsets[j]; e < stop; e++) {
+            heat[base + segs[e]] -= cnts[e];
+            plays[base + segs[e]]--;
+        }
+    }
+}
+
 static PyObject *sums_add(PyObject *self, PyObject *args) {
     PyObject *o[9];
     if (!PyArg_ParseTuple(args, "OOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8]))
@@ -413,38 +427,55 @@ static PyObject *sums_add(PyObject *self, PyObject *args) {
     Py_buffer v[9];
     Py_ssize_t len[9];
     int got = 0;
-    static const Py_ssize_t sizes[9] = {8, 8, 8, 8, 4, 4, 8, 8, 8};
+    long status = 0;
+    static const Py_ssize_t sizes[9] = {8, 8, 8, 8, 4, 4, 8, 4, 4};
     for (; got < 9; got++) {
         if (got < 7) {
             if (get_ints(o[got], &v[got], &len[got], sizes[got]) < 0) goto fail;
         } else {
             if (PyObject_GetBuffer(o[got], &v[got], PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto fail;
-            len[got] = v[got].len / 8;
+            if (v[got].len % 4) {
+                PyBuffer_Release(&v[got]);
+                PyErr_SetString(PyExc_ValueError, "sums_add: int32 cells expected");
+                goto fail;
+            }
+            len[got] = v[got].len / 4;
         }
     }
     const int64_t *gid = v[0].buf, *jcode = v[1].buf, *offsets = v[2].buf, *lengths = v[3].buf, *off = v[6].buf;
     const int32_t *segs = v[4].buf, *cnts = v[5].buf;
-    int64_t *heat = v[7].buf, *plays = v[8].buf;
+    int32_t *heat = v[7].buf, *plays = v[8].buf;
     Py_ssize_t n = len[0], nj = len[2], cells = len[7] < len[8] ? len[7] : len[8];
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) { /* every index checked before anything is added */
         int64_t g = gid[i], j = jcode[i];
-        if (g < 0 || g >= len[6] || j < 0 || j >= nj || offsets[j] < 0 || offsets[j] + lengths[j] > len[4]) {
+        if (g < 0 || g >= len[6] || j < 0 || j >= nj || offsets[j] < 0 || lengths[j] < 0 ||
+            offsets[j] + lengths[j] > len[4]) {
             PyErr_SetString(PyExc_ValueError, "sums_add: code out of range");
             goto fail;
         }
-        int64_t base = off[g];
         for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
-            int64_t c = base + segs[e];
-            if (c < 0 || c >= cells) {
+            int64_t c = off[g] + segs[e];
+            if (c < 0 || c >= cells || cnts[e] < 0) {
                 PyErr_SetString(PyExc_ValueError, "sums_add: cell out of range");
                 goto fail;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < n && !status; i++) {
+        int64_t j = jcode[i], base = off[gid[i]];
+        for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
+            int64_t c = base + segs[e];
+            if ((int64_t)heat[c] + cnts[e] > 2147483647LL || plays[c] == 2147483647) {
+                sums_undo(gid, jcode, offsets, lengths, off, segs, cnts, heat, plays, i, e);
+                status = -1;
+                break;
             }
             heat[c] += cnts[e];
             plays[c]++;
         }
     }
     for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
-    Py_RETURN_NONE;
+    return PyLong_FromLong(status);
 fail:
     for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
     return NULL;

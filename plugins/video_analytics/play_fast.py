@@ -121,20 +121,25 @@ def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
                     schema=pd.SEG_SCHEMA)
 
 
+_I32_MAX = 2**31 - 1
+
+
 class SegmentSums:
     """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive: each vid's
-    sums live in a dense block of one flat array (segment = offset in the block; blocks grow by doubling), so
-    adding a chunk's ``SEG_SCHEMA`` table is a few vectorised operations whatever the day's size. A day whose
-    blocks would pass ``max_cells`` (segments far apart) is summed by ``sum_segment_tables`` instead, the parts
-    merged once their rows pass ``merge_rows`` and twice the merged ones. Rows with ``plays`` 0 are dropped."""
+    sums live in a dense block of one flat array of int32 cells (segment = offset in the block; blocks grow by
+    doubling, the array by a quarter), so adding a chunk is a few vectorised operations (``add``, a chunk's
+    ``SEG_SCHEMA`` table) or one C pass over its plays (``add_plays``), whatever the day's size. A day whose
+    blocks would pass ``max_cells`` (segments far apart), or a cell past 2**31 - 1, is summed exactly (int64)
+    by ``sum_segment_tables`` instead, the parts merged once their rows pass ``merge_rows`` and twice the
+    merged ones. Rows with ``plays`` 0 are dropped."""
 
     def __init__(self, max_cells: int = 1 << 25, merge_rows: int = 1 << 19) -> None:
         self.max_cells, self.merge_rows = max_cells, merge_rows
         self.ids: dict[str, int] = {}
         self.off = np.zeros(64, dtype=np.int64)
         self.cap = np.zeros(64, dtype=np.int64)
-        self.heat = np.zeros(1 << 16, dtype=np.int64)
-        self.plays = np.zeros(1 << 16, dtype=np.int64)
+        self.heat = np.zeros(1 << 16, dtype=np.int32)
+        self.plays = np.zeros(1 << 16, dtype=np.int32)
         self.used = 0
         self.parts: list[pa.Table] | None = None  # the sparse fallback: tables, merged as they grow
         self.part_rows = 0
@@ -152,24 +157,23 @@ class SegmentSums:
         seg = t.column("seg").to_numpy()
         need = np.zeros(len(self.ids), dtype=np.int64)
         np.maximum.at(need, gid, seg + 1)
-        if len(self.ids) > len(self.cap):
-            grow = max(len(self.ids), 2 * len(self.cap))
-            self.off, self.cap = (np.concatenate([a, np.zeros(grow - len(a), dtype=np.int64)]) for a in (self.off, self.cap))
-        short = np.flatnonzero(need > self.cap[: len(need)])
+        short = self._short(need)
         if len(short) and not self._grow(short, need[short]):
-            self.parts = [self.table()]
-            self.part_rows = self.parts[0].num_rows
-            self._add_sparse(t)
-            return
+            return self._to_sparse(t)
         idx = self.off[gid] + seg
-        self.heat[idx] += t.column("heat").to_numpy()
-        self.plays[idx] += t.column("plays").to_numpy()
+        heat = self.heat[idx] + t.column("heat").to_numpy()
+        plays = self.plays[idx] + t.column("plays").to_numpy()
+        if len(idx) and max(int(heat.max()), int(plays.max())) > _I32_MAX:
+            return self._to_sparse(t)
+        self.heat[idx], self.plays[idx] = heat, plays
+        return None
 
     def add_plays(self, vid: Sequence[str], jcode: np.ndarray, segtab) -> bool:
         """Adds plays (their vid and ``K_J`` code into ``segtab``) straight into the dense blocks, in C: what
         ``add(play_decode.segment_sums(vid, jcode, segtab))`` adds, without the chunk's table. False, with
         nothing added, when that is not possible here (no C module, sparse sums, a segment outside
-        [1, ``SUMS_MAX_SEGMENT``], blocks past ``max_cells``): the caller adds the chunk's table then."""
+        [1, ``SUMS_MAX_SEGMENT``], blocks past ``max_cells``, a cell past 2**31 - 1): the caller adds the
+        chunk's table then."""
         from video_analytics import play_decode as pd
 
         if not HAVE_FAST or self.parts is not None or not len(vid):
@@ -181,14 +185,24 @@ class SegmentSums:
         need = np.zeros(len(self.ids), dtype=np.int64)
         if _fastplay.sums_need(*args, need, SUMS_MAX_SEGMENT) < 0:
             return False
+        short = self._short(need)
+        if len(short) and not self._grow(short, need[short]):
+            return False
+        cnts = np.ascontiguousarray(segtab.cnts, dtype=np.int32)
+        return _fastplay.sums_add(*args, cnts, self.off, self.heat, self.plays) == 0
+
+    def _short(self, need: np.ndarray) -> np.ndarray:
+        """The groups whose blocks are smaller than ``need`` (the block tables grown to every group first)."""
         if len(self.ids) > len(self.cap):
             grow = max(len(self.ids), 2 * len(self.cap))
             self.off, self.cap = (np.concatenate([a, np.zeros(grow - len(a), dtype=np.int64)]) for a in (self.off, self.cap))
-        short = np.flatnonzero(need > self.cap[: len(need)])
-        if len(short) and not self._grow(short, need[short]):
-            return False
-        _fastplay.sums_add(*args, np.ascontiguousarray(segtab.cnts, dtype=np.int32), self.off, self.heat, self.plays)
-        return True
+        return np.flatnonzero(need > self.cap[: len(need)])
+
+    def _to_sparse(self, t: pa.Table) -> None:
+        self.parts = [self.table()]
+        self.part_rows = self.parts[0].num_rows
+        self.heat = self.plays = np.zeros(0, dtype=np.int32)
+        self._add_sparse(t)
 
     def _grow(self, gids: np.ndarray, need: np.ndarray) -> bool:
         """New blocks (at least twice the old size) for ``gids``, old sums copied; False past ``max_cells``."""
@@ -197,8 +211,8 @@ class SegmentSums:
         if total > self.max_cells:
             return False
         if total > len(self.heat):
-            n = max(total, 2 * len(self.heat))
-            self.heat, self.plays = (np.concatenate([a, np.zeros(n - len(a), dtype=np.int64)]) for a in (self.heat, self.plays))
+            n = max(total, len(self.heat) + len(self.heat) // 4)
+            self.heat, self.plays = (np.concatenate([a, np.zeros(n - len(a), dtype=np.int32)]) for a in (self.heat, self.plays))
         starts = self.used + np.concatenate(([0], np.cumsum(size)[:-1]))
         for g, s, old in zip(gids.tolist(), starts.tolist(), self.cap[gids].tolist(), strict=True):
             if old:
@@ -220,18 +234,34 @@ class SegmentSums:
         """The sums as a ``SEG_SCHEMA`` table, sorted by vid and segment."""
         from video_analytics import play_decode as pd
 
+        parts = list(self.tables())
+        return pa.concat_tables(parts) if parts else pd.SEG_SCHEMA.empty_table()
+
+    def tables(self, block_cells: int = 1 << 21):
+        """``table()`` in parts, in order, each from vids of at most about ``block_cells`` cells (memory: a few
+        times that, not the day's)."""
+        from video_analytics import play_decode as pd
+
         if self.parts is not None:
-            return sum_segment_tables(self.parts)
+            yield sum_segment_tables(self.parts)
+            return
         names = pa.array(list(self.ids), pa.string())
         by_name = pc.sort_indices(names).to_numpy()
-        cap = self.cap[by_name]
-        cell = np.repeat(self.off[by_name] - np.concatenate(([0], np.cumsum(cap)[:-1])), cap) + np.arange(int(cap.sum()))
-        hit = self.plays[cell] > 0
-        rank = np.repeat(np.arange(len(by_name)), cap)[hit]
-        cell = cell[hit]
-        seg = cell - self.off[by_name][rank]
-        return pa.table([names.take(pa.array(by_name[rank])), pa.array(seg), pa.array(self.heat[cell]),
-                         pa.array(self.plays[cell])], schema=pd.SEG_SCHEMA)
+        ends = np.cumsum(self.cap[by_name])
+        lo = 0
+        while lo < len(by_name):
+            hi = max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + block_cells, "right")))
+            grp = by_name[lo:hi]
+            cap = self.cap[grp]
+            cell = np.repeat(self.off[grp] - np.concatenate(([0], np.cumsum(cap)[:-1])), cap) + np.arange(int(cap.sum()))
+            hit = self.plays[cell] > 0
+            rank = np.repeat(np.arange(len(grp)), cap)[hit]
+            cell = cell[hit]
+            if len(cell):
+                yield pa.table([names.take(pa.array(grp[rank])), pa.array(cell - self.off[grp][rank]),
+                                pa.array(self.heat[cell].astype(np.int64)), pa.array(self.plays[cell].astype(np.int64))],
+                               schema=pd.SEG_SCHEMA)
+            lo = hi
 
 
 def merge_sorted_sums(parts, min_rows: int = 1 << 18):

@@ -112,3 +112,28 @@ def test_resp_mget_command_is_what_redis_py_sends():
     assert pf.resp_mget_command([b"k"], b"_S") == b"*2\r\n$4\r\nMGET\r\n$3\r\nk_S\r\n"
     with pytest.raises(TypeError):
         pf.resp_mget_command([1], b"_S")
+
+
+def test_a_cell_past_int32_is_summed_exactly_in_the_sparse_parts():
+    big = 2**31 - 1
+    vid, jcode, table = _chunk([("1000001", [(1, big), (2, 1)])])
+    sums, by_table = pf.SegmentSums(), pf.SegmentSums()
+    assert sums.add_plays(vid, jcode, table)
+    assert not sums.add_plays(vid, jcode, table)  # 2 * (2**31 - 1): refused, nothing half-added
+    assert sums.table().to_pylist()[0]["heat"] == big
+    sums.add(pd.segment_sums(vid, jcode, table))  # what the decoder does then: exact, in int64 parts
+    for _ in range(2):
+        by_table.add(pd.segment_sums(vid, jcode, table))
+    want = [{"vid": "1000001", "seg": 1, "heat": 2 * big, "plays": 2}, {"vid": "1000001", "seg": 2, "heat": 2, "plays": 2}]
+    assert sums.table().to_pylist() == by_table.table().to_pylist() == want
+    assert sums.parts is not None and not sums.add_plays(vid, jcode, table)  # sparse from then on
+
+
+def test_tables_in_blocks_equal_the_whole_table():
+    sums = pf.SegmentSums()
+    plays = [(f"{1000000 + v}", [(s, 1) for s in range(1, 2 + v % 50)]) for v in range(300)]
+    vid, jcode, table = _chunk(plays)
+    assert sums.add_plays(vid, jcode, table)
+    blocks = list(sums.tables(block_cells=64))
+    assert len(blocks) > 10 and pa.concat_tables(blocks).equals(sums.table())
+    assert pa.concat_tables(blocks).equals(pd.segment_sums(vid, jcode, table))
