@@ -12,6 +12,7 @@ dies (``PR_SET_PDEATHSIG``), and a decoder exits at the end of its input.
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import logging
 import os
@@ -28,8 +29,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.procs import die_with_parent, lean_memory, peak_rss_mb, trim_heap
+from include.procs import die_with_parent, lean_memory, peak_rss_mb, reuse_heap, trim_heap
 from video_analytics.play_decode import TEXT_DOC_FIELDS, decode_columns, factorize, segment_sums
+from video_analytics.play_fast import SegmentSums
 
 log = logging.getLogger(__name__)
 
@@ -49,33 +51,11 @@ class Counter:
         return result
 
 
-def fetch_plays(raw, keys: list[str], batch: int, rt: Counter, attempts: int = 3) -> tuple[list, list, list]:
-    """``K_S``/``K_J``/``K_z1`` of ``keys``: one pipeline of three MGETs per ``batch`` keys (reads only, so a
-    pipeline that times out, e.g. while the server is busy with another client's FLUSHDB, is sent again)."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
+def fetch_plays(raw, keys: list[str], batch: int, rt: Counter) -> list:
+    """``K_S``/``K_J``/``K_z1`` of ``keys`` as Arrow ``binary`` arrays (``include.plays.mget``)."""
+    from include.plays.mget import fetch_arrays
 
-    s_out: list = []
-    j_out: list = []
-    z_out: list = []
-    for at in range(0, len(keys), batch):
-        part = keys[at: at + batch]
-        for attempt in range(attempts):
-            p = raw.pipeline(transaction=False)
-            p.mget([k + "_S" for k in part])
-            p.mget([k + "_J" for k in part])
-            p.mget([k + "_z1" for k in part])
-            try:
-                s, j, z = rt(p.execute())
-                break
-            except (RedisTimeoutError, RedisConnectionError):
-                if attempt == attempts - 1:
-                    raise
-                log.warning("ingest_plays: MGET pipeline timed out, sending it again")
-        s_out.extend(s)
-        j_out.extend(j)
-        z_out.extend(z)
-    return s_out, j_out, z_out
+    return fetch_arrays(raw, keys, batch, rt)
 
 
 def _text_columns(cols: dict) -> tuple[dict[str, pa.Array], set[str]]:
@@ -104,7 +84,21 @@ def read_ipc(path: str, mapped: bool = True) -> pa.Table:
         return pa.ipc.open_file(fh).read_all()
 
 
+SEG_MAX_CELLS = 1 << 25  # a decoder's sums in dense per-vid blocks up to this many cells (256 MiB), else sparse
+SEG_COMPACT_ROWS = 500_000  # sparse: parts merged once the new rows outgrow the merged ones
+SUMS_BATCH = 1 << 20  # rows per record batch of a decoder's sums file
+
+def iter_ipc_batches(path: str):
+    """A local Arrow file's record batches, one at a time (read, not mapped: memory is one batch)."""
+    with pa.OSFile(path, "rb") as fh:
+        reader = pa.ipc.open_file(fh)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
+
+
 _WORKER_CLIENT: dict = {}
+_SUMS: dict = {}  # a decoder's running per-(vid, segment) sums, by spill folder (one ingest at a time)
+_IN_DECODER = False  # a decoder process keeps its chunk memory for the next chunk (``reuse_heap``)
 
 
 def _worker_client(spec):
@@ -118,28 +112,59 @@ def _worker_client(spec):
     return _WORKER_CLIENT[key]
 
 
-def decode_chunk(job: dict, client=None) -> dict:
+def new_sums() -> SegmentSums:
+    return SegmentSums(SEG_MAX_CELLS, SEG_COMPACT_ROWS)
+
+
+def _process_sums(spill: str) -> SegmentSums:
+    if spill not in _SUMS:
+        _SUMS.clear()
+        _SUMS[spill] = new_sums()
+    return _SUMS[spill]
+
+
+def write_sums(sums: SegmentSums, path: str) -> dict:
+    """The sums as a local Arrow file (sorted by vid and segment, in record batches of at most about
+    ``SUMS_BATCH`` rows, made one by one)."""
+    from video_analytics.play_decode import SEG_SCHEMA
+
+    trim_heap()  # the chunks' memory, kept for the next chunk until now
+    rows = 0
+    with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, SEG_SCHEMA) as w:
+        for tab in sums.tables(SUMS_BATCH):
+            w.write_table(tab)
+            rows += tab.num_rows
+    return {"path": path, "rows": rows, "peak_rss_mb": peak_rss_mb()}
+
+
+def finish_sums(job: dict) -> dict:
+    """A decoder's last job: its sums of every chunk it decoded, to ``job["path"]``."""
+    return write_sums(_SUMS.pop(job["spill"], None) or new_sums(), job["path"])
+
+
+def decode_chunk(job: dict, client=None, sums: SegmentSums | None = None) -> dict:
     """One chunk of pass 1 (in a worker process, or in-process): fetch the raw values when not given,
     decode, and write ``<i>.raw`` (snapshot rows), ``<i>.bad`` (quarantined) and ``<i>.arrow`` (plays,
     ``_pid`` = an earlier allocation's id, or minus the play's rank among the vid's new plays of the
-    chunk) and ``<i>.segs`` (its per (vid, segment) sums) into the spill folder. Returns the chunk's small
-    aggregates."""
-    trim_heap()
+    chunk) into the spill folder; its per (vid, segment) sums are added to ``sums`` (in a decoder: the
+    process's own, written by ``finish_sums``). Returns the chunk's small aggregates."""
+    if not _IN_DECODER:
+        trim_heap()
     rt = Counter()
     keys, raw = job["keys"], job.get("raw")
     if raw is None:
         raw = fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
-    s_raw, j_raw, z_raw = raw
+    cols = [a if isinstance(a, pa.Array | pa.ChunkedArray) else pa.array(a, pa.binary()) for a in raw]
     base = os.path.join(job["spill"], f"{job['i']:06d}")
-    write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), pa.array(s_raw, pa.binary()),
-                                        pa.array(j_raw, pa.binary()), pa.array(z_raw, pa.binary())],
-                                       schema=RAW_SCHEMA))
+    write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), *cols], schema=RAW_SCHEMA))
+    s_raw, j_raw, z_raw = (a.to_pylist() for a in cols)
+    del cols
     dec = decode_columns(keys, s_raw, j_raw, z_raw)
     del keys, raw, s_raw, j_raw, z_raw
     c, q = dec.columns, dec.quarantine
     n_plays = len(dec.pos)
     out = {"i": job["i"], "round_trips": rt.n, "peak_rss_mb": None, "distinct_j": len(dec.segtab.htmap),
-           "quarantined": len(q["key"]), "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(), "segs": None,
+           "quarantined": len(q["key"]), "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(),
            "plays": n_plays}
     if q["key"]:
         write_ipc(base + ".bad", pa.table([pa.array(q[f.name], f.type) for f in QUARANTINE_SCHEMA],
@@ -148,8 +173,9 @@ def decode_chunk(job: dict, client=None) -> dict:
         out["reasons"] = {str(r): int(k) for r, k in zip(reasons, counts, strict=True)}
     if not n_plays:
         return out
-    out["segs"] = base + ".segs"
-    write_ipc(out["segs"], segment_sums(c["vid"], c["jcode"], dec.segtab))
+    acc = sums if sums is not None else _process_sums(job["spill"])
+    if not acc.add_plays(c["vid"], c["jcode"], dec.segtab):
+        acc.add(segment_sums(c["vid"], c["jcode"], dec.segtab))
     vcode, vids = factorize(c["vid"])
     out["vids"] = list(vids)
     old = job["old_id"]
@@ -227,7 +253,7 @@ class DecoderPool:
     waited for with a bound."""
 
     def __init__(self, n: int, start_timeout: float = 60.0) -> None:
-        env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ,
+        env = {"ARROW_DEFAULT_MEMORY_POOL": "system", "OPENBLAS_NUM_THREADS": "1", **os.environ,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.procs: list[subprocess.Popen] = []
         self.pools: list[str] = []  # each decoder's Arrow memory pool
@@ -290,6 +316,12 @@ class DecoderPool:
         while pending:
             yield self._result(pending.popleft())
 
+    def finish(self, jobs: list[dict]) -> list[dict]:
+        """One last job per decoder (after ``map`` has given every result): their results, in order."""
+        for q, job in zip(self.feeds, jobs, strict=True):
+            q.put(job)
+        return [self._result(w) for w in range(len(self.procs))]
+
     def close(self, kill: bool = False) -> None:
         for p in self.procs:
             if kill and p.poll() is None:
@@ -319,8 +351,12 @@ class DecoderPool:
 
 def _serve(parent: int) -> None:
     """A decoder's loop: jobs from stdin, results to (a copy of) stdout, until stdin ends."""
+    global _IN_DECODER
+    gc.disable()  # millions of short-lived tuples a chunk, no cycles kept: the collector only costs time
     die_with_parent(parent)
     lean_memory()
+    reuse_heap()
+    _IN_DECODER = True
     out = os.fdopen(os.dup(1), "wb")
     inp = os.fdopen(os.dup(0), "rb")
     os.dup2(2, 1)  # prints go to stderr, never into the result stream
@@ -332,7 +368,7 @@ def _serve(parent: int) -> None:
         except EOFError:
             return
         try:
-            res = ("ok", decode_chunk(job))
+            res = ("ok", finish_sums(job) if job.get("finish") else decode_chunk(job))
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
             text = traceback.format_exc()
             try:

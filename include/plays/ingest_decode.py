@@ -15,17 +15,23 @@ import time
 
 import numpy as np
 
-from include.plays.decoders import RAW_SCHEMA, DecoderPool, client_spec, decode_chunk, fetch_plays, read_ipc
+from include.plays.decoders import (
+    RAW_SCHEMA,
+    DecoderPool,
+    client_spec,
+    decode_chunk,
+    fetch_plays,
+    new_sums,
+    read_ipc,
+    write_sums,
+)
 from include.plays.ingest_keys import key_chunks
 from include.plays.ingest_run import IngestRun
 from include.plays.store import ParquetStream, iter_batches
-from include.procs import trim_heap
-from video_analytics.play_fast import SegmentSums
+from include.procs import heap_reused
 
 log = logging.getLogger(__name__)
 
-SEG_MAX_CELLS = 1 << 25  # the day's sums in dense per-vid blocks up to this many cells (256 MiB), else sparse
-SEG_COMPACT_ROWS = 500_000  # sparse: parts merged once the new rows outgrow the merged ones
 
 
 def _raw_chunks(run: IngestRun):
@@ -108,24 +114,31 @@ def _jobs(run: IngestRun, spec):
 
 def chunk_results(run: IngestRun):
     """Pass 1's chunk results, in snapshot order (decoder processes when available, else in-process with a
-    prefetching thread for Redis). Sets ``run.decoder_processes``."""
+    prefetching thread for Redis). Sets ``run.decoder_processes``, and at the end ``run.segment_parts``: the
+    local Arrow files of the day's per-(vid, segment) sums, one per decoder (or one in-process)."""
     pool, spec = _decoders(run.workers, run.raw) if run.n_new > run.chunk else (None, None)
     run.decoder_processes = len(pool.procs) if pool is not None else 0
     if pool is None:
+        sums = new_sums()
         for i, (start, keys, s, j, z) in enumerate(prefetch(_raw_chunks(run))):
             yield decode_chunk({"i": i, "start": start, "keys": keys, "raw": (s, j, z), "day": run.day,
                                 "spill": run.spill, "old_id": _part(run.old_id, start, len(keys)),
-                                "batch": run.batch})
+                                "batch": run.batch}, sums=sums)
+        run.segment_parts = [write_sums(sums, os.path.join(run.spill, "sums-0.arrow"))["path"]]
         return
     with pool:
         yield from pool.map(_jobs(run, spec))
+        done = pool.finish([{"finish": True, "spill": run.spill, "path": os.path.join(run.spill, f"sums-{w}.arrow")}
+                            for w in range(len(pool.procs))])
+    run.segment_parts = [d["path"] for d in done]
+    run.dec_rss = max([run.dec_rss] + [d["peak_rss_mb"] or 0.0 for d in done])
 
 
-def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, segs: SegmentSums) -> None:
+def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream) -> None:
     """One chunk's result: its raw rows to the snapshot, its quarantined plays to ``quar``, its valid plays'
     spill file and counts into ``run``."""
     base = os.path.join(run.spill, f"{res['i']:06d}")
-    snap.write(read_ipc(base + ".raw"))
+    snap.write(read_ipc(base + ".raw", mapped=False))
     os.remove(base + ".raw")
     run.rt.n += res["round_trips"]
     if run.decoder_processes:
@@ -139,8 +152,6 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, s
         run.add_reasons(res["reasons"])
     if not res["plays"]:
         return
-    segs.add(read_ipc(res["segs"]))
-    os.remove(res["segs"])
     for v in res["vids"]:
         run.vids_seen.setdefault(v)
     for v, c in res["new_counts"].items():
@@ -150,11 +161,10 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream, s
 
 
 def pass1(run: IngestRun, quar: ParquetStream) -> None:
-    """Pass 1 over every chunk; the new ``snapshot/plays_raw.parquet`` is published at the end. Sets
-    ``run.segments``: the day's sums (one row per (vid, segment), sorted; not yet filtered of bad kids), made
-    once, by ``SegmentSums.table`` (summing them again copied a realistic 5M day's 17.5M rows several times)."""
-    segs = SegmentSums(SEG_MAX_CELLS, SEG_COMPACT_ROWS)
-    with ParquetStream(run.root, run.snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
+    """Pass 1 over every chunk; the new ``snapshot/plays_raw.parquet`` is published at the end. The day's
+    per-(vid, segment) sums are kept by the decoders themselves, added in C as each chunk is decoded, and
+    written once at the end (``run.segment_parts``; ``ingest_plays`` merges them)."""
+    with heap_reused(), ParquetStream(run.root, run.snap_rel, RAW_SCHEMA, dictionary=["J"]) as snap:
         src = chunk_results(run)
         while True:
             tf = time.perf_counter()
@@ -162,6 +172,4 @@ def pass1(run: IngestRun, quar: ParquetStream) -> None:
             run.t_fetch += time.perf_counter() - tf
             if res is None:
                 break
-            trim_heap()
-            _take(run, res, snap, quar, segs)
-    run.segments = segs
+            _take(run, res, snap, quar)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.plays.baseline import refuse_counted_day
-from include.plays.decoders import QUARANTINE_SCHEMA, Counter
+from include.plays.decoders import QUARANTINE_SCHEMA, Counter, iter_ipc_batches
 from include.plays.ingest_decode import pass1
 from include.plays.ingest_ids import day_kids, reserve
 from include.plays.ingest_keys import LRANGE_STEP, day_keys
@@ -36,9 +36,9 @@ from include.procs import INGEST_SPILL_PREFIX, lean_memory, remove_stale_spill_d
 from include.storage import DataRoot
 from video_analytics.conventions import TABLE_KEYS, plays_path, table_key
 from video_analytics.play_decode import SEG_SCHEMA
+from video_analytics.play_fast import merge_sorted_sums
 
 CHUNK = 20_000          # unique keys decoded at once (bounds memory)
-SEG_BLOCK_ROWS = 1 << 20  # rows of segments.parquet made and written at once (a row group)
 
 __all__ = ["CHUNK", "LRANGE_STEP", "ingest_plays"]
 
@@ -92,23 +92,21 @@ def _ingest(run: IngestRun) -> dict:
     except BaseException:
         quar.abort()
         raise
-    segs, run.segments = run.segments, None
-    ensure_held()
-    _write_segments(run, segs)
+    _write_segments(run)
     report = _report(run)
     root.write_json(report, run.rel("ingest.json"))
     return report
 
 
-def _write_segments(run: IngestRun, segs) -> None:
-    """``segments.parquet``: the day's sums (``SegmentSums``) without the vids of bad kids, written vid range
-    by vid range (a realistic 5M day has 17.5M rows: never all of them in memory at once)."""
-    bad = pa.array(sorted(run.bad_kid), pa.string()) if run.bad_kid else None
-    with ParquetStream(run.root, run.rel("segments.parquet"), SEG_SCHEMA) as out:
-        for block in segs.blocks(SEG_BLOCK_ROWS):
-            out.write(block if bad is None else block.filter(pc.invert(pc.is_in(block.column("vid"), value_set=bad))))
-            del block
-    lean_memory()
+def _write_segments(run: IngestRun) -> None:
+    """``segments.parquet``: the decoders' sums merged block by block of vids (sorted, one row per (vid,
+    segment)), the vids without a usable kid left out."""
+    bad = pa.array(sorted(run.bad_kid), pa.string())
+    parts = [iter_ipc_batches(p) for p in run.segment_parts]
+    ensure_held()
+    with ParquetStream(run.root, run.rel("segments.parquet"), SEG_SCHEMA, dictionary=["vid"]) as out:
+        for block in merge_sorted_sums(parts):
+            out.write(block.filter(pc.invert(pc.is_in(block.column("vid"), value_set=bad))) if len(bad) else block)
 
 
 def _report(run: IngestRun) -> dict:

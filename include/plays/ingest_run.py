@@ -51,7 +51,7 @@ class IngestRun:
     distinct_j: int = 0
     n_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
-    segments: Any = None
+    segment_parts: list[str] = field(default_factory=list)
     tables_from_snapshot: dict[str, dict] = field(default_factory=dict)
     # categories and play ids
     kids: dict[str, str] = field(default_factory=dict)

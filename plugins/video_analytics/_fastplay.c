@@ -18,11 +18,27 @@
  *     per (vid, segment) the sum of counts and the number of K_J entries over the plays, play i
  *     having vid rank vrank[i] (0 <= rank < n_vids) and the K_J entries jcode[i] of the table
  *     (offsets, lengths, segs, cnts); every segment is in [1, max_seg].
+ *
+ * sums_need(gid, jcode, offsets, lengths, segs, need, max_seg) -> 0, or -1 (a segment outside [1, max_seg])
+ * sums_add(gid, jcode, offsets, lengths, segs, cnts, off, heat, plays) -> 0, or -1 (nothing added)
+ *     the running per (vid, segment) sums of ``play_fast.SegmentSums``, in dense per-group blocks of
+ *     int32 cells: need[g] raised to the largest segment + 1 of group g's plays; then heat/plays[off[g] + s]
+ *     added, unless a cell would pass 2**31 - 1.
+ *
+ * resp_mget(buf, pos, filled, count) -> None | ([reply, ...], end)
+ *     the count MGET replies (RESP2 or RESP3) that start at buf[pos] and end before buf[filled], when all
+ *     are complete (None otherwise); a reply is (n, nulls, validity, offsets, data), the Arrow buffers of a
+ *     binary array (validity bits, int32 offsets; int64, large_binary, past 2 GiB of data), or ("err",
+ *     text) for an error reply. ValueError when the bytes are not MGET replies.
+ *
+ * resp_mget_command(keys, suffix) -> bytes
+ *     "MGET key+suffix ..." in RESP; keys: a list of str (UTF-8) or bytes.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- growable buffers */
@@ -341,9 +357,349 @@ done:
     return result;
 }
 
+
+/* ---------------------------------------------------------------- running sums (dense per-vid blocks) */
+
+/* need[g] = max(need[g], the largest segment + 1 of group g's plays); -1 when a segment is outside
+ * [1, max_seg] or a code is out of range (nothing added then). */
+static PyObject *sums_need(PyObject *self, PyObject *args) {
+    PyObject *o[6];
+    long long max_seg;
+    if (!PyArg_ParseTuple(args, "OOOOOOL", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &max_seg)) return NULL;
+    Py_buffer v[6];
+    Py_ssize_t len[6];
+    int got = 0, ok = 1;
+    static const Py_ssize_t sizes[5] = {8, 8, 8, 8, 4};
+    for (; got < 5; got++)
+        if (get_ints(o[got], &v[got], &len[got], sizes[got]) < 0) goto fail;
+    if (PyObject_GetBuffer(o[5], &v[5], PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto fail;
+    got = 6;
+    len[5] = v[5].len / 8;
+    const int64_t *gid = v[0].buf, *jcode = v[1].buf, *offsets = v[2].buf, *lengths = v[3].buf;
+    const int32_t *segs = v[4].buf;
+    int64_t *need = v[5].buf;
+    Py_ssize_t n = len[0], nj = len[2];
+    if (len[1] != n || len[3] != nj) ok = 0;
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        int64_t g = gid[i], j = jcode[i], hi = 0;
+        if (g < 0 || g >= len[5] || j < 0 || j >= nj || offsets[j] < 0 || lengths[j] < 0 ||
+            offsets[j] + lengths[j] > len[4]) {
+            ok = 0;
+            break;
+        }
+        for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
+            int64_t sg = segs[e];
+            if (sg < 1 || sg > max_seg) {
+                ok = 0;
+                break;
+            }
+            if (sg > hi) hi = sg;
+        }
+        if (lengths[j] && hi + 1 > need[g]) need[g] = hi + 1;
+    }
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    return PyLong_FromLong(ok ? 0 : -1);
+fail:
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    return NULL;
+}
+
+/* heat[off[g] + s] += count, plays[off[g] + s] += 1 for every K_J entry (s, count) of every play (group g),
+ * in int32 cells; the blocks were made large enough by sums_need (checked again: ValueError). Returns 0,
+ * or -1 when a cell would pass 2**31 - 1: everything added by this call is taken back first. */
+static void sums_undo(const int64_t *gid, const int64_t *jcode, const int64_t *offsets, const int64_t *lengths,
+                      const int64_t *off, const int32_t *segs, const int32_t *cnts, int32_t *heat, int32_t *plays,
+                      Py_ssize_t upto, int64_t upto_e) {
+    for (Py_ssize_t i = 0; i <= upto; i++) {
+        int64_t j = jcode[i], base = off[gid[i]];
+        int64_t stop = i == upto ? upto_e : offsets[j] + lengths[j];
+        for (int64_t e = offsets[j]; e < stop; e++) {
+            heat[base + segs[e]] -= cnts[e];
+            plays[base + segs[e]]--;
+        }
+    }
+}
+
+static PyObject *sums_add(PyObject *self, PyObject *args) {
+    PyObject *o[9];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8]))
+        return NULL;
+    Py_buffer v[9];
+    Py_ssize_t len[9];
+    int got = 0;
+    long status = 0;
+    static const Py_ssize_t sizes[9] = {8, 8, 8, 8, 4, 4, 8, 4, 4};
+    for (; got < 9; got++) {
+        if (got < 7) {
+            if (get_ints(o[got], &v[got], &len[got], sizes[got]) < 0) goto fail;
+        } else {
+            if (PyObject_GetBuffer(o[got], &v[got], PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto fail;
+            if (v[got].len % 4) {
+                PyBuffer_Release(&v[got]);
+                PyErr_SetString(PyExc_ValueError, "sums_add: int32 cells expected");
+                goto fail;
+            }
+            len[got] = v[got].len / 4;
+        }
+    }
+    const int64_t *gid = v[0].buf, *jcode = v[1].buf, *offsets = v[2].buf, *lengths = v[3].buf, *off = v[6].buf;
+    const int32_t *segs = v[4].buf, *cnts = v[5].buf;
+    int32_t *heat = v[7].buf, *plays = v[8].buf;
+    Py_ssize_t n = len[0], nj = len[2], cells = len[7] < len[8] ? len[7] : len[8];
+    for (Py_ssize_t i = 0; i < n; i++) { /* every index checked before anything is added */
+        int64_t g = gid[i], j = jcode[i];
+        if (g < 0 || g >= len[6] || j < 0 || j >= nj || offsets[j] < 0 || lengths[j] < 0 ||
+            offsets[j] + lengths[j] > len[4]) {
+            PyErr_SetString(PyExc_ValueError, "sums_add: code out of range");
+            goto fail;
+        }
+        for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
+            int64_t c = off[g] + segs[e];
+            if (c < 0 || c >= cells || cnts[e] < 0) {
+                PyErr_SetString(PyExc_ValueError, "sums_add: cell out of range");
+                goto fail;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < n && !status; i++) {
+        int64_t j = jcode[i], base = off[gid[i]];
+        for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
+            int64_t c = base + segs[e];
+            if ((int64_t)heat[c] + cnts[e] > 2147483647LL || plays[c] == 2147483647) {
+                sums_undo(gid, jcode, offsets, lengths, off, segs, cnts, heat, plays, i, e);
+                status = -1;
+                break;
+            }
+            heat[c] += cnts[e];
+            plays[c]++;
+        }
+    }
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    return PyLong_FromLong(status);
+fail:
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- MGET replies */
+
+/* A decimal integer (optional '-') ending in "\r\n" at p; returns the byte after it, or NULL when the
+ * buffer ends first (*bad set when it is not a number). */
+static const char *resp_int(const char *p, const char *end, int64_t *out, int *bad) {
+    int neg = 0;
+    int64_t v = 0;
+    const char *start;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    start = p;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (p - start >= 18) {
+            *bad = 1;
+            return NULL;
+        }
+        v = v * 10 + (*p++ - '0');
+    }
+    if (p + 2 > end) return NULL;
+    if (p == start || p[0] != '\r' || p[1] != '\n') {
+        *bad = 1;
+        return NULL;
+    }
+    *out = neg ? -v : v;
+    return p + 2;
+}
+
+/* Scans one MGET reply at p: *n elements, *size bytes of values; returns the end, or NULL (incomplete,
+ * or *bad: 1 protocol error, 2 an error reply whose text starts at p + 1). */
+static const char *resp_scan(const char *p, const char *end, int64_t *n, int64_t *size, int *bad) {
+    if (p >= end) return NULL;
+    if (*p == '-') {
+        const char *q = memchr(p, '\n', (size_t)(end - p));
+        if (!q) return NULL;
+        *bad = 2;
+        return q + 1;
+    }
+    if (*p != '*') {
+        *bad = 1;
+        return NULL;
+    }
+    p = resp_int(p + 1, end, n, bad);
+    if (!p) return NULL;
+    if (*n < 0) {
+        *bad = 1;
+        return NULL;
+    }
+    *size = 0;
+    for (int64_t i = 0; i < *n; i++) {
+        if (p >= end) return NULL;
+        if (*p == '_') { /* RESP3 null */
+            if (p + 3 > end) return NULL;
+            p += 3;
+            continue;
+        }
+        if (*p != '$') {
+            *bad = 1;
+            return NULL;
+        }
+        int64_t len;
+        p = resp_int(p + 1, end, &len, bad);
+        if (!p) return NULL;
+        if (len < 0) continue;
+        if (end - p < len + 2) return NULL;
+        if (p[len] != '\r' || p[len + 1] != '\n') {
+            *bad = 1;
+            return NULL;
+        }
+        p += len + 2;
+        *size += len;
+    }
+    return p;
+}
+
+static PyObject *resp_mget(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos, filled;
+    int count;
+    if (!PyArg_ParseTuple(args, "y*nni", &view, &pos, &filled, &count)) return NULL;
+    PyObject *result = NULL, *items = NULL;
+    const char *base = view.buf, *end = base + (filled < view.len ? filled : view.len);
+    const char *p = base + pos;
+    const char *starts[16];
+    int64_t ns[16], sizes[16];
+    int bad = 0;
+    if (count < 1 || count > 16 || pos < 0 || pos > end - base) {
+        PyErr_SetString(PyExc_ValueError, "resp_mget: bad arguments");
+        goto done;
+    }
+    for (int k = 0; k < count; k++) { /* all replies complete first: the scan only hops over headers */
+        starts[k] = p;
+        p = resp_scan(p, end, &ns[k], &sizes[k], &bad);
+        if (bad == 1) {
+            PyErr_SetString(PyExc_ValueError, "not a Redis MGET reply");
+            goto done;
+        }
+        if (!p) {
+            Py_INCREF(Py_None);
+            result = Py_None;
+            goto done;
+        }
+        if (bad == 2) ns[k] = -1, bad = 0;
+    }
+    items = PyList_New(count);
+    if (!items) goto done;
+    for (int k = 0; k < count; k++) {
+        const char *q = starts[k];
+        PyObject *item;
+        if (ns[k] < 0) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            Py_ssize_t len = nl - q - 1;
+            if (len > 0 && q[len] == '\r') len--;
+            item = Py_BuildValue("(sy#)", "err", q + 1, len);
+        } else {
+            int64_t n = ns[k], at = 0, nulls = 0, len;
+            int wide = sizes[k] > 2147483647LL;
+            PyObject *valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+            PyObject *offs = PyBytes_FromStringAndSize(NULL, (n + 1) * (wide ? 8 : 4));
+            PyObject *data = PyBytes_FromStringAndSize(NULL, sizes[k]);
+            if (!valid || !offs || !data) {
+                Py_XDECREF(valid);
+                Py_XDECREF(offs);
+                Py_XDECREF(data);
+                goto done;
+            }
+            uint8_t *vb = (uint8_t *)PyBytes_AS_STRING(valid);
+            int64_t *ob = (int64_t *)PyBytes_AS_STRING(offs);
+            int32_t *ob32 = (int32_t *)PyBytes_AS_STRING(offs);
+            char *db = PyBytes_AS_STRING(data);
+            memset(vb, 0, (size_t)((n + 7) / 8));
+            q = resp_int(q + 1, end, &len, &bad);
+            for (int64_t i = 0; i < n; i++) {
+                if (wide)
+                    ob[i] = at;
+                else
+                    ob32[i] = (int32_t)at;
+                if (*q == '_') {
+                    q += 3;
+                    nulls++;
+                    continue;
+                }
+                q = resp_int(q + 1, end, &len, &bad);
+                if (len < 0) {
+                    nulls++;
+                    continue;
+                }
+                memcpy(db + at, q, (size_t)len);
+                at += len;
+                q += len + 2;
+                vb[i >> 3] |= (uint8_t)(1u << (i & 7));
+            }
+            if (wide)
+                ob[n] = at;
+            else
+                ob32[n] = (int32_t)at;
+            item = Py_BuildValue("(LLNNN)", (long long)n, (long long)nulls, valid, offs, data);
+        }
+        if (!item) goto done;
+        PyList_SET_ITEM(items, k, item);
+    }
+    result = Py_BuildValue("(On)", items, (Py_ssize_t)(p - base));
+done:
+    Py_XDECREF(items);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *resp_mget_command(PyObject *self, PyObject *args) {
+    PyObject *keys;
+    const char *suffix;
+    Py_ssize_t slen;
+    if (!PyArg_ParseTuple(args, "O!y#", &PyList_Type, &keys, &suffix, &slen)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys), room = 32;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        Py_ssize_t len;
+        if (PyUnicode_Check(k)) {
+            if (!PyUnicode_AsUTF8AndSize(k, &len)) return NULL;
+        } else if (PyBytes_Check(k)) {
+            len = PyBytes_GET_SIZE(k);
+        } else {
+            PyErr_SetString(PyExc_TypeError, "resp_mget_command: keys must be str or bytes");
+            return NULL;
+        }
+        room += len + slen + 24;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, room);
+    if (!out) return NULL;
+    char *p = PyBytes_AS_STRING(out);
+    p += sprintf(p, "*%lld\r\n$4\r\nMGET\r\n", (long long)n + 1);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        Py_ssize_t len;
+        const char *s = PyUnicode_Check(k) ? PyUnicode_AsUTF8AndSize(k, &len) : PyBytes_AS_STRING(k);
+        if (!PyUnicode_Check(k)) len = PyBytes_GET_SIZE(k);
+        *p++ = '$';
+        p = put_uint(p, (uint64_t)(len + slen));
+        *p++ = '\r';
+        *p++ = '\n';
+        memcpy(p, s, (size_t)len);
+        p += len;
+        memcpy(p, suffix, (size_t)slen);
+        p += slen;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    if (_PyBytes_Resize(&out, p - PyBytes_AS_STRING(out)) < 0) return NULL;
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"decode_j", decode_j, METH_VARARGS, "K_J values -> (status, htmap, lengths, segs, cnts)."},
     {"segment_sums", segment_sums, METH_VARARGS, "Per (vid rank, segment) heat and plays, sorted."},
+    {"sums_need", sums_need, METH_VARARGS, "Per group the block size its plays' segments need."},
+    {"sums_add", sums_add, METH_VARARGS, "Plays' K_J entries added into dense per-group blocks."},
+    {"resp_mget_command", resp_mget_command, METH_VARARGS, "MGET of keys + suffix, in RESP."},
+    {"resp_mget", resp_mget, METH_VARARGS, "Complete MGET replies in a buffer -> Arrow buffers, or None."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastplay", "Plays: C K_J decoder and segment sums.",

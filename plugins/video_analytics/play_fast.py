@@ -25,6 +25,17 @@ FAST_MAX_BYTES = 1 << 20  # longer values go to the Python rule (the K_J size li
 SUMS_MAX_SEGMENT = 1 << 20  # dense per-vid sums up to this segment; beyond, NumPy
 
 
+def resp_mget(buf, pos: int, filled: int, count: int):
+    """``_fastplay.resp_mget``: the ``count`` MGET replies in ``buf[pos:filled]`` as Arrow buffers, or None
+    while they are incomplete (see ``_fastplay.c``)."""
+    return _fastplay.resp_mget(buf, pos, filled, count)
+
+
+def resp_mget_command(keys: list, suffix: bytes) -> bytes:
+    """``MGET`` of each key (str as UTF-8, or bytes) + ``suffix``, in RESP."""
+    return _fastplay.resp_mget_command(keys, suffix)
+
+
 def value_codes(values: Sequence) -> tuple[np.ndarray, list]:
     """Per value its own code (``None``: -1) and the values present: what the C path parses instead of
     ``factorize`` (parsing a ``K_J`` costs less than hashing it, and a day's values are nearly all distinct)."""
@@ -110,26 +121,26 @@ def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
                     schema=pd.SEG_SCHEMA)
 
 
-class SegmentSums:
-    """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive. The sums live in
-    pages of ``PAGE`` consecutive segments of one vid (cells of one int64 ``heat`` and one int32 ``plays`` array,
-    grown in place), found by a sorted array of page keys (vid id << 32 | segment // ``PAGE``): adding a chunk's
-    ``SEG_SCHEMA`` table (sorted by vid and segment, as the decoders write them) is a few vectorised operations,
-    a page is made only where a vid has segments (segments far apart cost a page each), and nothing is copied
-    or left behind as the day grows. A day whose pages would pass ``max_cells`` is summed by
-    ``sum_segment_tables`` instead, the parts merged once their rows pass ``merge_rows`` and twice the merged
-    ones. ``plays`` (plays of the day per cell) fits int32; ``heat`` stays int64. Rows with ``plays`` 0 are
-    dropped. ``blocks`` gives the sums vid range by vid range; ``table`` all at once."""
+_I32_MAX = 2**31 - 1
 
-    PAGE = 64
+
+class SegmentSums:
+    """Per (vid, segment) ``heat`` and ``plays`` summed over the chunks of a day, as they arrive: each vid's
+    sums live in a dense block of one flat array of int32 cells (segment = offset in the block; blocks grow by
+    doubling, the array by a quarter), so adding a chunk is a few vectorised operations (``add``, a chunk's
+    ``SEG_SCHEMA`` table) or one C pass over its plays (``add_plays``), whatever the day's size. A day whose
+    blocks would pass ``max_cells`` (segments far apart), or a cell past 2**31 - 1, is summed exactly (int64)
+    by ``sum_segment_tables`` instead, the parts merged once their rows pass ``merge_rows`` and twice the
+    merged ones. Rows with ``plays`` 0 are dropped."""
 
     def __init__(self, max_cells: int = 1 << 25, merge_rows: int = 1 << 19) -> None:
         self.max_cells, self.merge_rows = max_cells, merge_rows
         self.ids: dict[str, int] = {}
-        self.pkeys = np.zeros(0, dtype=np.int64)  # sorted page keys
-        self.pages = np.zeros(0, dtype=np.int64)  # the page number of each key
-        self.heat = np.zeros(1 << 16, dtype=np.int64)
+        self.off = np.zeros(64, dtype=np.int64)
+        self.cap = np.zeros(64, dtype=np.int64)
+        self.heat = np.zeros(1 << 16, dtype=np.int32)
         self.plays = np.zeros(1 << 16, dtype=np.int32)
+        self.used = 0
         self.parts: list[pa.Table] | None = None  # the sparse fallback: tables, merged as they grow
         self.part_rows = 0
 
@@ -144,46 +155,73 @@ class SegmentSums:
         new = [self.ids.setdefault(v, len(self.ids)) for v in enc.dictionary.to_pylist()]
         gid = np.asarray(new, dtype=np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
         seg = t.column("seg").to_numpy()
-        shift = self.PAGE.bit_length() - 1
-        pk = (gid << 32) | (seg >> shift)
-        brk = np.flatnonzero(pk[1:] != pk[:-1]) + 1
-        run_keys = pk[np.concatenate(([0], brk))]
-        if len(np.unique(run_keys)) == len(run_keys):  # sorted by vid and segment: one run per page
-            run_of_row = np.repeat(np.arange(len(run_keys)), np.diff(np.concatenate(([0], brk, [len(pk)]))))
-        else:
-            run_keys, run_of_row = np.unique(pk, return_inverse=True)
-        page = self._pages(run_keys)
-        if page is None:
-            self.parts = [self.table()]
-            self.part_rows = self.parts[0].num_rows
-            self.pkeys = self.pages = self.heat = self.plays = None
-            self._add_sparse(t)
-            return
-        idx = page[run_of_row] * self.PAGE + (seg & (self.PAGE - 1))
-        self.heat[idx] += t.column("heat").to_numpy()
-        self.plays[idx] += t.column("plays").to_numpy().astype(np.int32)
+        need = np.zeros(len(self.ids), dtype=np.int64)
+        np.maximum.at(need, gid, seg + 1)
+        short = self._short(need)
+        if len(short) and not self._grow(short, need[short]):
+            return self._to_sparse(t)
+        idx = self.off[gid] + seg
+        heat = self.heat[idx] + t.column("heat").to_numpy()
+        plays = self.plays[idx] + t.column("plays").to_numpy()
+        if len(idx) and max(int(heat.max()), int(plays.max())) > _I32_MAX:
+            return self._to_sparse(t)
+        self.heat[idx], self.plays[idx] = heat, plays
+        return None
 
-    def _pages(self, keys: np.ndarray) -> np.ndarray | None:
-        """The page number of each of ``keys`` (new pages made); None past ``max_cells``."""
-        pos = np.searchsorted(self.pkeys, keys)
-        found = pos < len(self.pkeys)
-        found[found] = self.pkeys[pos[found]] == keys[found]
-        fresh = np.flatnonzero(~found)
-        if len(fresh):
-            n = len(self.pkeys)
-            cells = (n + len(fresh)) * self.PAGE
-            if cells > self.max_cells:
-                return None
-            if cells > len(self.heat):
-                size = max(cells, len(self.heat) * 5 // 4)
-                for a in (self.heat, self.plays):
-                    a.resize(size, refcheck=False)  # realloc in place: no second copy at the peak, zero-filled
-            add = np.sort(keys[fresh])
-            at = np.searchsorted(self.pkeys, add)
-            self.pkeys = np.insert(self.pkeys, at, add)
-            self.pages = np.insert(self.pages, at, np.arange(n, n + len(add)))
-            pos = np.searchsorted(self.pkeys, keys)
-        return self.pages[pos]
+    def add_plays(self, vid: Sequence[str], jcode: np.ndarray, segtab) -> bool:
+        """Adds plays (their vid and ``K_J`` code into ``segtab``) straight into the dense blocks, in C: what
+        ``add(play_decode.segment_sums(vid, jcode, segtab))`` adds, without the chunk's table. False, with
+        nothing added, when that is not possible here (no C module, sparse sums, a segment outside
+        [1, ``SUMS_MAX_SEGMENT``], blocks past ``max_cells``, a cell past 2**31 - 1): the caller adds the
+        chunk's table then."""
+        from video_analytics import play_decode as pd
+
+        if not HAVE_FAST or self.parts is not None or not len(vid):
+            return not len(vid) and self.parts is None
+        codes, names = pd.factorize(vid)
+        gid = np.asarray([self.ids.setdefault(v, len(self.ids)) for v in names], dtype=np.int64)[codes]
+        args = (gid, np.ascontiguousarray(jcode, dtype=np.int64), segtab.offsets, segtab.lengths,
+                np.ascontiguousarray(segtab.segs, dtype=np.int32))
+        need = np.zeros(len(self.ids), dtype=np.int64)
+        if _fastplay.sums_need(*args, need, SUMS_MAX_SEGMENT) < 0:
+            return False
+        short = self._short(need)
+        if len(short) and not self._grow(short, need[short]):
+            return False
+        cnts = np.ascontiguousarray(segtab.cnts, dtype=np.int32)
+        return _fastplay.sums_add(*args, cnts, self.off, self.heat, self.plays) == 0
+
+    def _short(self, need: np.ndarray) -> np.ndarray:
+        """The groups whose blocks are smaller than ``need`` (the block tables grown to every group first)."""
+        if len(self.ids) > len(self.cap):
+            grow = max(len(self.ids), 2 * len(self.cap))
+            self.off, self.cap = (np.concatenate([a, np.zeros(grow - len(a), dtype=np.int64)]) for a in (self.off, self.cap))
+        return np.flatnonzero(need > self.cap[: len(need)])
+
+    def _to_sparse(self, t: pa.Table) -> None:
+        self.parts = [self.table()]
+        self.part_rows = self.parts[0].num_rows
+        self.heat = self.plays = np.zeros(0, dtype=np.int32)
+        self._add_sparse(t)
+
+    def _grow(self, gids: np.ndarray, need: np.ndarray) -> bool:
+        """New blocks (at least twice the old size) for ``gids``, old sums copied; False past ``max_cells``."""
+        size = np.maximum(need, 2 * self.cap[gids])
+        total = self.used + int(size.sum())
+        if total > self.max_cells:
+            return False
+        if total > len(self.heat):
+            n = max(total, len(self.heat) + len(self.heat) // 4)
+            self.heat, self.plays = (np.concatenate([a, np.zeros(n - len(a), dtype=np.int32)]) for a in (self.heat, self.plays))
+        starts = self.used + np.concatenate(([0], np.cumsum(size)[:-1]))
+        for g, s, old in zip(gids.tolist(), starts.tolist(), self.cap[gids].tolist(), strict=True):
+            if old:
+                o = int(self.off[g])
+                self.heat[s: s + old] = self.heat[o: o + old]
+                self.plays[s: s + old] = self.plays[o: o + old]
+        self.off[gids], self.cap[gids] = starts, size
+        self.used = total
+        return True
 
     def _add_sparse(self, t: pa.Table) -> None:
         self.parts.append(t)
@@ -192,48 +230,79 @@ class SegmentSums:
             self.parts = [sum_segment_tables(self.parts)]
             self.part_rows = self.parts[0].num_rows
 
-    def blocks(self, rows: int = 1 << 20):
-        """The sums as ``SEG_SCHEMA`` tables of about ``rows`` rows (vid ranges, each vid whole unless it alone
-        has more), in vid and segment order: the day's sums without all of them in memory at once."""
+    def table(self) -> pa.Table:
+        """The sums as a ``SEG_SCHEMA`` table, sorted by vid and segment."""
+        from video_analytics import play_decode as pd
+
+        parts = list(self.tables())
+        return pa.concat_tables(parts) if parts else pd.SEG_SCHEMA.empty_table()
+
+    def tables(self, block_cells: int = 1 << 21):
+        """``table()`` in parts, in order, each from vids of at most about ``block_cells`` cells (memory: a few
+        times that, not the day's)."""
         from video_analytics import play_decode as pd
 
         if self.parts is not None:
-            whole = sum_segment_tables(self.parts)
-            for start in range(0, whole.num_rows, rows):
-                yield whole.slice(start, rows)
-            return
-        if not self.ids:
+            yield sum_segment_tables(self.parts)
             return
         names = pa.array(list(self.ids), pa.string())
         by_name = pc.sort_indices(names).to_numpy()
-        lo = np.searchsorted(self.pkeys, by_name.astype(np.int64) << 32)
-        hi = np.searchsorted(self.pkeys, (by_name.astype(np.int64) + 1) << 32)
-        cum = np.cumsum(hi - lo)  # pages up to each vid, in name order
-        per = max(1, rows // self.PAGE)
-        start = 0
-        while start < len(by_name):
-            done = int(cum[start - 1]) if start else 0
-            end = max(int(np.searchsorted(cum, done + per, side="right")), start + 1)
-            yield self._block(names, by_name[start:end], lo[start:end], hi[start:end], pd.SEG_SCHEMA)
-            start = end
+        ends = np.cumsum(self.cap[by_name])
+        lo = 0
+        while lo < len(by_name):
+            hi = max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + block_cells, "right")))
+            grp = by_name[lo:hi]
+            cap = self.cap[grp]
+            cell = np.repeat(self.off[grp] - np.concatenate(([0], np.cumsum(cap)[:-1])), cap) + np.arange(int(cap.sum()))
+            hit = self.plays[cell] > 0
+            rank = np.repeat(np.arange(len(grp)), cap)[hit]
+            cell = cell[hit]
+            if len(cell):
+                yield pa.table([names.take(pa.array(grp[rank])), pa.array(cell - self.off[grp][rank]),
+                                pa.array(self.heat[cell].astype(np.int64)), pa.array(self.plays[cell].astype(np.int64))],
+                               schema=pd.SEG_SCHEMA)
+            lo = hi
 
-    def _block(self, names: pa.Array, gids: np.ndarray, lo: np.ndarray, hi: np.ndarray, schema: pa.Schema):
-        n = hi - lo
-        which = np.repeat(np.arange(len(gids)), n)
-        pos = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-        off = np.arange(self.PAGE)
-        cell = (self.pages[pos][:, None] * self.PAGE + off).ravel()
-        plays = self.plays[cell]
-        hit = np.flatnonzero(plays > 0)
-        seg = ((self.pkeys[pos] & 0xFFFFFFFF)[:, None] * self.PAGE + off).ravel()[hit]
-        vid = names.take(pa.array(gids[np.repeat(which, self.PAGE)[hit]]))
-        return pa.table([vid, pa.array(seg), pa.array(self.heat[cell[hit]]), pa.array(plays[hit].astype(np.int64))],
-                        schema=schema)
 
-    def table(self) -> pa.Table:
-        """The sums as one ``SEG_SCHEMA`` table, sorted by vid and segment."""
-        from video_analytics import play_decode as pd
+def merge_sorted_sums(parts, min_rows: int = 1 << 18):
+    """Sorted ``SEG_SCHEMA`` sums from several sources merged and summed, block by block: ``parts`` is one
+    iterator per source of its record batches or tables, each source sorted by (vid, segment) with unique
+    rows. Yields tables sorted by (vid, segment), each vid whole in one block, blocks in order; memory is a
+    few batches per source, whatever the day's size."""
+    srcs = [iter(p) for p in parts]
+    pend: list[pa.Table | None] = [None] * len(srcs)
+    done = [False] * len(srcs)
 
-        if self.parts is not None:
-            return sum_segment_tables(self.parts)
-        return pa.concat_tables([pd.SEG_SCHEMA.empty_table(), *self.blocks()]).combine_chunks()
+    def fill(k: int) -> None:
+        nxt = next(srcs[k], None)
+        if nxt is None:
+            done[k] = True
+            return
+        nxt = nxt if isinstance(nxt, pa.Table) else pa.Table.from_batches([nxt])
+        pend[k] = nxt if pend[k] is None or not pend[k].num_rows else pa.concat_tables([pend[k], nxt])
+
+    while True:
+        for k in range(len(srcs)):
+            while not done[k] and (pend[k] is None or pend[k].num_rows < min_rows):
+                fill(k)
+        live = [t for t in pend if t is not None and t.num_rows]
+        if not live:
+            return
+        open_ends = [pend[k].column("vid")[-1].as_py() for k in range(len(srcs))
+                     if not done[k] and pend[k] is not None and pend[k].num_rows]
+        bound = min(open_ends) if open_ends else None  # a source's last vid may go on in its next batch
+        take = []
+        for k, t in enumerate(pend):
+            if t is None or not t.num_rows:
+                continue
+            n = t.num_rows if bound is None else int(pc.sum(pc.less(t.column("vid"), bound)).as_py() or 0)
+            take.append(t.slice(0, n))
+            pend[k] = t.slice(n)
+        if not any(t.num_rows for t in take):  # one vid fills every open batch: read on
+            for k in range(len(srcs)):
+                if not done[k] and pend[k] is not None and pend[k].num_rows and \
+                        pend[k].column("vid")[-1].as_py() == bound:
+                    fill(k)
+            continue
+        parts_ = [t for t in take if t.num_rows]
+        yield parts_[0].combine_chunks() if len(parts_) == 1 else sum_segment_tables(parts_)

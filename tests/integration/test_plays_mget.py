@@ -1,0 +1,78 @@
+"""``include.plays.mget.fetch_arrays`` on the real Redis: the C reader of MGET replies gives what redis-py's
+pipeline gives, for every kind of value, and leaves the connection clean."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+import redis as redis_mod
+
+from include.plays import mget
+from include.plays.decoders import Counter
+from video_analytics import play_fast as pf
+
+pytestmark = pytest.mark.skipif(not pf.HAVE_FAST, reason="the C module is not built here")
+
+
+def _raw(redis_db):
+    from include.settings import sibling_client
+
+    return sibling_client(redis_db, decode_responses=False, protocol=2)
+
+
+def _values(r):
+    keys = [f"100000{i % 7}_{i}" for i in range(40)] + ["1000001_é", "1000001_big", "1000001_list", "1000001_gone"]
+    odd = {"1000001_é_S": "深圳".encode(), "1000003_3_J": b"a\r\n$-1\r\n*2\r\nb", "1000004_4_S": b"",
+           "1000005_5_z1": b"\x00\xff\x00", "1000001_big_J": b"[[1,1]," * 900_000 + b"[2,1]]"}
+    for i, k in enumerate(keys[:40]):
+        r.set(k + "_S", b'{"n":%d}' % i)
+        if i % 3:
+            r.set(k + "_J", b"[[%d,1]]" % (i + 1))
+        if i % 5 == 0:
+            r.set(k + "_z1", f"用户 {i}")
+    r.mset(odd)
+    r.rpush("1000001_list_S", b"x")  # not a string: MGET gives nil
+    return keys
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_the_c_reader_gives_what_redis_py_gives(redis_db, batch):
+    raw = _raw(redis_db)
+    keys = _values(raw)
+    rt = Counter()
+    got = mget.fetch_arrays(raw, keys, batch, rt)
+    want = [pa.array(raw.mget([k + s for k in keys]), pa.binary()) for s in mget.SUFFIXES]
+    for g, w in zip(got, want, strict=True):
+        assert g.type == pa.binary()
+        assert g.to_pylist() == w.to_pylist()
+    assert rt.n == -(-len(keys) // batch)  # one round trip a batch
+    assert got[1].to_pylist()[keys.index("1000001_big")].startswith(b"[[1,1],")  # 6 MB: the buffer grew
+    assert raw.ping() and raw.get("1000004_4_S") == b""  # the connection is clean afterwards
+
+
+def test_an_error_reply_is_a_redis_error_and_the_connection_is_dropped(redis_db):
+    raw = _raw(redis_db)
+    keys = _values(raw)
+    conn = raw.connection_pool.get_connection()
+    conn.send_command("CLIENT", "SETNAME", "mget-test")
+    assert conn.read_response() == b"OK"
+    raw.connection_pool.release(conn)
+    redis_db.execute_command("ACL", "SETUSER", "mget_reader", "on", ">pw", "~*", "+@all", "-mget")
+    try:
+        limited = redis_mod.Redis(host=raw.connection_pool.connection_kwargs["host"],
+                                  port=raw.connection_pool.connection_kwargs["port"],
+                                  db=raw.connection_pool.connection_kwargs["db"], username="mget_reader",
+                                  password="pw", protocol=2)
+        with pytest.raises(redis_mod.exceptions.ResponseError, match="mget"):
+            mget.fetch_arrays(limited, keys, 10, Counter())
+        assert limited.get("1000004_4_S") == b""  # the next command gets its own reply
+    finally:
+        redis_db.execute_command("ACL", "DELUSER", "mget_reader")
+
+
+def test_a_connection_without_a_plain_socket_uses_the_pipeline(redis_db, monkeypatch):
+    raw = _raw(redis_db)
+    keys = _values(raw)
+    monkeypatch.setattr(mget, "_fetch_socket", lambda r, k: None)
+    got = mget.fetch_arrays(raw, keys, 10, Counter())
+    assert got[0].to_pylist() == raw.mget([k + "_S" for k in keys])

@@ -1,0 +1,139 @@
+"""The decoders' running segment sums (``SegmentSums.add_plays``, in C), their block-wise merge
+(``merge_sorted_sums``) and the C reader of MGET replies (``resp_mget``, ``resp_mget_command``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import ujson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from video_analytics import play_decode as pd
+from video_analytics import play_fast as pf
+
+pytestmark = pytest.mark.skipif(not pf.HAVE_FAST, reason="the C module is not built here")
+
+VIDS = ["1000001", "1000002", "2000001", "1000001é", "0"]
+PLAY = st.tuples(st.sampled_from(VIDS), st.lists(st.tuples(st.integers(1, 80), st.integers(0, 3)), max_size=8))
+
+
+def _chunk(plays):
+    values = list(dict.fromkeys(ujson.dumps([list(p) for p in kj]) for _, kj in plays))
+    codes = {v: i for i, v in enumerate(values)}
+    table, _ = pf.segment_table(values)
+    jcode = np.array([codes[ujson.dumps([list(p) for p in kj])] for _, kj in plays], dtype=np.int64)
+    return [v for v, _ in plays], jcode, table
+
+
+@settings(max_examples=150, deadline=None)
+@given(chunks=st.lists(st.lists(PLAY, max_size=20), max_size=5), max_cells=st.sampled_from([0, 50, 200, 1 << 25]))
+def test_add_plays_equals_adding_each_chunks_table(chunks, max_cells):
+    by_table, direct = pf.SegmentSums(max_cells, 40), pf.SegmentSums(max_cells, 40)
+    for plays in chunks:
+        vid, jcode, table = _chunk(plays)
+        by_table.add(pd.segment_sums(vid, jcode, table))
+        if not direct.add_plays(vid, jcode, table):  # past max_cells: the caller adds the table
+            direct.add(pd.segment_sums(vid, jcode, table))
+    assert direct.table().equals(by_table.table())
+
+
+def test_add_plays_refuses_what_it_cannot_add_and_adds_nothing():
+    sums = pf.SegmentSums(10, 40)
+    vid, jcode, table = _chunk([("1000001", [(1, 2), (2, 1)])])
+    assert sums.add_plays(vid, jcode, table)
+    far, fcode, ftable = _chunk([("1000002", [(70, 1)])])
+    assert not sums.add_plays(far, fcode, ftable)  # 71 cells would pass max_cells
+    assert sums.table().to_pylist() == [{"vid": "1000001", "seg": 1, "heat": 2, "plays": 1},
+                                        {"vid": "1000001", "seg": 2, "heat": 1, "plays": 1}]
+    bad = pd.SegmentTable(["[]"], np.array([1]), np.array([0]), np.array([0], dtype=np.int32),
+                          np.array([1], dtype=np.int32))  # segment 0: outside [1, SUMS_MAX_SEGMENT]
+    assert not pf.SegmentSums().add_plays(["1000001"], np.array([0]), bad)
+
+
+ROWS = st.dictionaries(st.tuples(st.sampled_from(VIDS), st.integers(0, 9)),
+                       st.tuples(st.integers(0, 5), st.integers(1, 3)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sources=st.lists(st.tuples(ROWS, st.integers(1, 9)), min_size=1, max_size=3), min_rows=st.integers(1, 8))
+def test_merge_sorted_sums_equals_summing_everything(sources, min_rows):
+    parts = []
+    for rows, batch in sources:
+        keys = sorted(rows)
+        t = pa.table({"vid": [v for v, _ in keys], "seg": [s for _, s in keys], "heat": [rows[k][0] for k in keys],
+                      "plays": [rows[k][1] for k in keys]}, schema=pd.SEG_SCHEMA)
+        parts.append(t.to_batches(max_chunksize=batch))
+    want = pf.sum_segment_tables([pa.Table.from_batches(b, schema=pd.SEG_SCHEMA) for b in parts])
+    blocks = list(pf.merge_sorted_sums(parts, min_rows=min_rows))
+    got = pa.concat_tables(blocks) if blocks else pd.SEG_SCHEMA.empty_table()
+    assert got.equals(want)
+    firsts_lasts = [(b.column("vid")[0].as_py(), b.column("vid")[-1].as_py()) for b in blocks]
+    assert all(a[1] < b[0] for a, b in zip(firsts_lasts, firsts_lasts[1:], strict=False))  # each vid whole in one block
+
+
+def _arrays(reply):
+    return [None if r[0] == "err" else pf_array(r) for r in reply]
+
+
+def pf_array(r):
+    n, nulls, valid, offsets, data = r
+    typ = pa.binary() if len(offsets) == 4 * (n + 1) else pa.large_binary()
+    return pa.Array.from_buffers(typ, n, [pa.py_buffer(valid) if nulls else None, pa.py_buffer(offsets),
+                                          pa.py_buffer(data)], nulls).to_pylist()
+
+
+def test_resp_mget_reads_resp2_and_resp3_replies():
+    raw = b"*3\r\n$3\r\nabc\r\n$-1\r\n$4\r\na\r\nb\r\n" + b"*2\r\n_\r\n$0\r\n\r\n" + b"-WRONGTYPE no\r\n"
+    replies, end = pf.resp_mget(raw, 0, len(raw), 3)
+    assert end == len(raw)
+    assert _arrays(replies)[:2] == [[b"abc", None, b"a\r\nb"], [None, b""]]
+    assert replies[2] == ("err", b"WRONGTYPE no")
+    for cut in range(len(raw)):  # every incomplete prefix: not yet
+        assert pf.resp_mget(raw, 0, cut, 3) is None
+    assert pf.resp_mget(b"xx" + raw, 2, len(raw) + 2, 1)[1] == 2 + raw.index(b"*2")
+
+
+@pytest.mark.parametrize("garbage", [b"+OK\r\n", b"*1\r\n:5\r\n", b"*1\r\n$x\r\n", b"*1\r\n$3\r\nabcd\r\n",
+                                     b"*-1\r\n", b"*1\r\n$99999999999999999999\r\n"])
+def test_resp_mget_refuses_what_is_not_an_mget_reply(garbage):
+    with pytest.raises(ValueError, match="not a Redis MGET reply"):
+        pf.resp_mget(garbage, 0, len(garbage), 1)
+
+
+def test_resp_mget_command_is_what_redis_py_sends():
+    from redis.connection import PythonRespSerializer
+
+    keys = ["1000001_a", "1000001_é", "x" * 300]
+    want = b"".join(PythonRespSerializer(1 << 20, lambda v: v.encode() if isinstance(v, str) else v).pack(
+        "MGET", *[k + "_J" for k in keys]))
+    assert pf.resp_mget_command(keys, b"_J") == want
+    assert pf.resp_mget_command([b"k"], b"_S") == b"*2\r\n$4\r\nMGET\r\n$3\r\nk_S\r\n"
+    with pytest.raises(TypeError):
+        pf.resp_mget_command([1], b"_S")
+
+
+def test_a_cell_past_int32_is_summed_exactly_in_the_sparse_parts():
+    big = 2**31 - 1
+    vid, jcode, table = _chunk([("1000001", [(1, big), (2, 1)])])
+    sums, by_table = pf.SegmentSums(), pf.SegmentSums()
+    assert sums.add_plays(vid, jcode, table)
+    assert not sums.add_plays(vid, jcode, table)  # 2 * (2**31 - 1): refused, nothing half-added
+    assert sums.table().to_pylist()[0]["heat"] == big
+    sums.add(pd.segment_sums(vid, jcode, table))  # what the decoder does then: exact, in int64 parts
+    for _ in range(2):
+        by_table.add(pd.segment_sums(vid, jcode, table))
+    want = [{"vid": "1000001", "seg": 1, "heat": 2 * big, "plays": 2}, {"vid": "1000001", "seg": 2, "heat": 2, "plays": 2}]
+    assert sums.table().to_pylist() == by_table.table().to_pylist() == want
+    assert sums.parts is not None and not sums.add_plays(vid, jcode, table)  # sparse from then on
+
+
+def test_tables_in_blocks_equal_the_whole_table():
+    sums = pf.SegmentSums()
+    plays = [(f"{1000000 + v}", [(s, 1) for s in range(1, 2 + v % 50)]) for v in range(300)]
+    vid, jcode, table = _chunk(plays)
+    assert sums.add_plays(vid, jcode, table)
+    blocks = list(sums.tables(block_cells=64))
+    assert len(blocks) > 10 and pa.concat_tables(blocks).equals(sums.table())
+    assert pa.concat_tables(blocks).equals(pd.segment_sums(vid, jcode, table))
