@@ -205,23 +205,49 @@ class SegmentSums:
         self._add_sparse(t)
 
     def _grow(self, gids: np.ndarray, need: np.ndarray) -> bool:
-        """New blocks (at least twice the old size) for ``gids``, old sums copied; False past ``max_cells``."""
-        size = np.maximum(need, 2 * self.cap[gids])
-        total = self.used + int(size.sum())
-        if total > self.max_cells:
+        """New blocks (at least half again the old size) for ``gids``, old sums copied; False past ``max_cells``.
+        Before the flat array grows, the blocks left behind by earlier growth are reclaimed (``_compact``)."""
+        size = np.maximum(need, self.cap[gids] + self.cap[gids] // 2)
+        add = int(size.sum())
+        if int(self.cap[: len(self.ids)].sum()) - int(self.cap[gids].sum()) + add > self.max_cells:
             return False
+        old = [(self.heat[o: o + c], self.plays[o: o + c]) for o, c in zip(self.off[gids].tolist(),
+                                                                            self.cap[gids].tolist(), strict=True)]
+        if self.used + add > min(len(self.heat), self.max_cells):
+            old = [(h.copy(), p.copy()) for h, p in old]  # the compaction may move other blocks over them
+            self._compact(gids)
+        total = self.used + add
         if total > len(self.heat):
-            n = max(total, len(self.heat) + len(self.heat) // 4)
-            self.heat, self.plays = (np.concatenate([a, np.zeros(n - len(a), dtype=np.int32)]) for a in (self.heat, self.plays))
+            n = min(max(total, len(self.heat) + len(self.heat) // 4), max(total, self.max_cells))
+            for a in (self.heat, self.plays):
+                a.resize(n, refcheck=False)  # realloc: no old and new copy side by side at the peak; zero-filled
         starts = self.used + np.concatenate(([0], np.cumsum(size)[:-1]))
-        for g, s, old in zip(gids.tolist(), starts.tolist(), self.cap[gids].tolist(), strict=True):
-            if old:
-                o = int(self.off[g])
-                self.heat[s: s + old] = self.heat[o: o + old]
-                self.plays[s: s + old] = self.plays[o: o + old]
+        for s, (h, p) in zip(starts.tolist(), old, strict=True):
+            self.heat[s: s + len(h)] = h
+            self.plays[s: s + len(p)] = p
         self.off[gids], self.cap[gids] = starts, size
         self.used = total
         return True
+
+    def _compact(self, gids: np.ndarray) -> None:
+        """The blocks of every vid but ``gids`` moved to the front in offset order (in place: a block only moves
+        down), the cells after them zeroed; ``used`` is then what they hold (``gids`` get new blocks after)."""
+        keep = np.zeros(len(self.cap), dtype=bool)
+        keep[: len(self.ids)] = True
+        keep[gids] = False
+        ids = np.flatnonzero(keep & (self.cap > 0))
+        ids = ids[np.argsort(self.off[ids], kind="stable")]
+        at = 0
+        for g, o, c in zip(ids.tolist(), self.off[ids].tolist(), self.cap[ids].tolist(), strict=True):
+            if o != at:
+                self.heat[at: at + c] = self.heat[o: o + c]
+                self.plays[at: at + c] = self.plays[o: o + c]
+                self.off[g] = at
+            at += c
+        self.heat[at: self.used] = 0
+        self.plays[at: self.used] = 0
+        self.cap[gids] = 0
+        self.used = at
 
     def _add_sparse(self, t: pa.Table) -> None:
         self.parts.append(t)
