@@ -63,8 +63,9 @@ def _cached(root: DataRoot, rel: str, what: tuple, load):
         return value
     with _LOCK:
         _CACHE[key] = (value, size)
-        while len(_CACHE) > _CACHE_MAX or cache_items() > CACHE_MAX_ITEMS:
-            _CACHE.popitem(last=False)
+        total = cache_items()
+        while len(_CACHE) > _CACHE_MAX or total > CACHE_MAX_ITEMS:
+            total -= _CACHE.popitem(last=False)[1][1]
     return value
 
 

@@ -33,10 +33,13 @@ def lean_memory() -> None:
     to ~850 MiB, with it ~450 MiB (bench/README). Switching pools at run time does not reach the compute
     kernels' shared context once it has been used, so ``ARROW_DEFAULT_MEMORY_POOL=system`` is also set in
     the environment of every process (``scripts/env.sh``, ``docker-compose.yml``, the decoders)."""
+    import gc
+
     import pyarrow as pa
 
     if pa.default_memory_pool().backend_name != "system":
         pa.set_memory_pool(pa.system_memory_pool())
+    gc.freeze()  # what is loaded so far (Airflow, pandas, ...) is not scanned by every collection of the stage
     trim_heap()
 
 

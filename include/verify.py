@@ -137,8 +137,8 @@ def window_missing_days(root: DataRoot, day: dt.date) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for rel in manifests:
         try:
-            found = root.read_json(rel).get("missing_days") if root.exists(rel) else None
-        except Exception:  # an unreadable manifest is verify's failed check, not a lost alert
+            found = root.read_json(rel).get("missing_days")  # one GET (no HEAD first): absent is an error too
+        except Exception:  # an absent or unreadable manifest is verify's failed check, not a lost alert
             continue
         for m in found if isinstance(found, list) else []:
             if isinstance(m, dict) and isinstance(m.get("day"), str):

@@ -40,15 +40,17 @@ class ParquetStream:
     unnamed local file and uploaded in one PUT, never a temporary object and a copy); ``abort`` drops it.
     Also a context manager."""
 
-    def __init__(self, root: DataRoot, rel: str, schema: pa.Schema, dictionary=None) -> None:
-        """``dictionary``: the columns worth dictionary-encoding (few distinct values); default all."""
+    def __init__(self, root: DataRoot, rel: str, schema: pa.Schema, dictionary=None, **options) -> None:
+        """``dictionary``: the columns worth dictionary-encoding (few distinct values); default all.
+        ``options``: more ``pq.ParquetWriter`` options (e.g. ``compression``)."""
         self.root, self.schema, self.rows = root, schema, 0
         self.path = root.path(rel)
         self.staged = root.stage(rel)  # a local disk: creates the folder and sweeps dead writers' leftovers
         try:
             with root.writing(self.path):
                 self.writer = pq.ParquetWriter(self.staged.fh, schema,
-                                               use_dictionary=True if dictionary is None else list(dictionary))
+                                               use_dictionary=True if dictionary is None else list(dictionary),
+                                               **options)
         except BaseException:
             self.staged.abort()
             raise

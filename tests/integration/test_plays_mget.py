@@ -21,8 +21,9 @@ def _raw(redis_db):
 
 
 def _values(r):
-    keys = [f"100000{i % 7}_{i}" for i in range(40)] + ["1000001_é", "1000001_big", "1000001_list", "1000001_gone"]
-    odd = {"1000001_é_S": "深圳".encode(), "1000003_3_J": b"a\r\n$-1\r\n*2\r\nb", "1000004_4_S": b"",
+    keys = [f"100000{i % 7}_{i}" for i in range(40)] + ["1000001_é", "1000001_big", "1000001_list", "1000001_gone",
+                                                       "1000001_\r\n$-1\r\n*1", "1000001_\x00/../"]
+    odd = {"1000001_é_S": "深圳".encode(), "1000001_\r\n$-1\r\n*1_J": b"[[3,1]]", "1000001_\x00/../_S": b"{}", "1000003_3_J": b"a\r\n$-1\r\n*2\r\nb", "1000004_4_S": b"",
            "1000005_5_z1": b"\x00\xff\x00", "1000001_big_J": b"[[1,1]," * 900_000 + b"[2,1]]"}
     for i, k in enumerate(keys[:40]):
         r.set(k + "_S", b'{"n":%d}' % i)
@@ -76,3 +77,24 @@ def test_a_connection_without_a_plain_socket_uses_the_pipeline(redis_db, monkeyp
     monkeypatch.setattr(mget, "_fetch_socket", lambda r, k: None)
     got = mget.fetch_arrays(raw, keys, 10, Counter())
     assert got[0].to_pylist() == raw.mget([k + "_S" for k in keys])
+
+
+def test_a_batch_that_times_out_is_sent_again_on_a_new_connection(tmp_path, caplog):
+    """A server that does not answer in time (paused): the batch is sent again on a fresh connection (the
+    half-read one is dropped); a server that stays silent is a Redis timeout error after the attempts."""
+    from tests.support.servers import redis_server
+
+    with redis_server(tmp_path) as (port, _proc):
+        admin = redis_mod.Redis(port=port)
+        admin.mset({"1000001_a_S": b"s", "1000001_a_J": b"[[1,1]]"})
+        raw = redis_mod.Redis(port=port, socket_timeout=0.5, protocol=2)
+        admin.execute_command("CLIENT", "PAUSE", 800, "ALL")
+        with caplog.at_level("WARNING"):
+            got = mget.fetch_arrays(raw, ["1000001_a"], 10, Counter())
+        assert [a.to_pylist() for a in got] == [[b"s"], [b"[[1,1]]"], [None]]
+        assert "sending it again" in caplog.text
+        admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")
+        with pytest.raises(redis_mod.exceptions.TimeoutError):
+            mget.fetch_arrays(raw, ["1000001_a"], 10, Counter(), attempts=2)
+        admin.execute_command("CLIENT", "UNPAUSE")
+        assert raw.get("1000001_a_S") == b"s"

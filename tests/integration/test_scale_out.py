@@ -266,7 +266,7 @@ def test_the_dashboard_shows_the_day(cluster, day_run):
 def test_killing_a_worker_host_mid_shard_still_succeeds_identically(cluster, day_run, reference):
     c = cluster
     api, run = c["api"], day_run
-    DataRoot(c["env"]["AIRFLOW_VAR_DATA_ROOT"]).remove("online_time", DAY)  # everything is recomputed
+    DataRoot(c["env"]["AIRFLOW_VAR_DATA_ROOT"]).remove("online_time", DAY)  # the shards are recomputed (from the kept day summaries)
     Path(c["env"]["VIDEO_TEST_SHARD_DELAY_FILE"]).write_text("15")
     hosts = {w.name: w for w in c["workers"]}
     try:

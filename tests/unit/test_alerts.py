@@ -244,3 +244,19 @@ def test_run_alert_writes_the_named_record_with_links(tmp_path, monkeypatch):
     assert uri.endswith("/alerts/daily_analytics/scheduled__2014-01-07T00:00:00+00:00/late_plays.json")
     assert (rec["kind"], rec["count"], rec["what"], rec["day"]) == ("late_plays", 2, "2 late", "2014-01-07")
     assert "/runs/scheduled__2014-01-07T00%3A00%3A00%2B00%3A00" in rec["run_url"] and rec["log_url"]
+
+
+def test_missing_days_read_each_manifest_once_without_asking_first(tmp_path, monkeypatch):
+    """One read per manifest, no ``exists`` before it (on an object store a HEAD and a GET where one GET
+    does); an absent partition manifest is no alert and no error."""
+    from include.verify import window_missing_days
+
+    root, _ = _day_with_rates(tmp_path, 1000, 0, 0.0)
+    root.remove("online_time/2014-01-07/partition.json")
+    root.write_json({"missing_days": [{"day": "2014-01-03"}]}, "online_time/2014-01-07/w7/totals.json")
+    calls = []
+    monkeypatch.setattr(type(root), "exists", lambda self, *rel: calls.append(("exists", rel)) or True)
+    real = type(root).read_json
+    monkeypatch.setattr(type(root), "read_json", lambda self, rel: calls.append(("read", rel)) or real(self, rel))
+    assert [m["day"] for m in window_missing_days(root, dt.date(2014, 1, 7))] == ["2014-01-03"]
+    assert [c[0] for c in calls] == ["read", "read"]
