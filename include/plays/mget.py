@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = ("_S", "_J", "_z1")
 _RECV_MIN = 1 << 22  # first receive buffer (grows by doubling, kept for the process's next batch)
+_RECV_KEEP = 1 << 26  # a buffer grown past this (a batch of huge values) is not kept
 _BUF: list[bytearray] = []
 
 
@@ -55,6 +56,8 @@ def _read_replies(conn, count: int) -> list[pa.Array]:
         filled += got
         out = play_fast.resp_mget(buf, 0, filled, count)
         if out is not None:
+            if len(buf) > _RECV_KEEP:
+                _BUF.clear()
             replies, end = out
             if end != filled:
                 raise ValueError("more bytes than the MGET replies")

@@ -217,7 +217,7 @@ class SegmentSums:
             old = [(h.copy(), p.copy()) for h, p in old]  # the compaction may move other blocks over them
             self._compact(gids)
         total = self.used + add
-        if total > len(self.heat):
+        if total > len(self.heat):  # then used + add > len(heat): compacted above, so ``old`` holds copies
             n = min(max(total, len(self.heat) + len(self.heat) // 4), max(total, self.max_cells))
             for a in (self.heat, self.plays):
                 a.resize(n, refcheck=False)  # realloc: no old and new copy side by side at the peak; zero-filled

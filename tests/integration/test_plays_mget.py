@@ -51,6 +51,18 @@ def test_the_c_reader_gives_what_redis_py_gives(redis_db, batch):
     assert raw.ping() and raw.get("1000004_4_S") == b""  # the connection is clean afterwards
 
 
+def test_a_buffer_grown_for_huge_values_is_not_kept(redis_db, monkeypatch):
+    raw = _raw(redis_db)
+    keys = _values(raw)
+    monkeypatch.setattr(mget, "_RECV_KEEP", mget._RECV_MIN)  # noqa: SLF001
+    mget._BUF.clear()  # noqa: SLF001
+    got = mget.fetch_arrays(raw, keys[:40], 1000, Counter())
+    assert mget._BUF and len(mget._BUF[0]) <= mget._RECV_MIN  # noqa: SLF001 - small batches: kept for the next
+    got = mget.fetch_arrays(raw, keys, 1000, Counter())  # the 6 MB value: the buffer grew past the first one
+    assert len(got[1].to_pylist()[keys.index("1000001_big")]) > 5_000_000
+    assert not mget._BUF  # noqa: SLF001 - dropped, not kept for the life of the process
+
+
 def test_an_error_reply_is_a_redis_error_and_the_connection_is_dropped(redis_db):
     raw = _raw(redis_db)
     keys = _values(raw)
