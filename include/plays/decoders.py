@@ -143,20 +143,26 @@ def finish_sums(job: dict) -> dict:
 
 
 def decode_chunk(job: dict, client=None, sums: SegmentSums | None = None) -> dict:
-    """One chunk of pass 1 (in a worker process, or in-process): fetch the raw values when not given,
-    decode, and write ``<i>.raw`` (snapshot rows), ``<i>.bad`` (quarantined) and ``<i>.arrow`` (plays,
-    ``_pid`` = an earlier allocation's id, or minus the play's rank among the vid's new plays of the
-    chunk) into the spill folder; its per (vid, segment) sums are added to ``sums`` (in a decoder: the
-    process's own, written by ``finish_sums``). Returns the chunk's small aggregates."""
+    """One chunk of pass 1 (in a worker process, or in-process): fetch the raw values when neither given nor
+    in the chunk's ``<i>.raw`` already (``raw_file``), decode, and write ``<i>.raw`` (snapshot rows),
+    ``<i>.bad`` (quarantined) and ``<i>.arrow`` (plays, ``_pid`` = an earlier allocation's id, or minus the
+    play's rank among the vid's new plays of the chunk) into the spill folder; its per (vid, segment) sums are
+    added to ``sums`` (in a decoder: the process's own, written by ``finish_sums``). Returns the chunk's small
+    aggregates."""
     if not _IN_DECODER:
         trim_heap()
     rt = Counter()
     keys, raw = job["keys"], job.get("raw")
-    if raw is None:
-        raw = fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
-    cols = [a if isinstance(a, pa.Array | pa.ChunkedArray) else pa.array(a, pa.binary()) for a in raw]
     base = os.path.join(job["spill"], f"{job['i']:06d}")
-    write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), *cols], schema=RAW_SCHEMA))
+    if job.get("raw_file"):  # the chunk's rows are its ``.raw`` file already (an earlier snapshot's batch)
+        given = read_ipc(base + ".raw")
+        keys, cols = given.column("key").to_pylist(), [given.column(c) for c in ("S", "J", "z1")]
+        del given
+    else:
+        if raw is None:
+            raw = fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
+        cols = [a if isinstance(a, pa.Array | pa.ChunkedArray) else pa.array(a, pa.binary()) for a in raw]
+        write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), *cols], schema=RAW_SCHEMA))
     s_raw, j_raw, z_raw = (a.to_pylist() for a in cols)
     del cols
     dec = decode_columns(keys, s_raw, j_raw, z_raw)

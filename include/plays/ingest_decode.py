@@ -14,6 +14,7 @@ import threading
 import time
 
 import numpy as np
+import pyarrow as pa
 
 from include.plays.decoders import (
     RAW_SCHEMA,
@@ -23,6 +24,7 @@ from include.plays.decoders import (
     fetch_plays,
     new_sums,
     read_ipc,
+    write_ipc,
     write_sums,
 )
 from include.plays.ingest_keys import key_chunks
@@ -43,7 +45,7 @@ def _raw_chunks(run: IngestRun):
     start = 0
     if run.n_prev:
         for b in iter_batches(run.root, run.snap_rel, run.chunk, columns=["key", "S", "J", "z1"]):
-            yield start, *(b.column(c).to_pylist() for c in ("key", "S", "J", "z1"))
+            yield start, b.column("key").to_pylist(), *(b.column(c) for c in ("S", "J", "z1"))
             start += b.num_rows
     for keys in key_chunks(run.new_keys, run.chunk):
         yield start, keys, *fetch_plays(run.raw, keys, run.batch, run.rt)
@@ -104,30 +106,35 @@ def _decoders(workers: int, raw):
 
 
 def _jobs(run: IngestRun, spec):
-    """Decoder jobs: the earlier snapshot's rows (raw values given), then the new keys (fetched by the
-    decoder)."""
-    earlier = iter_batches(run.root, run.snap_rel, run.chunk, columns=["key", "S", "J", "z1"]) if run.n_prev else ()
-    parts = [((b.column("key").to_pylist(), tuple(b.column(c).to_pylist() for c in ("S", "J", "z1")))
-              for b in earlier), ((keys, None) for keys in key_chunks(run.new_keys, run.chunk))]
-    start = 0
-    for i, (keys, raw) in enumerate(p for part in parts for p in part):
-        yield {"i": i, "start": start, "keys": keys, "raw": raw, "day": run.day, "spill": run.spill,
-               "old_id": _part(run.old_id, start, len(keys)), "batch": run.batch, "redis": spec}
-        start += len(keys)
+    """Decoder jobs: the earlier snapshot's rows, then the new keys (fetched by the decoder). An earlier
+    snapshot's batch is handed over as the chunk's ``<i>.raw`` file, written here (``raw_file``): its values
+    never become Python objects nor go through the decoder's pipe."""
+    i = start = 0
+    if run.n_prev:
+        for b in iter_batches(run.root, run.snap_rel, run.chunk, columns=["key", "S", "J", "z1"]):
+            write_ipc(os.path.join(run.spill, f"{i:06d}.raw"), pa.Table.from_batches([b]).cast(RAW_SCHEMA))
+            yield _job(run, spec, i, start, None, b.num_rows)
+            i, start = i + 1, start + b.num_rows
+    for keys in key_chunks(run.new_keys, run.chunk):
+        yield _job(run, spec, i, start, keys, len(keys))
+        i, start = i + 1, start + len(keys)
+
+
+def _job(run: IngestRun, spec, i: int, start: int, keys: list[str] | None, n: int) -> dict:
+    return {"i": i, "start": start, "keys": keys, "raw": None, "raw_file": keys is None, "day": run.day,
+            "spill": run.spill, "old_id": _part(run.old_id, start, n), "batch": run.batch, "redis": spec}
 
 
 def chunk_results(run: IngestRun):
     """Pass 1's chunk results, in snapshot order (decoder processes when available, else in-process with a
     prefetching thread for Redis). Sets ``run.decoder_processes``, and at the end ``run.segment_parts``: the
     local Arrow files of the day's per-(vid, segment) sums, one per decoder (or one in-process)."""
-    pool, spec = _decoders(run.workers, run.raw) if run.n_new > run.chunk else (None, None)
+    pool, spec = _decoders(run.workers, run.raw) if run.n_prev + run.n_new > run.chunk else (None, None)
     run.decoder_processes = len(pool.procs) if pool is not None else 0
     if pool is None:
         sums = new_sums()
         for i, (start, keys, s, j, z) in enumerate(prefetch(_raw_chunks(run))):
-            yield decode_chunk({"i": i, "start": start, "keys": keys, "raw": (s, j, z), "day": run.day,
-                                "spill": run.spill, "old_id": _part(run.old_id, start, len(keys)),
-                                "batch": run.batch}, sums=sums)
+            yield decode_chunk({**_job(run, None, i, start, keys, len(keys)), "raw": (s, j, z)}, sums=sums)
         run.segment_parts = [write_sums(sums, os.path.join(run.spill, "sums-0.arrow"))["path"]]
         return
     with pool:

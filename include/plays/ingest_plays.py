@@ -57,7 +57,7 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     Re-running keeps what earlier runs archived (union), reuses their play ids and categories, and
     gives new ids only to new keys. Memory is bounded by ``chunk`` (unique keys decoded at once) plus
     8 bytes per key of the day (its hash, while deduplicating). ``workers`` decoder processes (default: 2 on a
-    machine with two or more cores, when the day has more than one chunk of new keys; 0 or 1: in-process).
+    machine with two or more cores, when the day has more than one chunk of keys; 0 or 1: in-process).
     """
     refuse_counted_day(root, day)
     if workers is None:

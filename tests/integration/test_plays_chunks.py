@@ -202,3 +202,27 @@ def test_the_days_segment_sums_are_made_once(redis_db, mysql_db, tmp_path, monke
     assert calls == []  # the dense per-vid blocks: no sparse fallback, no second sum
     segs = root.read_table(plays_path(DAY, "segments.parquet"))
     assert segs.num_rows and segs.equals(real([segs]))  # one row per (vid, segment), sorted
+
+
+def test_a_rerun_decodes_the_earlier_snapshot_in_decoder_processes(redis_db, mysql_db, tmp_path, monkeypatch):
+    """A re-run whose keys are all archived still uses the decoder processes (it decoded 1M plays on one core
+    before), and hands them each earlier-snapshot batch as the chunk's ``.raw`` file: no raw value is pickled
+    through a decoder's pipe. The day's files are the first run's."""
+    sent = []
+    real_send = decode_mod._send
+
+    def send(fh, obj):
+        if isinstance(obj, dict) and "keys" in obj:
+            sent.append(obj)
+        real_send(fh, obj)
+
+    monkeypatch.setattr(decode_mod, "_send", send)
+    hook = _day(redis_db, mysql_db)
+    root = DataRoot(str(tmp_path / "root"))
+    _run(redis_db, hook, root, 7, 2)
+    first = _files(root)
+    sent.clear()
+    rep = _run(redis_db, hook, root, 7, 2)
+    assert rep["new_keys"] == 0 and rep["chunks"] > 1 and rep["decoder_processes"] == 2
+    assert sent and all(job["raw"] is None and job["keys"] is None and job["raw_file"] for job in sent)
+    assert _files(root) == first
