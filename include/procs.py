@@ -32,7 +32,10 @@ def lean_memory() -> None:
     stages, in the decoder processes, and after each chunk: without it a 5M-play ingest's main process grew
     to ~850 MiB, with it ~450 MiB (bench/README). Switching pools at run time does not reach the compute
     kernels' shared context once it has been used, so ``ARROW_DEFAULT_MEMORY_POOL=system`` is also set in
-    the environment of every process (``scripts/env.sh``, ``docker-compose.yml``, the decoders)."""
+    the environment of every process (``scripts/env.sh``, ``docker-compose.yml``, the decoders). Blocks up to
+    32 MiB then come from the heap and 64 MiB of free heap is kept (``STAGE_HEAP``): a stage's batch after batch
+    of Arrow buffers otherwise each fault fresh pages in (a realistic 1M day's rollup and verify: 0.9M faults,
+    0.3M with it; bench/README)."""
     import gc
 
     import pyarrow as pa
@@ -40,7 +43,11 @@ def lean_memory() -> None:
     if pa.default_memory_pool().backend_name != "system":
         pa.set_memory_pool(pa.system_memory_pool())
     gc.freeze()  # what is loaded so far (Airflow, pandas, ...) is not scanned by every collection of the stage
+    reuse_heap(*STAGE_HEAP)
     trim_heap()
+
+
+STAGE_HEAP = (32 << 20, 64 << 20)  # the plays stages' M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (``lean_memory``)
 
 
 def reuse_heap(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> None:
@@ -57,12 +64,13 @@ def reuse_heap(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) ->
 
 @contextlib.contextmanager
 def heap_reused():
-    """``reuse_heap`` for the duration, then glibc's defaults again and the free memory handed back."""
+    """``reuse_heap`` for the duration, then the stages' setting again (``STAGE_HEAP``) and the free memory
+    handed back."""
     reuse_heap()
     try:
         yield
     finally:
-        reuse_heap(128 << 10, 128 << 10)
+        reuse_heap(*STAGE_HEAP)
         trim_heap()
 
 

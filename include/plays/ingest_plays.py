@@ -9,15 +9,18 @@ One ``IngestRun`` (``ingest_run``) goes through the stages, one module each:
    ones in ``T_endlist_D`` order.
 2. ``ingest_decode``: pass 1, the raw snapshot, decoding, validation and quarantine, chunk by chunk.
 3. ``ingest_ids``: categories of the day's distinct vids, then one atomic id reservation.
-4. ``ingest_write``: pass 2, kid and play id filled in, ``plays.parquet`` and ``allocation.parquet``.
-5. Here: the day tables' snapshot, the segment sums and the report (``ingest.json``).
+4. ``ingest_write``: pass 2, kid and play id filled in, ``plays.parquet`` and ``allocation.parquet``; here,
+   in a thread alongside it, the decoders' segment sums merged into ``segments.parquet``.
+5. Here: the day tables' snapshot and the report (``ingest.json``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pyarrow as pa
@@ -87,12 +90,14 @@ def _ingest(run: IngestRun) -> dict:
         day_kids(run)
         reserve(run)
         run.times["ids"] = time.perf_counter()
-        pass2(run, quar)
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-segments") as pool:  # alongside pass 2
+            segments = pool.submit(contextvars.copy_context().run, _write_segments, run)
+            pass2(run, quar)
+            segments.result()
         quar.close()
     except BaseException:
         quar.abort()
         raise
-    _write_segments(run)
     report = _report(run)
     root.write_json(report, run.rel("ingest.json"))
     return report

@@ -7,8 +7,10 @@ Daily documents (``<uid>_vdaily``, ``<uid>_daily``, ``<uid>_type``, ``_id`` = D)
 
 from __future__ import annotations
 
+import contextvars
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -96,14 +98,9 @@ def _play_doc_batches(root: DataRoot, day: str, batch: int):
         yield pa.table(cols)
 
 
-def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
-    """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``) and its play /
-    vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day.
-
-    Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
-    one a play, as plain strings), and the play documents are written row group by row group."""
-    lean_memory()
-    rel = plays_path(day, "plays.parquet")
+def _contributions(root: DataRoot, day: str, rel: str) -> tuple[dict, int, int]:
+    """The day's contributions (``core.coded_contributions``, ``vid_seg`` aside), its play count and its bad
+    day-table entries."""
     coded, ipkey, num = _plays_columns(root, rel)
     trim_heap()
     n_plays = len(num["flow"])
@@ -119,34 +116,59 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
                                  tables["region"], ip_counts=ipn)
     del args
     trim_heap()
-    for k in CONTRIB_KINDS:
-        if k != "vid_seg":
-            write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
-    _copy_segments(root, day)
+    return c, n_plays, bad_tables
 
+
+def _copy_day_files(root: DataRoot, day: str, batch: int) -> int:
+    """The files of the day that are copies of the ingest's: ``contrib/vid_seg.parquet`` and
+    ``docs/play.parquet``; returns the number of play documents."""
+    _copy_segments(root, day)
+    rel = plays_path(day, "plays.parquet")
     n_docs = 0
-    schema = None
-    for part in _play_doc_batches(root, day, batch):
-        if schema is None:
-            schema = part.schema
-            out = ParquetStream(root, plays_path(day, "docs", "play.parquet"), schema,
-                                dictionary=[c for c in schema.names if c not in ("_id", "PlayTime", "PIP", "Engage",
-                                                                                  "zz_uinfo")])
-        out.write(part)
-        n_docs += part.num_rows
-    if schema is None:
+    out = None
+    try:
+        for part in _play_doc_batches(root, day, batch):
+            if out is None:
+                keep_plain = ("_id", "PlayTime", "PIP", "Engage", "zz_uinfo")
+                out = ParquetStream(root, plays_path(day, "docs", "play.parquet"), part.schema,
+                                    dictionary=[c for c in part.schema.names if c not in keep_plain])
+            out.write(part)
+            n_docs += part.num_rows
+    except BaseException:
+        if out is not None:
+            out.abort()
+        raise
+    if out is None:
         write_frame(root, core.play_doc_frame(read_frame(root, rel), day), plays_path(day, "docs", "play.parquet"),
                     schema={"coll": pa.string(), "Date": pa.string(), "zz_uinfo": pa.string()})
     else:
         out.close()
+    return n_docs
 
-    trim_heap()
-    for name, docs in (("vdaily", core.vdaily_docs), ("daily", core.daily_docs), ("type", core.type_docs)):
-        rows = [{"coll": f"{u}_{name}", "_id": day, "doc": d} for u, d in docs(c).items()]
-        root.write_jsonl(rows, plays_path(day, "docs", f"{name}.jsonl"))
-        n_docs += len(rows)
-        del rows  # one kind's documents at a time (a 5M day's vdaily ones: ~0.4 GiB as Python objects)
-        trim_heap()
+
+def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
+    """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``) and its play /
+    vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day.
+
+    Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
+    one a play, as plain strings), and the play documents are written row group by row group. The files that
+    copy the ingest's (``vid_seg``, the play documents) are written in a thread alongside the contributions."""
+    lean_memory()
+    rel = plays_path(day, "plays.parquet")
+    with ThreadPoolExecutor(1, thread_name_prefix="rollup-copies") as pool:  # alongside the contributions
+        copies = pool.submit(contextvars.copy_context().run, _copy_day_files, root, day, batch)
+        c, n_plays, bad_tables = _contributions(root, day, rel)
+        for k in CONTRIB_KINDS:
+            if k != "vid_seg":
+                write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
+        n_docs = 0
+        for name, docs in (("vdaily", core.vdaily_docs), ("daily", core.daily_docs), ("type", core.type_docs)):
+            rows = [{"coll": f"{u}_{name}", "_id": day, "doc": d} for u, d in docs(c).items()]
+            root.write_jsonl(rows, plays_path(day, "docs", f"{name}.jsonl"))
+            n_docs += len(rows)
+            del rows  # one kind's documents at a time (a 5M day's vdaily ones: ~0.4 GiB as Python objects)
+            trim_heap()
+        n_docs += copies.result()
     return {"vids": int(len(c["vid"])), "uids": int(len(c["uid"])), "kids": int(len(c["kid"])),
             "plays": int(n_plays), "day_documents": n_docs, "bad_table_entries": bad_tables}
 
