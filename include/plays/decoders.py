@@ -163,7 +163,8 @@ def decode_chunk(job: dict, client=None, sums: SegmentSums | None = None) -> dic
             raw = fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
         cols = [a if isinstance(a, pa.Array | pa.ChunkedArray) else pa.array(a, pa.binary()) for a in raw]
         write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), *cols], schema=RAW_SCHEMA))
-    s_raw, j_raw, z_raw = (a.to_pylist() for a in cols)
+    s_raw, z_raw = cols[0].to_pylist(), cols[2].to_pylist()
+    j_raw = cols[1]  # read in place by the C parser
     del cols
     dec = decode_columns(keys, s_raw, j_raw, z_raw)
     del keys, raw, s_raw, j_raw, z_raw

@@ -12,6 +12,9 @@
  *     ([[2s-2,2s,c],...], neighbours merged when contiguous with equal counts, in K_J order) as
  *     ujson.dumps writes them, or None. lengths: int64 per value (pairs, 0 unless decoded);
  *     segs, cnts: int32, flat, in value order.
+ * decode_j_arrow(parts, seg_max, max_bytes) -> the same, for the values of Arrow binary arrays that are not
+ *     null, given as [(offsets, data, validity, bit), ...] (the n + 1 int32 offsets of each part, its slice
+ *     offset applied; its data; its validity bitmap or None, and the bit of its first value).
  * segment_sums(vrank, jcode, offsets, lengths, segs, cnts, n_vids, max_seg)
  *         -> (vrank, seg, heat, plays) as bytes of int64, sorted by (vrank, seg)
  *     (vrank, jcode, offsets, lengths: int64 buffers; segs, cnts: int32)
@@ -173,20 +176,16 @@ static PyObject *runs_json(const int32_t *seg, const int32_t *cnt, Py_ssize_t n,
     return out;
 }
 
-static PyObject *decode_j(PyObject *self, PyObject *args) {
-    PyObject *values;
-    long long seg_max, max_bytes;
-    if (!PyArg_ParseTuple(args, "O!LL", &PyList_Type, &values, &seg_max, &max_bytes)) return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(values), room = 0, longest = 0;
+/* The values' texts (s[i], len[i]; s[i] NULL: not text, st[i] already 1 or 2) parsed as decode_j says. */
+static PyObject *decode_spans(Py_ssize_t n, const char **sp, const Py_ssize_t *ln, char *st0, long long seg_max,
+                              long long max_bytes) {
+    Py_ssize_t room = 0, longest = 0;
     for (Py_ssize_t i = 0; i < n; i++) { /* room for every pair: "[s,c]," takes 6 bytes or more */
-        PyObject *v = PyList_GET_ITEM(values, i);
-        Py_ssize_t len = PyBytes_CheckExact(v) ? PyBytes_GET_SIZE(v)
-                         : (PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(v)) ? PyUnicode_GET_LENGTH(v) : 0;
-        if (len > max_bytes) len = 0;
+        Py_ssize_t len = sp[i] && ln[i] <= max_bytes ? ln[i] : 0;
         room += len / 5 + 1;
         if (len > longest) longest = len;
     }
-    PyObject *status = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *status = PyBytes_FromStringAndSize(NULL, n); /* not from st0: one byte would be a shared object */
     PyObject *lengths = PyBytes_FromStringAndSize(NULL, n * 8);
     PyObject *segs = PyBytes_FromStringAndSize(NULL, room * 4);
     PyObject *cnts = PyBytes_FromStringAndSize(NULL, room * 4);
@@ -201,23 +200,13 @@ static PyObject *decode_j(PyObject *self, PyObject *args) {
     int64_t *lens = (int64_t *)PyBytes_AS_STRING(lengths);
     int32_t *seg = (int32_t *)PyBytes_AS_STRING(segs), *cnt = (int32_t *)PyBytes_AS_STRING(cnts);
     Py_ssize_t at = 0;
+    if (n) memcpy(st, st0, (size_t)n);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = PyList_GET_ITEM(values, i);
-        const char *s = NULL;
-        Py_ssize_t len = 0;
         lens[i] = 0;
-        st[i] = v == Py_None ? 1 : 2;
         Py_INCREF(Py_None);
         PyList_SET_ITEM(htmap, i, Py_None);
-        if (PyBytes_CheckExact(v)) {
-            s = PyBytes_AS_STRING(v);
-            len = PyBytes_GET_SIZE(v);
-        } else if (PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(v)) {
-            s = (const char *)PyUnicode_DATA(v);
-            len = PyUnicode_GET_LENGTH(v);
-        }
-        if (!s || len > max_bytes) continue;
-        Py_ssize_t pairs = parse_one(s, len, seg_max, seg + at, cnt + at);
+        if (!sp[i] || ln[i] > max_bytes) continue;
+        Py_ssize_t pairs = parse_one(sp[i], ln[i], seg_max, seg + at, cnt + at);
         if (pairs < 0) continue;
         PyObject *runs = runs_json(seg + at, cnt + at, pairs, tmp);
         if (!runs) goto done;
@@ -237,6 +226,126 @@ done:
     Py_XDECREF(htmap);
     PyMem_Free(tmp);
     return result;
+}
+
+static PyObject *spans_result(Py_ssize_t n, const char **sp, Py_ssize_t *ln, char *st, long long seg_max,
+                              long long max_bytes) {
+    PyObject *out = decode_spans(n, sp, ln, st, seg_max, max_bytes);
+    PyMem_Free(sp);
+    PyMem_Free(ln);
+    PyMem_Free(st);
+    return out;
+}
+
+static int spans_new(Py_ssize_t n, const char ***sp, Py_ssize_t **ln, char **st) {
+    *sp = PyMem_Malloc(sizeof(char *) * (size_t)(n ? n : 1));
+    *ln = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+    *st = PyMem_Malloc((size_t)(n ? n : 1));
+    if (*sp && *ln && *st) return 0;
+    PyMem_Free(*sp);
+    PyMem_Free(*ln);
+    PyMem_Free(*st);
+    PyErr_NoMemory();
+    return -1;
+}
+
+static PyObject *decode_j(PyObject *self, PyObject *args) {
+    PyObject *values;
+    long long seg_max, max_bytes;
+    if (!PyArg_ParseTuple(args, "O!LL", &PyList_Type, &values, &seg_max, &max_bytes)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    const char **sp;
+    Py_ssize_t *ln;
+    char *st;
+    if (spans_new(n, &sp, &ln, &st) < 0) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        sp[i] = NULL;
+        ln[i] = 0;
+        st[i] = v == Py_None ? 1 : 2;
+        if (PyBytes_CheckExact(v)) {
+            sp[i] = PyBytes_AS_STRING(v);
+            ln[i] = PyBytes_GET_SIZE(v);
+        } else if (PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(v)) {
+            sp[i] = (const char *)PyUnicode_DATA(v);
+            ln[i] = PyUnicode_GET_LENGTH(v);
+        }
+    }
+    return spans_result(n, sp, ln, st, seg_max, max_bytes);
+}
+
+/* decode_j of Arrow binary arrays, their nulls left out: parts is a list of (offsets, data, validity, bit),
+ * offsets the n + 1 int32 offsets of a part (its slice offset applied) into its data buffer, validity its
+ * validity bitmap (None: no nulls) with the part's first value at bit ``bit``. */
+static PyObject *decode_j_arrow(PyObject *self, PyObject *args) {
+    PyObject *parts;
+    long long seg_max, max_bytes;
+    if (!PyArg_ParseTuple(args, "O!LL", &PyList_Type, &parts, &seg_max, &max_bytes)) return NULL;
+    Py_ssize_t np_ = PyList_GET_SIZE(parts), n = 0, k = 0;
+    Py_buffer *views = PyMem_Calloc((size_t)(3 * np_ + 1), sizeof(Py_buffer));
+    Py_ssize_t *bits = PyMem_Calloc((size_t)(np_ + 1), sizeof(Py_ssize_t));
+    char *has_valid = PyMem_Calloc((size_t)(np_ + 1), 1);
+    PyObject *out = NULL;
+    const char **sp = NULL;
+    Py_ssize_t *ln = NULL;
+    char *st = NULL;
+    if (!views || !bits || !has_valid) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t p = 0; p < np_; p++) {
+        PyObject *t = PyList_GET_ITEM(parts, p);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4) {
+            PyErr_SetString(PyExc_TypeError, "decode_j_arrow: parts are (offsets, data, validity, bit) tuples");
+            goto fail;
+        }
+        bits[p] = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 3));
+        if (bits[p] < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "decode_j_arrow: bad bit offset");
+            goto fail;
+        }
+        for (int b = 0; b < 3; b++) {
+            PyObject *o = PyTuple_GET_ITEM(t, b);
+            if (b == 2 && o == Py_None) continue;
+            if (PyObject_GetBuffer(o, &views[3 * p + b], PyBUF_SIMPLE) < 0) goto fail;
+            if (b == 2) has_valid[p] = 1;
+        }
+        Py_ssize_t m = views[3 * p].len / 4 - 1;
+        if (views[3 * p].len < 4 || views[3 * p].len % 4 || (has_valid[p] && views[3 * p + 2].len * 8 < bits[p] + m)) {
+            PyErr_SetString(PyExc_ValueError, "decode_j_arrow: bad offsets or validity");
+            goto fail;
+        }
+        n += m;
+    }
+    if (spans_new(n, &sp, &ln, &st) < 0) goto fail;
+    for (Py_ssize_t p = 0; p < np_; p++) {
+        const int32_t *off = views[3 * p].buf;
+        Py_ssize_t m = views[3 * p].len / 4 - 1, size = views[3 * p + 1].len;
+        const char *data = views[3 * p + 1].buf;
+        const uint8_t *vb = has_valid[p] ? views[3 * p + 2].buf : NULL;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            Py_ssize_t bit = bits[p] + i;
+            if (vb && !((vb[bit >> 3] >> (bit & 7)) & 1)) continue; /* null: left out */
+            int32_t a = off[i], b = off[i + 1];
+            st[k] = 2;
+            sp[k] = NULL;
+            ln[k] = 0;
+            if (a >= 0 && b >= a && b <= size) { /* else not a valid array: the Python rule decides */
+                sp[k] = data + a;
+                ln[k] = b - a;
+            }
+            k++;
+        }
+    }
+    out = spans_result(k, sp, ln, st, seg_max, max_bytes);
+fail:
+    if (views)
+        for (Py_ssize_t j = 0; j < 3 * np_; j++)
+            if (views[j].obj) PyBuffer_Release(&views[j]);
+    PyMem_Free(views);
+    PyMem_Free(bits);
+    PyMem_Free(has_valid);
+    return out;
 }
 
 /* ---------------------------------------------------------------- segment sums */
@@ -695,6 +804,7 @@ static PyObject *resp_mget_command(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"decode_j", decode_j, METH_VARARGS, "K_J values -> (status, htmap, lengths, segs, cnts)."},
+    {"decode_j_arrow", decode_j_arrow, METH_VARARGS, "decode_j of Arrow binary arrays' buffers."},
     {"segment_sums", segment_sums, METH_VARARGS, "Per (vid rank, segment) heat and plays, sorted."},
     {"sums_need", sums_need, METH_VARARGS, "Per group the block size its plays' segments need."},
     {"sums_add", sums_add, METH_VARARGS, "Plays' K_J entries added into dense per-group blocks."},

@@ -284,6 +284,38 @@ class Decoded:
     segtab: SegmentTable
 
 
+class _JColumn:
+    """A chunk's ``K_J`` values: a list (``None`` where absent), or an Arrow ``binary`` array that the C parser
+    reads in place (``play_fast.arrow_values``: no Python object per value)."""
+
+    def __init__(self, values) -> None:
+        self.arrow = isinstance(values, pa.Array | pa.ChunkedArray)
+        if self.arrow and not (play_fast.HAVE_FAST and values.type == pa.binary()):
+            values, self.arrow = values.to_pylist(), False
+        self.values = values
+        if self.arrow:
+            self.missing = values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+        else:
+            self.missing = np.equal(np.asarray(values, dtype=object), None) if None in values else None
+
+    def codes(self) -> tuple[np.ndarray, Sequence]:
+        """Per value a code into the values to parse (-1: absent), and those values."""
+        if not self.arrow:
+            codes, uniques = play_fast.value_codes(self.values) if play_fast.HAVE_FAST else factorize(self.values)
+            return codes, list(uniques)
+        n = len(self.values)
+        if self.missing is None:
+            return np.arange(n, dtype=np.int64), self.values
+        codes = np.full(n, -1, dtype=np.int64)
+        codes[~self.missing] = np.arange(n - int(self.missing.sum()))
+        return codes, self.values  # the parser leaves the nulls out
+
+    def pick(self, rows: np.ndarray) -> list:
+        if not self.arrow:
+            return [self.values[i] for i in rows]
+        return [self.values[i].as_py() for i in rows.tolist()]
+
+
 def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, fast: bool = True
                    ) -> Decoded:
     """Validate and decode plays (CONTRACT §5) into plain columns (lists and NumPy arrays, no frames).
@@ -302,18 +334,18 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
         reason[free] = why if isinstance(why, str) else np.asarray(why, dtype=object)[free]
 
     mark(_bad_names(vid, safe_vid), "bad_vid")
-    j_arr = np.asarray(j_raw, dtype=object) if n else np.empty(0, dtype=object)
     if None in s_raw:
         mark(_is_none(list(s_raw)), "missing_S")
-    if None in j_raw:
-        mark(np.equal(j_arr, None), "missing_J")
+    j_col = _JColumn(j_raw)
+    if j_col.missing is not None:
+        mark(j_col.missing, "missing_J")
 
     cols, not_object, too_large = _fields(s_raw, fast)
     mark(too_large, "too_large")
     mark(not_object, "invalid_json_S")
 
-    codes, uniques = play_fast.value_codes(j_raw) if play_fast.HAVE_FAST else factorize(j_raw)
-    segtab, j_reasons = build_segment_table(list(uniques))
+    codes, uniques = j_col.codes()
+    segtab, j_reasons = build_segment_table(uniques)
     if any(r is not None for r in j_reasons):
         jr = np.asarray(j_reasons + [None], dtype=object)[codes]  # code -1 (missing) -> None
         mark(np.not_equal(jr, None), jr)
@@ -339,7 +371,7 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     ok = np.equal(reason, None)
     bad = np.flatnonzero(~ok)
     quarantine = {"key": [keys[i] for i in bad], "reason": reason[bad].tolist(), "S": [s_raw[i] for i in bad],
-                  "J": [j_raw[i] for i in bad], "z1": [z1_raw[i] for i in bad]}
+                  "J": j_col.pick(bad), "z1": [z1_raw[i] for i in bad]}
     idx = np.flatnonzero(ok)
     everything = len(idx) == n
 

@@ -45,12 +45,40 @@ def value_codes(values: Sequence) -> tuple[np.ndarray, list]:
     return codes, [v for v in values if v is not None]
 
 
+def arrow_values(values) -> bool:
+    """Whether ``values`` is an Arrow ``binary`` array (or chunked), which the C parser reads in place
+    (``decode_j_arrow``: no Python object per value), its nulls left out."""
+    return HAVE_FAST and isinstance(values, pa.Array | pa.ChunkedArray) and values.type == pa.binary()
+
+
+def _arrow_parts(values: pa.Array | pa.ChunkedArray) -> list[tuple]:
+    parts = []
+    for c in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        if len(c):
+            valid, offsets, data = c.buffers()
+            parts.append((np.frombuffer(offsets, dtype=np.int32, count=c.offset + len(c) + 1)[c.offset:],
+                          data if data is not None else b"", valid if c.null_count else None, c.offset))
+    return parts
+
+
 def segment_table(uniques: Sequence) -> tuple:
-    """``play_decode.build_segment_table(uniques)``, by the C parser."""
+    """``play_decode.build_segment_table(uniques)``, by the C parser (``uniques``: a list, or an Arrow array as
+    ``arrow_values`` takes, whose nulls are left out)."""
     from video_analytics import play_decode as pd
 
-    values = uniques if type(uniques) is list else list(uniques)
-    status, htmap, lengths, segs, cnts = _fastplay.decode_j(values, int(pd.SEGMENT_MAX), FAST_MAX_BYTES)
+    if arrow_values(uniques):
+        present = np.flatnonzero(uniques.is_valid().to_numpy(zero_copy_only=False)) if uniques.null_count else None
+        values = present if present is not None else uniques
+
+        def value(i: int):
+            return uniques[int(present[i]) if present is not None else i].as_py()
+
+        out = _fastplay.decode_j_arrow(_arrow_parts(uniques), int(pd.SEGMENT_MAX), FAST_MAX_BYTES)
+    else:
+        values = uniques if type(uniques) is list else list(uniques)
+        value = values.__getitem__
+        out = _fastplay.decode_j(values, int(pd.SEGMENT_MAX), FAST_MAX_BYTES)
+    status, htmap, lengths, segs, cnts = out
     lengths_a = np.frombuffer(lengths, dtype=np.int64).copy()
     offsets = np.zeros(len(values), dtype=np.int64)
     if len(values) > 1:
@@ -59,7 +87,7 @@ def segment_table(uniques: Sequence) -> tuple:
     flat_s, flat_c = [np.frombuffer(segs, dtype=np.int32)], [np.frombuffer(cnts, dtype=np.int32)]
     end = len(flat_s[0])
     for i in np.flatnonzero(np.frombuffer(status, dtype=np.uint8)).tolist():
-        parsed = pd._parsed_segments(values[i])  # noqa: SLF001 - the one Python rule, and its cache
+        parsed = pd._parsed_segments(value(i))  # noqa: SLF001 - the one Python rule, and its cache
         if isinstance(parsed, str):
             reasons[i], htmap[i] = parsed, "[]"
             continue

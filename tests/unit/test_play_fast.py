@@ -133,3 +133,52 @@ def test_decode_columns_is_the_same_on_hostile_plays(monkeypatch):
         sa = pd.segment_sums(a.columns["vid"], a.columns["jcode"], a.segtab)
         sb = pd.segment_sums(b.columns["vid"], b.columns["jcode"], b.segtab)
         assert sa.equals(sb)
+
+
+def _arrow(values: list, cut: int, pad: int):
+    """``values`` as a chunked Arrow ``binary`` array: two chunks split at ``cut``, each a slice of a larger
+    array (``pad`` values before it), so that the chunks' offsets do not start at 0."""
+    import pyarrow as pa
+
+    filler = [b"[[9,9]]"] * pad
+    chunks = [pa.array(filler + part + filler, pa.binary()).slice(pad, len(part))
+              for part in (values[:cut], values[cut:])]
+    return pa.chunked_array(chunks, pa.binary())
+
+
+BYTES = st.one_of(kj_texts().map(lambda v: v if isinstance(v, bytes) else v.encode("utf-8", "surrogatepass")),
+                  st.binary(max_size=30), st.sampled_from([b"\xff[[1,1]]", b"{}", b"null", b"[[1]]", b""]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.one_of(BYTES, st.none()), max_size=20), cut=st.integers(0, 20), pad=st.integers(0, 3))
+def test_c_parser_reads_arrow_buffers_in_place_as_it_reads_a_list(values, cut, pad):
+    """``K_J`` handed over as the Arrow array it was fetched into (chunked, sliced, with nulls) gives the very
+    table the list of its ``bytes`` gives, nulls left out: reasons, ``Htmap`` texts, segments and counts."""
+    arr = _arrow(values, min(cut, len(values)), pad)
+    assert pf.arrow_values(arr)
+    pd._J_CACHE.clear()  # noqa: SLF001
+    got, got_reasons = pf.segment_table(arr)
+    pd._J_CACHE.clear()  # noqa: SLF001
+    want, want_reasons = pf.segment_table([v for v in values if v is not None])
+    assert got_reasons == want_reasons
+    assert per_value(got) == per_value(want)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_decode_columns_takes_k_j_as_arrow_or_as_a_list(fast, monkeypatch):
+    """A chunk's ``K_J`` as an Arrow array (nulls, a malformed value, values the Python rule decides) decodes
+    exactly as the same values in a list, with the C parser and without it."""
+    monkeypatch.setattr(pf, "HAVE_FAST", fast)
+    s = ujson.dumps({"starttime": "t", "country": "CN", "region": 44, "city": "深圳", "ip": "1.1.1.1", "os": "o",
+                     "browser": "b", "flow": 10, "comprate": 0.5}).encode()
+    j = [b"[[1,1],[2,1]]", None, b"[[0,1]]", b"[[1,1]", b"[ [4,2] ,[5,2]]", b"[[2147483648,1]]",
+         b"[[9,1],[10,1],[10,1]]", b"[]", None, b"\xff"]
+    keys = [f"1000001_{i}" for i in range(len(j))]
+    want = pd.decode_columns(keys, [s] * len(j), j, [None] * len(j))
+    pd._J_CACHE.clear()  # noqa: SLF001
+    got = pd.decode_columns(keys, [s] * len(j), _arrow(j, 4, 2), [None] * len(j))
+    assert got.quarantine == want.quarantine and got.quarantine["J"][:2] == [None, b"[[0,1]]"]
+    assert got.pos.tolist() == want.pos.tolist()
+    assert {k: list(v) for k, v in got.columns.items()} == {k: list(v) for k, v in want.columns.items()}
+    assert per_value(got.segtab) == per_value(want.segtab)
