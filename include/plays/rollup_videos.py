@@ -84,7 +84,9 @@ def _play_doc_batches(root: DataRoot, day: str, batch: int):
     """The day's ``<vid>_play`` documents (as ``core.play_doc_frame``), as Arrow tables of ``batch`` rows."""
     rel = plays_path(day, "plays.parquet")
     names = pq.read_schema(root.path(rel), filesystem=root.fs).names
-    for b in iter_batches(root, rel, batch):
+    sources = [core.PLAY_DOC_SOURCES.get(f, f) for f in core.PLAY_DOC_FIELDS[1:]]
+    wanted = ["vid", "playid", *(c for s in sources for c in (s, s + "__json") if c in names)]
+    for b in iter_batches(root, rel, batch, columns=wanted):
         cols: dict[str, pa.Array] = {
             "coll": pc.binary_join_element_wise(b.column("vid"), pa.scalar("_play"), pa.scalar("")),
             "_id": b.column("playid"),
