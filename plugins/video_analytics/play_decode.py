@@ -284,38 +284,6 @@ class Decoded:
     segtab: SegmentTable
 
 
-class _JColumn:
-    """A chunk's ``K_J`` values: a list (``None`` where absent), or an Arrow ``binary`` array that the C parser
-    reads in place (``play_fast.arrow_values``: no Python object per value)."""
-
-    def __init__(self, values) -> None:
-        self.arrow = isinstance(values, pa.Array | pa.ChunkedArray)
-        if self.arrow and not (play_fast.HAVE_FAST and values.type == pa.binary()):
-            values, self.arrow = values.to_pylist(), False
-        self.values = values
-        if self.arrow:
-            self.missing = values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
-        else:
-            self.missing = np.equal(np.asarray(values, dtype=object), None) if None in values else None
-
-    def codes(self) -> tuple[np.ndarray, Sequence]:
-        """Per value a code into the values to parse (-1: absent), and those values."""
-        if not self.arrow:
-            codes, uniques = play_fast.value_codes(self.values) if play_fast.HAVE_FAST else factorize(self.values)
-            return codes, list(uniques)
-        n = len(self.values)
-        if self.missing is None:
-            return np.arange(n, dtype=np.int64), self.values
-        codes = np.full(n, -1, dtype=np.int64)
-        codes[~self.missing] = np.arange(n - int(self.missing.sum()))
-        return codes, self.values  # the parser leaves the nulls out
-
-    def pick(self, rows: np.ndarray) -> list:
-        if not self.arrow:
-            return [self.values[i] for i in rows]
-        return [self.values[i].as_py() for i in rows.tolist()]
-
-
 def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, fast: bool = True
                    ) -> Decoded:
     """Validate and decode plays (CONTRACT §5) into plain columns (lists and NumPy arrays, no frames).
@@ -336,7 +304,7 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     mark(_bad_names(vid, safe_vid), "bad_vid")
     if None in s_raw:
         mark(_is_none(list(s_raw)), "missing_S")
-    j_col = _JColumn(j_raw)
+    j_col = play_fast.JValues(j_raw)
     if j_col.missing is not None:
         mark(j_col.missing, "missing_J")
 

@@ -228,16 +228,13 @@ def test_a_rerun_decodes_the_earlier_snapshot_in_decoder_processes(redis_db, mys
     assert _files(root) == first
 
 
-def test_segments_are_merged_alongside_pass_2_and_the_rollups_copies_alongside_its_sums(
-        redis_db, mysql_db, tmp_path, monkeypatch):
-    """Two stages' independent halves run at once (a realistic 1M day: ~1.2 s and ~0.6 s of wall time): the
-    segment sums' merge starts before pass 2 ends, and the rollup's copies (``vid_seg``, the play documents)
-    before its contributions are done; each half waits here for the other to have started, which a
-    sequential order would never let happen. The files are those of the one-chunk run."""
+def test_segments_are_merged_alongside_pass_2(redis_db, mysql_db, tmp_path, monkeypatch):
+    """The ingest's two independent halves after the ids run at once (a realistic 1M day: ~1.2 s of wall time):
+    the segment sums' merge starts before pass 2 ends; each half waits here for the other to have started,
+    which a sequential order would never let happen. The files are those of the one-chunk run."""
     import threading
 
     import include.plays.ingest_plays as ip
-    import include.plays.rollup_videos as rv
 
     def meet(first, wait_for, flag):
         def run(*args, **kwargs):
@@ -246,11 +243,9 @@ def test_segments_are_merged_alongside_pass_2_and_the_rollups_copies_alongside_i
             return first(*args, **kwargs)
         return run
 
-    flags = [threading.Event() for _ in range(4)]
+    flags = [threading.Event() for _ in range(2)]
     monkeypatch.setattr(ip, "_write_segments", meet(ip._write_segments, flags[1], flags[0]))
     monkeypatch.setattr(ip, "pass2", meet(ip.pass2, flags[0], flags[1]))
-    monkeypatch.setattr(rv, "_copy_day_files", meet(rv._copy_day_files, flags[3], flags[2]))
-    monkeypatch.setattr(rv, "_contributions", meet(rv._contributions, flags[2], flags[3]))
     hook = _day(redis_db, mysql_db)
     snap = {k: redis_db.dump(k) for k in redis_db.keys("*")}
     root = DataRoot(str(tmp_path / "root"))
