@@ -10,6 +10,8 @@ import shutil
 import tempfile
 
 _LIBC = None
+STAGE_HEAP = (32 << 20, 64 << 20)  # the plays stages' M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (``lean_memory``)
+TIGHT_HEAP = (128 << 10, 128 << 10)  # glibc's first thresholds, kept: every large block handed back at once
 
 
 def die_with_parent(parent: int) -> None:
@@ -25,7 +27,7 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def lean_memory() -> None:
+def lean_memory(heap: tuple[int, int] = STAGE_HEAP) -> None:
     """Make this process give freed memory back: Arrow allocates from the C heap (its default mimalloc pool
     keeps freed pages), and glibc returns the free parts of every heap arena (``malloc_trim``; the
     arenas of Arrow's and the Parquet writer's threads otherwise keep them). Called at the start of the plays
@@ -35,7 +37,8 @@ def lean_memory() -> None:
     the environment of every process (``scripts/env.sh``, ``docker-compose.yml``, the decoders). Blocks up to
     32 MiB then come from the heap and 64 MiB of free heap is kept (``STAGE_HEAP``): a stage's batch after batch
     of Arrow buffers otherwise each fault fresh pages in (a realistic 1M day's rollup and verify: 0.9M faults,
-    0.3M with it; bench/README)."""
+    0.3M with it; bench/README). ``heap``: other thresholds (``TIGHT_HEAP``: a stage whose peak matters more
+    than its page faults)."""
     import gc
 
     import pyarrow as pa
@@ -43,11 +46,8 @@ def lean_memory() -> None:
     if pa.default_memory_pool().backend_name != "system":
         pa.set_memory_pool(pa.system_memory_pool())
     gc.freeze()  # what is loaded so far (Airflow, pandas, ...) is not scanned by every collection of the stage
-    reuse_heap(*STAGE_HEAP)
+    reuse_heap(*heap)
     trim_heap()
-
-
-STAGE_HEAP = (32 << 20, 64 << 20)  # the plays stages' M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (``lean_memory``)
 
 
 def reuse_heap(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> None:

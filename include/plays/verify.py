@@ -19,7 +19,7 @@ from include.plays.documents import all_documents, day_documents
 from include.plays.lease import totals_lease
 from include.plays.store import read_frame, stored_days, stored_rows
 from include.plays.totals import SEG, base_for, load_state, read_registry, replay, seg_differs
-from include.procs import lean_memory, trim_heap
+from include.procs import TIGHT_HEAP, lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import checks
 from video_analytics import plays as core
@@ -97,7 +97,7 @@ def _published(expected: dict[str, dict], mongo_db, name: str = "published_docum
 def verify_plays(root: DataRoot, day: str, mongo_db=None,
                  max_quarantine_rate: float = MAX_QUARANTINE_RATE, redis=None) -> list[dict]:
     """Checks recomputed from the data root (and MongoDB when given); each ``{"name", "ok", "detail"}``."""
-    lean_memory()
+    lean_memory(TIGHT_HEAP)  # the largest process at 5M otherwise (~890 MiB, against ~800; 0.3 s less at 1M)
     rep = root.read_json(plays_path(day, "ingest.json"))
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
     out = checks.plays_day_checks(
