@@ -40,13 +40,17 @@ SNAPSHOT_OPTIONS = {"dictionary": [], "compression": "zstd", "compression_level"
 
 
 
+def _earlier_batches(run: IngestRun):
+    """The earlier snapshot's rows (a re-run), ``run.chunk`` at a time."""
+    return iter_batches(run.root, run.snap_rel, run.chunk, columns=RAW_SCHEMA.names) if run.n_prev else iter(())
+
+
 def _raw_chunks(run: IngestRun):
     """``(start, keys, S, J, z1)`` per chunk, in snapshot order: the earlier snapshot's rows, then new keys."""
     start = 0
-    if run.n_prev:
-        for b in iter_batches(run.root, run.snap_rel, run.chunk, columns=["key", "S", "J", "z1"]):
-            yield start, b.column("key").to_pylist(), *(b.column(c) for c in ("S", "J", "z1"))
-            start += b.num_rows
+    for b in _earlier_batches(run):
+        yield start, b.column("key").to_pylist(), *(b.column(c) for c in ("S", "J", "z1"))
+        start += b.num_rows
     for keys in key_chunks(run.new_keys, run.chunk):
         yield start, keys, *fetch_plays(run.raw, keys, run.batch, run.rt)
         start += len(keys)
@@ -110,11 +114,10 @@ def _jobs(run: IngestRun, spec):
     snapshot's batch is handed over as the chunk's ``<i>.raw`` file, written here (``raw_file``): its values
     never become Python objects nor go through the decoder's pipe."""
     i = start = 0
-    if run.n_prev:
-        for b in iter_batches(run.root, run.snap_rel, run.chunk, columns=["key", "S", "J", "z1"]):
-            write_ipc(os.path.join(run.spill, f"{i:06d}.raw"), pa.Table.from_batches([b]).cast(RAW_SCHEMA))
-            yield _job(run, spec, i, start, None, b.num_rows)
-            i, start = i + 1, start + b.num_rows
+    for b in _earlier_batches(run):
+        write_ipc(os.path.join(run.spill, f"{i:06d}.raw"), pa.Table.from_batches([b]).cast(RAW_SCHEMA))
+        yield _job(run, spec, i, start, None, b.num_rows)
+        i, start = i + 1, start + b.num_rows
     for keys in key_chunks(run.new_keys, run.chunk):
         yield _job(run, spec, i, start, keys, len(keys))
         i, start = i + 1, start + len(keys)
