@@ -65,12 +65,20 @@ def _text_columns(cols: dict) -> tuple[dict[str, pa.Array], set[str]]:
     mixed: set[str] = set()
     for c in TEXT_DOC_FIELDS.values():
         vals = cols[c]
+        if isinstance(vals, pa.Array):  # from the C reader: text already
+            out[c] = vals
+            continue
         try:
             out[c] = pa.array(vals, type=pa.string())
         except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
             out[c + "__json"] = pa.array([json.dumps(v) for v in vals], type=pa.string())
             mixed.add(c)
     return out, mixed
+
+
+def _arrow(values) -> pa.Array:
+    """A text column (a list, or an Arrow array from the C reader) as an Arrow string array."""
+    return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
 
 
 def write_ipc(path: str, tab: pa.Table) -> None:
@@ -163,8 +171,7 @@ def decode_chunk(job: dict, client=None, sums: SegmentSums | None = None) -> dic
             raw = fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
         cols = [a if isinstance(a, pa.Array | pa.ChunkedArray) else pa.array(a, pa.binary()) for a in raw]
         write_ipc(base + ".raw", pa.table([pa.array(keys, pa.string()), *cols], schema=RAW_SCHEMA))
-    s_raw, z_raw = cols[0].to_pylist(), cols[2].to_pylist()
-    j_raw = cols[1]  # read in place by the C parser
+    s_raw, j_raw, z_raw = cols  # read in place by the C readers (``play_arrow``)
     del cols
     dec = decode_columns(keys, s_raw, j_raw, z_raw)
     del keys, raw, s_raw, j_raw, z_raw
@@ -202,10 +209,10 @@ def decode_chunk(job: dict, client=None, sums: SegmentSums | None = None) -> dic
     text, out["mixed"] = _text_columns(c)
     vid_a = pa.array(c["vid"], pa.string())
     cols = {"pos": pa.array(dec.pos + job["start"]), "key": pa.array(c["key"], pa.string()), "vid": vid_a,
-            "region": pa.array(c["region"], pa.string()), "ipkey": pa.array(c["ipkey"], pa.string()),
+            "region": _arrow(c["region"]), "ipkey": _arrow(c["ipkey"]),
             "uid": pc.utf8_slice_codeunits(vid_a, 0, 4), "flow": pa.array(c["flow"]),
             "comprate": pa.array(c["comprate"]), **text, "Htmap": pa.array(c["Htmap"], pa.string()),
-            "zz_uinfo": pa.array(c["zz_uinfo"], pa.string()), "_pid": pa.array(pid)}
+            "zz_uinfo": _arrow(c["zz_uinfo"]), "_pid": pa.array(pid)}
     write_ipc(base + ".arrow", pa.table(cols))
     out["peak_rss_mb"] = peak_rss_mb()
     return out

@@ -45,6 +45,7 @@ def _read_replies(conn, count: int) -> list[pa.Array]:
     sock = conn._sock  # noqa: SLF001 - the replies are read here, not by redis-py's parser
     buf = _buffer(_RECV_MIN)
     filled = 0
+    state = play_fast.resp_state()  # each receive's bytes are scanned once
     while True:
         if filled == len(buf):
             grown = _buffer(2 * len(buf))
@@ -54,7 +55,7 @@ def _read_replies(conn, count: int) -> list[pa.Array]:
         if not got:
             raise ConnectionError("the Redis server closed the connection")
         filled += got
-        out = play_fast.resp_mget(buf, 0, filled, count)
+        out = play_fast.resp_mget(buf, 0, filled, count, state)
         if out is not None:
             if len(buf) > _RECV_KEEP:
                 _BUF.clear()

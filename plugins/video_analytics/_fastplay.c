@@ -28,11 +28,13 @@
  *     int32 cells: need[g] raised to the largest segment + 1 of group g's plays; then heat/plays[off[g] + s]
  *     added, unless a cell would pass 2**31 - 1.
  *
- * resp_mget(buf, pos, filled, count) -> None | ([reply, ...], end)
+ * resp_mget(buf, pos, filled, count[, state]) -> None | ([reply, ...], end)
  *     the count MGET replies (RESP2 or RESP3) that start at buf[pos] and end before buf[filled], when all
  *     are complete (None otherwise); a reply is (n, nulls, validity, offsets, data), the Arrow buffers of a
  *     binary array (validity bits, int32 offsets; int64, large_binary, past 2 GiB of data), or ("err",
- *     text) for an error reply. ValueError when the bytes are not MGET replies.
+ *     text) for an error reply. ValueError when the bytes are not MGET replies. state: a writable buffer of
+ *     at least RESP_STATE_SIZE zero bytes at first, passed again with the same buf (grown or not) and pos
+ *     after each None: the scan goes on where it stopped.
  *
  * resp_mget_command(keys, suffix) -> bytes
  *     "MGET key+suffix ..." in RESP; keys: a list of str (UTF-8) or bytes.
@@ -43,6 +45,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <math.h>
 
 /* ---------------------------------------------------------------- growable buffers */
 
@@ -274,78 +278,554 @@ static PyObject *decode_j(PyObject *self, PyObject *args) {
     return spans_result(n, sp, ln, st, seg_max, max_bytes);
 }
 
-/* decode_j of Arrow binary arrays, their nulls left out: parts is a list of (offsets, data, validity, bit),
- * offsets the n + 1 int32 offsets of a part (its slice offset applied) into its data buffer, validity its
- * validity bitmap (None: no nulls) with the part's first value at bit ``bit``. */
-static PyObject *decode_j_arrow(PyObject *self, PyObject *args) {
-    PyObject *parts;
-    long long seg_max, max_bytes;
-    if (!PyArg_ParseTuple(args, "O!LL", &PyList_Type, &parts, &seg_max, &max_bytes)) return NULL;
+/* The values of Arrow binary arrays: parts is a list of (offsets, data, validity, bit), offsets the n + 1
+ * int32 offsets of a part (its slice offset applied) into its data buffer, validity its validity bitmap
+ * (None: no nulls) with the part's first value at bit ``bit``. Per value: sp/ln its bytes, st 0 (a value),
+ * 1 (null) or 2 (offsets out of bounds: sp NULL). */
+typedef struct {
+    Py_ssize_t np, n;
+    Py_buffer *views;
+    const char **sp;
+    Py_ssize_t *ln;
+    char *st;
+} parts_t;
+
+static void parts_free(parts_t *pt) {
+    if (pt->views)
+        for (Py_ssize_t j = 0; j < 3 * pt->np; j++)
+            if (pt->views[j].obj) PyBuffer_Release(&pt->views[j]);
+    PyMem_Free(pt->views);
+    PyMem_Free(pt->sp);
+    PyMem_Free(pt->ln);
+    PyMem_Free(pt->st);
+    memset(pt, 0, sizeof(*pt));
+}
+
+static int parts_open(PyObject *parts, const char *who, parts_t *pt) {
+    memset(pt, 0, sizeof(*pt));
+    if (!PyList_Check(parts)) {
+        PyErr_Format(PyExc_TypeError, "%s: parts must be a list", who);
+        return -1;
+    }
     Py_ssize_t np_ = PyList_GET_SIZE(parts), n = 0, k = 0;
-    Py_buffer *views = PyMem_Calloc((size_t)(3 * np_ + 1), sizeof(Py_buffer));
+    pt->np = np_;
+    pt->views = PyMem_Calloc((size_t)(3 * np_ + 1), sizeof(Py_buffer));
     Py_ssize_t *bits = PyMem_Calloc((size_t)(np_ + 1), sizeof(Py_ssize_t));
     char *has_valid = PyMem_Calloc((size_t)(np_ + 1), 1);
-    PyObject *out = NULL;
-    const char **sp = NULL;
-    Py_ssize_t *ln = NULL;
-    char *st = NULL;
-    if (!views || !bits || !has_valid) {
+    if (!pt->views || !bits || !has_valid) {
         PyErr_NoMemory();
         goto fail;
     }
     for (Py_ssize_t p = 0; p < np_; p++) {
         PyObject *t = PyList_GET_ITEM(parts, p);
         if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4) {
-            PyErr_SetString(PyExc_TypeError, "decode_j_arrow: parts are (offsets, data, validity, bit) tuples");
+            PyErr_Format(PyExc_TypeError, "%s: parts are (offsets, data, validity, bit) tuples", who);
             goto fail;
         }
         bits[p] = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 3));
         if (bits[p] < 0) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "decode_j_arrow: bad bit offset");
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "%s: bad bit offset", who);
             goto fail;
         }
         for (int b = 0; b < 3; b++) {
             PyObject *o = PyTuple_GET_ITEM(t, b);
             if (b == 2 && o == Py_None) continue;
-            if (PyObject_GetBuffer(o, &views[3 * p + b], PyBUF_SIMPLE) < 0) goto fail;
+            if (PyObject_GetBuffer(o, &pt->views[3 * p + b], PyBUF_SIMPLE) < 0) goto fail;
             if (b == 2) has_valid[p] = 1;
         }
-        Py_ssize_t m = views[3 * p].len / 4 - 1;
-        if (views[3 * p].len < 4 || views[3 * p].len % 4 || (has_valid[p] && views[3 * p + 2].len * 8 < bits[p] + m)) {
-            PyErr_SetString(PyExc_ValueError, "decode_j_arrow: bad offsets or validity");
+        Py_ssize_t m = pt->views[3 * p].len / 4 - 1;
+        if (pt->views[3 * p].len < 4 || pt->views[3 * p].len % 4 ||
+            (has_valid[p] && pt->views[3 * p + 2].len * 8 < bits[p] + m)) {
+            PyErr_Format(PyExc_ValueError, "%s: bad offsets or validity", who);
             goto fail;
         }
         n += m;
     }
-    if (spans_new(n, &sp, &ln, &st) < 0) goto fail;
+    if (spans_new(n, &pt->sp, &pt->ln, &pt->st) < 0) goto fail;
+    pt->n = n;
     for (Py_ssize_t p = 0; p < np_; p++) {
-        const int32_t *off = views[3 * p].buf;
-        Py_ssize_t m = views[3 * p].len / 4 - 1, size = views[3 * p + 1].len;
-        const char *data = views[3 * p + 1].buf;
-        const uint8_t *vb = has_valid[p] ? views[3 * p + 2].buf : NULL;
-        for (Py_ssize_t i = 0; i < m; i++) {
+        const int32_t *off = pt->views[3 * p].buf;
+        Py_ssize_t m = pt->views[3 * p].len / 4 - 1, size = pt->views[3 * p + 1].len;
+        const char *data = pt->views[3 * p + 1].buf;
+        const uint8_t *vb = has_valid[p] ? pt->views[3 * p + 2].buf : NULL;
+        for (Py_ssize_t i = 0; i < m; i++, k++) {
             Py_ssize_t bit = bits[p] + i;
-            if (vb && !((vb[bit >> 3] >> (bit & 7)) & 1)) continue; /* null: left out */
             int32_t a = off[i], b = off[i + 1];
-            st[k] = 2;
-            sp[k] = NULL;
-            ln[k] = 0;
-            if (a >= 0 && b >= a && b <= size) { /* else not a valid array: the Python rule decides */
-                sp[k] = data + a;
-                ln[k] = b - a;
-            }
-            k++;
+            pt->sp[k] = NULL;
+            pt->ln[k] = 0;
+            if (vb && !((vb[bit >> 3] >> (bit & 7)) & 1))
+                pt->st[k] = 1;
+            else if (a >= 0 && b >= a && b <= size) {
+                pt->st[k] = 0;
+                pt->sp[k] = data + a;
+                pt->ln[k] = b - a;
+            } else
+                pt->st[k] = 2; /* not a valid array: the Python rule decides */
         }
     }
-    out = spans_result(k, sp, ln, st, seg_max, max_bytes);
-fail:
-    if (views)
-        for (Py_ssize_t j = 0; j < 3 * np_; j++)
-            if (views[j].obj) PyBuffer_Release(&views[j]);
-    PyMem_Free(views);
     PyMem_Free(bits);
     PyMem_Free(has_valid);
+    return 0;
+fail:
+    PyMem_Free(bits);
+    PyMem_Free(has_valid);
+    parts_free(pt);
+    return -1;
+}
+
+/* decode_j of the values of Arrow binary arrays (parts_open), their nulls left out. */
+static PyObject *decode_j_arrow(PyObject *self, PyObject *args) {
+    PyObject *parts;
+    long long seg_max, max_bytes;
+    parts_t pt;
+    if (!PyArg_ParseTuple(args, "O!LL", &PyList_Type, &parts, &seg_max, &max_bytes)) return NULL;
+    if (parts_open(parts, "decode_j_arrow", &pt) < 0) return NULL;
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < pt.n; i++) {
+        if (pt.st[i] == 1) continue;
+        pt.sp[k] = pt.sp[i];
+        pt.ln[k] = pt.ln[i];
+        pt.st[k] = 2; /* 0 once decoded */
+        k++;
+    }
+    PyObject *out = decode_spans(k, pt.sp, pt.ln, pt.st, seg_max, max_bytes);
+    parts_free(&pt);
     return out;
+}
+
+/* ---------------------------------------------------------------- K_S and K_z1 (JSON text) */
+
+/* The length of the strict UTF-8 sequence at s (a lead byte >= 0x80), 0 when it is not one. */
+static inline int utf8_seq(const unsigned char *s, const unsigned char *e, uint32_t *cp) {
+    unsigned c = s[0];
+    int k;
+    uint32_t v, lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) k = 2, v = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3, v = c & 0x0F;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4, v = c & 0x07;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (e - s < k || s[1] < lo || s[1] > hi) return 0;
+    for (int j = 1; j < k; j++) {
+        if ((s[j] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (s[j] & 0x3F);
+    }
+    *cp = v;
+    return k;
+}
+
+static inline int hex4(const char *s, const char *e, uint32_t *out) {
+    uint32_t v = 0;
+    if (e - s < 4) return 0;
+    for (int j = 0; j < 4; j++) {
+        char c = s[j];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static inline char *put_utf8(char *p, uint32_t cp) {
+    if (cp < 0x80) *p++ = (char)cp;
+    else if (cp < 0x800) *p++ = (char)(0xC0 | (cp >> 6)), *p++ = (char)(0x80 | (cp & 0x3F));
+    else if (cp < 0x10000)
+        *p++ = (char)(0xE0 | (cp >> 12)), *p++ = (char)(0x80 | ((cp >> 6) & 0x3F)), *p++ = (char)(0x80 | (cp & 0x3F));
+    else
+        *p++ = (char)(0xF0 | (cp >> 18)), *p++ = (char)(0x80 | ((cp >> 12) & 0x3F)),
+        *p++ = (char)(0x80 | ((cp >> 6) & 0x3F)), *p++ = (char)(0x80 | (cp & 0x3F));
+    return p;
+}
+
+/* The JSON string at s (*s == '"'): the end past its closing quote, its text unescaped to *out (when out is
+ * not NULL: room for the raw length, which the text never passes); NULL when it is not a string this
+ * reader decides (raw control characters, invalid UTF-8, a lone surrogate escape, bad escapes). */
+static const char *json_str(const char *s, const char *e, char **out) {
+    const unsigned char *p = (const unsigned char *)s + 1, *ue = (const unsigned char *)e;
+    char *o = out ? *out : NULL;
+    for (;;) {
+        const unsigned char *run = p;
+        while (p < ue && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+        if (o && p > run) {
+            memcpy(o, run, (size_t)(p - run));
+            o += p - run;
+        }
+        if (p >= ue || *p < 0x20) return NULL;
+        if (*p == '"') break;
+        if (*p >= 0x80) {
+            uint32_t cp;
+            int k = utf8_seq(p, ue, &cp);
+            if (!k) return NULL;
+            if (o) memcpy(o, p, (size_t)k), o += k;
+            p += k;
+            continue;
+        }
+        if (ue - p < 2) return NULL; /* a backslash */
+        char r;
+        switch (p[1]) {
+        case '"': r = '"'; break;
+        case '\\': r = '\\'; break;
+        case '/': r = '/'; break;
+        case 'b': r = '\b'; break;
+        case 'f': r = '\f'; break;
+        case 'n': r = '\n'; break;
+        case 'r': r = '\r'; break;
+        case 't': r = '\t'; break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (!hex4((const char *)p + 2, e, &cp)) return NULL;
+            p += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return NULL;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (ue - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4((const char *)p + 2, e, &lo) || lo < 0xDC00 ||
+                    lo > 0xDFFF)
+                    return NULL;
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (o) o = put_utf8(o, cp);
+            continue;
+        }
+        default: return NULL;
+        }
+        if (o) *o++ = r;
+        p += 2;
+    }
+    if (out) *out = o;
+    return (const char *)p + 1;
+}
+
+#define DIGIT(c) ((c) >= '0' && (c) <= '9')
+
+/* The JSON number at s: its end, or NULL. *plain: an integer without sign, fraction or exponent. */
+static const char *json_num(const char *s, const char *e, int *plain) {
+    const char *p = s;
+    *plain = 1;
+    if (p < e && *p == '-') p++, *plain = 0;
+    if (p >= e) return NULL;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9')
+        while (p < e && DIGIT(*p)) p++;
+    else
+        return NULL;
+    if (p < e && *p == '.') {
+        p++, *plain = 0;
+        if (p >= e || !DIGIT(*p)) return NULL;
+        while (p < e && DIGIT(*p)) p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++, *plain = 0;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || !DIGIT(*p)) return NULL;
+        while (p < e && DIGIT(*p)) p++;
+    }
+    return p;
+}
+
+/* A finite number without sign as a double (strtod: correctly rounded, as Python's float); 0 when it is one
+ * this reader leaves to Python (a sign, over 18 integer digits, a long or extreme token). */
+static int json_double(const char *s, const char *e, int plain, double *out) {
+    char tmp[40];
+    Py_ssize_t n = e - s;
+    if (*s == '-' || n > 32 || (plain && n > 18)) return 0;
+    memcpy(tmp, s, (size_t)n);
+    tmp[n] = 0;
+    errno = 0;
+    char *end;
+    double v = strtod(tmp, &end);
+    if (end != tmp + n || errno || !isfinite(v) || (v == 0 && !plain && strpbrk(tmp, "123456789"))) return 0;
+    *out = v;
+    return 1;
+}
+
+static const char *json_skip(const char *s, const char *e, int depth);
+
+/* The members of the JSON object or array at s ('{' or '['), skipped: the end past it, or NULL. */
+static const char *json_skip_items(const char *s, const char *e, int depth) {
+    char close = *s == '{' ? '}' : ']';
+    if (depth > 32) return NULL;
+    s = skip_ws(s + 1, e);
+    if (s < e && *s == close) return s + 1;
+    for (;;) {
+        if (close == '}') {
+            if (s >= e || *s != '"' || !(s = json_str(s, e, NULL))) return NULL;
+            s = skip_ws(s, e);
+            if (s >= e || *s != ':') return NULL;
+            s++;
+        }
+        if (!(s = json_skip(s, e, depth + 1))) return NULL;
+        s = skip_ws(s, e);
+        if (s < e && *s == ',') {
+            s = skip_ws(s + 1, e);
+            continue;
+        }
+        return s < e && *s == close ? s + 1 : NULL;
+    }
+}
+
+/* Any JSON value at s (after white space), skipped: its end, or NULL when it is not one this reader decides
+ * (numbers: at most 18 integer digits and 32 characters, an exponent of at most 3 digits). */
+static const char *json_skip(const char *s, const char *e, int depth) {
+    s = skip_ws(s, e);
+    if (s >= e) return NULL;
+    switch (*s) {
+    case '"': return json_str(s, e, NULL);
+    case '{':
+    case '[': return json_skip_items(s, e, depth);
+    case 't': return e - s >= 4 && !memcmp(s, "true", 4) ? s + 4 : NULL;
+    case 'f': return e - s >= 5 && !memcmp(s, "false", 5) ? s + 5 : NULL;
+    case 'n': return e - s >= 4 && !memcmp(s, "null", 4) ? s + 4 : NULL;
+    default: {
+        int plain;
+        const char *p = json_num(s, e, &plain), *x;
+        if (!p || p - s > 32) return NULL;
+        for (x = s; x < p && *x != 'e' && *x != 'E'; x++)
+            ;
+        if ((x == p && p - s > 19) || (x < p && p - x > 5)) return NULL; /* e, sign, 3 digits */
+        return p;
+    }
+    }
+}
+
+#define S_FIELDS_MAX 16
+enum { S_TEXT = 0, S_TEXT_OR_UINT = 1, S_NUMBER = 2 };
+
+/* One K_S as the JSON object this reader decides: every field of names present once, text fields as strings
+ * (S_TEXT_OR_UINT: or an unsigned integer of at most 18 digits, written as text), numbers as finite
+ * non-negative numbers; other members skipped. Text goes to out[f] (room for len bytes each), numbers to
+ * num[f]. 0, or -1 when the Python rule decides the value. */
+static int parse_s(const char *s, Py_ssize_t len, int nf, const char *const *nm, const Py_ssize_t *nml,
+                   const char *kinds, char **out, double *num) {
+    const char *e = s + len;
+    unsigned seen = 0;
+    s = skip_ws(s, e);
+    if (s >= e || *s != '{') return -1;
+    s = skip_ws(s + 1, e);
+    for (;;) {
+        if (s >= e || *s != '"') return -1;
+        const char *k0 = s + 1, *ke = json_str(s, e, NULL);
+        if (!ke) return -1;
+        Py_ssize_t kl = ke - 1 - k0;
+        int f = -1;
+        if (!memchr(k0, '\\', (size_t)kl)) /* an escaped name: the Python rule */
+            for (int j = 0; j < nf; j++)
+                if (nml[j] == kl && !memcmp(nm[j], k0, (size_t)kl)) f = j;
+        if (f < 0 && memchr(k0, '\\', (size_t)kl)) return -1;
+        s = skip_ws(ke, e);
+        if (s >= e || *s != ':') return -1;
+        s = skip_ws(s + 1, e);
+        if (f < 0) {
+            if (!(s = json_skip(s, e, 0))) return -1;
+        } else {
+            if (seen & (1u << f)) return -1;
+            seen |= 1u << f;
+            if (s >= e) return -1;
+            int plain;
+            const char *p;
+            if (kinds[f] != S_NUMBER && *s == '"') {
+                if (!(s = json_str(s, e, &out[f]))) return -1;
+            } else if (kinds[f] == S_TEXT_OR_UINT && DIGIT(*s)) {
+                if (!(p = json_num(s, e, &plain)) || !plain || p - s > 18) return -1;
+                memcpy(out[f], s, (size_t)(p - s));
+                out[f] += p - s;
+                s = p;
+            } else if (kinds[f] == S_NUMBER && DIGIT(*s)) {
+                if (!(p = json_num(s, e, &plain)) || !json_double(s, p, plain, &num[f])) return -1;
+                s = p;
+            } else
+                return -1;
+        }
+        s = skip_ws(s, e);
+        if (s < e && *s == ',') {
+            s = skip_ws(s + 1, e);
+            continue;
+        }
+        if (s >= e || *s != '}') return -1;
+        s = skip_ws(s + 1, e);
+        break;
+    }
+    return s == e && seen == (nf == 32 ? ~0u : (1u << nf) - 1) ? 0 : -1;
+}
+
+/* decode_s_arrow(parts, names, kinds, max_len) -> (status, [field, ...])
+ *     K_S values of Arrow binary arrays (parts as decode_j_arrow takes, nulls kept): status per value 0
+ *     (decoded), 1 (null), 2 (left to the Python rule: see parse_s; also longer than max_len). A field is
+ *     (offsets, data), the buffers of an Arrow string array (int32 offsets; empty where not decoded), or for
+ *     kind S_NUMBER the bytes of a float64 per value (NaN where not decoded). */
+static PyObject *decode_s_arrow(PyObject *self, PyObject *args) {
+    PyObject *parts, *names, *status = NULL, *fields = NULL, *result = NULL;
+    const char *kinds;
+    Py_ssize_t nk;
+    long long max_len;
+    parts_t pt;
+    if (!PyArg_ParseTuple(args, "O!O!y#L", &PyList_Type, &parts, &PyTuple_Type, &names, &kinds, &nk, &max_len))
+        return NULL;
+    int nf = (int)PyTuple_GET_SIZE(names);
+    if (nf != nk || nf < 1 || nf > S_FIELDS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "decode_s_arrow: 1 to 16 names, one kind each");
+        return NULL;
+    }
+    const char *nm[S_FIELDS_MAX];
+    Py_ssize_t nml[S_FIELDS_MAX];
+    for (int f = 0; f < nf; f++) {
+        PyObject *o = PyTuple_GET_ITEM(names, f);
+        if (!PyBytes_Check(o) || kinds[f] < S_TEXT || kinds[f] > S_NUMBER) {
+            PyErr_SetString(PyExc_TypeError, "decode_s_arrow: names are bytes, kinds 0, 1 or 2");
+            return NULL;
+        }
+        nm[f] = PyBytes_AS_STRING(o);
+        nml[f] = PyBytes_GET_SIZE(o);
+    }
+    if (parts_open(parts, "decode_s_arrow", &pt) < 0) return NULL;
+    Py_ssize_t n = pt.n;
+    buf_t data[S_FIELDS_MAX];
+    int32_t *offs[S_FIELDS_MAX];
+    double *nums[S_FIELDS_MAX];
+    PyObject *objs[S_FIELDS_MAX];
+    memset(data, 0, sizeof(data));
+    memset(objs, 0, sizeof(objs));
+    status = PyBytes_FromStringAndSize(NULL, n ? n : 1);
+    if (!status) goto done;
+    char *st = PyBytes_AS_STRING(status);
+    for (int f = 0; f < nf; f++) {
+        objs[f] = PyBytes_FromStringAndSize(NULL, kinds[f] == S_NUMBER ? 8 * n : 4 * (n + 1));
+        if (!objs[f]) goto done;
+        offs[f] = (int32_t *)PyBytes_AS_STRING(objs[f]);
+        nums[f] = (double *)PyBytes_AS_STRING(objs[f]);
+        if (kinds[f] != S_NUMBER) offs[f][0] = 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *out[S_FIELDS_MAX];
+        double num[S_FIELDS_MAX];
+        int ok = pt.st[i] == 0 && pt.ln[i] <= max_len;
+        for (int f = 0; ok && f < nf; f++) {
+            if (kinds[f] == S_NUMBER) continue;
+            if (buf_reserve(&data[f], pt.ln[i]) < 0) goto done;
+            if (data[f].n + pt.ln[i] > INT32_MAX) ok = 0;
+            out[f] = data[f].p + data[f].n;
+        }
+        ok = ok && parse_s(pt.sp[i], pt.ln[i], nf, nm, nml, kinds, out, num) == 0;
+        st[i] = ok ? 0 : pt.st[i] == 1 ? 1 : 2;
+        for (int f = 0; f < nf; f++) {
+            if (kinds[f] == S_NUMBER) {
+                nums[f][i] = ok ? num[f] : Py_NAN;
+                continue;
+            }
+            if (ok) data[f].n = out[f] - data[f].p;
+            offs[f][i + 1] = (int32_t)data[f].n;
+        }
+    }
+    if (!(fields = PyList_New(nf))) goto done;
+    for (int f = 0; f < nf; f++) {
+        PyObject *item = objs[f];
+        if (kinds[f] != S_NUMBER) {
+            PyObject *d = buf_bytes(&data[f]);
+            item = d ? PyTuple_Pack(2, objs[f], d) : NULL;
+            Py_XDECREF(d);
+            if (!item) goto done;
+        } else
+            Py_INCREF(item);
+        PyList_SET_ITEM(fields, f, item);
+    }
+    if (_PyBytes_Resize(&status, n) == 0) result = PyTuple_Pack(2, status, fields);
+done:
+    for (int f = 0; f < nf; f++) {
+        PyMem_Free(data[f].p);
+        Py_XDECREF(objs[f]);
+    }
+    Py_XDECREF(status);
+    Py_XDECREF(fields);
+    parts_free(&pt);
+    return result;
+}
+
+/* json_text_arrow(parts) -> (status, offsets, data)
+ *     Per value of Arrow binary arrays (nulls kept) its text as ujson.dumps writes a str (ASCII only: '"', '\\'
+ *     and '/' escaped, \b \f \n \r \t, other control characters and every non-ASCII character as lowercase
+ *     \uXXXX, surrogate pairs beyond the BMP), as an Arrow string array's buffers; status 0, 1 (null: empty)
+ *     or 2 (not valid UTF-8: empty; Python decodes it with replacement). */
+static PyObject *json_text_arrow(PyObject *self, PyObject *args) {
+    static const char hex[] = "0123456789abcdef";
+    PyObject *parts, *status = NULL, *offsets = NULL, *result = NULL;
+    parts_t pt;
+    buf_t data = {0};
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &parts)) return NULL;
+    if (parts_open(parts, "json_text_arrow", &pt) < 0) return NULL;
+    Py_ssize_t n = pt.n;
+    status = PyBytes_FromStringAndSize(NULL, n ? n : 1);
+    offsets = PyBytes_FromStringAndSize(NULL, 4 * (n + 1));
+    if (!status || !offsets) goto done;
+    char *st = PyBytes_AS_STRING(status);
+    int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
+    off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        st[i] = pt.st[i];
+        if (pt.st[i] == 0 && buf_reserve(&data, 6 * pt.ln[i] + 2) < 0) goto done;
+        if (pt.st[i] == 0 && data.n + 6 * pt.ln[i] + 2 > INT32_MAX) st[i] = 2;
+        if (st[i]) {
+            off[i + 1] = (int32_t)data.n;
+            continue;
+        }
+        const unsigned char *p = (const unsigned char *)pt.sp[i], *e = p + pt.ln[i];
+        char *o = data.p + data.n;
+        *o++ = '"';
+        while (p < e) {
+            unsigned c = *p;
+            uint32_t cp;
+            if (c >= 0x80) {
+                int k = utf8_seq(p, e, &cp);
+                if (!k) break;
+                p += k;
+                if (cp >= 0x10000) {
+                    uint32_t hi = 0xD800 + ((cp - 0x10000) >> 10), lo = 0xDC00 + ((cp - 0x10000) & 0x3FF);
+                    *o++ = '\\', *o++ = 'u', *o++ = hex[hi >> 12], *o++ = hex[(hi >> 8) & 15], *o++ = hex[(hi >> 4) & 15],
+                    *o++ = hex[hi & 15];
+                    cp = lo;
+                }
+                *o++ = '\\', *o++ = 'u', *o++ = hex[cp >> 12], *o++ = hex[(cp >> 8) & 15], *o++ = hex[(cp >> 4) & 15],
+                *o++ = hex[cp & 15];
+                continue;
+            }
+            p++;
+            switch (c) {
+            case '"': *o++ = '\\', *o++ = '"'; break;
+            case '\\': *o++ = '\\', *o++ = '\\'; break;
+            case '/': *o++ = '\\', *o++ = '/'; break;
+            case '\b': *o++ = '\\', *o++ = 'b'; break;
+            case '\f': *o++ = '\\', *o++ = 'f'; break;
+            case '\n': *o++ = '\\', *o++ = 'n'; break;
+            case '\r': *o++ = '\\', *o++ = 'r'; break;
+            case '\t': *o++ = '\\', *o++ = 't'; break;
+            default:
+                if (c < 0x20) *o++ = '\\', *o++ = 'u', *o++ = '0', *o++ = '0', *o++ = hex[c >> 4], *o++ = hex[c & 15];
+                else *o++ = (char)c;
+            }
+        }
+        if (p < e) st[i] = 2; /* invalid UTF-8: nothing kept */
+        else {
+            *o++ = '"';
+            data.n = o - data.p;
+        }
+        off[i + 1] = (int32_t)data.n;
+    }
+    PyObject *d = buf_bytes(&data);
+    if (d && _PyBytes_Resize(&status, n) == 0) result = PyTuple_Pack(3, status, offsets, d);
+    Py_XDECREF(d);
+done:
+    PyMem_Free(data.p);
+    Py_XDECREF(status);
+    Py_XDECREF(offsets);
+    parts_free(&pt);
+    return result;
 }
 
 /* ---------------------------------------------------------------- segment sums */
@@ -619,98 +1099,130 @@ static const char *resp_int(const char *p, const char *end, int64_t *out, int *b
     return p + 2;
 }
 
-/* Scans one MGET reply at p: *n elements, *size bytes of values; returns the end, or NULL (incomplete,
- * or *bad: 1 protocol error, 2 an error reply whose text starts at p + 1). */
-static const char *resp_scan(const char *p, const char *end, int64_t *n, int64_t *size, int *bad) {
-    if (p >= end) return NULL;
-    if (*p == '-') {
-        const char *q = memchr(p, '\n', (size_t)(end - p));
-        if (!q) return NULL;
-        *bad = 2;
-        return q + 1;
-    }
-    if (*p != '*') {
-        *bad = 1;
-        return NULL;
-    }
-    p = resp_int(p + 1, end, n, bad);
-    if (!p) return NULL;
-    if (*n < 0) {
-        *bad = 1;
-        return NULL;
-    }
-    *size = 0;
-    for (int64_t i = 0; i < *n; i++) {
-        if (p >= end) return NULL;
-        if (*p == '_') { /* RESP3 null */
-            if (p + 3 > end) return NULL;
-            p += 3;
-            continue;
+/* Where the scan of count MGET replies stands (resp_mget's optional state: the scan resumes there, so a reply
+ * read in many receives is scanned once, not once per receive): reply k, its element i, the offset cur of
+ * the next thing to read, the reply's n and size so far; per complete reply its start, n (-1: an error
+ * reply) and size. */
+typedef struct {
+    int64_t k, i, cur, n, size, started;
+    int64_t starts[16], ns[16], sizes[16];
+} scan_t;
+
+/* Scans on from s: 1 when the count replies are complete, 0 when not (or *bad: a protocol error). */
+static int resp_scan(const char *base, const char *end, scan_t *s, int count, int *bad) {
+    while (s->k < count) {
+        const char *p = base + s->cur;
+        if (!s->started) {
+            if (p >= end) return 0;
+            s->starts[s->k] = s->cur;
+            if (*p == '-') {
+                const char *q = memchr(p, '\n', (size_t)(end - p));
+                if (!q) return 0;
+                s->ns[s->k] = -1;
+                s->sizes[s->k] = 0;
+                s->cur = q + 1 - base;
+                s->k++;
+                continue;
+            }
+            if (*p != '*') {
+                *bad = 1;
+                return 0;
+            }
+            int64_t n;
+            if (!(p = resp_int(p + 1, end, &n, bad))) return 0;
+            if (n < 0) {
+                *bad = 1;
+                return 0;
+            }
+            s->n = n, s->size = 0, s->i = 0, s->started = 1, s->cur = p - base;
         }
-        if (*p != '$') {
-            *bad = 1;
-            return NULL;
+        for (; s->i < s->n; s->i++) {
+            p = base + s->cur;
+            if (p >= end) return 0;
+            if (*p == '_') { /* RESP3 null */
+                if (p + 3 > end) return 0;
+                s->cur += 3;
+                continue;
+            }
+            if (*p != '$') {
+                *bad = 1;
+                return 0;
+            }
+            int64_t len;
+            if (!(p = resp_int(p + 1, end, &len, bad))) return 0;
+            if (len >= 0) {
+                if (end - p < len + 2) return 0;
+                if (p[len] != '\r' || p[len + 1] != '\n') {
+                    *bad = 1;
+                    return 0;
+                }
+                p += len + 2;
+                s->size += len;
+            }
+            s->cur = p - base;
         }
-        int64_t len;
-        p = resp_int(p + 1, end, &len, bad);
-        if (!p) return NULL;
-        if (len < 0) continue;
-        if (end - p < len + 2) return NULL;
-        if (p[len] != '\r' || p[len + 1] != '\n') {
-            *bad = 1;
-            return NULL;
-        }
-        p += len + 2;
-        *size += len;
+        s->ns[s->k] = s->n;
+        s->sizes[s->k] = s->size;
+        s->started = 0;
+        s->k++;
     }
-    return p;
+    return 1;
 }
 
 static PyObject *resp_mget(PyObject *self, PyObject *args) {
-    Py_buffer view;
+    Py_buffer view, sv = {0};
     Py_ssize_t pos, filled;
     int count;
-    if (!PyArg_ParseTuple(args, "y*nni", &view, &pos, &filled, &count)) return NULL;
+    PyObject *state = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nni|O", &view, &pos, &filled, &count, &state)) return NULL;
     PyObject *result = NULL, *items = NULL;
     const char *base = view.buf, *end = base + (filled < view.len ? filled : view.len);
-    const char *p = base + pos;
-    const char *starts[16];
-    int64_t ns[16], sizes[16];
+    scan_t local, *s = &local;
     int bad = 0;
     if (count < 1 || count > 16 || pos < 0 || pos > end - base) {
         PyErr_SetString(PyExc_ValueError, "resp_mget: bad arguments");
         goto done;
     }
-    for (int k = 0; k < count; k++) { /* all replies complete first: the scan only hops over headers */
-        starts[k] = p;
-        p = resp_scan(p, end, &ns[k], &sizes[k], &bad);
-        if (bad == 1) {
-            PyErr_SetString(PyExc_ValueError, "not a Redis MGET reply");
+    memset(&local, 0, sizeof(local));
+    local.cur = pos;
+    if (state != Py_None) {
+        if (PyObject_GetBuffer(state, &sv, PyBUF_WRITABLE) < 0) goto done;
+        if (sv.len < (Py_ssize_t)sizeof(scan_t)) {
+            PyErr_SetString(PyExc_ValueError, "resp_mget: the state is too small");
             goto done;
         }
-        if (!p) {
+        s = sv.buf;
+        if (s->k == 0 && !s->started && s->cur == 0) s->cur = pos; /* a new scan (all zeros) */
+        if (s->cur < pos || s->cur > end - base || s->k < 0 || s->k > count) {
+            PyErr_SetString(PyExc_ValueError, "resp_mget: the state does not fit the buffer");
+            goto done;
+        }
+    }
+    if (!resp_scan(base, end, s, count, &bad)) { /* all replies complete first: the scan only hops over headers */
+        if (bad == 1)
+            PyErr_SetString(PyExc_ValueError, "not a Redis MGET reply");
+        else {
             Py_INCREF(Py_None);
             result = Py_None;
-            goto done;
         }
-        if (bad == 2) ns[k] = -1, bad = 0;
+        goto done;
     }
     items = PyList_New(count);
     if (!items) goto done;
     for (int k = 0; k < count; k++) {
-        const char *q = starts[k];
+        const char *q = base + s->starts[k];
         PyObject *item;
-        if (ns[k] < 0) {
+        if (s->ns[k] < 0) {
             const char *nl = memchr(q, '\n', (size_t)(end - q));
             Py_ssize_t len = nl - q - 1;
             if (len > 0 && q[len] == '\r') len--;
             item = Py_BuildValue("(sy#)", "err", q + 1, len);
         } else {
-            int64_t n = ns[k], at = 0, nulls = 0, len;
-            int wide = sizes[k] > 2147483647LL;
+            int64_t n = s->ns[k], at = 0, nulls = 0, len;
+            int wide = s->sizes[k] > 2147483647LL;
             PyObject *valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
             PyObject *offs = PyBytes_FromStringAndSize(NULL, (n + 1) * (wide ? 8 : 4));
-            PyObject *data = PyBytes_FromStringAndSize(NULL, sizes[k]);
+            PyObject *data = PyBytes_FromStringAndSize(NULL, s->sizes[k]);
             if (!valid || !offs || !data) {
                 Py_XDECREF(valid);
                 Py_XDECREF(offs);
@@ -752,9 +1264,10 @@ static PyObject *resp_mget(PyObject *self, PyObject *args) {
         if (!item) goto done;
         PyList_SET_ITEM(items, k, item);
     }
-    result = Py_BuildValue("(On)", items, (Py_ssize_t)(p - base));
+    result = Py_BuildValue("(On)", items, (Py_ssize_t)s->cur);
 done:
     Py_XDECREF(items);
+    if (sv.obj) PyBuffer_Release(&sv);
     PyBuffer_Release(&view);
     return result;
 }
@@ -805,6 +1318,8 @@ static PyObject *resp_mget_command(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"decode_j", decode_j, METH_VARARGS, "K_J values -> (status, htmap, lengths, segs, cnts)."},
     {"decode_j_arrow", decode_j_arrow, METH_VARARGS, "decode_j of Arrow binary arrays' buffers."},
+    {"decode_s_arrow", decode_s_arrow, METH_VARARGS, "K_S values of Arrow binary arrays -> columns."},
+    {"json_text_arrow", json_text_arrow, METH_VARARGS, "Texts of Arrow binary arrays as ujson.dumps writes them."},
     {"segment_sums", segment_sums, METH_VARARGS, "Per (vid rank, segment) heat and plays, sorted."},
     {"sums_need", sums_need, METH_VARARGS, "Per group the block size its plays' segments need."},
     {"sums_add", sums_add, METH_VARARGS, "Plays' K_J entries added into dense per-group blocks."},
@@ -815,4 +1330,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastplay", "Plays: C K_J decoder and segment sums.",
                                     -1, methods};
 
-PyMODINIT_FUNC PyInit__fastplay(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fastplay(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "RESP_STATE_SIZE", (long)sizeof(scan_t)) < 0) Py_CLEAR(m);
+    return m;
+}

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import ujson
 
-from video_analytics import play_fast
+from video_analytics import play_arrow, play_fast
 from video_analytics.segments import play_runs
 
 NOKID = "nokid"
@@ -186,17 +186,22 @@ def build_segment_table(uniques: Sequence) -> tuple[SegmentTable, list[str | Non
 
 
 def _as_float(values: list) -> np.ndarray:
-    """Values as float64 (what the legacy ``float(x)`` accepted); NaN where it fails."""
+    """Values as float64 (what the legacy ``float(x)`` accepted); NaN where it fails (or null)."""
+    if play_arrow.is_arrow(values):
+        return values.to_numpy(zero_copy_only=False)
     try:
-        return np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        out = np.empty(len(values), dtype=np.float64)
-        for i, v in enumerate(values):
-            try:
-                out[i] = float(v)
-            except (TypeError, ValueError, OverflowError):
-                out[i] = np.nan
-        return out
+        out = np.array(values, dtype=np.float64)
+        if out.shape == (len(values),):  # lists of equal length make a 2-d array: not numbers
+            return out
+    except (TypeError, ValueError, OverflowError):
+        pass
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError, OverflowError):
+            out[i] = np.nan
+    return out
 
 
 def _as_str(values: list) -> list[str]:
@@ -204,7 +209,9 @@ def _as_str(values: list) -> list[str]:
 
 
 def _strs(values: list, types: set) -> list[str]:
-    """``_as_str(values)``, without the copy when they are all strings already."""
+    """``_as_str(values)``, without the copy when they are all strings already (or an Arrow column)."""
+    if play_arrow.is_arrow(values):
+        return values
     return values if types <= {str} and None not in values else _as_str(values)
 
 
@@ -213,11 +220,6 @@ def _bad_names(names, ok=safe_name) -> np.ndarray:
     codes, uniq = factorize(names)
     bad = np.fromiter((not ok(u) for u in uniq), dtype=bool, count=len(uniq))
     return bad[codes] if len(codes) else np.zeros(0, dtype=bool)
-
-
-def _is_none(values: list) -> np.ndarray:
-    """Per value: absent or JSON null (a NaN is present, and non-numeric)."""
-    return np.equal(np.asarray(values, dtype=object), None).astype(bool) if values else np.zeros(0, dtype=bool)
 
 
 class _WellFormedS(msgspec.Struct):
@@ -244,12 +246,20 @@ _TOO_LARGE = object()
 _S_QUICK = S_MAX_BYTES // 4  # shorter values are within S_MAX_BYTES whatever their characters
 
 
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _s_row(raw, fast: bool = True):
     """One ``K_S`` as a tuple of ``FIELDS`` (``None`` where absent), ``None`` when it is not a JSON object,
     or ``_TOO_LARGE`` (not parsed) when it is over ``S_MAX_BYTES``."""
     if len(raw) > _S_QUICK and over_bytes(raw, S_MAX_BYTES):
         return _TOO_LARGE
-    if fast:
+    if fast and (type(raw) is not bytes or raw.isascii() or _utf8(raw)):  # msgspec skips members unchecked
         try:
             return _ASTUPLE(_S_DECODER.decode(raw))
         except Exception:  # noqa: BLE001, S110 - anything unusual: the ujson path decides
@@ -260,9 +270,16 @@ def _s_row(raw, fast: bool = True):
     return tuple(d.get(f) for f in FIELDS)
 
 
+_S_KINDS = bytes(play_arrow.NUMBER if f in NUMERIC_FIELDS else play_arrow.TEXT_OR_UINT if f == "region"
+                 else play_arrow.TEXT for f in FIELDS)
+
+
 def _fields(s_raw: Sequence, fast: bool = True) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
     """``K_S`` fields as columns (``None`` where absent, missing, not an object or too large), and per play
-    whether ``K_S`` is present but not a JSON object, and whether it is over ``S_MAX_BYTES``."""
+    whether ``K_S`` is present but not a JSON object, and whether it is over ``S_MAX_BYTES``. From an Arrow
+    column (``fast``), the C reader's columns (``play_arrow``: Arrow arrays, or lists where they cannot be)."""
+    if fast and play_fast.arrow_values(s_raw):
+        return play_arrow.s_fields(s_raw, FIELDS, _S_KINDS, _S_QUICK, _s_row, _as_float, _NO_FIELDS, _TOO_LARGE)
     rows = [_s_row(r, fast) if r is not None else _NO_FIELDS for r in s_raw]
     bad = np.fromiter((type(r) is not tuple for r in rows), dtype=bool, count=len(rows))
     big = np.zeros(len(rows), dtype=bool)
@@ -294,6 +311,8 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     """
     n = len(keys)
     keys = list(keys)
+    if not (fast and play_fast.arrow_values(s_raw)):  # the list path
+        s_raw, z1_raw = (v.to_pylist() if play_arrow.is_arrow(v) else v for v in (s_raw, z1_raw))
     vid = [k[:7] for k in keys]
     reason = np.full(n, None, dtype=object)
 
@@ -302,8 +321,8 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
         reason[free] = why if isinstance(why, str) else np.asarray(why, dtype=object)[free]
 
     mark(_bad_names(vid, safe_vid), "bad_vid")
-    if None in s_raw:
-        mark(_is_none(list(s_raw)), "missing_S")
+    if (absent := play_arrow.none_mask(s_raw)) is not None:
+        mark(absent, "missing_S")
     j_col = play_fast.JValues(j_raw)
     if j_col.missing is not None:
         mark(j_col.missing, "missing_J")
@@ -319,9 +338,9 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
         mark(np.not_equal(jr, None), jr)
 
     for f in FIELDS:
-        if None in cols[f]:
-            mark(_is_none(cols[f]), f"missing_field:{f}")
-    types = {f: set(map(type, cols[f])) - {type(None)} for f in TEXT_FIELDS}  # None: marked missing above
+        if (absent := play_arrow.none_mask(cols[f])) is not None:
+            mark(absent, f"missing_field:{f}")
+    types = {f: play_arrow.types_of(cols[f]) for f in TEXT_FIELDS}  # None: marked missing above
     for f in TEXT_FIELDS:
         if not types[f] <= {str}:
             mark(np.fromiter((not is_text(v) for v in cols[f]), dtype=bool, count=n), f"non_text:{f}")
@@ -338,16 +357,18 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
 
     ok = np.equal(reason, None)
     bad = np.flatnonzero(~ok)
-    quarantine = {"key": [keys[i] for i in bad], "reason": reason[bad].tolist(), "S": [s_raw[i] for i in bad],
-                  "J": j_col.pick(bad), "z1": [z1_raw[i] for i in bad]}
+    quarantine = {"key": [keys[i] for i in bad], "reason": reason[bad].tolist(), "S": play_arrow.pick(s_raw, bad),
+                  "J": j_col.pick(bad), "z1": play_arrow.pick(z1_raw, bad)}
     idx = np.flatnonzero(ok)
     everything = len(idx) == n
 
     pick = operator.itemgetter(*idx.tolist()) if 1 < len(idx) < n else None
 
-    def take(values: list) -> list:
+    def take(values):
         if everything:
             return values
+        if play_arrow.is_arrow(values):
+            return values.take(pa.array(idx))
         return list(pick(values)) if pick is not None else [values[i] for i in idx]
 
     htmap = segtab.htmap
@@ -356,14 +377,16 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
                "flow": nums["flow"][idx], "comprate": nums["comprate"][idx],
                "ipkey": take(_strs(cols["ip"], types["ip"])), "jcode": jcode,
                "Htmap": [htmap[c] for c in jcode.tolist()],
-               "zz_uinfo": [None if z is None else dumps(_text(z)) for z in take(list(z1_raw))]}
+               "zz_uinfo": take(play_arrow.uinfo(z1_raw, _dumps_text)) if play_arrow.is_arrow(z1_raw) else
+               [None if z is None else _dumps_text(z) for z in take(list(z1_raw))]}
     for f, doc in TEXT_DOC_FIELDS.items():
         columns[doc] = take(cols[f])
     return Decoded(idx.astype(np.int64), columns, quarantine, segtab)
 
 
-def _text(raw) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw)
+def _dumps_text(raw) -> str:
+    """A ``K_z1`` value as its ``zz_uinfo``: JSON text of the value as text (bytes decoded, bad UTF-8 replaced)."""
+    return dumps(raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw))
 
 
 SEG_SCHEMA = pa.schema([("vid", pa.string()), ("seg", pa.int64()), ("heat", pa.int64()), ("plays", pa.int64())])
@@ -373,8 +396,8 @@ def factorize(values: Sequence) -> tuple[np.ndarray, list]:
     """Per value an int64 code into the distinct values in order of first appearance (``None``: -1), as
     ``pandas.factorize`` gives them (equal values by ``==`` share a code). Arrow's hash table when the values
     are all text or all bytes; a dict otherwise (mixed types, strings that are not valid UTF-8)."""
-    arr = None
-    if set(map(type, values)) - {type(None)} in ({str}, {bytes}):  # Arrow would take "a" and b"a" as equal
+    arr = values if play_arrow.is_arrow(values) else None
+    if arr is None and set(map(type, values)) - {type(None)} in ({str}, {bytes}):  # Arrow would take "a" and b"a" as equal
         try:
             arr = pa.array(values, pa.string() if str in map(type, values) else pa.binary())
         except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):  # lone surrogates

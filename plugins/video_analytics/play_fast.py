@@ -25,10 +25,16 @@ FAST_MAX_BYTES = 1 << 20  # longer values go to the Python rule (the K_J size li
 SUMS_MAX_SEGMENT = 1 << 20  # dense per-vid sums up to this segment; beyond, NumPy
 
 
-def resp_mget(buf, pos: int, filled: int, count: int):
+def resp_mget(buf, pos: int, filled: int, count: int, state: bytearray | None = None):
     """``_fastplay.resp_mget``: the ``count`` MGET replies in ``buf[pos:filled]`` as Arrow buffers, or None
-    while they are incomplete (see ``_fastplay.c``)."""
-    return _fastplay.resp_mget(buf, pos, filled, count)
+    while they are incomplete (see ``_fastplay.c``). ``state`` (``resp_state()``, the same one for every call
+    of one read) lets each call scan on from where the last one stopped."""
+    return _fastplay.resp_mget(buf, pos, filled, count, state)
+
+
+def resp_state() -> bytearray:
+    """A new scan state for ``resp_mget``."""
+    return bytearray(_fastplay.RESP_STATE_SIZE)
 
 
 def resp_mget_command(keys: list, suffix: bytes) -> bytes:
@@ -61,6 +67,19 @@ def _arrow_parts(values: pa.Array | pa.ChunkedArray) -> list[tuple]:
     return parts
 
 
+def decode_s_arrow(values, fields, kinds: bytes, max_len: int) -> tuple[np.ndarray, list]:
+    """``_fastplay.decode_s_arrow`` of an Arrow ``binary`` column (nulls kept): status per value (0 decoded,
+    1 null, 2 left to the Python rule) and per field the Arrow string buffers, or float64 bytes."""
+    status, cols = _fastplay.decode_s_arrow(_arrow_parts(values), tuple(f.encode() for f in fields), kinds, max_len)
+    return np.frombuffer(status, dtype=np.uint8), cols
+
+
+def json_text_arrow(values) -> tuple[np.ndarray, bytes, bytes]:
+    """``_fastplay.json_text_arrow`` of an Arrow ``binary`` column: status per value, offsets, data."""
+    status, offsets, data = _fastplay.json_text_arrow(_arrow_parts(values))
+    return np.frombuffer(status, dtype=np.uint8), offsets, data
+
+
 class JValues:
     """A chunk's ``K_J`` values (``play_decode.decode_columns``): a list (``None`` where absent), or an Arrow
     ``binary`` array that the C parser reads in place (``arrow_values``: no Python object per value)."""
@@ -90,9 +109,9 @@ class JValues:
         return codes, self.values  # the parser leaves the nulls out
 
     def pick(self, rows: np.ndarray) -> list:
-        if not self.arrow:
-            return [self.values[i] for i in rows]
-        return [self.values[i].as_py() for i in rows.tolist()]
+        from video_analytics.play_arrow import pick
+
+        return pick(self.values, rows)
 
 
 def segment_table(uniques: Sequence) -> tuple:

@@ -34,7 +34,6 @@ from video_analytics.play_decode import (  # noqa: F401 - re-exported: the plays
     _as_float,
     _bad_names,
     _fields,
-    _text,
     build_segment_table,
     decode_columns,
     dumps,

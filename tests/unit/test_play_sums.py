@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -93,6 +95,29 @@ def test_resp_mget_reads_resp2_and_resp3_replies():
     for cut in range(len(raw)):  # every incomplete prefix: not yet
         assert pf.resp_mget(raw, 0, cut, 3) is None
     assert pf.resp_mget(b"xx" + raw, 2, len(raw) + 2, 1)[1] == 2 + raw.index(b"*2")
+
+
+@settings(max_examples=100, deadline=None)
+@given(cuts=st.lists(st.integers(1, 60), max_size=12), pos=st.integers(0, 2))
+def test_resp_mget_scans_on_from_where_it_stopped(cuts, pos):
+    """With a state, each call scans only the bytes received since the last (the state holds the reply it has
+    reached), and the replies are those of one scan of the whole, wherever the receives split them."""
+    raw = b"x" * pos + b"*3\r\n$3\r\nabc\r\n$-1\r\n$4\r\na\r\nb\r\n" + b"-ERR no\r\n" + b"*2\r\n_\r\n$0\r\n\r\n"
+    want, end = pf.resp_mget(raw, pos, len(raw), 3)
+    state = pf.resp_state()
+    filled = pos
+    for c in [*cuts, len(raw)]:
+        filled = min(len(raw), filled + c)
+        out = pf.resp_mget(bytearray(raw[:filled]) + bytearray(8), pos, filled, 3, state)
+        if filled < len(raw):
+            assert out is None
+            done = struct.unpack_from("<q", state)[0]  # replies scanned to their end
+            assert done == sum(filled >= raw.index(m) + len(m) for m in (b"b\r\n", b"no\r\n"))
+        else:
+            assert out[1] == end and _arrays(out[0][::2]) == _arrays(want[::2]) and out[0][1] == ("err", b"ERR no")
+            break
+    with pytest.raises(ValueError, match="state"):
+        pf.resp_mget(raw, pos, len(raw), 3, bytearray(8))
 
 
 @pytest.mark.parametrize("garbage", [b"+OK\r\n", b"*1\r\n:5\r\n", b"*1\r\n$x\r\n", b"*1\r\n$3\r\nabcd\r\n",
