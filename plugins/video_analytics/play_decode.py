@@ -216,9 +216,10 @@ def _strs(values: list, types: set) -> list[str]:
 
 
 def _bad_names(names, ok=safe_name) -> np.ndarray:
-    """Per value: not a usable name by ``ok`` (checked once per distinct value)."""
+    """Per value: not a usable name by ``ok`` (checked once per distinct value); absent values are not (they
+    have their own reason)."""
     codes, uniq = factorize(names)
-    bad = np.fromiter((not ok(u) for u in uniq), dtype=bool, count=len(uniq))
+    bad = np.fromiter((*(not ok(u) for u in uniq), False), dtype=bool, count=len(uniq) + 1)  # code -1: absent
     return bad[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 

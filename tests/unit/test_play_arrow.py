@@ -92,10 +92,11 @@ def _same(got: pd.Decoded, want: pd.Decoded) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(rows=st.lists(st.tuples(s_texts(), Z1), min_size=1, max_size=12), cut=st.integers(0, 12))
-def test_arrow_chunk_decodes_as_the_python_rule_decodes_its_lists(rows, cut):
-    s = [r[0] for r in rows] + [ujson.dumps(S).encode()]
-    z = [r[1] for r in rows] + [None]
+@given(rows=st.lists(st.tuples(s_texts(), Z1), min_size=1, max_size=12), cut=st.integers(0, 12),
+       good=st.booleans())
+def test_arrow_chunk_decodes_as_the_python_rule_decodes_its_lists(rows, cut, good):
+    s = [r[0] for r in rows] + [ujson.dumps(S).encode()] * good
+    z = [r[1] for r in rows] + [None] * good
     keys = [f"100000{i % 3}_{i}" for i in range(len(s))]
     j = [J] * len(s)
     want = pd.decode_columns(keys, s, j, z, fast=False)
