@@ -304,14 +304,13 @@ class Decoded:
 
 def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw: Sequence, fast: bool = True
                    ) -> Decoded:
-    """Validate and decode plays (CONTRACT §5) into plain columns (lists and NumPy arrays, no frames).
+    """Validate and decode plays (CONTRACT §5) into plain columns (lists, NumPy or Arrow arrays, no frames).
+    ``K_S`` and ``K_z1`` as Arrow ``binary`` columns go to the C reader (``play_arrow``), lists to Python.
 
     The first failing check names a play's quarantine reason, in this order: vid, missing values, ``K_S`` size,
-    ``K_S`` JSON, ``K_J`` (its size first), missing fields, text fields, numbers, ranges, region. Kids are
-    checked later.
+    ``K_S`` JSON, ``K_J`` (its size first), missing fields, text fields, numbers, ranges, region (kids: later).
     """
-    n = len(keys)
-    keys = list(keys)
+    n = len(keys := list(keys))
     if not (fast and play_fast.arrow_values(s_raw)):  # the list path
         s_raw, z1_raw = (v.to_pylist() if play_arrow.is_arrow(v) else v for v in (s_raw, z1_raw))
     vid = [k[:7] for k in keys]
