@@ -139,3 +139,14 @@ def test_values_the_reader_does_not_decide_go_to_the_python_rule():
 def test_uinfo_is_what_ujson_writes(values):
     got = play_arrow.uinfo(pa.array(values, pa.binary()), pd._dumps_text).to_pylist()  # noqa: SLF001
     assert got == [None if v is None else ujson.dumps(v.decode("utf-8", "replace")) for v in values]
+
+
+def test_without_the_c_module_arrow_columns_take_the_list_path(monkeypatch):
+    rows = [ujson.dumps(S).encode(), None, b"{", json.dumps({**S, "os": 7}).encode()]
+    z = [b"a/\xc3\xa9", None, b"\xff", b""]
+    keys = [f"1000001_{i}" for i in range(len(rows))]
+    monkeypatch.setattr(pf, "HAVE_FAST", False)
+    want = pd.decode_columns(keys, rows, [J] * len(rows), z)
+    got = pd.decode_columns(keys, pa.array(rows, pa.binary()), [J] * len(rows), pa.array(z, pa.binary()))
+    assert not any(play_arrow.is_arrow(c) for c in got.columns.values())
+    _same(got, want)
