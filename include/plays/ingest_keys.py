@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.plays.decoders import Counter
 from include.plays.ingest_run import IngestRun
+from include.plays.mget import lrange_array
 from include.plays.store import ParquetStream, iter_batches, stored_rows
 from video_analytics.conventions import endlist_key
+from video_analytics.play_fast import key_hashes
 
 LRANGE_STEP = 100_000   # T_endlist_D entries per LRANGE
 KEY_SCHEMA = pa.schema([("key", pa.string())])
@@ -28,11 +29,11 @@ def read_endlist(raw, name: str, step: int, rt: Counter, out: ParquetStream, spi
     start = 0
     with pa.ipc.new_file(spill, KEY_SCHEMA) as w:
         while True:
-            vals = rt(raw.lrange(name, start, start + step - 1))
+            vals = rt(lrange_array(raw, name, start, start + step - 1))
             n = len(vals)
             if n:
-                part = pa.array(vals, type=pa.binary()).cast(pa.string())
-                hashes.append(pd.util.hash_array(np.asarray(vals, dtype=object)))
+                part = vals.cast(pa.string())
+                hashes.append(key_hashes(part))
                 del vals
                 out.write(pa.table({"key": part}))
                 w.write_batch(pa.record_batch([part], schema=KEY_SCHEMA))

@@ -65,8 +65,9 @@ def _read_replies(conn, count: int) -> list[pa.Array]:
             return [_array(r) for r in replies]
 
 
-def _fetch_socket(raw, keys: list[str]) -> list[pa.Array] | None:
-    """One batch through a pooled connection's socket; None when the connection has no plain socket."""
+def _fetch_socket(raw, keys: list[str] | None, command: tuple = ()) -> list[pa.Array] | None:
+    """One batch (the MGETs of ``keys``, or one ``command`` whose reply is an array of bulk strings, such as
+    LRANGE) through a pooled connection's socket; None when the connection has no plain socket."""
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -75,10 +76,13 @@ def _fetch_socket(raw, keys: list[str]) -> list[pa.Array] | None:
     try:
         if getattr(conn, "_sock", None) is None or not hasattr(conn._sock, "recv_into"):  # noqa: SLF001
             return None
-        conn.send_packed_command([play_fast.resp_mget_command(keys, s.encode()) for s in SUFFIXES],
-                                 check_health=False)
+        if keys is None:
+            conn.send_packed_command(conn.pack_command(*command), check_health=False)
+        else:
+            conn.send_packed_command([play_fast.resp_mget_command(keys, s.encode()) for s in SUFFIXES],
+                                     check_health=False)
         try:
-            return _read_replies(conn, len(SUFFIXES))
+            return _read_replies(conn, 1 if keys is None else len(SUFFIXES))
         except TimeoutError as exc:  # socket.timeout
             raise RedisTimeoutError(f"Timeout reading from {conn.host if hasattr(conn, 'host') else 'redis'}") from exc
         except OSError as exc:
@@ -88,6 +92,16 @@ def _fetch_socket(raw, keys: list[str]) -> list[pa.Array] | None:
         raise
     finally:
         pool.release(conn)
+
+
+def lrange_array(raw, name: str, start: int, stop: int) -> pa.Array:
+    """``LRANGE name start stop`` as an Arrow ``binary`` array: read off the socket by the C reader (no Python
+    object per entry), or through redis-py where that is not possible."""
+    got = _fetch_socket(raw, None, ("LRANGE", name, start, stop)) if play_fast.HAVE_FAST else None
+    if got is None:
+        return pa.array(raw.lrange(name, start, stop), pa.binary())
+    arr = got[0]
+    return arr if arr.type == pa.binary() else arr.cast(pa.binary())
 
 
 def _fetch_pipeline(raw, keys: list[str]) -> list[pa.Array]:

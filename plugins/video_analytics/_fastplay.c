@@ -15,6 +15,7 @@
  * decode_j_arrow(parts, seg_max, max_bytes) -> the same, for the values of Arrow binary arrays that are not
  *     null, given as [(offsets, data, validity, bit), ...] (the n + 1 int32 offsets of each part, its slice
  *     offset applied; its data; its validity bitmap or None, and the bit of its first value).
+ * hash_binary(parts) -> bytes of a uint64 per value (a hash for deduplicating keys; see below).
  * segment_sums(vrank, jcode, offsets, lengths, segs, cnts, n_vids, max_seg)
  *         -> (vrank, seg, heat, plays) as bytes of int64, sorted by (vrank, seg)
  *     (vrank, jcode, offsets, lengths: int64 buffers; segs, cnts: int32)
@@ -828,6 +829,47 @@ done:
     return result;
 }
 
+/* hash_binary(parts) -> bytes of a uint64 per value of Arrow binary arrays (parts as decode_j_arrow takes;
+ *     nulls: 0): a 64-bit hash of the value's bytes (8 bytes at a time, multiply and xor-shift, then the
+ *     splitmix64 finaliser), for deduplicating keys; equal values have equal hashes, and the caller compares
+ *     the values whose hashes collide. */
+static PyObject *hash_binary(PyObject *self, PyObject *args) {
+    PyObject *parts, *out;
+    parts_t pt;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &parts)) return NULL;
+    if (parts_open(parts, "hash_binary", &pt) < 0) return NULL;
+    out = PyBytes_FromStringAndSize(NULL, 8 * pt.n);
+    if (out) {
+        uint64_t *h = (uint64_t *)PyBytes_AS_STRING(out);
+        for (Py_ssize_t i = 0; i < pt.n; i++) {
+            const unsigned char *p = (const unsigned char *)pt.sp[i];
+            Py_ssize_t n = pt.ln[i], j = 0;
+            uint64_t x = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+            if (pt.st[i]) {
+                h[i] = pt.st[i] == 1 ? 0 : 1;
+                continue;
+            }
+            for (; j + 8 <= n; j += 8) {
+                uint64_t w;
+                memcpy(&w, p + j, 8);
+                x = (x ^ w) * 0xBF58476D1CE4E5B9ULL;
+                x ^= x >> 31;
+            }
+            uint64_t w = 0;
+            for (int k = 0; j < n; j++, k += 8) w |= (uint64_t)p[j] << k;
+            x = (x ^ w) * 0x94D049BB133111EBULL;
+            x ^= x >> 30;
+            x *= 0xBF58476D1CE4E5B9ULL;
+            x ^= x >> 27;
+            x *= 0x94D049BB133111EBULL;
+            x ^= x >> 31;
+            h[i] = x;
+        }
+    }
+    parts_free(&pt);
+    return out;
+}
+
 /* ---------------------------------------------------------------- segment sums */
 
 static int cmp_i64(const void *a, const void *b) {
@@ -1320,6 +1362,7 @@ static PyMethodDef methods[] = {
     {"decode_j_arrow", decode_j_arrow, METH_VARARGS, "decode_j of Arrow binary arrays' buffers."},
     {"decode_s_arrow", decode_s_arrow, METH_VARARGS, "K_S values of Arrow binary arrays -> columns."},
     {"json_text_arrow", json_text_arrow, METH_VARARGS, "Texts of Arrow binary arrays as ujson.dumps writes them."},
+    {"hash_binary", hash_binary, METH_VARARGS, "A 64-bit hash per value of Arrow binary arrays."},
     {"segment_sums", segment_sums, METH_VARARGS, "Per (vid rank, segment) heat and plays, sorted."},
     {"sums_need", sums_need, METH_VARARGS, "Per group the block size its plays' segments need."},
     {"sums_add", sums_add, METH_VARARGS, "Plays' K_J entries added into dense per-group blocks."},

@@ -67,6 +67,16 @@ def _arrow_parts(values: pa.Array | pa.ChunkedArray) -> list[tuple]:
     return parts
 
 
+def key_hashes(values: pa.Array) -> np.ndarray:
+    """A 64-bit hash per value of an Arrow string or binary array (``_fastplay.hash_binary``; pandas'
+    ``hash_array`` without the C module): equal values, equal hashes."""
+    if HAVE_FAST:
+        return np.frombuffer(_fastplay.hash_binary(_arrow_parts(values.cast(pa.binary()))), dtype=np.uint64)
+    import pandas as pd
+
+    return pd.util.hash_array(np.asarray(values.to_pylist(), dtype=object))
+
+
 def decode_s_arrow(values, fields, kinds: bytes, max_len: int) -> tuple[np.ndarray, list]:
     """``_fastplay.decode_s_arrow`` of an Arrow ``binary`` column (nulls kept): status per value (0 decoded,
     1 null, 2 left to the Python rule) and per field the Arrow string buffers, or float64 bytes."""

@@ -110,3 +110,19 @@ def test_a_batch_that_times_out_is_sent_again_on_a_new_connection(tmp_path, capl
             mget.fetch_arrays(raw, ["1000001_a"], 10, Counter(), attempts=2)
         admin.execute_command("CLIENT", "UNPAUSE")
         assert raw.get("1000001_a_S") == b"s"
+
+
+def test_lrange_through_the_c_reader_gives_what_redis_py_gives(redis_db):
+    """``mget.lrange_array`` (``T_endlist_D`` read off the socket): the entries redis-py reads, for any range,
+    a missing list, and odd entries; a key of another type is a Redis error and the connection stays clean."""
+    raw = _raw(redis_db)
+    odd = ["1000001_é", "", "1000001_\r\n$-1\r\n*1", "1000001_\x00/../", "x" * 100_000]
+    raw.rpush("T_endlist_x", *[f"100000{i % 7}_{i}" for i in range(250)], *odd)
+    for start, stop in ((0, -1), (0, 99), (100, 199), (250, 10_000), (300, 400), (-3, -1)):
+        got = mget.lrange_array(raw, "T_endlist_x", start, stop)
+        assert got.type == pa.binary() and got.to_pylist() == raw.lrange("T_endlist_x", start, stop)
+    assert mget.lrange_array(raw, "T_endlist_none", 0, 99).to_pylist() == []
+    raw.set("T_endlist_str", b"x")
+    with pytest.raises(redis_mod.exceptions.ResponseError, match="WRONGTYPE"):
+        mget.lrange_array(raw, "T_endlist_str", 0, 9)
+    assert raw.ping() and raw.lrange("T_endlist_x", 0, 0) == [b"1000000_0"]

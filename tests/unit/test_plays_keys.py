@@ -54,3 +54,21 @@ def test_dedup_by_hash_without_collisions_drops_repeats_only(tmp_path):
     hashes = _keys_file(src, keys, per_batch=5)
     assert keys_mod.first_occurrences(src, hashes, dst) == 3
     assert _read(dst) == ["a_1", "b_1", "c_1"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_key_hashes_are_equal_for_equal_keys_and_spread_for_distinct_ones(monkeypatch, fast):
+    """``play_fast.key_hashes`` (C, or pandas without it): the same key hashes the same wherever it lies in an
+    array (sliced, after other keys); 300,000 distinct keys of every length from 0 to 40 bytes, non-ASCII among
+    them, do not collide."""
+    from video_analytics import play_fast as pf
+
+    if fast and not pf.HAVE_FAST:
+        pytest.skip("the C module is not built here")
+    monkeypatch.setattr(pf, "HAVE_FAST", fast)
+    keys = [f"{1000000 + i % 25000}_{i:x}" + "é" * (i % 3) + "x" * (i % 29) for i in range(300_000)]
+    keys += ["", "a", "a" * 8, "a" * 16, "\x00", "\x00\x00"]
+    h = pf.key_hashes(pa.array(keys, pa.string()))
+    assert h.dtype == np.uint64 and len(np.unique(h)) == len(keys)
+    again = pf.key_hashes(pa.array(["pad", *keys[::-1]], pa.string()).slice(1))
+    assert np.array_equal(again, h[::-1])
