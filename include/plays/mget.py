@@ -65,9 +65,9 @@ def _read_replies(conn, count: int) -> list[pa.Array]:
             return [_array(r) for r in replies]
 
 
-def _fetch_socket(raw, keys: list[str] | None, command: tuple = ()) -> list[pa.Array] | None:
-    """One batch (the MGETs of ``keys``, or one ``command`` whose reply is an array of bulk strings, such as
-    LRANGE) through a pooled connection's socket; None when the connection has no plain socket."""
+def _fetch_socket(raw, packed: list[bytes], count: int) -> list[pa.Array] | None:
+    """The ``count`` replies (arrays of bulk strings: MGET, LRANGE) to the ``packed`` commands, through a pooled
+    connection's socket; None when the connection has no plain socket."""
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -76,13 +76,9 @@ def _fetch_socket(raw, keys: list[str] | None, command: tuple = ()) -> list[pa.A
     try:
         if getattr(conn, "_sock", None) is None or not hasattr(conn._sock, "recv_into"):  # noqa: SLF001
             return None
-        if keys is None:
-            conn.send_packed_command(conn.pack_command(*command), check_health=False)
-        else:
-            conn.send_packed_command([play_fast.resp_mget_command(keys, s.encode()) for s in SUFFIXES],
-                                     check_health=False)
+        conn.send_packed_command(packed, check_health=False)
         try:
-            return _read_replies(conn, 1 if keys is None else len(SUFFIXES))
+            return _read_replies(conn, count)
         except TimeoutError as exc:  # socket.timeout
             raise RedisTimeoutError(f"Timeout reading from {conn.host if hasattr(conn, 'host') else 'redis'}") from exc
         except OSError as exc:
@@ -97,7 +93,9 @@ def _fetch_socket(raw, keys: list[str] | None, command: tuple = ()) -> list[pa.A
 def lrange_array(raw, name: str, start: int, stop: int) -> pa.Array:
     """``LRANGE name start stop`` as an Arrow ``binary`` array: read off the socket by the C reader (no Python
     object per entry), or through redis-py where that is not possible."""
-    got = _fetch_socket(raw, None, ("LRANGE", name, start, stop)) if play_fast.HAVE_FAST else None
+    args = [b"LRANGE", name.encode(), b"%d" % start, b"%d" % stop]
+    packed = b"*4\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+    got = _fetch_socket(raw, [packed], 1) if play_fast.HAVE_FAST else None
     if got is None:
         return pa.array(raw.lrange(name, start, stop), pa.binary())
     arr = got[0]
@@ -124,7 +122,8 @@ def fetch_arrays(raw, keys: list[str], batch: int, rt, attempts: int = 3) -> lis
         part = keys[at: at + batch]
         for attempt in range(attempts):
             try:
-                got = _fetch_socket(raw, part) if fast else None
+                mgets = [play_fast.resp_mget_command(part, s.encode()) for s in SUFFIXES]
+                got = _fetch_socket(raw, mgets, len(SUFFIXES)) if fast else None
                 if got is None:
                     fast = False
                     got = _fetch_pipeline(raw, part)

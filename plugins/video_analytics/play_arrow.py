@@ -20,7 +20,6 @@ from video_analytics import play_fast
 # Field kinds of the C reader: text; text or an unsigned integer (written as its digits, as ``str`` would);
 # a number. ``region`` comes as a province code from some collectors, and only its text form is kept.
 TEXT, TEXT_OR_UINT, NUMBER = 0, 1, 2
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def is_arrow(values) -> bool:
@@ -76,11 +75,13 @@ def _patch(col: pa.Array, mask: np.ndarray, values: list, as_float: Callable) ->
     return pc.replace_with_mask(col, pa.array(mask), repl)
 
 
-def s_fields(s_raw, fields: Sequence[str], kinds: bytes, max_len: int, row: Callable, as_float: Callable,
-             no_fields: tuple, too_large) -> tuple[dict, np.ndarray, np.ndarray]:
-    """``play_decode._fields`` of an Arrow ``binary`` column: the C reader's columns, with ``row`` (the Python
-    rule) giving the values it leaves (``no_fields`` for nulls, ``too_large`` as that rule says)."""
-    status, cols = play_fast.decode_s_arrow(s_raw, fields, kinds, max_len)
+def s_fields(s_raw) -> tuple[dict, np.ndarray, np.ndarray]:
+    """``play_decode._fields`` of an Arrow ``binary`` column: the C reader's columns, with the Python rule
+    (``play_decode._s_row``) giving the values the reader leaves."""
+    from video_analytics import play_decode as pd
+
+    fields, kinds, too_large, no_fields = pd.FIELDS, pd._S_KINDS, pd._TOO_LARGE, pd._NO_FIELDS  # noqa: SLF001
+    status, cols = play_fast.decode_s_arrow(s_raw, fields, kinds, pd._S_QUICK)  # noqa: SLF001
     n = len(status)
     out = {f: (_string_array(n, *c) if k != NUMBER else pa.array(np.frombuffer(c, dtype=np.float64)))
            for f, k, c in zip(fields, kinds, cols, strict=True)}
@@ -90,26 +91,56 @@ def s_fields(s_raw, fields: Sequence[str], kinds: bytes, max_len: int, row: Call
     slow = np.flatnonzero(mask)
     if not len(slow):
         return out, bad, big
-    rows = [row(s_raw[i].as_py()) if status[i] == 2 else no_fields for i in slow.tolist()]
+    rows = [pd._s_row(s_raw[i].as_py()) if status[i] == 2 else no_fields for i in slow.tolist()]  # noqa: SLF001
     big[slow] = [r is too_large for r in rows]
     bad[slow] = [type(r) is not tuple and r is not too_large for r in rows]
     rows = [r if type(r) is tuple else no_fields for r in rows]
     for k, (f, kind) in enumerate(zip(fields, kinds, strict=True)):
         values = [r[k] for r in rows]
         if kind == TEXT_OR_UINT:  # an int within 64 bits is text there, as its digits (as in the C reader)
-            values = [str(v) if type(v) is int and _INT64[0] <= v <= _INT64[1] else v for v in values]
-        out[f] = _patch(out[f], mask, values, as_float)
+            values = [str(v) if type(v) is int and pd.is_text(v) else v for v in values]
+        out[f] = _patch(out[f], mask, values, pd._as_float)  # noqa: SLF001
     return out, bad, big
 
 
-def uinfo(z1_raw, dumps_text: Callable) -> pa.Array:
-    """Per ``K_z1`` value its ``zz_uinfo`` (``dumps_text``: the Python rule, for values that are not valid
-    UTF-8) as an Arrow string column, null where absent."""
+def uinfo(z1_raw) -> pa.Array:
+    """Per ``K_z1`` value its ``zz_uinfo`` (the Python rule ``play_decode._dumps_text`` for values that are not
+    valid UTF-8) as an Arrow string column, null where absent."""
+    from video_analytics.play_decode import _dumps_text
+
     status, offsets, data = play_fast.json_text_arrow(z1_raw)
     valid = status == 0
     col = _string_array(len(status), offsets, data, None if valid.all() else valid)
     slow = np.flatnonzero(status == 2)
     if len(slow):
-        col = pc.replace_with_mask(col, pa.array(status == 2), pa.array([dumps_text(z1_raw[i].as_py())
+        col = pc.replace_with_mask(col, pa.array(status == 2), pa.array([_dumps_text(z1_raw[i].as_py())
                                                                           for i in slow.tolist()], pa.string()))
     return col
+
+class JValues:
+    """A chunk's ``K_J`` values (``play_decode.decode_columns``): a list (``None`` where absent), or an Arrow
+    ``binary`` array that the C parser reads in place (``arrow_values``: no Python object per value)."""
+
+    def __init__(self, values) -> None:
+        self.arrow = isinstance(values, pa.Array | pa.ChunkedArray)
+        if self.arrow and not play_fast.arrow_values(values):
+            values, self.arrow = values.to_pylist(), False
+        self.values = values
+        self.missing = none_mask(values)
+
+    def codes(self) -> tuple[np.ndarray, Sequence]:
+        """Per value a code into the values to parse (-1: absent), and those values."""
+        if not self.arrow:
+            from video_analytics.play_decode import factorize
+
+            codes, uniques = play_fast.value_codes(self.values) if play_fast.HAVE_FAST else factorize(self.values)
+            return codes, list(uniques)
+        n = len(self.values)
+        if self.missing is None:
+            return np.arange(n, dtype=np.int64), self.values
+        codes = np.full(n, -1, dtype=np.int64)
+        codes[~self.missing] = np.arange(n - int(self.missing.sum()))
+        return codes, self.values  # the parser leaves the nulls out
+
+    def pick(self, rows: np.ndarray) -> list:
+        return pick(self.values, rows)

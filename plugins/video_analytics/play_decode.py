@@ -280,7 +280,7 @@ def _fields(s_raw: Sequence, fast: bool = True) -> tuple[dict[str, list], np.nda
     whether ``K_S`` is present but not a JSON object, and whether it is over ``S_MAX_BYTES``. From an Arrow
     column (``fast``), the C reader's columns (``play_arrow``: Arrow arrays, or lists where they cannot be)."""
     if fast and play_fast.arrow_values(s_raw):
-        return play_arrow.s_fields(s_raw, FIELDS, _S_KINDS, _S_QUICK, _s_row, _as_float, _NO_FIELDS, _TOO_LARGE)
+        return play_arrow.s_fields(s_raw)
     rows = [_s_row(r, fast) if r is not None else _NO_FIELDS for r in s_raw]
     bad = np.fromiter((type(r) is not tuple for r in rows), dtype=bool, count=len(rows))
     big = np.zeros(len(rows), dtype=bool)
@@ -323,7 +323,7 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
     mark(_bad_names(vid, safe_vid), "bad_vid")
     if (absent := play_arrow.none_mask(s_raw)) is not None:
         mark(absent, "missing_S")
-    j_col = play_fast.JValues(j_raw)
+    j_col = play_arrow.JValues(j_raw)
     if j_col.missing is not None:
         mark(j_col.missing, "missing_J")
 
@@ -377,7 +377,7 @@ def decode_columns(keys: Sequence[str], s_raw: Sequence, j_raw: Sequence, z1_raw
                "flow": nums["flow"][idx], "comprate": nums["comprate"][idx],
                "ipkey": take(_strs(cols["ip"], types["ip"])), "jcode": jcode,
                "Htmap": [htmap[c] for c in jcode.tolist()],
-               "zz_uinfo": take(play_arrow.uinfo(z1_raw, _dumps_text)) if play_arrow.is_arrow(z1_raw) else
+               "zz_uinfo": take(play_arrow.uinfo(z1_raw)) if play_arrow.is_arrow(z1_raw) else
                [None if z is None else _dumps_text(z) for z in take(list(z1_raw))]}
     for f, doc in TEXT_DOC_FIELDS.items():
         columns[doc] = take(cols[f])

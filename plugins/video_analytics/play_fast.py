@@ -90,39 +90,6 @@ def json_text_arrow(values) -> tuple[np.ndarray, bytes, bytes]:
     return np.frombuffer(status, dtype=np.uint8), offsets, data
 
 
-class JValues:
-    """A chunk's ``K_J`` values (``play_decode.decode_columns``): a list (``None`` where absent), or an Arrow
-    ``binary`` array that the C parser reads in place (``arrow_values``: no Python object per value)."""
-
-    def __init__(self, values) -> None:
-        self.arrow = isinstance(values, pa.Array | pa.ChunkedArray)
-        if self.arrow and not (HAVE_FAST and values.type == pa.binary()):
-            values, self.arrow = values.to_pylist(), False
-        self.values = values
-        if self.arrow:
-            self.missing = values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
-        else:
-            self.missing = np.equal(np.asarray(values, dtype=object), None) if None in values else None
-
-    def codes(self) -> tuple[np.ndarray, Sequence]:
-        """Per value a code into the values to parse (-1: absent), and those values."""
-        if not self.arrow:
-            from video_analytics.play_decode import factorize
-
-            codes, uniques = value_codes(self.values) if HAVE_FAST else factorize(self.values)
-            return codes, list(uniques)
-        n = len(self.values)
-        if self.missing is None:
-            return np.arange(n, dtype=np.int64), self.values
-        codes = np.full(n, -1, dtype=np.int64)
-        codes[~self.missing] = np.arange(n - int(self.missing.sum()))
-        return codes, self.values  # the parser leaves the nulls out
-
-    def pick(self, rows: np.ndarray) -> list:
-        from video_analytics.play_arrow import pick
-
-        return pick(self.values, rows)
-
 
 def segment_table(uniques: Sequence) -> tuple:
     """``play_decode.build_segment_table(uniques)``, by the C parser (``uniques``: a list, or an Arrow array as

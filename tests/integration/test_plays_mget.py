@@ -86,7 +86,7 @@ def test_an_error_reply_is_a_redis_error_and_the_connection_is_dropped(redis_db)
 def test_a_connection_without_a_plain_socket_uses_the_pipeline(redis_db, monkeypatch):
     raw = _raw(redis_db)
     keys = _values(raw)
-    monkeypatch.setattr(mget, "_fetch_socket", lambda r, k: None)
+    monkeypatch.setattr(mget, "_fetch_socket", lambda *a: None)
     got = mget.fetch_arrays(raw, keys, 10, Counter())
     assert got[0].to_pylist() == raw.mget([k + "_S" for k in keys])
 
