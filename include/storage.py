@@ -215,6 +215,20 @@ class DataRoot:
             fh.write(data)
         return self.path(*parts)
 
+    def copy_file(self, src: str, dst: str) -> None:
+        """The file ``src`` (a path under the root) copied as it is to ``dst``, whole or not at all: on a local
+        disk to a temporary name then renamed, on an object store one server-side copy (Arrow's CopyObject;
+        fsspec's ``cp_file`` would copy to a temporary object)."""
+        final = self.path(dst)
+        if self.objects:
+            with self.writing(final):
+                self.fs.fs.copy_file(self.path(src), final)
+            return
+        tmp = self.tmp_name(final)
+        with self.writing(final, tmp):
+            self.fs.cp_file(self.path(src), tmp)
+            self.fs.mv(tmp, final)
+
     def read_bytes(self, *parts: str) -> bytes:
         if self.objects:  # one GET (fsspec's open would first HEAD the object)
             with self.fs.fs.open_input_stream(self.path(*parts)) as fh:

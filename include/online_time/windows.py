@@ -93,19 +93,6 @@ def run_window(root: DataRoot, cache: SummaryCache, log_dir: str, end: date, win
     return totals, result
 
 
-def _copy(root: DataRoot, src: str, dst: str) -> None:
-    """Copy a file of the data root, whole or not at all (on an object store one server-side copy, atomic)."""
-    final = root.path(dst)
-    if root.objects:
-        with root.writing(final):  # Arrow's CopyObject (fsspec's cp_file copies to a temporary object)
-            root.fs.fs.copy_file(root.path(src), final)
-        return
-    tmp = root.tmp_name(final)
-    with root.writing(final, tmp):
-        root.fs.cp_file(root.path(src), tmp)
-        root.fs.mv(tmp, final)
-
-
 def write_report(root: DataRoot, end: date, totals: dict) -> dict:
     """The window as the day's report in ``online_time/<end>/`` (what ``verify`` and the day pages read,
     as a full run writes it): ``partition.json`` (mode ``summaries``), the result, rejects, ``totals.json``."""
@@ -113,9 +100,9 @@ def write_report(root: DataRoot, end: date, totals: dict) -> dict:
 
     clear_run(root, end)
     rejects_path = conv.online_time_path(end, "rejects.parquet")
-    _copy(root, totals["rejects_path"], rejects_path)
+    root.copy_file(totals["rejects_path"], rejects_path)
     result_path = conv.online_time_path(end, "online_time.parquet")
-    _copy(root, totals["result_path"], result_path)
+    root.copy_file(totals["result_path"], result_path)
     common = {"end": end.isoformat(), "rows_in": totals["rows_in"], "rows_parsed": totals["rows_parsed"],
               "rejects": totals["rejects"], "distinct_users_in_window": totals["users"],
               "missing_days": totals["missing_days"]}

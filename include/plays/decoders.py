@@ -264,23 +264,36 @@ class DecoderError(RuntimeError):
 class DecoderPool:
     """``n`` decoder processes; ``map`` runs jobs on them, ``depth`` per process in flight, results in job
     order. A context manager: on exit the decoders are told to stop (or, after an error, killed) and
-    waited for with a bound."""
+    waited for with a bound. ``wait=False`` returns once they are launched: they import while the caller
+    goes on, and the first ``map``/``finish`` (or ``ready``) waits for them."""
 
-    def __init__(self, n: int, start_timeout: float = 60.0) -> None:
+    def __init__(self, n: int, start_timeout: float = 60.0, wait: bool = True) -> None:
         env = {"ARROW_DEFAULT_MEMORY_POOL": "system", "OPENBLAS_NUM_THREADS": "1", **os.environ,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.procs: list[subprocess.Popen] = []
         self.pools: list[str] = []  # each decoder's Arrow memory pool
         self.feeds: list[queue.Queue] = []
         self.threads: list[threading.Thread] = []
+        self.start_timeout, self.closed = start_timeout, False
         try:
             for _ in range(n):
                 p = subprocess.Popen([sys.executable, "-m", "include.plays.decoders", str(os.getpid())],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
                 self.procs.append(p)
+            if wait:
+                self.ready()
+        except BaseException:
+            self.close(kill=True)
+            raise
+
+    def ready(self) -> None:
+        """Wait (``start_timeout`` at most) until every decoder has started; then its jobs can flow."""
+        if self.threads:
+            return
+        try:
             for p in self.procs:
-                if not select.select([p.stdout], [], [], start_timeout)[0]:
-                    raise DecoderError(f"decoder process {p.pid} did not start within {start_timeout:.0f} s")
+                if not select.select([p.stdout], [], [], self.start_timeout)[0]:
+                    raise DecoderError(f"decoder process {p.pid} did not start within {self.start_timeout:.0f} s")
                 try:
                     self.pools.append(_recv(p.stdout)[2])
                 except EOFError:
@@ -319,6 +332,7 @@ class DecoderPool:
 
     def map(self, jobs, depth: int = 2):
         """The results of ``jobs`` (an iterable of dicts for ``decode_chunk``), in order."""
+        self.ready()
         n = len(self.procs)
         pending: collections.deque[int] = collections.deque()
         for i, job in enumerate(jobs):
@@ -332,16 +346,26 @@ class DecoderPool:
 
     def finish(self, jobs: list[dict]) -> list[dict]:
         """One last job per decoder (after ``map`` has given every result): their results, in order."""
+        self.ready()
         for q, job in zip(self.feeds, jobs, strict=True):
             q.put(job)
         return [self._result(w) for w in range(len(self.procs))]
 
     def close(self, kill: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
         for p in self.procs:
             if kill and p.poll() is None:
                 p.kill()
         for q in self.feeds:
             q.put(None)
+        if not self.threads:  # never used: the end of their input stops them
+            for p in self.procs:
+                try:
+                    p.stdin.close()
+                except (OSError, ValueError):
+                    pass
         for t in self.threads:
             t.join(timeout=10)
         for p in self.procs:

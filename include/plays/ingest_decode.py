@@ -96,17 +96,36 @@ def _part(a: np.ndarray | None, start: int, n: int) -> np.ndarray | None:
     return None if a is None else a[start: start + n]
 
 
-def _decoders(workers: int, raw):
-    """A ``DecoderPool`` of ``workers`` processes and the Redis client's spec for them, or ``(None, None)``
-    when that is not possible here (fewer than two asked for, an unpicklable client, no process started)."""
+def start_decoders(workers: int) -> DecoderPool | None:
+    """A ``DecoderPool`` of ``workers`` processes, launched without waiting (they import while the keys are
+    read), or ``None`` when that is not possible here (fewer than two asked for, no process started)."""
     if workers < 2:
-        return None, None
+        return None
     try:
-        spec = client_spec(raw)
-        return DecoderPool(workers), spec
+        return DecoderPool(workers, wait=False)
     except Exception:  # noqa: BLE001 - decode in-process instead
         log.warning("ingest_plays: no decoder processes here, decoding in-process", exc_info=True)
+        return None
+
+
+def _decoders(run: IngestRun):
+    """``run.pool`` ready, and the Redis client's spec for it, or ``(None, None)`` (its processes stopped) when
+    the day is one chunk or less, or the pool cannot be used here (an unpicklable client, no process started)."""
+    pool, run.pool = run.pool, None
+    if pool is None:
         return None, None
+    try:
+        if run.n_prev + run.n_new <= run.chunk:
+            raise LookupError
+        spec = client_spec(run.raw)
+        pool.ready()
+        return pool, spec
+    except LookupError:
+        pool.close(kill=True)
+    except Exception:  # noqa: BLE001 - decode in-process instead
+        pool.close(kill=True)
+        log.warning("ingest_plays: no decoder processes here, decoding in-process", exc_info=True)
+    return None, None
 
 
 def _jobs(run: IngestRun, spec):
@@ -132,7 +151,7 @@ def chunk_results(run: IngestRun):
     """Pass 1's chunk results, in snapshot order (decoder processes when available, else in-process with a
     prefetching thread for Redis). Sets ``run.decoder_processes``, and at the end ``run.segment_parts``: the
     local Arrow files of the day's per-(vid, segment) sums, one per decoder (or one in-process)."""
-    pool, spec = _decoders(run.workers, run.raw) if run.n_prev + run.n_new > run.chunk else (None, None)
+    pool, spec = _decoders(run)
     run.decoder_processes = len(pool.procs) if pool is not None else 0
     if pool is None:
         sums = new_sums()

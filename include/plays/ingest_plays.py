@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from include.plays.baseline import refuse_counted_day
 from include.plays.decoders import QUARANTINE_SCHEMA, Counter, iter_ipc_batches
-from include.plays.ingest_decode import pass1
+from include.plays.ingest_decode import pass1, start_decoders
 from include.plays.ingest_ids import day_kids, reserve
 from include.plays.ingest_keys import LRANGE_STEP, day_keys
 from include.plays.ingest_run import IngestRun
@@ -70,12 +70,15 @@ def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, bat
     root.remove(plays_path(day, "rollup.json"))  # the day is not done again until it is rolled up
     remove_stale_spill_dirs()
     spill = spill_dir(INGEST_SPILL_PREFIX, f"{day}-")
+    pool = start_decoders(workers)
     try:
         run = IngestRun(root=root, redis=redis, raw=_raw_client(redis), mysql_hook=mysql_hook, day=day,
                         mongo_db=mongo_db, batch=batch, chunk=chunk, lrange_step=lrange_step, workers=workers,
-                        spill=spill, rt=Counter(), t0=t0)
+                        spill=spill, pool=pool, rt=Counter(), t0=t0)
         return _ingest(run)
     finally:
+        if pool is not None:
+            pool.close(kill=True)  # already closed after pass 1, unless it failed before
         shutil.rmtree(spill, ignore_errors=True)
 
 
@@ -109,7 +112,7 @@ def _write_segments(run: IngestRun) -> None:
     bad = pa.array(sorted(run.bad_kid), pa.string())
     parts = [iter_ipc_batches(p) for p in run.segment_parts]
     ensure_held()
-    with ParquetStream(run.root, run.rel("segments.parquet"), SEG_SCHEMA, dictionary=["vid"]) as out:
+    with ParquetStream(run.root, run.rel("segments.parquet"), SEG_SCHEMA) as out:  # all dictionary: as vid_seg
         for block in merge_sorted_sums(parts):
             out.write(block.filter(pc.invert(pc.is_in(block.column("vid"), value_set=bad))) if len(bad) else block)
 

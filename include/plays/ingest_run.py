@@ -30,6 +30,7 @@ class IngestRun:
     lrange_step: int
     workers: int
     spill: str          # local scratch folder
+    pool: Any = None    # the decoder processes, launched at the start (``ingest_decode.start_decoders``)
     rt: Counter = field(default_factory=Counter)
     t0: float = field(default_factory=time.perf_counter)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -7,8 +7,10 @@ Daily documents (``<uid>_vdaily``, ``<uid>_daily``, ``<uid>_type``, ``_id`` = D)
 
 from __future__ import annotations
 
+import contextvars
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -20,19 +22,18 @@ from include.plays.store import (
     CONTRIB_KINDS,
     ParquetStream,
     iter_batches,
-    iter_row_groups,
     parquet_file,
     read_frame,
     write_frame,
 )
-from include.plays.totals import SEG_FILE_SCHEMA, fold_day
+from include.plays.totals import fold_day
 from include.procs import lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import plays_path
 from video_analytics.play_decode import SEG_SCHEMA
 
-PLAY_DOC_BATCH = 100_000  # plays per row group of docs/play.parquet
+PLAY_DOC_BATCH = 25_000  # plays per row group of docs/play.parquet (copied alongside the contributions)
 
 
 STRS = ("vid", "kid", "region")  # few distinct values: read as dictionary codes
@@ -71,11 +72,9 @@ def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18):
 
 
 def _copy_segments(root: DataRoot, day: str) -> None:
-    """The day's ``vid_seg`` contribution: ``segments.parquet`` as it is, row group by row group (vid ranges;
-    17.5M rows on a realistic 5M day, never all in memory)."""
-    with ParquetStream(root, plays_path(day, "contrib", "vid_seg.parquet"), SEG_FILE_SCHEMA) as out:
-        for t in iter_row_groups(root, plays_path(day, "segments.parquet")):
-            out.write(t)
+    """The day's ``vid_seg`` contribution: ``segments.parquet`` copied byte for byte (its row groups are vid
+    ranges; 17.5M rows on a realistic 5M day, never read)."""
+    root.copy_file(plays_path(day, "segments.parquet"), plays_path(day, "contrib", "vid_seg.parquet"))
 
 
 def _play_doc_batches(root: DataRoot, day: str, batch: int):
@@ -121,7 +120,8 @@ def _contributions(root: DataRoot, day: str, rel: str) -> tuple[dict, int, int]:
 
 def _copy_day_files(root: DataRoot, day: str, batch: int) -> int:
     """The files of the day that are copies of the ingest's: ``contrib/vid_seg.parquet`` and
-    ``docs/play.parquet``; returns the number of play documents."""
+    ``docs/play.parquet``; returns the number of play documents. Run in a thread alongside the contributions:
+    Arrow reads and writes without the GIL, and ``batch`` bounds what it adds to the peak."""
     _copy_segments(root, day)
     rel = plays_path(day, "plays.parquet")
     n_docs = 0
@@ -151,14 +151,16 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
     vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day.
 
     Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
-    one a play, as plain strings), and the play documents are written row group by row group."""
+    one a play, as plain strings), and the play documents are written row group by row group of ``batch``."""
     lean_memory()
     rel = plays_path(day, "plays.parquet")
-    c, n_plays, bad_tables = _contributions(root, day, rel)
-    for k in CONTRIB_KINDS:
-        if k != "vid_seg":
-            write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
-    n_docs = _copy_day_files(root, day, batch)  # not in a thread alongside: +170 MiB at 5M for 1.6 s
+    with ThreadPoolExecutor(1, thread_name_prefix="rollup-copies") as pool:  # Arrow's work: the GIL is free
+        copies = pool.submit(contextvars.copy_context().run, _copy_day_files, root, day, batch)
+        c, n_plays, bad_tables = _contributions(root, day, rel)
+        for k in CONTRIB_KINDS:
+            if k != "vid_seg":
+                write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
+        n_docs = copies.result()
     trim_heap()
     for name, docs in (("vdaily", core.vdaily_docs), ("daily", core.daily_docs), ("type", core.type_docs)):
         rows = [{"coll": f"{u}_{name}", "_id": day, "doc": d} for u, d in docs(c).items()]

@@ -102,14 +102,6 @@ def iter_batches(root: DataRoot, rel: str, rows: int, columns=None):
         yield from parquet_file(fh).iter_batches(batch_size=rows, columns=columns)
 
 
-def iter_row_groups(root: DataRoot, rel: str, columns=None):
-    """A Parquet file's row groups, one ``pyarrow.Table`` each (as written: e.g. a vid range of ``vid_seg``)."""
-    with root.fs.open(root.path(rel), "rb") as fh:
-        pf = parquet_file(fh)
-        for i in range(pf.metadata.num_row_groups):
-            yield pf.read_row_group(i, columns=columns)
-
-
 def stored_rows(root: DataRoot, rel: str) -> int:
     """The rows of a stored Parquet file (from its footer), 0 when there is none."""
     if not root.exists(rel):

@@ -42,7 +42,6 @@ def test_writes_are_single_puts_with_no_temporary_object(s3, bucket):
 def test_streams_and_copies_make_no_temporary_object(s3, bucket):
     """The plays' Parquet streams (a 1M-play snapshot is hundreds of MiB) and the online-time window's
     copies: one PUT each (or one server-side copy), no temporary object, copy and delete."""
-    from include.online_time.windows import _copy
     from include.plays.store import ParquetStream
 
     root = DataRoot(f"s3://{bucket}/root")
@@ -51,7 +50,7 @@ def test_streams_and_copies_make_no_temporary_object(s3, bucket):
     with ParquetStream(root, "plays/20140107/snapshot/plays_raw.parquet", schema) as stream:
         stream.write(pa.table({"k": ["a", "b"]}, schema=schema))
         stream.write(pa.table({"k": ["c"]}, schema=schema))
-    _copy(root, "plays/20140107/snapshot/plays_raw.parquet", "online_time/copy.parquet")
+    root.copy_file("plays/20140107/snapshot/plays_raw.parquet", "online_time/copy.parquet")
     counts = s3.requests(mark)
     assert counts["PUT"] == 2 and "DELETE" not in counts and "POST" not in counts, counts
     assert s3.keys(bucket) == ["root/online_time/copy.parquet", "root/plays/20140107/snapshot/plays_raw.parquet"]

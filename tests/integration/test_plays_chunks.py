@@ -76,9 +76,9 @@ def test_any_chunk_size_gives_the_same_files(redis_db, mysql_db, tmp_path, monke
             assert files[name] == files0[name], (chunk, workers, name)
 
 
-def test_the_vid_seg_contribution_is_copied_row_group_by_row_group(redis_db, mysql_db, tmp_path):
-    """The day's ``vid_seg`` contribution (17.5M rows on a realistic 5M day) is ``segments.parquet`` copied row
-    group by row group (vid ranges), never read whole into a frame: the same rows, in the same row groups."""
+def test_the_vid_seg_contribution_is_a_copy_of_the_segments(redis_db, mysql_db, tmp_path):
+    """The day's ``vid_seg`` contribution (17.5M rows on a realistic 5M day) is ``segments.parquet`` copied byte
+    for byte, never read into a frame: the same rows, in the same row groups (vid ranges)."""
     import pyarrow.parquet as pq
 
     from include.plays.store import ParquetStream
@@ -99,6 +99,7 @@ def test_the_vid_seg_contribution_is_copied_row_group_by_row_group(redis_db, mys
     groups = [pq.ParquetFile(root.path(r)).metadata.num_row_groups
               for r in (rel, plays_path(DAY, "contrib", "vid_seg.parquet"))]
     assert groups[0] == groups[1] == -(-segs.num_rows // 500)
+    assert root.read_bytes(plays_path(DAY, "contrib", "vid_seg.parquet")) == root.read_bytes(rel)
 
 
 @pytest.mark.parametrize("chunk,workers", [(2, 0), (3, 2)])
@@ -162,6 +163,28 @@ def test_decoders_are_lean_processes_answering_in_order(tmp_path):
     assert [o["i"] for o in out] == list(range(9))
     assert all(o["plays"] == 1 and o["quarantined"] == 0 for o in out)
     assert all(p.returncode == 0 for p in procs)  # told to stop at the end, and stopped
+
+
+@pytest.mark.parametrize("chunk", [7, 10**6])
+def test_decoders_start_before_the_keys_are_read(redis_db, mysql_db, tmp_path, monkeypatch, chunk):
+    """The decoder processes are launched before ``T_endlist_D`` is read (their start-up overlaps it); a day
+    of one chunk, which decodes in-process, stops them at once; either way none is left running."""
+    import include.plays.ingest_plays as ip
+
+    seen = []
+    real = ip.day_keys
+
+    def spy(run):
+        seen.append(list(run.pool.procs))
+        assert all(p.poll() is None for p in run.pool.procs)
+        return real(run)
+
+    monkeypatch.setattr(ip, "day_keys", spy)
+    hook = _day(redis_db, mysql_db)
+    rep = ingest_plays(DataRoot(str(tmp_path / "root")), redis_db, hook, DAY, chunk=chunk, workers=2)
+    assert len(seen) == 1 and len(seen[0]) == 2
+    assert all(p.poll() is not None for p in seen[0])
+    assert rep["decoder_processes"] == (2 if chunk == 7 else 0)
 
 
 def test_a_dead_decoder_is_an_error_naming_it(tmp_path):
