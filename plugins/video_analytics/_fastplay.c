@@ -102,7 +102,7 @@ static inline const char *read_uint(const char *s, const char *end, int64_t *out
     return s;
 }
 
-/* Parses one value into seg/cnt (room for len / 5 + 1 pairs); returns the number of pairs, or -1
+/* Parses one value into seg/cnt (room for len / 6 + 1 pairs); returns the number of pairs, or -1
  * when it is not a value this parser decides. */
 static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int32_t *seg_out, int32_t *cnt_out) {
     const char *end = s + len;
@@ -181,29 +181,49 @@ static PyObject *runs_json(const int32_t *seg, const int32_t *cnt, Py_ssize_t n,
     return out;
 }
 
+/* The pairs of a call are parsed into these, kept from call to call (the GIL is held): a chunk's room for its
+ * pairs (tens of MiB) is then not a fresh mapping whose pages fault in again for every chunk; the result
+ * gets a copy of the pairs found, a fraction of the room. */
+static int32_t *scratch_seg = NULL, *scratch_cnt = NULL;
+static Py_ssize_t scratch_cap = 0;
+
+static int scratch_reserve(Py_ssize_t room) {
+    if (room <= scratch_cap) return 0;
+    Py_ssize_t cap = room + room / 4;
+    int32_t *a = PyMem_Realloc(scratch_seg, (size_t)cap * 4);
+    if (a) scratch_seg = a;
+    int32_t *b = a ? PyMem_Realloc(scratch_cnt, (size_t)cap * 4) : NULL;
+    if (b) scratch_cnt = b;
+    if (!a || !b) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    scratch_cap = cap;
+    return 0;
+}
+
 /* The values' texts (s[i], len[i]; s[i] NULL: not text, st[i] already 1 or 2) parsed as decode_j says. */
 static PyObject *decode_spans(Py_ssize_t n, const char **sp, const Py_ssize_t *ln, char *st0, long long seg_max,
                               long long max_bytes) {
     Py_ssize_t room = 0, longest = 0;
-    for (Py_ssize_t i = 0; i < n; i++) { /* room for every pair: "[s,c]," takes 6 bytes or more */
+    for (Py_ssize_t i = 0; i < n; i++) { /* room for every pair: k pairs take 6k + 1 bytes or more */
         Py_ssize_t len = sp[i] && ln[i] <= max_bytes ? ln[i] : 0;
-        room += len / 5 + 1;
+        room += len / 6 + 1;
         if (len > longest) longest = len;
     }
     PyObject *status = PyBytes_FromStringAndSize(NULL, n); /* not from st0: one byte would be a shared object */
     PyObject *lengths = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *segs = PyBytes_FromStringAndSize(NULL, room * 4);
-    PyObject *cnts = PyBytes_FromStringAndSize(NULL, room * 4);
+    PyObject *segs = NULL, *cnts = NULL;
     PyObject *htmap = PyList_New(n);
-    char *tmp = PyMem_Malloc((size_t)(longest / 5 + 1) * 40 + 2);
+    char *tmp = PyMem_Malloc((size_t)(longest / 6 + 1) * 40 + 2);
     PyObject *result = NULL;
-    if (!status || !lengths || !segs || !cnts || !htmap || !tmp) {
+    if (!status || !lengths || !htmap || !tmp || scratch_reserve(room) < 0) {
         if (!tmp) PyErr_NoMemory();
         goto done;
     }
     char *st = PyBytes_AS_STRING(status);
     int64_t *lens = (int64_t *)PyBytes_AS_STRING(lengths);
-    int32_t *seg = (int32_t *)PyBytes_AS_STRING(segs), *cnt = (int32_t *)PyBytes_AS_STRING(cnts);
+    int32_t *seg = scratch_seg, *cnt = scratch_cnt;
     Py_ssize_t at = 0;
     if (n) memcpy(st, st0, (size_t)n);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -221,7 +241,9 @@ static PyObject *decode_spans(Py_ssize_t n, const char **sp, const Py_ssize_t *l
         lens[i] = pairs;
         at += pairs;
     }
-    if (_PyBytes_Resize(&segs, at * 4) < 0 || _PyBytes_Resize(&cnts, at * 4) < 0) goto done;
+    segs = PyBytes_FromStringAndSize((const char *)seg, at * 4);
+    cnts = segs ? PyBytes_FromStringAndSize((const char *)cnt, at * 4) : NULL;
+    if (!cnts) goto done;
     result = PyTuple_Pack(5, status, htmap, lengths, segs, cnts);
 done:
     Py_XDECREF(status);
@@ -1036,8 +1058,8 @@ fail:
 }
 
 /* heat[off[g] + s] += count, plays[off[g] + s] += 1 for every K_J entry (s, count) of every play (group g),
- * in int32 cells; the blocks were made large enough by sums_need (checked again: ValueError). Returns 0,
- * or -1 when a cell would pass 2**31 - 1: everything added by this call is taken back first. */
+ * in int32 cells; the blocks were made large enough by sums_need (checked again: ValueError, nothing added).
+ * Returns 0, or -1 when a cell would pass 2**31 - 1: everything added by this call is taken back first. */
 static void sums_undo(const int64_t *gid, const int64_t *jcode, const int64_t *offsets, const int64_t *lengths,
                       const int64_t *off, const int32_t *segs, const int32_t *cnts, int32_t *heat, int32_t *plays,
                       Py_ssize_t upto, int64_t upto_e) {
@@ -1077,34 +1099,43 @@ static PyObject *sums_add(PyObject *self, PyObject *args) {
     const int32_t *segs = v[4].buf, *cnts = v[5].buf;
     int32_t *heat = v[7].buf, *plays = v[8].buf;
     Py_ssize_t n = len[0], nj = len[2], cells = len[7] < len[8] ? len[7] : len[8];
-    for (Py_ssize_t i = 0; i < n; i++) { /* every index checked before anything is added */
+    /* one pass: each index checked as it is reached; on a bad one, what this call added is taken back */
+    int err = 0;
+    Py_ssize_t i = 0;
+    int64_t e = 0;
+    for (; i < n; i++) {
         int64_t g = gid[i], j = jcode[i];
         if (g < 0 || g >= len[6] || j < 0 || j >= nj || offsets[j] < 0 || lengths[j] < 0 ||
             offsets[j] + lengths[j] > len[4]) {
-            PyErr_SetString(PyExc_ValueError, "sums_add: code out of range");
-            goto fail;
+            err = 1;
+            break;
         }
-        for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
-            int64_t c = off[g] + segs[e];
-            if (c < 0 || c >= cells || cnts[e] < 0) {
-                PyErr_SetString(PyExc_ValueError, "sums_add: cell out of range");
-                goto fail;
-            }
-        }
-    }
-    for (Py_ssize_t i = 0; i < n && !status; i++) {
-        int64_t j = jcode[i], base = off[gid[i]];
-        for (int64_t e = offsets[j], stop = offsets[j] + lengths[j]; e < stop; e++) {
+        int64_t base = off[g], stop = offsets[j] + lengths[j];
+        for (e = offsets[j]; e < stop; e++) {
             int64_t c = base + segs[e];
+            if (c < 0 || c >= cells || cnts[e] < 0) {
+                err = 2;
+                break;
+            }
             if ((int64_t)heat[c] + cnts[e] > 2147483647LL || plays[c] == 2147483647) {
-                sums_undo(gid, jcode, offsets, lengths, off, segs, cnts, heat, plays, i, e);
-                status = -1;
+                err = 3;
                 break;
             }
             heat[c] += cnts[e];
             plays[c]++;
         }
+        if (err) break;
     }
+    if (err == 1 && i > 0)
+        sums_undo(gid, jcode, offsets, lengths, off, segs, cnts, heat, plays, i - 1,
+                  offsets[jcode[i - 1]] + lengths[jcode[i - 1]]);
+    else if (err > 1)
+        sums_undo(gid, jcode, offsets, lengths, off, segs, cnts, heat, plays, i, e);
+    if (err == 1 || err == 2) {
+        PyErr_SetString(PyExc_ValueError, err == 1 ? "sums_add: code out of range" : "sums_add: cell out of range");
+        goto fail;
+    }
+    status = err ? -1 : 0;
     for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
     return PyLong_FromLong(status);
 fail:

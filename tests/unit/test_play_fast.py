@@ -95,6 +95,18 @@ def test_limits_come_from_the_python_rule(monkeypatch):
     assert reasons == slow_reasons and per_value(fast) == per_value(slow)
 
 
+def test_the_densest_values_fit_and_a_call_leaves_nothing_to_the_next(monkeypatch):
+    """The C parser keeps its room for a call's pairs from call to call, sized from the values' length (k pairs
+    take 6k + 1 bytes or more): the densest values (one-digit pairs, no spaces) fill it exactly, and a big call
+    followed by small ones gives each the table the Python rule gives, nothing of the one before."""
+    dense = [b"[" + b",".join(b"[%d,%d]" % (1 + i % 9, i % 10) for i in range(n)) + b"]" for n in (1, 2, 1000, 20_000)]
+    mixed = [b"[[1,1]]", b"[[3,1],[2,1]]", b"x", b"[]"]
+    for values in (dense, mixed, dense[:1], dense[::-1] + mixed, [b"[[7,7]]"]):
+        (fast, reasons), (slow, slow_reasons) = both_tables(values, monkeypatch)
+        assert reasons == slow_reasons and per_value(fast) == per_value(slow)
+        assert len(fast.segs) == len(fast.cnts) == int(np.sum(fast.lengths))
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plays=st.lists(st.tuples(st.sampled_from(["1000001", "1000002", "2000001", "1000001é", "0"]),
                                 st.lists(st.tuples(st.integers(1, 60), st.integers(0, 3)), max_size=8)), max_size=30),

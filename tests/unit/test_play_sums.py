@@ -54,6 +54,45 @@ def test_add_plays_refuses_what_it_cannot_add_and_adds_nothing():
     assert not pf.SegmentSums().add_plays(["1000001"], np.array([0]), bad)
 
 
+@pytest.mark.parametrize("bad", ["gid", "jcode", "cell", "count", "overflow"])
+def test_sums_add_takes_back_what_it_added_before_a_bad_play(bad):
+    """``sums_add`` checks each play as it adds it: a bad index, cell or count at the third play raises
+    ``ValueError`` and a cell past 2**31 - 1 returns -1, with the first two plays' additions taken back."""
+    gid = np.array([0, 1, 0, 1], dtype=np.int64)
+    jcode = np.array([0, 1, 1, 0], dtype=np.int64)
+    offsets, lengths = np.array([0, 2], dtype=np.int64), np.array([2, 2], dtype=np.int64)
+    segs, cnts = np.array([1, 2, 2, 3], dtype=np.int32), np.array([5, 1, 2, 7], dtype=np.int32)
+    off = np.array([0, 4], dtype=np.int64)
+    heat, plays = np.arange(8, dtype=np.int32) * 10, np.arange(8, dtype=np.int32)
+    if bad == "gid":
+        gid[2] = 9
+    elif bad == "jcode":
+        jcode[2] = -1
+    elif bad == "cell":
+        off = np.array([0, 4, 7], dtype=np.int64)
+        gid[2] = 2  # segment 2 of a block at 7: cell 9 of 8
+    elif bad == "count":
+        cnts = np.array([5, 1, -2, 7], dtype=np.int32)  # the first play's entries are fine; the second's is not
+        jcode = np.array([0, 0, 1, 0], dtype=np.int64)
+    else:
+        heat[4 + 3] = 2**31 - 3  # the second play's cell (block 1, segment 3) would pass 2**31 - 1
+    before = heat.copy(), plays.copy()
+    args = (gid, jcode, offsets, lengths, segs, cnts, off, heat, plays)
+    if bad == "overflow":
+        assert pf._fastplay.sums_add(*args) == -1  # noqa: SLF001
+    else:
+        with pytest.raises(ValueError, match="out of range"):
+            pf._fastplay.sums_add(*args)  # noqa: SLF001
+    assert heat.tolist() == before[0].tolist() and plays.tolist() == before[1].tolist()
+    heat, plays = before[0].copy(), before[1].copy()
+    if bad != "overflow":
+        return
+    heat[7] = 0
+    assert pf._fastplay.sums_add(gid, jcode, offsets, lengths, segs, cnts, off, heat, plays) == 0  # noqa: SLF001
+    assert heat.tolist() == [0, 10 + 5, 20 + 1 + 2, 30 + 7, 40, 50 + 5, 60 + 2 + 1, 7]
+    assert plays.tolist() == [0, 1 + 1, 2 + 2, 3 + 1, 4, 5 + 1, 6 + 2, 7 + 1]
+
+
 ROWS = st.dictionaries(st.tuples(st.sampled_from(VIDS), st.integers(0, 9)),
                        st.tuples(st.integers(0, 5), st.integers(1, 3)), max_size=40)
 
