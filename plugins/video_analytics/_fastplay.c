@@ -102,7 +102,7 @@ static inline const char *read_uint(const char *s, const char *end, int64_t *out
     return s;
 }
 
-/* Parses one value into seg/cnt (room for len / 6 + 1 pairs); returns the number of pairs, or -1
+/* Parses one value into seg/cnt (room for pair_bound pairs); returns the number of pairs, or -1
  * when it is not a value this parser decides. */
 static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int32_t *seg_out, int32_t *cnt_out) {
     const char *end = s + len;
@@ -181,49 +181,42 @@ static PyObject *runs_json(const int32_t *seg, const int32_t *cnt, Py_ssize_t n,
     return out;
 }
 
-/* The pairs of a call are parsed into these, kept from call to call (the GIL is held): a chunk's room for its
- * pairs (tens of MiB) is then not a fresh mapping whose pages fault in again for every chunk; the result
- * gets a copy of the pairs found, a fraction of the room. */
-static int32_t *scratch_seg = NULL, *scratch_cnt = NULL;
-static Py_ssize_t scratch_cap = 0;
-
-static int scratch_reserve(Py_ssize_t room) {
-    if (room <= scratch_cap) return 0;
-    Py_ssize_t cap = room + room / 4;
-    int32_t *a = PyMem_Realloc(scratch_seg, (size_t)cap * 4);
-    if (a) scratch_seg = a;
-    int32_t *b = a ? PyMem_Realloc(scratch_cnt, (size_t)cap * 4) : NULL;
-    if (b) scratch_cnt = b;
-    if (!a || !b) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    scratch_cap = cap;
-    return 0;
+/* An upper bound of the pairs a value can hold: its '[' minus the outer one (a pair is written only once its
+ * "[s,c]" is read); at least 1. Sizes a call's pair arrays near what they take, so that they come from the
+ * heap the previous chunk freed instead of a fresh mapping whose pages fault in again (a bound from the length
+ * alone was ~3 times too large: past glibc's mmap threshold for a chunk of 20,000 realistic plays). */
+static Py_ssize_t pair_bound(const char *s, Py_ssize_t len) {
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < len; i++) k += s[i] == '[';
+    return k > 1 ? k - 1 : 1;
 }
 
 /* The values' texts (s[i], len[i]; s[i] NULL: not text, st[i] already 1 or 2) parsed as decode_j says. */
 static PyObject *decode_spans(Py_ssize_t n, const char **sp, const Py_ssize_t *ln, char *st0, long long seg_max,
                               long long max_bytes) {
     Py_ssize_t room = 0, longest = 0;
-    for (Py_ssize_t i = 0; i < n; i++) { /* room for every pair: k pairs take 6k + 1 bytes or more */
-        Py_ssize_t len = sp[i] && ln[i] <= max_bytes ? ln[i] : 0;
-        room += len / 6 + 1;
-        if (len > longest) longest = len;
+    for (Py_ssize_t i = 0; i < n; i++) { /* room for every pair */
+        if (!sp[i] || ln[i] > max_bytes) {
+            room += 1;
+            continue;
+        }
+        room += pair_bound(sp[i], ln[i]);
+        if (ln[i] > longest) longest = ln[i];
     }
     PyObject *status = PyBytes_FromStringAndSize(NULL, n); /* not from st0: one byte would be a shared object */
     PyObject *lengths = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *segs = NULL, *cnts = NULL;
+    PyObject *segs = PyBytes_FromStringAndSize(NULL, room * 4);
+    PyObject *cnts = PyBytes_FromStringAndSize(NULL, room * 4);
     PyObject *htmap = PyList_New(n);
-    char *tmp = PyMem_Malloc((size_t)(longest / 6 + 1) * 40 + 2);
+    char *tmp = PyMem_Malloc((size_t)(longest / 6 + 1) * 40 + 2); /* k pairs take 6k + 1 bytes or more */
     PyObject *result = NULL;
-    if (!status || !lengths || !htmap || !tmp || scratch_reserve(room) < 0) {
+    if (!status || !lengths || !segs || !cnts || !htmap || !tmp) {
         if (!tmp) PyErr_NoMemory();
         goto done;
     }
     char *st = PyBytes_AS_STRING(status);
     int64_t *lens = (int64_t *)PyBytes_AS_STRING(lengths);
-    int32_t *seg = scratch_seg, *cnt = scratch_cnt;
+    int32_t *seg = (int32_t *)PyBytes_AS_STRING(segs), *cnt = (int32_t *)PyBytes_AS_STRING(cnts);
     Py_ssize_t at = 0;
     if (n) memcpy(st, st0, (size_t)n);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -241,9 +234,7 @@ static PyObject *decode_spans(Py_ssize_t n, const char **sp, const Py_ssize_t *l
         lens[i] = pairs;
         at += pairs;
     }
-    segs = PyBytes_FromStringAndSize((const char *)seg, at * 4);
-    cnts = segs ? PyBytes_FromStringAndSize((const char *)cnt, at * 4) : NULL;
-    if (!cnts) goto done;
+    if (_PyBytes_Resize(&segs, at * 4) < 0 || _PyBytes_Resize(&cnts, at * 4) < 0) goto done;
     result = PyTuple_Pack(5, status, htmap, lengths, segs, cnts);
 done:
     Py_XDECREF(status);
