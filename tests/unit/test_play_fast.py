@@ -95,13 +95,14 @@ def test_limits_come_from_the_python_rule(monkeypatch):
     assert reasons == slow_reasons and per_value(fast) == per_value(slow)
 
 
-def test_the_densest_values_fit_and_a_call_leaves_nothing_to_the_next(monkeypatch):
-    """The C parser keeps its room for a call's pairs from call to call, sized from the values' length (k pairs
-    take 6k + 1 bytes or more): the densest values (one-digit pairs, no spaces) fill it exactly, and a big call
-    followed by small ones gives each the table the Python rule gives, nothing of the one before."""
+def test_pair_arrays_sized_by_brackets_hold_every_value(monkeypatch):
+    """The C parser sizes a call's pair arrays from the values' '[' (a pair is written only once its "[s,c]"
+    is read): the densest values fill them, values that fail after some pairs (or hold no pair among many
+    brackets) write no more than their bound, and every call's table is the one the Python rule gives."""
     dense = [b"[" + b",".join(b"[%d,%d]" % (1 + i % 9, i % 10) for i in range(n)) + b"]" for n in (1, 2, 1000, 20_000)]
-    mixed = [b"[[1,1]]", b"[[3,1],[2,1]]", b"x", b"[]"]
-    for values in (dense, mixed, dense[:1], dense[::-1] + mixed, [b"[[7,7]]"]):
+    broken = [b"[[1,1],[2,2],[3,3]", b"[[1,1],[2,2]]]", b"[[[[[[[[", b"[[1,1][2,2]]", b"[[1,1],[2,2],[3,3],[4"]
+    mixed = [b"[[1,1]]", b"[[3,1],[2,1]]", b"x", b"[]", b"[", b""]
+    for values in (dense, broken + dense[:2], mixed, dense[::-1] + broken + mixed, [b"[[7,7]]"]):
         (fast, reasons), (slow, slow_reasons) = both_tables(values, monkeypatch)
         assert reasons == slow_reasons and per_value(fast) == per_value(slow)
         assert len(fast.segs) == len(fast.cnts) == int(np.sum(fast.lengths))
