@@ -114,18 +114,17 @@ def _decoders(run: IngestRun):
     pool, run.pool = run.pool, None
     if pool is None:
         return None, None
+    if run.n_prev + run.n_new <= run.chunk:
+        pool.close(kill=True)
+        return None, None
     try:
-        if run.n_prev + run.n_new <= run.chunk:
-            raise LookupError
         spec = client_spec(run.raw)
         pool.ready()
         return pool, spec
-    except LookupError:
-        pool.close(kill=True)
     except Exception:  # noqa: BLE001 - decode in-process instead
         pool.close(kill=True)
         log.warning("ingest_plays: no decoder processes here, decoding in-process", exc_info=True)
-    return None, None
+        return None, None
 
 
 def _jobs(run: IngestRun, spec):

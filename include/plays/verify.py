@@ -111,7 +111,7 @@ def _day_checks(root: DataRoot, day: str, rep: dict, cv: pd.DataFrame, max_quara
 def verify_plays(root: DataRoot, day: str, mongo_db=None,
                  max_quarantine_rate: float = MAX_QUARANTINE_RATE, redis=None) -> list[dict]:
     """Checks recomputed from the data root (and MongoDB when given); each ``{"name", "ok", "detail"}``."""
-    lean_memory(TIGHT_HEAP)  # the largest process at 5M otherwise (~890 MiB, against ~800; 0.3 s less at 1M)
+    lean_memory(TIGHT_HEAP)  # verify is the largest process at 5M; the working heap would add ~90 MiB to it
     rep = root.read_json(plays_path(day, "ingest.json"))
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
     with ThreadPoolExecutor(1, thread_name_prefix="verify-totals") as pool:  # mostly Arrow's reads and sorts

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from include.storage import HOST, DataRoot
 
@@ -171,3 +173,38 @@ def test_a_killed_parquet_streams_partial_file_is_swept_by_the_next_stream(tmp_p
         stream.write(pa.table({"k": ["y"]}, schema=schema))
     assert _tmps(tmp_path / "day") == []
     assert (tmp_path / "day" / "plays_raw.parquet").exists()
+
+
+JSON_LEAF = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text() |
+             st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([-0.0, 5e-324, 1e16, 0.1 + 0.2, 1e308]))
+JSON_DOC = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=4) |
+                        st.dictionaries(st.text(max_size=8) | st.integers(-5, 5), inner, max_size=4), max_leaves=30)
+
+
+def _same(a, b) -> bool:
+    """Equal, floats bit for bit (``-0.0`` is not ``0.0``, ``NaN`` is ``NaN``), keys in the same order."""
+    import math
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return math.copysign(1, a) == math.copysign(1, b) and (a == b or (math.isnan(a) and math.isnan(b)))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@settings(max_examples=400, deadline=None)
+@given(row=st.dictionaries(st.text(max_size=8), JSON_DOC, max_size=5))
+def test_a_jsonl_line_reads_back_as_json_dumps_gives_it(row):
+    """``write_jsonl``'s lines (``ujson``) read back exactly as ``json.dumps``'s did: floats to the bit, NaN and
+    infinities, huge ints, lone surrogates, control characters, non-string keys, one line each."""
+    import json
+
+    from include.storage import jsonl_line
+
+    line = jsonl_line(row)
+    assert "\n" not in line and line.isascii()
+    assert _same(json.loads(line), json.loads(json.dumps(row)))
