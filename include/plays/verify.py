@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from include.plays.baseline import fingerprint
 from include.plays.documents import all_documents, day_documents
 from include.plays.lease import totals_lease
-from include.plays.store import read_frame, stored_days, stored_rows
+from include.plays.store import parquet_file, read_frame, stored_days, stored_rows
 from include.plays.totals import SEG, base_for, load_state, read_registry, replay, seg_differs
 from include.procs import TIGHT_HEAP, lean_memory, trim_heap
 from include.storage import DataRoot
@@ -69,14 +69,27 @@ def _codes(col: pa.ChunkedArray) -> np.ndarray:
     return codes
 
 
+def _dictionary_codes(root: DataRoot, rel: str, name: str) -> np.ndarray:
+    """``_codes`` of a column with few distinct values (``vid``), from the file's dictionary pages: the row groups'
+    dictionaries unified, the indices are the codes; ``_codes`` when a value is null."""
+    with root.fs.open(root.path(rel), "rb") as fh:
+        col = parquet_file(fh, read_dictionary=[name]).read(columns=[name]).column(name)
+    if not pa.types.is_dictionary(col.type):
+        return _codes(col)
+    if col.null_count:
+        return _codes(col.cast(col.type.value_type))
+    col = col.unify_dictionaries()
+    return np.concatenate([np.zeros(0, dtype=np.int64)] +
+                          [c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in col.chunks])
+
+
 def _coded_plays(root: DataRoot, day: str) -> pd.DataFrame:
     """``plays.parquet``'s ``key, vid, playid, flow`` for ``checks.plays_day_checks``, ``key`` and ``vid`` as
-    codes (``_codes``): the checks compare them only for equality."""
+    codes (``_codes``, ``_dictionary_codes``): the checks compare them only for equality."""
     rel = plays_path(day, "plays.parquet")
-    cols = {}
-    for c in ("key", "vid"):  # one at a time
-        cols[c] = _codes(root.read_table(rel, columns=[c]).column(c))
-        trim_heap()
+    cols = {"key": _codes(root.read_table(rel, columns=["key"]).column("key"))}
+    trim_heap()
+    cols["vid"] = _dictionary_codes(root, rel, "vid")
     t = root.read_table(rel, columns=["playid", "flow"])
     cols.update({c: t.column(c).to_numpy() for c in ("playid", "flow")})
     return pd.DataFrame(cols, copy=False)
