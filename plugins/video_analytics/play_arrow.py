@@ -117,6 +117,7 @@ def uinfo(z1_raw) -> pa.Array:
                                                                           for i in slow.tolist()], pa.string()))
     return col
 
+
 class JValues:
     """A chunk's ``K_J`` values (``play_decode.decode_columns``): a list (``None`` where absent), or an Arrow
     ``binary`` array that the C parser reads in place (``arrow_values``: no Python object per value)."""

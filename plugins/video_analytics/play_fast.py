@@ -90,7 +90,6 @@ def json_text_arrow(values) -> tuple[np.ndarray, bytes, bytes]:
     return np.frombuffer(status, dtype=np.uint8), offsets, data
 
 
-
 def segment_table(uniques: Sequence) -> tuple:
     """``play_decode.build_segment_table(uniques)``, by the C parser (``uniques``: a list, or an Arrow array as
     ``arrow_values`` takes, whose nulls are left out)."""
