@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import ujson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from video_analytics import play_decode as pd
@@ -106,6 +106,19 @@ def test_pair_arrays_sized_by_brackets_hold_every_value(monkeypatch):
         (fast, reasons), (slow, slow_reasons) = both_tables(values, monkeypatch)
         assert reasons == slow_reasons and per_value(fast) == per_value(slow)
         assert len(fast.segs) == len(fast.cnts) == int(np.sum(fast.lengths))
+
+
+@pytest.mark.skipif(not pf.HAVE_FAST, reason="no C module")
+@settings(max_examples=300, deadline=None)
+@given(text=st.binary(max_size=9000) | st.lists(st.sampled_from(b"[[],1 "), max_size=9000).map(bytes),
+       start=st.integers(0, 15), repeat=st.integers(1, 3))
+@example(text=b"[" * 8200, start=3, repeat=1)  # one lane full for 255 steps and more
+@example(text=b"[" * 32, start=0, repeat=1)
+def test_pair_bound_counts_every_bracket(text, start, repeat):
+    """``pair_bound`` (16 bytes a step in byte lanes, summed every 255 steps) counts the '[' of any bytes at any
+    alignment and length, past the lanes' 255: the pair arrays are never sized short."""
+    value = (b"x" * start + text * repeat)[start:]
+    assert pf._fastplay.pair_bound(memoryview(b"x" * start + text * repeat)[start:]) == max(value.count(b"[") - 1, 1)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
