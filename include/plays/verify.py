@@ -121,16 +121,23 @@ def _day_checks(root: DataRoot, day: str, rep: dict, cv: pd.DataFrame, max_quara
         max_quarantine_rate=max_quarantine_rate, quarantine_uri=root.uri(plays_path(day, "quarantine.parquet")))
 
 
+OVERLAP_MAX_PLAYS = 2_000_000  # a bigger day's totals re-fold and day checks (~400 and ~570 MiB at 5M) one by one
+
+
 def verify_plays(root: DataRoot, day: str, mongo_db=None,
                  max_quarantine_rate: float = MAX_QUARANTINE_RATE, redis=None) -> list[dict]:
     """Checks recomputed from the data root (and MongoDB when given); each ``{"name", "ok", "detail"}``."""
     lean_memory(TIGHT_HEAP)  # verify is the largest process at 5M; the working heap would add ~90 MiB to it
     rep = root.read_json(plays_path(day, "ingest.json"))
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
-    with ThreadPoolExecutor(1, thread_name_prefix="verify-totals") as pool:  # mostly Arrow's reads and sorts
-        totals = pool.submit(contextvars.copy_context().run, _running_totals, root, day, redis)
+    if int(rep.get("unique") or 0) > OVERLAP_MAX_PLAYS:  # the two peaks would add up (~950 MiB at 5M)
         out = _day_checks(root, day, rep, cv, max_quarantine_rate)
-        out.insert(4, totals.result())
+        out.insert(4, _running_totals(root, day, redis))
+    else:
+        with ThreadPoolExecutor(1, thread_name_prefix="verify-totals") as pool:  # mostly Arrow's reads and sorts
+            totals = pool.submit(contextvars.copy_context().run, _running_totals, root, day, redis)
+            out = _day_checks(root, day, rep, cv, max_quarantine_rate)
+            out.insert(4, totals.result())
     kept = rep.get("tables_from_snapshot") or {}
     out.append(checks.check("day_tables_from_snapshot", True,
                             {"entries": sum(t["entries"] for t in kept.values()), "tables": kept,

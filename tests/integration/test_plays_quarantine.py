@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
+import pytest
 
 from include.plays.documents import all_documents
 from include.plays.verify import verify_plays
@@ -107,3 +108,31 @@ def test_verify_fails_on_tampered_data_root(redis_db, mysql_db, tmp_path):
     root.write_table(p.slice(1), "plays", DAY, "plays.parquet")
     bad = {c["name"] for c in verify_plays(root, DAY) if not c["ok"]}
     assert "plays_accounted" in bad
+
+
+@pytest.mark.parametrize("limit", [0, 10**9])
+def test_verify_runs_the_totals_alongside_the_day_only_up_to_the_limit(limit, redis_db, mysql_db, tmp_path,
+                                                                       monkeypatch):
+    """Past ``OVERLAP_MAX_PLAYS`` (their peaks would add up) verify re-folds the totals after the day's checks, in
+    its own thread; either way the checks are the same, in the same order."""
+    import threading
+
+    from include.plays import verify as ver
+
+    categories(mysql_db, [], [])
+    for i in range(20):
+        put_play(redis_db, DAY, f"100000{i % 2}_{i}")
+    root = DataRoot(str(tmp_path / "r"))
+    out = run_day(root, redis_db, mysql_hook(mysql_db), DAY)
+    on_main: list[bool] = []
+    real = ver._running_totals
+
+    def spy(*a, **k):
+        on_main.append(threading.current_thread() is threading.main_thread())
+        return real(*a, **k)
+
+    monkeypatch.setattr(ver, "_running_totals", spy)
+    monkeypatch.setattr(ver, "OVERLAP_MAX_PLAYS", limit)
+    got = ver.verify_plays(root, DAY)
+    assert on_main == [limit == 0]
+    assert [c["name"] for c in got] == [c["name"] for c in out["verify"]] and all(c["ok"] for c in got)
