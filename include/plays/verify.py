@@ -127,7 +127,7 @@ OVERLAP_MAX_PLAYS = 2_000_000  # a bigger day's totals re-fold and day checks (~
 def verify_plays(root: DataRoot, day: str, mongo_db=None,
                  max_quarantine_rate: float = MAX_QUARANTINE_RATE, redis=None) -> list[dict]:
     """Checks recomputed from the data root (and MongoDB when given); each ``{"name", "ok", "detail"}``."""
-    lean_memory(TIGHT_HEAP)  # verify is the largest process at 5M; the working heap would add ~90 MiB to it
+    lean_memory(TIGHT_HEAP)  # verify peaks near the rollup at 5M; the working heap would add ~90 MiB to it
     rep = root.read_json(plays_path(day, "ingest.json"))
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
     if int(rep.get("unique") or 0) > OVERLAP_MAX_PLAYS:  # the two peaks would add up (~950 MiB at 5M)

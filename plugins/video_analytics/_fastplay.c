@@ -49,7 +49,8 @@
 #include <string.h>
 #include <errno.h>
 #include <math.h>
-#ifdef __SSE2__
+#if defined(__SSE2__) && defined(__x86_64__)
+#define HAVE_SSE2_64 1
 #include <emmintrin.h>
 #endif
 
@@ -191,7 +192,7 @@ static PyObject *runs_json(const int32_t *seg, const int32_t *cnt, Py_ssize_t n,
  * alone was ~3 times too large: past glibc's mmap threshold for a chunk of 20,000 realistic plays). */
 static Py_ssize_t pair_bound(const char *s, Py_ssize_t len) {
     Py_ssize_t k = 0, i = 0;
-#ifdef __SSE2__
+#ifdef HAVE_SSE2_64
     /* 16 bytes a step, counted in byte lanes (at most 255 steps before they are summed) */
     const __m128i br = _mm_set1_epi8('['), zero = _mm_setzero_si128();
     while (len - i >= 16) {

@@ -113,8 +113,8 @@ def test_verify_fails_on_tampered_data_root(redis_db, mysql_db, tmp_path):
 @pytest.mark.parametrize("limit", [0, 10**9])
 def test_verify_runs_the_totals_alongside_the_day_only_up_to_the_limit(limit, redis_db, mysql_db, tmp_path,
                                                                        monkeypatch):
-    """Past ``OVERLAP_MAX_PLAYS`` (their peaks would add up) verify re-folds the totals after the day's checks, in
-    its own thread; either way the checks are the same, in the same order."""
+    """Past ``OVERLAP_MAX_PLAYS`` (their peaks would add up) verify re-folds the totals after the day's checks on
+    the calling thread, up to it alongside them on a second one; either way the same checks, in the same order."""
     import threading
 
     from include.plays import verify as ver

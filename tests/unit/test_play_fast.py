@@ -117,8 +117,8 @@ def test_pair_arrays_sized_by_brackets_hold_every_value(monkeypatch):
 def test_pair_bound_counts_every_bracket(text, start, repeat):
     """``pair_bound`` (16 bytes a step in byte lanes, summed every 255 steps) counts the '[' of any bytes at any
     alignment and length, past the lanes' 255: the pair arrays are never sized short."""
-    value = (b"x" * start + text * repeat)[start:]
-    assert pf._fastplay.pair_bound(memoryview(b"x" * start + text * repeat)[start:]) == max(value.count(b"[") - 1, 1)
+    value = text * repeat
+    assert pf._fastplay.pair_bound(memoryview(b"x" * start + value)[start:]) == max(value.count(b"[") - 1, 1)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
