@@ -130,14 +130,11 @@ def verify_plays(root: DataRoot, day: str, mongo_db=None,
     lean_memory(TIGHT_HEAP)  # verify peaks near the rollup at 5M; the working heap would add ~90 MiB to it
     rep = root.read_json(plays_path(day, "ingest.json"))
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
-    if int(rep.get("unique") or 0) > OVERLAP_MAX_PLAYS:  # the two peaks would add up (~950 MiB at 5M)
+    alongside = int(rep.get("unique") or 0) <= OVERLAP_MAX_PLAYS  # past it the two peaks add up (~950 MiB at 5M)
+    with ThreadPoolExecutor(1, thread_name_prefix="verify-totals") as pool:  # mostly Arrow's reads and sorts
+        totals = pool.submit(contextvars.copy_context().run, _running_totals, root, day, redis) if alongside else None
         out = _day_checks(root, day, rep, cv, max_quarantine_rate)
-        out.insert(4, _running_totals(root, day, redis))
-    else:
-        with ThreadPoolExecutor(1, thread_name_prefix="verify-totals") as pool:  # mostly Arrow's reads and sorts
-            totals = pool.submit(contextvars.copy_context().run, _running_totals, root, day, redis)
-            out = _day_checks(root, day, rep, cv, max_quarantine_rate)
-            out.insert(4, totals.result())
+        out.insert(4, totals.result() if totals is not None else _running_totals(root, day, redis))
     kept = rep.get("tables_from_snapshot") or {}
     out.append(checks.check("day_tables_from_snapshot", True,
                             {"entries": sum(t["entries"] for t in kept.values()), "tables": kept,
