@@ -360,7 +360,8 @@ def main(argv=None) -> int:
     p.add_argument("--legacy-redis-db", type=int, default=int(os.environ.get("BENCH_LEGACY_REDIS_DB", "12")))
     p.add_argument("--runs", type=int, default=1, help="timed runs per size, on one generated day")
     p.add_argument("--floor", action="store_true", help="also time the raw Redis snapshot alone")
-    p.add_argument("--floor-batch", type=int, default=5000, help="keys per MGET pipeline in --floor")
+    p.add_argument("--floor-batch", type=int, default=None,
+                   help="keys per MGET pipeline in --floor (default: ingest_plays.MGET_BATCH)")
     p.add_argument("--chunk", type=int, default=0, help="ingest_plays chunk (0: its default)")
     p.add_argument("--workers", type=int, default=-1, help="ingest_plays decoder processes (-1: its default)")
     p.add_argument("--mysql-db", default="test_bench_plays")
@@ -376,6 +377,10 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int)
     p.add_argument("--publish", action="store_true")
     a = p.parse_args(argv)
+    if a.floor_batch is None:
+        from include.plays.ingest_plays import MGET_BATCH
+
+        a.floor_batch = MGET_BATCH
     if a.stage:
         print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy, "floor": cmd_floor,
                           "rollup": cmd_rollup, "cli": cmd_cli}[a.stage](a),

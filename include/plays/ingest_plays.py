@@ -42,8 +42,9 @@ from video_analytics.play_decode import SEG_SCHEMA
 from video_analytics.play_fast import merge_sorted_sums
 
 CHUNK = 20_000          # unique keys decoded at once (bounds memory)
+MGET_BATCH = 2_000      # keys per round trip (3 MGETs): Redis's replies stay small enough to reuse warm memory
 
-__all__ = ["CHUNK", "LRANGE_STEP", "ingest_plays"]
+__all__ = ["CHUNK", "LRANGE_STEP", "MGET_BATCH", "ingest_plays"]
 
 
 def _raw_client(redis):
@@ -53,7 +54,7 @@ def _raw_client(redis):
     return sibling_client(redis, decode_responses=False, protocol=2)
 
 
-def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, batch: int = 5000,
+def ingest_plays(root: DataRoot, redis, mysql_hook, day: str, mongo_db=None, batch: int = MGET_BATCH,
                  chunk: int = CHUNK, lrange_step: int = LRANGE_STEP, workers: int | None = None) -> dict:
     """Snapshot day D's plays from Redis into the data root, validate, categorise and number them.
 
