@@ -16,6 +16,8 @@
  *     null, given as [(offsets, data, validity, bit), ...] (the n + 1 int32 offsets of each part, its slice
  *     offset applied; its data; its validity bitmap or None, and the bit of its first value).
  * pair_bound(buffer) -> the pairs a value can hold, as decode_j sizes its arrays: its '[' less one, at least 1.
+ * guess_walk(seg, cnt, seg_max, steps) -> the parser's guesses of the next pair after "[seg - 1,cnt]" and each
+ *     guess after it: a list of steps (text, segment, count), text None when it makes no guess (for tests).
  * hash_binary(parts) -> bytes of a uint64 per value (a hash for deduplicating keys; see below).
  * segment_sums(vrank, jcode, offsets, lengths, segs, cnts, n_vids, max_seg)
  *         -> (vrank, seg, heat, plays) as bytes of int64, sorted by (vrank, seg)
@@ -107,11 +109,104 @@ static inline const char *read_uint(const char *s, const char *end, int64_t *out
     return s;
 }
 
+/* The decimal digits of u at p; returns their end. */
+static inline char *put_uint(char *p, uint64_t u) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+#ifdef HAVE_SSE2_64
+/* The usual next pair of a K_J, "[<segment + 1>,<same count>],", as 16 bytes compared at once: a viewer's
+ * segments are mostly consecutive with the same count, so most pairs are this text (none are when the value
+ * has spaces; they take the general path, as does every other text). */
+typedef struct {
+    __m128i text, one; /* one: 1 in the byte of the segment's last digit */
+    int mask, n;        /* n: the text's length; 0: no guess */
+    int pos, last;      /* the segment's last digit: its byte, its value */
+    int64_t seg, cnt;
+} guess_t;
+
+#define CARRY_MAX 5
+/* [byte of the last digit][its trailing 9s]: what a carry adds to the text (the 9s to '0', the digit before
+ * them one more) */
+static __m128i carry_tab[16][CARRY_MAX + 1];
+
+static void carry_init(void) {
+    for (int p = 1; p < 16; p++)
+        for (int t = 1; t <= CARRY_MAX && p - t >= 1; t++) {
+            signed char d[16] = {0};
+            for (int k = p - t + 1; k <= p; k++) d[k] = -9;
+            d[p - t] = 1;
+            carry_tab[p][t] = _mm_loadu_si128((const __m128i *)d);
+        }
+}
+
+static guess_t guess_make(int64_t seg, int64_t cnt, int64_t seg_max) {
+    char t[48] = {0}, one[16] = {0};
+    int n = 0;
+    guess_t g;
+    g.n = 0;
+    if (seg > seg_max) return g;
+    t[n++] = '[';
+    n = (int)(put_uint(t + n, (uint64_t)seg) - t);
+    if (n > 16) return g;
+    one[n - 1] = 1;
+    g.pos = n - 1;
+    t[n++] = ',';
+    n = (int)(put_uint(t + n, (uint64_t)cnt) - t);
+    t[n++] = ']';
+    t[n++] = ',';
+    if (n > 16) return g;
+    g.text = _mm_loadu_si128((const __m128i *)t);
+    g.one = _mm_loadu_si128((const __m128i *)one);
+    g.mask = (1 << n) - 1;
+    g.n = n;
+    g.last = (int)(seg % 10);
+    g.seg = seg;
+    g.cnt = cnt;
+    return g;
+}
+
+/* The guess after it matched: the segment one more, counted up in the register (a carry from the carry table;
+ * a digit more, or past the limit, writes it anew). */
+static inline void guess_next(guess_t *g, int64_t seg_max) {
+    if (g->last != 9 && g->seg < seg_max) {
+        g->text = _mm_add_epi8(g->text, g->one);
+        g->last++;
+        g->seg++;
+        return;
+    }
+    int t = 1;
+    int64_t x = g->seg / 10;
+    while (x % 10 == 9) {
+        t++;
+        x /= 10;
+    }
+    if (x == 0 || t > CARRY_MAX || g->seg >= seg_max) {
+        *g = guess_make(g->seg + 1, g->cnt, seg_max);
+        return;
+    }
+    g->text = _mm_add_epi8(g->text, carry_tab[g->pos][t]);
+    g->last = 0;
+    g->seg++;
+}
+#endif
+
 /* Parses one value into seg/cnt (room for pair_bound pairs); returns the number of pairs, or -1
  * when it is not a value this parser decides. */
 static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int32_t *seg_out, int32_t *cnt_out) {
     const char *end = s + len;
     Py_ssize_t pairs = 0;
+#ifdef HAVE_SSE2_64
+    guess_t g;
+    g.n = 0;
+#endif
     s = skip_ws(s, end);
     if (s == end || *s++ != '[') return -1;
     s = skip_ws(s, end);
@@ -121,6 +216,18 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
     }
     for (;;) {
         int64_t seg, cnt;
+#ifdef HAVE_SSE2_64
+        if (g.n && end - s >= 16 &&
+            (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)s), g.text)) & g.mask) == g.mask) {
+            seg_out[pairs] = (int32_t)g.seg; /* within seg_max and COUNT_MAX: guess_set checked both */
+            cnt_out[pairs] = (int32_t)g.cnt;
+            pairs++;
+            s += g.n; /* past its ',' (spaces after it: skipped below) */
+            guess_next(&g, seg_max);
+            continue;
+        }
+        s = skip_ws(s, end);
+#endif
         if (s == end || *s++ != '[') return -1;
         s = skip_ws(s, end);
         if (!(s = read_uint(s, end, &seg))) return -1;
@@ -134,6 +241,9 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
         seg_out[pairs] = (int32_t)seg;
         cnt_out[pairs] = (int32_t)cnt;
         pairs++;
+#ifdef HAVE_SSE2_64
+        g = guess_make(seg + 1, cnt, seg_max);
+#endif
         s = skip_ws(s, end);
         if (s == end) return -1;
         if (*s == ',') {
@@ -144,17 +254,6 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
         s = skip_ws(s + 1, end);
         return s == end ? pairs : -1;
     }
-}
-
-static inline char *put_uint(char *p, uint64_t u) {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    while (n) *p++ = tmp[--n];
-    return p;
 }
 
 /* The merged runs of n pairs as ujson.dumps writes them (tmp: room for 40 bytes a pair + 2). */
@@ -207,6 +306,31 @@ static Py_ssize_t pair_bound(const char *s, Py_ssize_t len) {
 #endif
     for (; i < len; i++) k += s[i] == '[';
     return k > 1 ? k - 1 : 1;
+}
+
+static PyObject *guess_walk(PyObject *self, PyObject *args) {
+    long long seg, cnt, seg_max;
+    Py_ssize_t steps;
+    if (!PyArg_ParseTuple(args, "LLLn", &seg, &cnt, &seg_max, &steps)) return NULL;
+    if (seg < 1 || cnt < 0 || cnt > COUNT_MAX || seg_max < 1 || steps < 0) {
+        PyErr_SetString(PyExc_ValueError, "guess_walk: seg >= 1, 0 <= cnt <= 2**31 - 1, seg_max >= 1, steps >= 0");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+#ifdef HAVE_SSE2_64
+    guess_t g = guess_make(seg, cnt, seg_max);
+    for (Py_ssize_t k = 0; out && k < steps; k++) {
+        char t[16];
+        _mm_storeu_si128((__m128i *)t, g.text);
+        PyObject *item = g.n ? Py_BuildValue("(y#LL)", t, (Py_ssize_t)g.n, (long long)g.seg, (long long)g.cnt)
+                             : Py_BuildValue("(OOO)", Py_None, Py_None, Py_None);
+        if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+        Py_XDECREF(item);
+        if (!g.n) break;
+        guess_next(&g, seg_max);
+    }
+#endif
+    return out;
 }
 
 static PyObject *pair_bound_py(PyObject *self, PyObject *arg) {
@@ -1407,6 +1531,7 @@ static PyObject *resp_mget_command(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"decode_j", decode_j, METH_VARARGS, "K_J values -> (status, htmap, lengths, segs, cnts)."},
+    {"guess_walk", guess_walk, METH_VARARGS, "The K_J parser's guesses of the next pair, step by step (for tests)."},
     {"pair_bound", pair_bound_py, METH_O, "The pair arrays' room for one value (its '[' less one, at least 1)."},
     {"decode_j_arrow", decode_j_arrow, METH_VARARGS, "decode_j of Arrow binary arrays' buffers."},
     {"decode_s_arrow", decode_s_arrow, METH_VARARGS, "K_S values of Arrow binary arrays -> columns."},
@@ -1423,6 +1548,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastplay", "Plays: 
                                     -1, methods};
 
 PyMODINIT_FUNC PyInit__fastplay(void) {
+#ifdef HAVE_SSE2_64
+    carry_init();
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m && PyModule_AddIntConstant(m, "RESP_STATE_SIZE", (long)sizeof(scan_t)) < 0) Py_CLEAR(m);
     return m;

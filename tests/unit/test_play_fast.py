@@ -4,6 +4,7 @@ Python path gives: reasons, ``Htmap`` texts, segments, counts and per (vid, segm
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import ujson
 from hypothesis import HealthCheck, example, given, settings
@@ -119,6 +120,92 @@ def test_pair_bound_counts_every_bracket(text, start, repeat):
     alignment and length, past the lanes' 255: the pair arrays are never sized short."""
     value = text * repeat
     assert pf._fastplay.pair_bound(memoryview(b"x" * start + value)[start:]) == max(value.count(b"[") - 1, 1)
+
+
+PAIR_VARIANTS = ["plain"] * 12 + ["space_before", "space_inside", "zero_lead", "gap", "back", "count_up", "count_big",
+                                  "comma_space", "minus", "float", "cut"]
+
+
+@st.composite
+def runs_of_pairs(draw) -> bytes:
+    """A K_J of consecutive segments with one count, as viewers send them (the C parser guesses each next pair
+    from the last one), across carries (9 to 10, 199 to 200), the segment limit and the value's last 16 bytes,
+    with a few pairs written otherwise."""
+    seg = draw(st.sampled_from([1, 7, 9, 18, 98, 99, 189, 998, 999, 9997, 43_190, 43_199, 43_200])
+               | st.integers(1, 43_210))
+    cnt = draw(st.sampled_from([0, 1, 1, 1, 2, 9, 10, 2**31 - 1, 2**31]))
+    parts = []
+    for _ in range(draw(st.integers(1, 40))):
+        kind = draw(st.sampled_from(PAIR_VARIANTS))
+        text = f"[{seg},{cnt}]"
+        if kind == "space_before":
+            text = " " + text
+        elif kind == "space_inside":
+            text = f"[{seg} ,{cnt}]"
+        elif kind == "zero_lead":
+            text = f"[0{seg},{cnt}]"
+        elif kind == "gap":
+            seg += 2
+            text = f"[{seg},{cnt}]"
+        elif kind == "back":
+            seg = max(1, seg - 3)
+            text = f"[{seg},{cnt}]"
+        elif kind == "count_up":
+            cnt += 1
+            text = f"[{seg},{cnt}]"
+        elif kind == "count_big":
+            text = f"[{seg},{2**31}]"
+        elif kind == "comma_space":
+            text = text + " "
+        elif kind == "minus":
+            text = f"[-{seg},{cnt}]"
+        elif kind == "float":
+            text = f"[{seg},{cnt}.0]"
+        elif kind == "cut":
+            text = text[: draw(st.integers(0, len(text) - 1))]
+        parts.append(text)
+        seg += 1
+    return ("[" + ",".join(parts) + "]" + draw(st.sampled_from(["", "", " ", "]", ","]))).encode()
+
+
+@pytest.mark.skipif(not hasattr(pf._fastplay, "guess_walk") or not pf._fastplay.guess_walk(1, 1, 2, 1),
+                    reason="no SSE2: the parser makes no guesses")
+@settings(max_examples=300, deadline=None)
+@given(seg=st.sampled_from([1, 9, 10, 99, 189, 999, 43_195, 9_999_990, 99_999_999_990]) | st.integers(1, 10**12),
+       cnt=st.sampled_from([0, 1, 9, 10, 99, 2**31 - 1]) | st.integers(0, 2**31 - 1),
+       limit=st.sampled_from([0, 3, 40, 10**13]), steps=st.integers(1, 1200))
+def test_each_guess_is_the_text_of_the_pair_it_stands_for(seg, cnt, limit, steps):
+    """Every guess the parser compares with a K_J (counted up in a register, carries from a table) is exactly
+    ``[<segment>,<count>],`` of the segment and count it records when the text matches; none past the segment
+    limit, or longer than the 16 bytes compared."""
+    seg_max = seg + limit
+    walk = pf._fastplay.guess_walk(seg, cnt, seg_max, steps)
+    for k, (text, s, c) in enumerate(walk):
+        want = f"[{seg + k},{cnt}],".encode()
+        if seg + k > seg_max or len(want) > 16:
+            assert (text, s, c) == (None, None, None) and k == len(walk) - 1
+        else:
+            assert (text, s, c) == (want, seg + k, cnt)
+    assert len(walk) == steps or walk[-1][0] is None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(runs_of_pairs(), min_size=1, max_size=12, unique=True), arrow=st.booleans())
+@example(values=[b"[[8,1],[9,1],[10,1],[11,1],[12,1],[13,1],[14,1],[15,1],[16,1],[17,1],[18,1],[19,1],[20,1]]",
+                 b"[[97,2],[98,2],[99,2],[100,2],[101,2],[102,2],[103,2],[104,2],[105,2],[106,2]]",
+                 b"[[43195,1],[43196,1],[43197,1],[43198,1],[43199,1],[43200,1],[43201,1]]",
+                 b"[[188,1],[189,1],[190,1],[191,1],[192,1],[193,1],[194,1],[195,1],[196,1],[197,1],[198,1],[199,1],"
+                 b"[200,1],[201,1]]"], arrow=True)
+def test_runs_of_consecutive_pairs_decode_as_the_python_rule_says(values, arrow, monkeypatch):
+    """The C parser's guess of the next pair (the segment one more, the same count, compared 16 bytes at once)
+    gives what the Python rule gives, whether the pairs follow the guess or not, from a list or Arrow input."""
+    if arrow:
+        fast, fast_reasons = pf.segment_table(pa.array(values, pa.binary()))
+        _, (slow, slow_reasons) = both_tables(values, monkeypatch)
+    else:
+        (fast, fast_reasons), (slow, slow_reasons) = both_tables(values, monkeypatch)
+    assert fast_reasons == slow_reasons
+    assert per_value(fast) == per_value(slow)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
