@@ -54,6 +54,21 @@ def test_add_plays_refuses_what_it_cannot_add_and_adds_nothing():
     assert not pf.SegmentSums().add_plays(["1000001"], np.array([0]), bad)
 
 
+@pytest.mark.parametrize("at", [0, 5, 16, 33])
+@pytest.mark.parametrize("bad", [0, -1, 101, 2**31 - 1, -(2**31)])
+def test_sums_need_finds_a_segment_out_of_range_anywhere_in_a_play(at, bad):
+    """``sums_need`` (each play's largest segment, a min/max over its entries without a branch per entry) refuses
+    a play with one segment outside [1, max_seg] wherever it is, and sizes the blocks from the largest."""
+    segs = np.arange(67, 101, dtype=np.int32)  # 34 entries: more than one vector's width
+    offsets, lengths = np.array([0, 0], dtype=np.int64), np.array([34, 0], dtype=np.int64)
+    gid, jcode = np.array([1, 0], dtype=np.int64), np.array([0, 1], dtype=np.int64)
+    need = np.zeros(2, dtype=np.int64)
+    assert pf._fastplay.sums_need(gid, jcode, offsets, lengths, segs, need, 100) == 0  # noqa: SLF001
+    assert need.tolist() == [0, 101]
+    segs[at] = bad
+    assert pf._fastplay.sums_need(gid, jcode, offsets, lengths, segs, np.zeros(2, dtype=np.int64), 100) == -1  # noqa: SLF001
+
+
 @pytest.mark.parametrize("bad", ["gid", "jcode", "cell", "count", "overflow"])
 def test_sums_add_takes_back_what_it_added_before_a_bad_play(bad):
     """``sums_add`` checks each play as it adds it: a bad index, cell or count at the third play raises
