@@ -57,25 +57,29 @@ def _raw_chunks(run: IngestRun):
 
 
 def prefetch(gen, depth: int = 2):
-    """Run ``gen`` in a thread, ``depth`` items ahead (Redis I/O overlaps decoding)."""
+    """Run ``gen`` in a thread, ``depth`` items ahead (Redis I/O overlaps decoding). A consumer that stops early
+    (an error, or ``close``) stops the thread too, whatever it was doing: every hand-over gives up once told."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()
 
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def run():
         try:
             for item in gen:
-                while not stop.is_set():
-                    try:
-                        q.put(("ok", item), timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(("ok", item)):
                     return
-            q.put(("ok", done))
+            put(("ok", done))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            q.put(("err", exc))
+            put(("err", exc))
 
     t = threading.Thread(target=run, name="ingest-prefetch", daemon=True)
     t.start()
