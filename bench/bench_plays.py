@@ -274,6 +274,46 @@ def cmd_floor(a) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def cmd_parse(a) -> dict:
+    """The ``K_J`` parser alone (``decode_j_arrow``, in-process) over the day's first ``--n`` values as the
+    decoders read them (an Arrow array), median of ``--runs``; and the share of pairs that follow the pair
+    before them in their value (the segment one more, the same count: the parser's guess, which matches when
+    the value is written tight, as ujson writes it). ``--parse-text spaces`` or ``seeks`` rewrites the values
+    first (the parser's worst cases: no pair is ever its guess)."""
+    import statistics
+
+    import numpy as np
+    import pyarrow.compute as pc
+    import redis
+
+    from include.plays.mget import fetch_arrays
+    from video_analytics import play_decode as pd
+    from video_analytics import play_fast as pf
+    from video_analytics.conventions import endlist_key
+
+    r = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=a.redis_db, decode_responses=False, protocol=2)
+    keys = [k.decode() for k in r.lrange(endlist_key(DAY), 0, a.n - 1)]
+    j = fetch_arrays(r, keys, 2000, lambda: None)[1].combine_chunks()
+    if a.parse_text == "spaces":  # as json.dumps writes them: no pair is ever the guess's text
+        j = pc.replace_substring(j, b",", b", ")
+    elif a.parse_text == "seeks":  # a pair [1,1] between every two: no pair follows the one before it
+        j = pc.replace_substring(j, b"],[", b"],[1,1],[")
+    parts, times = pf._arrow_parts(j), []  # noqa: SLF001 - the decoders' own call
+    for _ in range(max(a.runs, 1)):
+        t0 = time.perf_counter()
+        status, _, lengths, segs, cnts = pf._fastplay.decode_j_arrow(parts, int(pd.SEGMENT_MAX), pf.FAST_MAX_BYTES)
+        times.append(time.perf_counter() - t0)
+    s, c, n = (np.frombuffer(b, dtype=t) for b, t in ((segs, np.int32), (cnts, np.int32), (lengths, np.int64)))
+    first = np.zeros(len(s) + 1, dtype=bool)
+    first[np.concatenate(([0], np.cumsum(n)))] = True  # each value's first pair (and the end)
+    follows = ~first[1:len(s)]
+    guessed = follows & (s[1:] == s[:-1] + 1) & (c[1:] == c[:-1])
+    return {"values": len(j), "bytes": j.nbytes, "seconds_median": statistics.median(times), "seconds": times,
+            "us_per_value": 1e6 * statistics.median(times) / max(len(j), 1), "pairs": len(s),
+            "following_share": float(guessed.sum()) / max(int(follows.sum()), 1),
+            "undecided": int(np.count_nonzero(np.frombuffer(status, dtype=np.uint8)))}
+
+
 def cmd_cli(a) -> dict:
     """``video-analytics plays`` as a user runs it (its own process, start-up included) on a fresh data root:
     wall time, and the peak RSS of its process tree (sampled) and of its largest process."""
@@ -365,12 +405,14 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=0, help="ingest_plays chunk (0: its default)")
     p.add_argument("--workers", type=int, default=-1, help="ingest_plays decoder processes (-1: its default)")
     p.add_argument("--mysql-db", default="test_bench_plays")
-    p.add_argument("--stage", choices=["gen", "new", "legacy", "floor", "rollup", "cli"])
+    p.add_argument("--stage", choices=["gen", "new", "legacy", "floor", "rollup", "cli", "parse"])
     p.add_argument("--model", choices=["realistic", "pooled"], default="realistic",
                    help="sample K_J: the viewing model (default) or the pooled best case (few distinct values)")
     p.add_argument("--cli", action="store_true",
                    help="also time `video-analytics plays` end to end (ingest, rollup, verify, start-up) per run")
     p.add_argument("--root", help="data root (--stage rollup)")
+    p.add_argument("--parse-text", choices=["as-is", "spaces", "seeks"], default="as-is",
+                   help="--stage parse: the day's K_J as they are, or rewritten with spaces or a seek between pairs")
     p.add_argument("--rollup-process", action="store_true",
                    help="run rollup_videos in its own process, as its Airflow task does (default: after ingest, "
                         "in the same process)")
@@ -383,7 +425,7 @@ def main(argv=None) -> int:
         a.floor_batch = MGET_BATCH
     if a.stage:
         print(json.dumps({"gen": cmd_gen, "new": cmd_new, "legacy": cmd_legacy, "floor": cmd_floor,
-                          "rollup": cmd_rollup, "cli": cmd_cli}[a.stage](a),
+                          "rollup": cmd_rollup, "cli": cmd_cli, "parse": cmd_parse}[a.stage](a),
                          default=str))
         return 0
     results = {"new": [], "floor": [], "legacy": [], "cli": [], "gen": []}

@@ -16,8 +16,10 @@
  *     null, given as [(offsets, data, validity, bit), ...] (the n + 1 int32 offsets of each part, its slice
  *     offset applied; its data; its validity bitmap or None, and the bit of its first value).
  * pair_bound(buffer) -> the pairs a value can hold, as decode_j sizes its arrays: its '[' less one, at least 1.
- * guess_walk(seg, cnt, seg_max, steps) -> the parser's guesses of the next pair after "[seg - 1,cnt]" and each
- *     guess after it: a list of steps (text, segment, count), text None when it makes no guess (for tests).
+ * guess_walk(seg, cnt, seg_max, steps, from_text=False) -> the parser's guesses of the next pair after
+ *     "[seg - 1,cnt]," (made anew, or from that text as after a pair it read) and each guess after it: a list
+ *     of steps (the bytes it compares, segment, count, bytes it then skips), all None when it makes no guess
+ *     (for tests).
  * hash_binary(parts) -> bytes of a uint64 per value (a hash for deduplicating keys; see below).
  * segment_sums(vrank, jcode, offsets, lengths, segs, cnts, n_vids, max_seg)
  *         -> (vrank, seg, heat, plays) as bytes of int64, sorted by (vrank, seg)
@@ -133,11 +135,19 @@ typedef struct {
 } guess_t;
 
 #define CARRY_MAX 5
+#define GUESS_MISSES 2 /* guesses missed in a row ... */
+#define GUESS_REST 16  /* ... before this many pairs go without one */
 /* [byte of the last digit][its trailing 9s]: what a carry adds to the text (the 9s to '0', the digit before
  * them one more) */
 static __m128i carry_tab[16][CARRY_MAX + 1];
+static __m128i one_tab[16]; /* 1 in byte k */
 
 static void carry_init(void) {
+    for (int k = 0; k < 16; k++) {
+        char d[16] = {0};
+        d[k] = 1;
+        one_tab[k] = _mm_loadu_si128((const __m128i *)d);
+    }
     for (int p = 1; p < 16; p++)
         for (int t = 1; t <= CARRY_MAX && p - t >= 1; t++) {
             signed char d[16] = {0};
@@ -196,6 +206,27 @@ static inline void guess_next(guess_t *g, int64_t seg_max) {
     g->last = 0;
     g->seg++;
 }
+
+/* The guess after a pair the general path read written tight, "[S,C]," at p (16 bytes readable there; nd_s, nd_c:
+ * its digits): its own text, the segment counted up as guess_next does. No division, no copy: a value whose
+ * pairs seldom follow each other pays little for the guesses it makes. */
+static inline guess_t guess_from(const char *p, int nd_s, int nd_c, int64_t seg, int64_t cnt, int64_t seg_max) {
+    guess_t g;
+    g.n = nd_s + nd_c + 4;
+    if (g.n > 16) {
+        g.n = 0;
+        return g;
+    }
+    g.text = _mm_loadu_si128((const __m128i *)p); /* bytes past the pair's ',' are masked out */
+    g.one = one_tab[nd_s];
+    g.mask = (1 << g.n) - 1;
+    g.pos = nd_s;
+    g.last = p[nd_s] - '0';
+    g.seg = seg;
+    g.cnt = cnt;
+    guess_next(&g, seg_max);
+    return g;
+}
 #endif
 
 /* Parses one value into seg/cnt (room for pair_bound pairs); returns the number of pairs, or -1
@@ -205,6 +236,7 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
     Py_ssize_t pairs = 0;
 #ifdef HAVE_SSE2_64
     guess_t g;
+    int misses = 0, rest = 0; /* guesses missed in a row; pairs left without a guess */
     g.n = 0;
 #endif
     s = skip_ws(s, end);
@@ -217,24 +249,34 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
     for (;;) {
         int64_t seg, cnt;
 #ifdef HAVE_SSE2_64
-        if (g.n && end - s >= 16 &&
-            (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)s), g.text)) & g.mask) == g.mask) {
-            seg_out[pairs] = (int32_t)g.seg; /* within seg_max and COUNT_MAX: guess_set checked both */
-            cnt_out[pairs] = (int32_t)g.cnt;
-            pairs++;
-            s += g.n; /* past its ',' (spaces after it: skipped below) */
-            guess_next(&g, seg_max);
-            continue;
+        if (g.n && end - s >= 16) {
+            if ((_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)s), g.text)) & g.mask) == g.mask) {
+                seg_out[pairs] = (int32_t)g.seg; /* within seg_max and COUNT_MAX: guess_make checked both */
+                cnt_out[pairs] = (int32_t)g.cnt;
+                pairs++;
+                s = skip_ws(s + g.n, end); /* past its ',' and any spaces, as the general path goes */
+                guess_next(&g, seg_max);
+                misses = 0;
+                continue;
+            }
+            if (++misses == GUESS_MISSES) { /* pairs that do not follow each other: no guess for a while */
+                misses = 0;
+                rest = GUESS_REST;
+            }
         }
-        s = skip_ws(s, end);
 #endif
+        const char *p0 = s, *d0, *d1, *d1_end;
         if (s == end || *s++ != '[') return -1;
         s = skip_ws(s, end);
+        d0 = s;
         if (!(s = read_uint(s, end, &seg))) return -1;
+        d1 = s; /* the segment's end */
         s = skip_ws(s, end);
         if (s == end || *s++ != ',') return -1;
         s = skip_ws(s, end);
+        d1_end = s;
         if (!(s = read_uint(s, end, &cnt))) return -1;
+        int nd_s = (int)(d1 - d0), nd_c = (int)(s - d1_end);
         s = skip_ws(s, end);
         if (s == end || *s++ != ']') return -1;
         if (seg < 1 || seg > seg_max || cnt > COUNT_MAX) return -1;
@@ -242,7 +284,13 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
         cnt_out[pairs] = (int32_t)cnt;
         pairs++;
 #ifdef HAVE_SSE2_64
-        g = guess_make(seg + 1, cnt, seg_max);
+        g.n = 0; /* a guess only after a pair written tight, "[S,C],", as the guess itself is */
+        if (rest)
+            rest--;
+        else if (s - p0 == nd_s + nd_c + 3 && s < end && *s == ',' && end - p0 >= 16)
+            g = guess_from(p0, nd_s, nd_c, seg, cnt, seg_max);
+#else
+        (void)p0, (void)nd_s, (void)nd_c;
 #endif
         s = skip_ws(s, end);
         if (s == end) return -1;
@@ -311,19 +359,38 @@ static Py_ssize_t pair_bound(const char *s, Py_ssize_t len) {
 static PyObject *guess_walk(PyObject *self, PyObject *args) {
     long long seg, cnt, seg_max;
     Py_ssize_t steps;
-    if (!PyArg_ParseTuple(args, "LLLn", &seg, &cnt, &seg_max, &steps)) return NULL;
-    if (seg < 1 || cnt < 0 || cnt > COUNT_MAX || seg_max < 1 || steps < 0) {
-        PyErr_SetString(PyExc_ValueError, "guess_walk: seg >= 1, 0 <= cnt <= 2**31 - 1, seg_max >= 1, steps >= 0");
+    int from_text = 0;
+    if (!PyArg_ParseTuple(args, "LLLn|p", &seg, &cnt, &seg_max, &steps, &from_text)) return NULL;
+    if (seg < 1 + from_text || seg > seg_max + 1 || cnt < 0 || cnt > COUNT_MAX || steps < 0) {
+        PyErr_SetString(PyExc_ValueError, "guess_walk: 1 <= seg <= seg_max + 1 (2 <= from a text), "
+                                          "0 <= cnt <= 2**31 - 1, steps >= 0");
         return NULL;
     }
     PyObject *out = PyList_New(0);
 #ifdef HAVE_SSE2_64
-    guess_t g = guess_make(seg, cnt, seg_max);
+    guess_t g;
+    if (from_text) { /* the first guess as the parser makes it after reading "[seg - 1,cnt]," */
+        char text[80];
+        memset(text, '[', sizeof text);
+        char *p = put_uint(text + 1, (uint64_t)(seg - 1));
+        int nd_s = (int)(p - (text + 1));
+        *p++ = ',';
+        char *q = put_uint(p, (uint64_t)cnt);
+        int nd_c = (int)(q - p);
+        *q++ = ']';
+        *q = ',';
+        g = guess_from(text, nd_s, nd_c, seg - 1, cnt, seg_max);
+    } else {
+        g = guess_make(seg, cnt, seg_max);
+    }
     for (Py_ssize_t k = 0; out && k < steps; k++) {
-        char t[16];
+        char t[16], cmp[16]; /* cmp: the bytes the mask compares */
+        int k2 = 0;
         _mm_storeu_si128((__m128i *)t, g.text);
-        PyObject *item = g.n ? Py_BuildValue("(y#LL)", t, (Py_ssize_t)g.n, (long long)g.seg, (long long)g.cnt)
-                             : Py_BuildValue("(OOO)", Py_None, Py_None, Py_None);
+        for (int i = 0; i < 16; i++)
+            if (g.mask >> i & 1) cmp[k2++] = t[i];
+        PyObject *item = g.n ? Py_BuildValue("(y#LLi)", cmp, (Py_ssize_t)k2, (long long)g.seg, (long long)g.cnt, g.n)
+                             : Py_BuildValue("(OOOO)", Py_None, Py_None, Py_None, Py_None);
         if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
         Py_XDECREF(item);
         if (!g.n) break;

@@ -173,19 +173,20 @@ def runs_of_pairs(draw) -> bytes:
 @settings(max_examples=300, deadline=None)
 @given(seg=st.sampled_from([1, 9, 10, 99, 189, 999, 43_195, 9_999_990, 99_999_999_990]) | st.integers(1, 10**12),
        cnt=st.sampled_from([0, 1, 9, 10, 99, 2**31 - 1]) | st.integers(0, 2**31 - 1),
-       limit=st.sampled_from([0, 3, 40, 10**13]), steps=st.integers(1, 1200))
-def test_each_guess_is_the_text_of_the_pair_it_stands_for(seg, cnt, limit, steps):
-    """Every guess the parser compares with a K_J (counted up in a register, carries from a table) is exactly
-    ``[<segment>,<count>],`` of the segment and count it records when the text matches; none past the segment
-    limit, or longer than the 16 bytes compared."""
+       limit=st.sampled_from([0, 3, 40, 10**13]), steps=st.integers(1, 1200), from_text=st.booleans())
+def test_each_guess_is_the_text_of_the_pair_it_stands_for(seg, cnt, limit, steps, from_text):
+    """Every guess the parser compares with a K_J (made anew, or from the text of the pair it has just read; then
+    counted up in a register, carries from a table) is exactly ``[<segment>,<count>],`` of the segment and count
+    it records when the text matches; none past the segment limit, or longer than the 16 bytes compared."""
+    seg = max(seg, 2) if from_text else seg
     seg_max = seg + limit
-    walk = pf._fastplay.guess_walk(seg, cnt, seg_max, steps)
-    for k, (text, s, c) in enumerate(walk):
+    walk = pf._fastplay.guess_walk(seg, cnt, seg_max, steps, from_text)
+    for k, (text, s, c, skip) in enumerate(walk):
         want = f"[{seg + k},{cnt}],".encode()
         if seg + k > seg_max or len(want) > 16:
-            assert (text, s, c) == (None, None, None) and k == len(walk) - 1
+            assert (text, s, c, skip) == (None, None, None, None) and k == len(walk) - 1
         else:
-            assert (text, s, c) == (want, seg + k, cnt)
+            assert (text, s, c, skip) == (want, seg + k, cnt, len(want))
     assert len(walk) == steps or walk[-1][0] is None
 
 
