@@ -251,7 +251,7 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
 #ifdef HAVE_SSE2_64
         if (g.n && end - s >= 16) {
             if ((_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)s), g.text)) & g.mask) == g.mask) {
-                seg_out[pairs] = (int32_t)g.seg; /* within seg_max and COUNT_MAX: guess_make checked both */
+                seg_out[pairs] = (int32_t)g.seg; /* <= seg_max (guess_next, guess_make); the count was read or checked */
                 cnt_out[pairs] = (int32_t)g.cnt;
                 pairs++;
                 s = skip_ws(s + g.n, end); /* past its ',' and any spaces, as the general path goes */
