@@ -286,6 +286,7 @@ def cmd_parse(a) -> dict:
     import pyarrow.compute as pc
     import redis
 
+    from include.plays.ingest_plays import MGET_BATCH
     from include.plays.mget import fetch_arrays
     from video_analytics import play_decode as pd
     from video_analytics import play_fast as pf
@@ -293,7 +294,7 @@ def cmd_parse(a) -> dict:
 
     r = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=a.redis_db, decode_responses=False, protocol=2)
     keys = [k.decode() for k in r.lrange(endlist_key(DAY), 0, a.n - 1)]
-    j = fetch_arrays(r, keys, 2000, lambda: None)[1].combine_chunks()
+    j = fetch_arrays(r, keys, MGET_BATCH, lambda: None)[1].combine_chunks()
     if a.parse_text == "spaces":  # as json.dumps writes them: no pair is ever the guess's text
         j = pc.replace_substring(j, b",", b", ")
     elif a.parse_text == "seeks":  # a pair [1,1] between every two: no pair follows the one before it

@@ -157,30 +157,38 @@ static void carry_init(void) {
         }
 }
 
-static guess_t guess_make(int64_t seg, int64_t cnt, int64_t seg_max) {
-    char t[48] = {0}, one[16] = {0};
-    int n = 0;
+/* The guess that is the tight text "[S,C]," at p itself (nd_s, nd_c: its digits; 16 bytes readable at p, those
+ * past the ',' masked out); n 0 when it is longer than the 16 bytes compared. */
+static inline guess_t guess_at(const char *p, int nd_s, int nd_c, int64_t seg, int64_t cnt) {
     guess_t g;
-    g.n = 0;
-    if (seg > seg_max) return g;
-    t[n++] = '[';
-    n = (int)(put_uint(t + n, (uint64_t)seg) - t);
-    if (n > 16) return g;
-    one[n - 1] = 1;
-    g.pos = n - 1;
-    t[n++] = ',';
-    n = (int)(put_uint(t + n, (uint64_t)cnt) - t);
-    t[n++] = ']';
-    t[n++] = ',';
-    if (n > 16) return g;
-    g.text = _mm_loadu_si128((const __m128i *)t);
-    g.one = _mm_loadu_si128((const __m128i *)one);
-    g.mask = (1 << n) - 1;
-    g.n = n;
-    g.last = (int)(seg % 10);
+    g.n = nd_s + nd_c + 4;
+    if (g.n > 16) {
+        g.n = 0;
+        return g;
+    }
+    g.text = _mm_loadu_si128((const __m128i *)p);
+    g.one = one_tab[nd_s];
+    g.mask = (1 << g.n) - 1;
+    g.pos = nd_s;
+    g.last = p[nd_s] - '0';
     g.seg = seg;
     g.cnt = cnt;
     return g;
+}
+
+/* The guess "[seg,cnt],", its text written anew (none past seg_max). */
+static guess_t guess_make(int64_t seg, int64_t cnt, int64_t seg_max) {
+    char t[48] = {0};
+    guess_t g;
+    g.n = 0;
+    if (seg > seg_max) return g;
+    char *d = put_uint(t + 1, (uint64_t)seg), *e;
+    t[0] = '[';
+    *d = ',';
+    e = put_uint(d + 1, (uint64_t)cnt);
+    e[0] = ']';
+    e[1] = ',';
+    return guess_at(t, (int)(d - (t + 1)), (int)(e - (d + 1)), seg, cnt);
 }
 
 /* The guess after it matched: the segment one more, counted up in the register (a carry from the carry table;
@@ -207,24 +215,12 @@ static inline void guess_next(guess_t *g, int64_t seg_max) {
     g->seg++;
 }
 
-/* The guess after a pair the general path read written tight, "[S,C]," at p (16 bytes readable there; nd_s, nd_c:
- * its digits): its own text, the segment counted up as guess_next does. No division, no copy: a value whose
- * pairs seldom follow each other pays little for the guesses it makes. */
+/* The guess after a pair the general path read written tight, "[S,C]," at p (16 bytes readable there): its own
+ * text, the segment counted up as guess_next does. No division, no copy: a value whose pairs seldom follow each
+ * other pays little for the guesses it makes. */
 static inline guess_t guess_from(const char *p, int nd_s, int nd_c, int64_t seg, int64_t cnt, int64_t seg_max) {
-    guess_t g;
-    g.n = nd_s + nd_c + 4;
-    if (g.n > 16) {
-        g.n = 0;
-        return g;
-    }
-    g.text = _mm_loadu_si128((const __m128i *)p); /* bytes past the pair's ',' are masked out */
-    g.one = one_tab[nd_s];
-    g.mask = (1 << g.n) - 1;
-    g.pos = nd_s;
-    g.last = p[nd_s] - '0';
-    g.seg = seg;
-    g.cnt = cnt;
-    guess_next(&g, seg_max);
+    guess_t g = guess_at(p, nd_s, nd_c, seg, cnt);
+    if (g.n) guess_next(&g, seg_max);
     return g;
 }
 #endif
@@ -265,18 +261,18 @@ static Py_ssize_t parse_one(const char *s, Py_ssize_t len, int64_t seg_max, int3
             }
         }
 #endif
-        const char *p0 = s, *d0, *d1, *d1_end;
+        const char *p0 = s, *seg0, *cnt0; /* the pair's '[', its two numbers' first digits */
         if (s == end || *s++ != '[') return -1;
         s = skip_ws(s, end);
-        d0 = s;
+        seg0 = s;
         if (!(s = read_uint(s, end, &seg))) return -1;
-        d1 = s; /* the segment's end */
+        int nd_s = (int)(s - seg0);
         s = skip_ws(s, end);
         if (s == end || *s++ != ',') return -1;
         s = skip_ws(s, end);
-        d1_end = s;
+        cnt0 = s;
         if (!(s = read_uint(s, end, &cnt))) return -1;
-        int nd_s = (int)(d1 - d0), nd_c = (int)(s - d1_end);
+        int nd_c = (int)(s - cnt0);
         s = skip_ws(s, end);
         if (s == end || *s++ != ']') return -1;
         if (seg < 1 || seg > seg_max || cnt > COUNT_MAX) return -1;
@@ -1242,7 +1238,7 @@ static PyObject *sums_need(PyObject *self, PyObject *args) {
     Py_ssize_t n = len[0], nj = len[2];
     if (len[1] != n || len[3] != nj) ok = 0;
     for (Py_ssize_t i = 0; ok && i < n; i++) {
-        int64_t g = gid[i], j = jcode[i], hi = 0;
+        int64_t g = gid[i], j = jcode[i];
         if (g < 0 || g >= len[5] || j < 0 || j >= nj || offsets[j] < 0 || lengths[j] < 0 ||
             offsets[j] + lengths[j] > len[4]) {
             ok = 0;
@@ -1258,8 +1254,7 @@ static PyObject *sums_need(PyObject *self, PyObject *args) {
             ok = 0;
             break;
         }
-        hi = top;
-        if (hi + 1 > need[g]) need[g] = hi + 1;
+        if (top + 1 > need[g]) need[g] = top + 1;
     }
     for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
     return PyLong_FromLong(ok ? 0 : -1);
