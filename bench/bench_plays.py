@@ -99,7 +99,11 @@ class _TreeRss:
 
         while not self._stop.is_set():
             total = 0
-            for p in [self._me, *self._me.children(recursive=True)]:
+            try:  # a child may end between the listing and its own look-up: skip this sample, not the rest
+                procs = [self._me, *self._me.children(recursive=True)]
+            except psutil.Error:
+                procs = []
+            for p in procs:
                 try:
                     total += p.memory_info().rss
                 except psutil.Error:
