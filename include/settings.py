@@ -19,7 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from contextlib import contextmanager
+
+from include import conn_env
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +187,9 @@ def data_root():
 def storage_connection():
     """The ``video_storage`` connection (the object store's endpoint and credentials), ``None`` when it is
     not defined; a malformed one raises ``ConnectionSettingError`` (``connection``)."""
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     try:
         return connection(STORAGE_CONN_ID)
-    except AirflowNotFoundException:
+    except not_defined():
         return None
 
 
@@ -241,33 +242,45 @@ def _parse_error(conn_id: str, raw: str) -> str:
     return "Airflow cannot read it"
 
 
+def not_defined() -> tuple[type[Exception], ...]:
+    """What ``connection`` raises for a connection that is not defined (Airflow's only once it is imported)."""
+    exceptions = sys.modules.get("airflow.sdk.exceptions")
+    found = (exceptions.AirflowNotFoundException,) if exceptions is not None else ()
+    return (conn_env.ConnectionNotDefined, *found)
+
+
 def connection(conn_id: str):
-    """The Airflow connection ``conn_id``; ``AirflowNotFoundException`` when it is not defined and
-    ``ConnectionSettingError`` when ``AIRFLOW_CONN_<ID>`` is set but malformed or its port is not one."""
+    """The Airflow connection ``conn_id`` (``conn_env`` reads it from the environment where that is all
+    Airflow would do); one of ``not_defined()`` when it is not defined and ``ConnectionSettingError`` when
+    ``AIRFLOW_CONN_<ID>`` is set but malformed or its port is not one."""
+    c = conn_env.lookup(conn_id)
+    if c is None:
+        c = _airflow_connection(conn_id)
+    if c.port is not None and not (str(c.port).isdigit() and 0 < int(c.port) < 65536):
+        raise ConnectionSettingError(f"connection {conn_id}: port {c.port!r} is not a port number (1-65535)")
+    return c
+
+
+def _airflow_connection(conn_id: str):
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        c = Connection.get(conn_id)
+        return Connection.get(conn_id)
     except AirflowNotFoundException:
         raw = _env_value(conn_id)
         if raw.strip():
             raise ConnectionSettingError(f"connection {conn_id}: AIRFLOW_CONN_{conn_id.upper()} is set but is not "
                                          f"a valid connection ({_parse_error(conn_id, raw)})") from None
         raise
-    if c.port is not None and not (str(c.port).isdigit() and 0 < int(c.port) < 65536):
-        raise ConnectionSettingError(f"connection {conn_id}: port {c.port!r} is not a port number (1-65535)")
-    return c
 
 
 @contextmanager
 def _building(conn_id: str):
     """Any error while a client is built from the connection: one line naming it, without secrets."""
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     try:
         yield
-    except (ConnectionSettingError, AirflowNotFoundException):
+    except (ConnectionSettingError, *not_defined()):
         raise
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
@@ -281,11 +294,9 @@ def has_connection(conn_id: str) -> bool:
     Only "not defined" is False: a malformed ``AIRFLOW_CONN_<ID>`` or any other error looking it up
     (a secrets backend or the API server not answering) is raised, so it never passes for an absent
     connection."""
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     try:
         connection(conn_id)
-    except AirflowNotFoundException:
+    except not_defined():
         return False
     return True
 
@@ -321,7 +332,6 @@ def redis_client(conn_id: str = REDIS_CONN_ID):
     A URI's path (``redis://host:6379/3``) is taken as the db when the extra has none. Connect and read
     timeouts from the settings; a command is retried once on a dropped connection, never on a timeout
     (it may have run: the task's retry runs it again, under the day's lease)."""
-    from airflow.providers.redis.hooks.redis import RedisHook
     from redis.backoff import ExponentialWithJitterBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.retry import Retry
@@ -333,7 +343,12 @@ def redis_client(conn_id: str = REDIS_CONN_ID):
             db = int(c.schema)
         if db is not None and not str(db).isdigit():
             raise ConnectionSettingError(f"connection {conn_id}: db {db!r} is not a database number")
-        client = RedisHook(redis_conn_id=conn_id).get_conn()
+        if isinstance(c, conn_env.EnvConnection) and set(c.extra_dejson) <= {"db"}:
+            client = conn_env.redis_client(c)
+        else:
+            from airflow.providers.redis.hooks.redis import RedisHook
+
+            client = RedisHook(redis_conn_id=conn_id).get_conn()
         return sibling_client(client, decode_responses=True, port=int(c.port or 6379),
                               db=int(db or 0), socket_connect_timeout=connect_timeout_seconds(),
                               socket_timeout=read_timeout_seconds(),
@@ -343,7 +358,12 @@ def redis_client(conn_id: str = REDIS_CONN_ID):
 
 def mysql_hook(conn_id: str = MYSQL_CONN_ID):
     """Airflow's ``MySqlHook`` for the category lookup, its connections opened with the connect and
-    read timeouts (unless the connection's extra sets ``connect_timeout``/``read_timeout``)."""
+    read timeouts (unless the connection's extra sets ``connect_timeout``/``read_timeout``); without other
+    extras, outside Airflow, the same configuration on ``conn_env.MySqlRecords``."""
+    with _building(conn_id):
+        c = connection(conn_id)
+        if isinstance(c, conn_env.EnvConnection) and set(c.extra_dejson) <= conn_env.MYSQL_EXTRAS:
+            return conn_env.MySqlRecords(_with_timeouts(conn_env.mysql_config(c), c.extra_dejson, "connect_timeout"))
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
     class TimedMySqlHook(MySqlHook):
@@ -356,7 +376,6 @@ def mysql_hook(conn_id: str = MYSQL_CONN_ID):
             return _with_timeouts(cfg, conn.extra_dejson, "connection_timeout")
 
     with _building(conn_id):
-        connection(conn_id)
         return TimedMySqlHook(mysql_conn_id=conn_id)
 
 
