@@ -15,6 +15,7 @@ import configparser
 import json
 import os
 import sys
+from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -48,14 +49,14 @@ class EnvConnection:
         return json.loads(self.extra) if self.extra else {}
 
 
-def _config_sets_backend() -> bool:
-    """Whether the environment or airflow.cfg names a secrets backend (unreadable config: assume it does)."""
+def _config_sets_backend(environ: Mapping[str, str]) -> bool:
+    """Whether ``environ`` or airflow.cfg names a secrets backend (unreadable config: assume it does)."""
     for section, key in _BACKEND_KEYS:
         name = f"AIRFLOW__{section.upper()}__{key.upper()}"
-        if any(os.environ.get(name + tail, "").strip() for tail in ("", "_CMD", "_SECRET")):
+        if any(environ.get(name + tail, "").strip() for tail in ("", "_CMD", "_SECRET")):
             return True
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    path = os.environ.get("AIRFLOW_CONFIG") or os.path.join(home, "airflow.cfg")
+    home = environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    path = environ.get("AIRFLOW_CONFIG") or os.path.join(home, "airflow.cfg")
     if not os.path.exists(path):
         return False
     cfg = configparser.ConfigParser(interpolation=None, strict=False)
@@ -67,10 +68,10 @@ def _config_sets_backend() -> bool:
                for section, key in _BACKEND_KEYS for tail in ("", "_cmd", "_secret"))
 
 
-def applies() -> bool:
-    """Whether Airflow would read connections from the environment alone, and is not imported yet."""
-    return ("airflow" not in sys.modules and not os.environ.get("_AIRFLOW_PROCESS_CONTEXT")
-            and not _config_sets_backend())
+def applies(environ: Mapping[str, str]) -> bool:
+    """Whether Airflow would read connections from the environment (``environ``) alone, and is not imported yet."""
+    return ("airflow" not in sys.modules and not environ.get("_AIRFLOW_PROCESS_CONTEXT")
+            and not _config_sets_backend(environ))
 
 
 def _conn_type(conn_type: str) -> str:
@@ -128,12 +129,13 @@ def _from_json(conn_id: str, value: str) -> EnvConnection | None:
     return EnvConnection(conn_id=conn_id, **kwargs)
 
 
-def lookup(conn_id: str) -> EnvConnection | None:
-    """The connection ``AIRFLOW_CONN_<ID>`` defines; ``None``: ask Airflow. Raises ``ConnectionNotDefined``."""
-    if not applies():
+def lookup(conn_id: str, environ: Mapping[str, str]) -> EnvConnection | None:
+    """The connection ``AIRFLOW_CONN_<ID>`` of ``environ`` defines; ``None``: ask Airflow. Raises
+    ``ConnectionNotDefined``."""
+    if not applies(environ):
         return None
     name = f"AIRFLOW_CONN_{conn_id.upper()}"
-    raw = os.environ.get(name)
+    raw = environ.get(name)
     if raw is None:
         raise ConnectionNotDefined(f"connection {conn_id} is not defined ({name} is not set, and no secrets "
                                    "backend is configured)")

@@ -253,7 +253,7 @@ def connection(conn_id: str):
     """The Airflow connection ``conn_id`` (``conn_env`` reads it from the environment where that is all
     Airflow would do); one of ``not_defined()`` when it is not defined and ``ConnectionSettingError`` when
     ``AIRFLOW_CONN_<ID>`` is set but malformed or its port is not one."""
-    c = conn_env.lookup(conn_id)
+    c = conn_env.lookup(conn_id, os.environ)
     if c is None:
         c = _airflow_connection(conn_id)
     if c.port is not None and not (str(c.port).isdigit() and 0 < int(c.port) < 65536):

@@ -83,21 +83,21 @@ def test_applies_only_where_airflow_would_read_the_environment_alone(monkeypatch
     for name in [k for k in os.environ if "SECRETS" in k or k in ("_AIRFLOW_PROCESS_CONTEXT", "AIRFLOW_CONFIG")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    assert conn_env.applies()  # no airflow.cfg at all
+    assert conn_env.applies(os.environ)  # no airflow.cfg at all
     (tmp_path / "airflow.cfg").write_text("[secrets]\nbackend =\n[core]\nexecutor = CeleryExecutor\n")
-    assert conn_env.applies()
+    assert conn_env.applies(os.environ)
     for text in ("[secrets]\nbackend = my.Backend\n", "[workers]\nsecrets_backend = my.Backend\n",
                  "[secrets]\nbackend_cmd = echo x\n", "[secrets\nbackend"):
         (tmp_path / "airflow.cfg").write_text(text)
-        assert not conn_env.applies(), text
+        assert not conn_env.applies(os.environ), text
     (tmp_path / "airflow.cfg").unlink()
     for name, value in (("AIRFLOW__SECRETS__BACKEND", "my.Backend"), ("AIRFLOW__WORKERS__SECRETS_BACKEND_CMD", "x"),
                         ("_AIRFLOW_PROCESS_CONTEXT", "server")):
         monkeypatch.setenv(name, value)
-        assert not conn_env.applies(), name
+        assert not conn_env.applies(os.environ), name
         monkeypatch.delenv(name)
     monkeypatch.setitem(sys.modules, "airflow", object())
-    assert not conn_env.applies()
+    assert not conn_env.applies(os.environ)
 
 
 def test_the_clients_are_the_ones_the_hooks_build(monkeypatch):
