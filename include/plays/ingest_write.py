@@ -12,13 +12,14 @@ import pyarrow.compute as pc
 from include.plays.decoders import read_ipc
 from include.plays.ingest_run import IngestRun
 from include.plays.play_ids import release_reservation
-from include.plays.store import ParquetStream, iter_batches
+from include.plays.store import ParquetStream, iter_batches, per_play_options
 from include.procs import trim_heap
 from video_analytics import plays as core
 
 ALLOC_SCHEMA = pa.schema([("key", pa.string()), ("vid", pa.string()), ("playid", pa.int64())])
+# (nearly) one value per play: plain, no statistics (a realistic day's heat maps are ~80 % distinct)
 _UNIQUE_COLS = {"pos", "key", "ipkey", "PIP", "PIP__json", "PlayTime", "PlayTime__json", "flow", "comprate",
-                "zz_uinfo", "playid"}  # (nearly) one value per play: not dictionary-encoded
+                "zz_uinfo", "playid", "Htmap"}
 
 
 def _json_column(col: pa.Array) -> pa.Array:
@@ -94,8 +95,7 @@ def pass2(run: IngestRun, quar: ParquetStream) -> None:
         if alloc_w is not None and root.exists(alloc_rel):
             for b in iter_batches(root, alloc_rel, 1 << 18):
                 alloc_w.write(pa.Table.from_batches([b]))
-        with ParquetStream(root, run.rel("plays.parquet"), schema,
-                           dictionary=[c for c in schema.names if c not in _UNIQUE_COLS]) as out:
+        with ParquetStream(root, run.rel("plays.parquet"), schema, **per_play_options(schema.names, _UNIQUE_COLS)) as out:
             for path in run.spills:
                 trim_heap()
                 tab = num.chunk(read_ipc(path), alloc_w)

@@ -23,6 +23,7 @@ from include.plays.store import (
     ParquetStream,
     iter_batches,
     parquet_file,
+    per_play_options,
     read_frame,
     write_frame,
 )
@@ -34,6 +35,7 @@ from video_analytics.conventions import plays_path
 from video_analytics.play_decode import SEG_SCHEMA
 
 PLAY_DOC_BATCH = 25_000  # plays per row group of docs/play.parquet (copied alongside the contributions)
+PLAY_DOC_UNIQUE = {"_id", "PlayTime", "PIP", "Engage", "zz_uinfo", "Htmap"}  # (nearly) one value per play
 
 
 STRS = ("vid", "kid", "region")  # few distinct values: read as dictionary codes
@@ -129,9 +131,8 @@ def _copy_day_files(root: DataRoot, day: str, batch: int) -> int:
     try:
         for part in _play_doc_batches(root, day, batch):
             if out is None:
-                keep_plain = ("_id", "PlayTime", "PIP", "Engage", "zz_uinfo")
                 out = ParquetStream(root, plays_path(day, "docs", "play.parquet"), part.schema,
-                                    dictionary=[c for c in part.schema.names if c not in keep_plain])
+                                    **per_play_options(part.schema.names, PLAY_DOC_UNIQUE))
             out.write(part)
             n_docs += part.num_rows
     except BaseException:

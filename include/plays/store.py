@@ -34,6 +34,14 @@ def write_frame(root: DataRoot, df: pd.DataFrame, rel: str, schema: dict | None 
     root.write_table(pa.Table.from_arrays(arrays, names=names), rel)
 
 
+def per_play_options(names, unique) -> dict:
+    """``ParquetStream`` options for a table of plays: the columns in ``unique`` ((nearly) one value per play)
+    plain and without statistics (a dictionary and min/max of unique strings cost time and filter nothing);
+    the rest dictionary-encoded, with statistics (row groups can be skipped by vid, uid, region, ...)."""
+    few = [c for c in names if c not in unique]
+    return {"dictionary": few, "write_statistics": few}
+
+
 class ParquetStream:
     """A Parquet file written row group by row group (bounded memory), published atomically on ``close``
     (``DataRoot.stage``: renamed from a temporary name on a local disk; on an object store, staged in an
