@@ -167,3 +167,18 @@ def test_a_missing_or_malformed_connection_is_one_line_naming_it(value, says, tm
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 1 and len(lines) == 1, out.stderr[-2000:]
     assert lines[0].startswith("video-analytics plays: error: ") and says in lines[0], lines
+
+
+def test_outside_a_task_airflow_reads_connections_from_the_environment_alone(tmp_path):
+    """What ``conn_env.applies`` rests on: with no secrets backend configured and no process context, the
+    installed Airflow's lookup outside a task has the environment variables backend and nothing else (no
+    metadata DB); a newer Airflow that adds a source fails here."""
+    code = ("from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded\n"
+            "print([type(b).__name__ for b in ensure_secrets_backend_loaded()])")
+    env = {k: v for k, v in os.environ.items() if "SECRETS" not in k and k not in ("_AIRFLOW_PROCESS_CONTEXT",
+                                                                                   "AIRFLOW_CONFIG")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    assert conn_env.applies({"AIRFLOW_HOME": str(tmp_path)}) is False  # this process has Airflow imported
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "['EnvironmentVariablesBackend']"
