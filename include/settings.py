@@ -6,7 +6,8 @@
 * Run-time settings of the environment: the day's lease and the connections' timeouts.
 * Airflow Variables ``data_root``, ``log_dir`` and ``alert_emails`` (so also ``AIRFLOW_VAR_*``).
 * Connections ``video_redis``, ``video_mysql``, ``video_mongo`` (so also ``AIRFLOW_CONN_*``, URI or
-  JSON) and ``smtp_default``, read through Airflow's own machinery; every client gets the connect and
+  JSON) and ``smtp_default``, read through Airflow's own machinery (in the CLI, where Airflow would read
+  the environment alone, by ``include.conn_env`` without importing it); every client gets the connect and
   read timeouts. A malformed connection fails with one line naming it (never its password).
 * The pool that serialises publishing.
 
