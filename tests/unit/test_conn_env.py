@@ -70,11 +70,19 @@ ODD = st.one_of(st.integers(), st.floats(allow_nan=False), st.lists(st.integers(
 @example(fields={"conn_type": "postgresql", "host": "h", "port": "5432", "extra": {"db": 2}})
 @example(fields={"conn_type": "redis", "port": "six"})
 @example(fields={"conn_type": "redis", "extra": "[1, 2]"})
+@example(fields={"port": float("inf")})
+@example(fields={"port": 1e300, "host": "h"})
 def test_a_json_connection_reads_as_airflow_reads_it(fields):
     plain = set(fields) <= set(FIELDS) and all(
         v is None or isinstance(v, str) or (k == "port" and isinstance(v, int)) or (k == "extra" and isinstance(v, dict))
         for k, v in fields.items())
     _same_as_airflow(json.dumps(fields), must_decide=plain)
+
+
+def test_json_nested_past_the_recursion_limit_is_left_to_airflow():
+    deep = "[" * 100_000 + "]" * 100_000
+    assert conn_env.parse("c", f'{{"conn_type": "redis", "extra": {deep}}}') is None
+    _same_as_airflow(f'{{"conn_type": "redis", "extra": {deep}}}', must_decide=True)
 
 
 def test_applies_only_where_airflow_would_read_the_environment_alone(monkeypatch, tmp_path):
@@ -140,8 +148,9 @@ def _probe(**env) -> subprocess.CompletedProcess:
 
 
 def test_the_cli_reaches_redis_and_mysql_without_importing_airflow(mysql_db):
-    env = {"AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:6379/{TEST_REDIS_DB}",
-           "AIRFLOW_CONN_VIDEO_MYSQL": f"mysql://video:video@127.0.0.1:3306/{mysql_db}"}
+    redis_port, mysql_port = os.environ.get("VIDEO_REDIS_PORT", "6379"), os.environ.get("VIDEO_MYSQL_PORT", "3306")
+    env = {"AIRFLOW_CONN_VIDEO_REDIS": f"redis://127.0.0.1:{redis_port}/{TEST_REDIS_DB}",
+           "AIRFLOW_CONN_VIDEO_MYSQL": f"mysql://video:video@127.0.0.1:{mysql_port}/{mysql_db}"}
     out = _probe(**env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout) == {"ping": True, "rows": [[42]], "mongo": None, "mongo_defined": False,
