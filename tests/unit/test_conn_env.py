@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from airflow.sdk.definitions.connection import Connection
+from airflow.secrets import BaseSecretsBackend
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -21,10 +22,10 @@ URI_TEXT = st.text(alphabet="ab1:/@%?&=[]{}\"_-.#+ é\x00", max_size=40)
 
 
 def _airflow(value: str):
-    """What Airflow's environment backend makes of ``value``; ``None`` where it raises."""
+    """What Airflow's environment backend makes of ``value`` (its own dispatch, SDK ``Connection``); ``None``
+    where it raises."""
     try:
-        return (Connection.from_json(value, conn_id="c") if value.strip()[0] == "{"
-                else Connection.from_uri(value.strip(), conn_id="c"))
+        return BaseSecretsBackend._deserialize_connection_value(Connection, "c", value)
     except Exception:
         return None
 
@@ -141,10 +142,15 @@ print(json.dumps(out))
 """
 
 
-def _probe(**env) -> subprocess.CompletedProcess:
+def _run(args: list[str], **env) -> subprocess.CompletedProcess:
+    """``python args`` with this environment less its ``AIRFLOW_CONN_*``, plus ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     base.update(PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'plugins'}", **env)
-    return subprocess.run([sys.executable, "-c", PROBE], env=base, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *args], env=base, capture_output=True, text=True, timeout=120)
+
+
+def _probe(**env) -> subprocess.CompletedProcess:
+    return _run(["-c", PROBE], **env)
 
 
 def test_the_cli_reaches_redis_and_mysql_without_importing_airflow(mysql_db):
@@ -168,11 +174,8 @@ def test_the_cli_reaches_redis_and_mysql_without_importing_airflow(mysql_db):
     ("redis://127.0.0.1:6379/0?db=x", "connection video_redis: db 'x' is not a database number"),
 ])
 def test_a_missing_or_malformed_connection_is_one_line_naming_it(value, says, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_CONN_VIDEO_REDIS"}
-    env.update(PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'plugins'}", **({} if value is None else
-                                                                       {"AIRFLOW_CONN_VIDEO_REDIS": value}))
-    out = subprocess.run([sys.executable, "-m", "include.cli", "plays", "--date", "2014-01-07", "--data-root",
-                          str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    out = _run(["-m", "include.cli", "plays", "--date", "2014-01-07", "--data-root", str(tmp_path)],
+               **({} if value is None else {"AIRFLOW_CONN_VIDEO_REDIS": value}))
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 1 and len(lines) == 1, out.stderr[-2000:]
     assert lines[0].startswith("video-analytics plays: error: ") and says in lines[0], lines
