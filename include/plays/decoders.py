@@ -1,6 +1,6 @@
 """Decoder processes of ``ingest_plays`` pass 1 (``decode_chunk``), and the pool that runs them.
 
-A decoder is ``python -m include.plays.decoders``: a plain child process that imports only the standard
+A decoder is ``python -P -m include.plays.decoders``: a plain child process that imports only the standard
 library, NumPy, pyarrow, msgspec, ujson, redis and ``video_analytics.play_decode`` (about 70 MiB, against
 some 200 MiB for a ``multiprocessing`` spawn child, which imports the parent's ``__main__`` again: under
 Airflow that is the ``airflow`` command). Jobs and results are pickled dicts, length-prefixed, on the
@@ -268,6 +268,7 @@ class DecoderPool:
     goes on, and the first ``map``/``finish`` (or ``ready``) waits for them."""
 
     def __init__(self, n: int, start_timeout: float = 60.0, wait: bool = True) -> None:
+        # -P: the decoders import the parent's modules (its sys.path), never an ``include`` of the working folder
         env = {"ARROW_DEFAULT_MEMORY_POOL": "system", "OPENBLAS_NUM_THREADS": "1", **os.environ,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.procs: list[subprocess.Popen] = []
@@ -277,7 +278,7 @@ class DecoderPool:
         self.start_timeout, self.closed = start_timeout, False
         try:
             for _ in range(n):
-                p = subprocess.Popen([sys.executable, "-m", "include.plays.decoders", str(os.getpid())],
+                p = subprocess.Popen([sys.executable, "-P", "-m", "include.plays.decoders", str(os.getpid())],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
                 self.procs.append(p)
             if wait:

@@ -187,6 +187,22 @@ def test_decoders_start_before_the_keys_are_read(redis_db, mysql_db, tmp_path, m
     assert rep["decoder_processes"] == (2 if chunk == 7 else 0)
 
 
+def test_decoders_import_the_parents_modules_whatever_the_working_folder(tmp_path, monkeypatch):
+    """``python -m`` puts the working folder first on ``sys.path``: run from another checkout (or any folder with an
+    ``include`` package), the decoders would run its code, not the parent's. They start with ``-P``."""
+    from include.plays.decoders import DecoderPool
+
+    (tmp_path / "include" / "plays").mkdir(parents=True)
+    (tmp_path / "include" / "__init__.py").write_text("raise SystemExit('the working folder was imported')\n")
+    (tmp_path / "include" / "plays" / "__init__.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with DecoderPool(2) as pool:
+        out = list(pool.map(_jobs(str(spill), 2)))
+    assert [o["plays"] for o in out] == [1, 1]
+
+
 def test_a_dead_decoder_is_an_error_naming_it(tmp_path):
     from include.plays.decoders import DecoderError, DecoderPool
 
