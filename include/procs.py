@@ -12,6 +12,8 @@ import tempfile
 _LIBC = None
 STAGE_HEAP = (32 << 20, 64 << 20)  # the plays stages' M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (``lean_memory``)
 TIGHT_HEAP = (128 << 10, 128 << 10)  # glibc's first thresholds, kept: every large block handed back at once
+SMALL_HEAP = (16 << 20, 16 << 20)  # between the two: most of STAGE_HEAP's saved page faults, little of its peak
+SMALL_DAY_PLAYS = 2_000_000  # up to this many plays a day, rollup and verify favour speed over their peak memory
 
 
 def die_with_parent(parent: int) -> None:
@@ -38,7 +40,7 @@ def lean_memory(heap: tuple[int, int] = STAGE_HEAP) -> None:
     32 MiB then come from the heap and 64 MiB of free heap is kept (``STAGE_HEAP``): a stage's batch after batch
     of Arrow buffers otherwise each fault fresh pages in (a realistic 1M day's rollup and verify: 0.9M faults,
     0.3M with it; bench/README). ``heap``: other thresholds (``TIGHT_HEAP``: a stage whose peak matters more
-    than its page faults)."""
+    than its page faults; ``SMALL_HEAP``: in between)."""
     import gc
 
     import pyarrow as pa

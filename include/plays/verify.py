@@ -22,7 +22,7 @@ from include.plays.documents import all_documents, day_documents
 from include.plays.lease import totals_lease
 from include.plays.store import parquet_file, read_frame, stored_days, stored_rows
 from include.plays.totals import SEG, base_for, load_state, read_registry, replay, seg_differs
-from include.procs import TIGHT_HEAP, lean_memory, trim_heap
+from include.procs import SMALL_DAY_PLAYS, SMALL_HEAP, TIGHT_HEAP, lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import checks
 from video_analytics import plays as core
@@ -134,16 +134,18 @@ def _day_checks(root: DataRoot, day: str, rep: dict, cv: pd.DataFrame, max_quara
         max_quarantine_rate=max_quarantine_rate, quarantine_uri=root.uri(plays_path(day, "quarantine.parquet")))
 
 
-OVERLAP_MAX_PLAYS = 2_000_000  # a bigger day's totals re-fold and day checks (~400 and ~570 MiB at 5M) one by one
+OVERLAP_MAX_PLAYS = SMALL_DAY_PLAYS  # a bigger day's totals re-fold and day checks (~400 and ~570 MiB at 5M) one by one
 
 
 def verify_plays(root: DataRoot, day: str, mongo_db=None,
                  max_quarantine_rate: float = MAX_QUARANTINE_RATE, redis=None) -> list[dict]:
     """Checks recomputed from the data root (and MongoDB when given); each ``{"name", "ok", "detail"}``."""
-    lean_memory(TIGHT_HEAP)  # verify peaks near the rollup at 5M; the working heap would add ~90 MiB to it
     rep = root.read_json(plays_path(day, "ingest.json"))
-    cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
     alongside = int(rep.get("unique") or 0) <= OVERLAP_MAX_PLAYS  # past it the two peaks add up (~950 MiB at 5M)
+    # past it too, every large block is handed back at once (the working heap would add ~90 MiB at 5M); below it,
+    # blocks up to 16 MiB are reused: a 1M day's verify faulted 0.28M pages in, 0.17M so (bench/README)
+    lean_memory(SMALL_HEAP if alongside else TIGHT_HEAP)
+    cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"))
     with ThreadPoolExecutor(1, thread_name_prefix="verify-totals") as pool:  # mostly Arrow's reads and sorts
         totals = pool.submit(contextvars.copy_context().run, _running_totals, root, day, redis) if alongside else None
         out = _day_checks(root, day, rep, cv, max_quarantine_rate)

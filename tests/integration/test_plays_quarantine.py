@@ -136,3 +136,39 @@ def test_verify_runs_the_totals_alongside_the_day_only_up_to_the_limit(limit, re
     got = ver.verify_plays(root, DAY)
     assert on_main == [limit == 0]
     assert [c["name"] for c in got] == [c["name"] for c in out["verify"]] and all(c["ok"] for c in got)
+
+
+def test_small_days_keep_their_heap_big_days_hand_it_back(redis_db, mysql_db, tmp_path, monkeypatch):
+    """Up to ``SMALL_DAY_PLAYS`` a day's stages keep freed memory for their next step (pass 2 hands it back every
+    ``TRIM_EVERY`` chunks, the rollup not at all, verify reuses blocks up to 16 MiB): fewer page faults. Past it
+    they hand it back after every chunk and step (a lower peak). Either way the same documents and checks."""
+    from include.plays import ingest_write, rollup_videos, verify
+    from include.plays.ingest_plays import ingest_plays
+    from include.procs import SMALL_HEAP, TIGHT_HEAP
+    from video_analytics.conventions import KID_HASH, PLAYID_HASH, reservation_key
+
+    categories(mysql_db, [], [])
+    for i in range(40):
+        put_play(redis_db, DAY, f"100000{i % 3}_{i}")
+    runs = {}
+    real_lean = verify.lean_memory
+    for limit in (10**9, 0):
+        calls = {"pass2": 0, "rollup": 0, "heap": []}
+        monkeypatch.setattr(ingest_write, "trim_heap", lambda: calls.__setitem__("pass2", calls["pass2"] + 1))
+        monkeypatch.setattr(rollup_videos, "trim_heap", lambda: calls.__setitem__("rollup", calls["rollup"] + 1))
+        monkeypatch.setattr(verify, "lean_memory", lambda heap: (calls["heap"].append(heap), real_lean(heap)))
+        for mod, name in ((ingest_write, "SMALL_DAY_PLAYS"), (rollup_videos, "SMALL_DAY_PLAYS"),
+                          (verify, "OVERLAP_MAX_PLAYS")):
+            monkeypatch.setattr(mod, name, limit)
+        redis_db.delete(PLAYID_HASH, KID_HASH, reservation_key(DAY))
+        root = DataRoot(str(tmp_path / f"r{limit}"))
+        ingest_plays(root, redis_db, mysql_hook(mysql_db), DAY, chunk=3, workers=0)  # 14 chunks
+        rollup_videos.rollup_videos(root, DAY, redis_db)
+        checks = verify.verify_plays(root, DAY, redis=redis_db)
+        assert all(c["ok"] for c in checks), checks
+        runs[limit] = (calls, all_documents(root))
+    small, big = runs[10**9][0], runs[0][0]
+    assert (small["pass2"], big["pass2"]) == (2, 14)  # chunks 0 and 8; every chunk
+    assert small["rollup"] == 0 and big["rollup"] >= 5
+    assert (small["heap"], big["heap"]) == ([SMALL_HEAP], [TIGHT_HEAP])
+    assert runs[0][1] == runs[10**9][1]
