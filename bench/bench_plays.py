@@ -330,6 +330,7 @@ def cmd_cli(a) -> dict:
     env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
     tmp = tempfile.mkdtemp(prefix="bench_plays_cli_")
     try:
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.Popen([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", DAY,
                               "--data-root", tmp], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -344,12 +345,14 @@ def cmd_cli(a) -> dict:
             time.sleep(0.05)
         out, err = p.communicate()
         wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its decoders (each waited for)
+        cpu = {"user": ru1.ru_utime - ru0.ru_utime, "system": ru1.ru_stime - ru0.ru_stime}
         peak_tree = tree.stop()
         if p.returncode:
             raise SystemExit(f"video-analytics plays failed ({p.returncode}): {err[-3000:]}")
         rep = json.loads(out)
         ing = rep["ingest"]
-        return {"plays": a.n, "wall_s": wall, "plays_per_s": a.n / wall, "peak_rss_mb_tree": peak_tree,
+        return {"plays": a.n, "wall_s": wall, "plays_per_s": a.n / wall, "cpu_s": cpu, "peak_rss_mb_tree": peak_tree,
                 "peak_rss_mb_largest_process": largest, "ingest_s": ing["seconds"],
                 "rollup_s": rep["rollup"].get("seconds"), "verify_ok": all(c["ok"] for c in rep["verify"]),
                 "ingested": ing["ingested"], "distinct_J": ing["distinct_segment_values"],
