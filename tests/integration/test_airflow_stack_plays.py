@@ -4,7 +4,7 @@ processes start inside a Celery worker's task, and the day's documents equal the
 A stack of its own (``test_airflow_stack``'s fixtures: free ports, its own metadata DB, Redis database,
 MariaDB database and Celery queue), one day of realistic sample plays with more than one chunk of keys
 (``ingest_plays`` starts decoder processes only then). While the ingest runs, the test polls the process
-table for ``python -m include.plays.decoders`` and walks each one's ancestors up to a worker of this stack.
+table for ``python -P -m include.plays.decoders`` and walks each one's ancestors up to a worker of this stack.
 """
 
 from __future__ import annotations
@@ -136,9 +136,9 @@ def test_ingest_runs_its_decoders_inside_a_celery_worker_and_matches_the_cli(sta
             if workers.keys() & {p for p, _ in d["ancestors"]}}
     assert len(ours) >= expected, (workers, seen)
     for pid, d in ours.items():
-        assert d["cmdline"][1:3] == ["-m", DECODER_MODULE], (pid, d)
+        assert d["cmdline"][1:4] == ["-P", "-m", DECODER_MODULE], (pid, d)  # -P: the task's modules, not the cwd's
         parent_pid, parent_cmd = d["ancestors"][0]
-        assert int(d["cmdline"][3]) == parent_pid, d  # its parent: the task process that started it
+        assert int(d["cmdline"][4]) == parent_pid, d  # its parent: the task process that started it
         worker = next(workers[p] for p, _ in d["ancestors"] if p in workers)
         assert ingest_ti["hostname"].startswith(f"{worker}@"), (ingest_ti["hostname"], worker, d)
         sys.stderr.write(f"decoder {pid} <- " + " <- ".join(f"{p} {c[:60]!r}" for p, c in d["ancestors"][:4]) + "\n")

@@ -147,7 +147,7 @@ def _jobs(spill: str, n: int) -> list[dict]:
 
 
 def test_decoders_are_lean_processes_answering_in_order(tmp_path):
-    """Decoder processes start as ``python -m include.plays.decoders``: no pandas (nor the parent's
+    """Decoder processes start as ``python -P -m include.plays.decoders``: no pandas (nor the parent's
     ``__main__``) loaded, Arrow on the C heap; results come back in job order over any number of jobs."""
     from pathlib import Path
 
