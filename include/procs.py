@@ -13,7 +13,7 @@ _LIBC = None
 STAGE_HEAP = (32 << 20, 64 << 20)  # the plays stages' M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (``lean_memory``)
 TIGHT_HEAP = (128 << 10, 128 << 10)  # glibc's first thresholds, kept: every large block handed back at once
 SMALL_HEAP = (16 << 20, 16 << 20)  # between the two: most of STAGE_HEAP's saved page faults, little of its peak
-SMALL_DAY_PLAYS = 2_000_000  # up to this many plays a day, rollup and verify favour speed over their peak memory
+SMALL_DAY_PLAYS = 2_000_000  # up to this many plays a day, pass 2, rollup and verify favour speed over their peak
 
 
 def die_with_parent(parent: int) -> None:
