@@ -25,7 +25,6 @@ from include.plays.store import (
     parquet_file,
     per_play_options,
     read_frame,
-    stored_rows,
     write_frame,
 )
 from include.plays.totals import fold_day
@@ -42,7 +41,14 @@ PLAY_DOC_UNIQUE = {"_id", "PlayTime", "PIP", "Engage", "zz_uinfo", "Htmap"}  # (
 STRS = ("vid", "kid", "region")  # few distinct values: read as dictionary codes
 
 
-def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18, trim=trim_heap):
+def _trim_past(plays: int) -> None:
+    """``trim_heap`` on a day of more than ``SMALL_DAY_PLAYS`` plays (a lower peak); a smaller day keeps its free
+    memory for the next step (fewer page faults: a 1M day's 124k became 52k, 0.1-0.3 s; bench/README)."""
+    if plays > SMALL_DAY_PLAYS:
+        trim_heap()
+
+
+def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18):
     """The columns the contributions need, read ``rows`` at a time into preallocated arrays: per ``STRS``
     column (int32 codes, distinct values in order of first appearance), the ips as Arrow strings, and
     ``flow``, ``comprate``, ``playid`` as NumPy arrays. About 40 bytes a play, nothing of the whole file."""
@@ -69,7 +75,7 @@ def _plays_columns(root: DataRoot, rel: str, rows: int = 1 << 18, trim=trim_heap
                 arr[at: at + k] = b.column(c).to_numpy(zero_copy_only=False)
             ips.append(b.column("ipkey"))
             at += k
-            trim()
+            _trim_past(n)
     coded = {c: (codes[c][:at], list(index[c])) for c in STRS}
     return coded, pa.chunked_array(ips, type=pa.string()), {c: a[:at] for c, a in num.items()}
 
@@ -100,28 +106,24 @@ def _play_doc_batches(root: DataRoot, day: str, batch: int):
         yield pa.table(cols)
 
 
-def _no_trim() -> None:
-    pass
-
-
-def _contributions(root: DataRoot, day: str, rel: str, trim=trim_heap) -> tuple[dict, int, int]:
+def _contributions(root: DataRoot, day: str, rel: str) -> tuple[dict, int, int]:
     """The day's contributions (``core.coded_contributions``, ``vid_seg`` aside), its play count and its bad
-    day-table entries; ``trim`` between the steps."""
-    coded, ipkey, num = _plays_columns(root, rel, trim=trim)
-    trim()
+    day-table entries."""
+    coded, ipkey, num = _plays_columns(root, rel)
     n_plays = len(num["flow"])
+    _trim_past(n_plays)
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
                                                tab["value"].tolist(), strict=True))
     ipn = core.distinct_counts(coded["vid"][0], len(coded["vid"][1]), ipkey)  # before the sums: ips freed
     del ipkey
-    trim()
+    _trim_past(n_plays)
     args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), None, num.pop("flow"),
             num.pop("comprate"), num.pop("playid").astype(np.int64, copy=False))
     c = core.coded_contributions(*args, SEG_SCHEMA.empty_table().to_pandas(), tables["load"], tables["play"],
                                  tables["region"], ip_counts=ipn)
     del args
-    trim()
+    _trim_past(n_plays)
     return c, n_plays, bad_tables
 
 
@@ -158,25 +160,23 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
 
     Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
     one a play, as plain strings), and the play documents are written row group by row group of ``batch``.
-    Past ``SMALL_DAY_PLAYS`` plays, the free memory is handed back after each step (a lower peak); up to it,
-    it is kept for the next step (fewer page faults: a 1M day's 124k became 52k, 0.1-0.3 s; bench/README)."""
+    Free memory is handed back between the steps on a large day only (``_trim_past``)."""
     lean_memory()
     rel = plays_path(day, "plays.parquet")
-    trim = trim_heap if stored_rows(root, rel) > SMALL_DAY_PLAYS else _no_trim
     with ThreadPoolExecutor(1, thread_name_prefix="rollup-copies") as pool:  # Arrow's work: the GIL is free
         copies = pool.submit(contextvars.copy_context().run, _copy_day_files, root, day, batch)
-        c, n_plays, bad_tables = _contributions(root, day, rel, trim)
+        c, n_plays, bad_tables = _contributions(root, day, rel)
         for k in CONTRIB_KINDS:
             if k != "vid_seg":
                 write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
         n_docs = copies.result()
-    trim()
+    _trim_past(n_plays)
     for name, docs in (("vdaily", core.vdaily_docs), ("daily", core.daily_docs), ("type", core.type_docs)):
         rows = [{"coll": f"{u}_{name}", "_id": day, "doc": d} for u, d in docs(c).items()]
         root.write_jsonl(rows, plays_path(day, "docs", f"{name}.jsonl"))
         n_docs += len(rows)
         del rows  # one kind's documents at a time (a 5M day's vdaily ones: ~0.4 GiB as Python objects)
-        trim()
+        _trim_past(n_plays)
     return {"vids": int(len(c["vid"])), "uids": int(len(c["uid"])), "kids": int(len(c["kid"])),
             "plays": int(n_plays), "day_documents": n_docs, "bad_table_entries": bad_tables}
 
