@@ -18,13 +18,15 @@ import pyarrow as pa
 
 from include.plays.decoders import (
     RAW_SCHEMA,
+    RAW_SLOTS_PER_DECODER,
     DecoderPool,
     client_spec,
     decode_chunk,
     fetch_plays,
     new_sums,
+    overwrite_ipc,
+    raw_slot,
     read_ipc,
-    write_ipc,
     write_sums,
 )
 from include.plays.ingest_keys import key_chunks
@@ -131,23 +133,24 @@ def _decoders(run: IngestRun):
         return None, None
 
 
-def _jobs(run: IngestRun, spec):
+def _jobs(run: IngestRun, spec, slots: int):
     """Decoder jobs: the earlier snapshot's rows, then the new keys (fetched by the decoder). An earlier
-    snapshot's batch is handed over as the chunk's ``<i>.raw`` file, written here (``raw_file``): its values
-    never become Python objects nor go through the decoder's pipe."""
+    snapshot's batch is handed over as the chunk's raw file, written here (``raw_file``): its values never
+    become Python objects nor go through the decoder's pipe."""
     i = start = 0
     for b in _earlier_batches(run):
-        write_ipc(os.path.join(run.spill, f"{i:06d}.raw"), pa.Table.from_batches([b]).cast(RAW_SCHEMA))
-        yield _job(run, spec, i, start, None, b.num_rows)
+        overwrite_ipc(raw_slot(run.spill, i, slots), pa.Table.from_batches([b]).cast(RAW_SCHEMA))
+        yield _job(run, spec, i, start, None, b.num_rows, slots)
         i, start = i + 1, start + b.num_rows
     for keys in key_chunks(run.new_keys, run.chunk):
-        yield _job(run, spec, i, start, keys, len(keys))
+        yield _job(run, spec, i, start, keys, len(keys), slots)
         i, start = i + 1, start + len(keys)
 
 
-def _job(run: IngestRun, spec, i: int, start: int, keys: list[str] | None, n: int) -> dict:
+def _job(run: IngestRun, spec, i: int, start: int, keys: list[str] | None, n: int, slots: int) -> dict:
     return {"i": i, "start": start, "keys": keys, "raw": None, "raw_file": keys is None, "day": run.day,
-            "spill": run.spill, "old_id": _part(run.old_id, start, n), "batch": run.batch, "redis": spec}
+            "spill": run.spill, "raw_path": raw_slot(run.spill, i, slots), "old_id": _part(run.old_id, start, n),
+            "batch": run.batch, "redis": spec}
 
 
 def chunk_results(run: IngestRun):
@@ -159,11 +162,12 @@ def chunk_results(run: IngestRun):
     if pool is None:
         sums = new_sums()
         for i, (start, keys, s, j, z) in enumerate(prefetch(_raw_chunks(run))):
-            yield decode_chunk({**_job(run, None, i, start, keys, len(keys)), "raw": (s, j, z)}, sums=sums)
+            yield decode_chunk({**_job(run, None, i, start, keys, len(keys), 1), "raw": (s, j, z)}, sums=sums)
         run.segment_parts = [write_sums(sums, os.path.join(run.spill, "sums-0.arrow"))["path"]]
         return
     with pool:
-        yield from pool.map(_jobs(run, spec))
+        slots = len(pool.procs) * RAW_SLOTS_PER_DECODER
+        yield from pool.map(_jobs(run, spec, slots), depth=RAW_SLOTS_PER_DECODER)
         done = pool.finish([{"finish": True, "spill": run.spill, "path": os.path.join(run.spill, f"sums-{w}.arrow")}
                             for w in range(len(pool.procs))])
     run.segment_parts = [d["path"] for d in done]
@@ -174,8 +178,7 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream) -
     """One chunk's result: its raw rows to the snapshot, its quarantined plays to ``quar``, its valid plays'
     spill file and counts into ``run``."""
     base = os.path.join(run.spill, f"{res['i']:06d}")
-    snap.write(read_ipc(base + ".raw"))  # mapped: no copy of the raw values (about 2.3 KB a play)
-    os.remove(base + ".raw")
+    snap.write(read_ipc(res["raw_path"]))  # mapped: no copy of the raw values (about 2.3 KB a play)
     run.rt.n += res["round_trips"]
     if run.decoder_processes:
         run.rt_workers += res["round_trips"]

@@ -3,6 +3,8 @@ files as one chunk: play ids, quarantine, contributions (bit for bit), documents
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import include.plays.decoders as decode_mod
@@ -142,8 +144,62 @@ def _jobs(spill: str, n: int) -> list[dict]:
     import ujson
 
     s = ujson.dumps(GOOD_S).encode()
+    from include.plays.decoders import raw_slot
+
     return [{"i": i, "start": i, "keys": [f"100000{i}_a"], "raw": ([s], [b"[[1,2],[2,1]]"], [None]), "day": DAY,
-             "spill": spill, "old_id": None, "batch": 10} for i in range(n)]
+             "spill": spill, "raw_path": raw_slot(spill, i, 4), "old_id": None, "batch": 10} for i in range(n)]
+
+
+def test_chunks_reach_the_snapshot_through_reused_slots_in_order(redis_db, mysql_db, tmp_path, monkeypatch):
+    """Many more chunks than slot files (2 decoders x 2 in flight): each chunk's raw values are read from its
+    slot before a later chunk writes over it, so the snapshot holds every key once, in the day's order, with
+    the values Redis holds; one chunk at a time in-process uses one slot."""
+    import include.plays.ingest_decode as idec
+
+    hook = _day(redis_db, mysql_db)
+    order = list(dict.fromkeys(k.decode() if isinstance(k, bytes) else k for k in redis_db.lrange(endlist_key(DAY), 0, -1)))
+    for workers, slots in ((2, 4), (0, 1)):
+        seen: list[tuple[int, str]] = []
+        real = idec._take
+
+        def spy(run, res, snap, quar, real=real, seen=seen):
+            seen.append((res["i"], res["raw_path"]))
+            return real(run, res, snap, quar)
+
+        monkeypatch.setattr(idec, "_take", spy)
+        root = DataRoot(str(tmp_path / f"w{workers}"))
+        ingest_plays(root, redis_db, hook, DAY, chunk=5, workers=workers)
+        assert [i for i, _ in seen] == list(range(len(seen))) and len(seen) > 2 * slots
+        assert len({p for _, p in seen}) == slots
+        assert all(p == seen[i % slots][1] for i, p in seen)
+        snap = root.read_table(plays_path(DAY, "snapshot", "plays_raw.parquet"))
+        assert snap.column("key").to_pylist() == order
+        j = redis_db.mget([k + "_J" for k in order])
+        assert [v.decode() if isinstance(v, bytes) else v for v in snap.column("J").to_pylist()] == \
+            [v.decode() if isinstance(v, bytes) else v for v in j]
+
+
+def test_a_raw_slot_written_over_holds_only_its_new_chunk(tmp_path):
+    """A slot file written over with a smaller chunk reads back as that chunk alone: the file is cut to its new
+    length, and no byte of the earlier, larger chunk is read as part of it."""
+    import pyarrow as pa
+
+    from include.plays.decoders import RAW_SCHEMA, overwrite_ipc, raw_slot, read_ipc
+
+    def chunk(n, fill):
+        return pa.table([pa.array([f"100000{i % 10}_{i}" for i in range(n)]), pa.array([fill * 50] * n, pa.binary()),
+                         pa.array([b"[[1,1]]"] * n, pa.binary()), pa.array([None] * n, pa.binary())], schema=RAW_SCHEMA)
+
+    path = raw_slot(str(tmp_path), 9, 4)
+    assert path == raw_slot(str(tmp_path), 1, 4) != raw_slot(str(tmp_path), 2, 4)
+    big, small = chunk(5000, b"x"), chunk(3, b"y")
+    overwrite_ipc(path, big)
+    size_big = os.path.getsize(path)
+    overwrite_ipc(path, small)
+    assert os.path.getsize(path) < size_big
+    assert read_ipc(path).equals(small) and read_ipc(path, mapped=False).equals(small)
+    overwrite_ipc(path, big)
+    assert read_ipc(path).equals(big)
 
 
 def test_decoders_are_lean_processes_answering_in_order(tmp_path):
@@ -245,7 +301,7 @@ def test_the_days_segment_sums_are_made_once(redis_db, mysql_db, tmp_path, monke
 
 def test_a_rerun_decodes_the_earlier_snapshot_in_decoder_processes(redis_db, mysql_db, tmp_path, monkeypatch):
     """A re-run whose keys are all archived still uses the decoder processes (it decoded 1M plays on one core
-    before), and hands them each earlier-snapshot batch as the chunk's ``.raw`` file: no raw value is pickled
+    before), and hands them each earlier-snapshot batch as the chunk's raw file: no raw value is pickled
     through a decoder's pipe. The day's files are the first run's."""
     sent = []
     real_send = decode_mod._send
