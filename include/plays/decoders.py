@@ -102,13 +102,21 @@ def overwrite_ipc(path: str, tab: pa.Table) -> None:
 
 
 RAW_SLOTS_PER_DECODER = 2  # ``DecoderPool.map``'s depth: the chunks in flight per decoder
+SLOT_REUSES = 8  # chunks per slot file before a new one (``raw_slot``)
 
 
 def raw_slot(spill: str, i: int, slots: int) -> str:
     """Chunk ``i``'s raw-values file: one of ``slots`` files, reused in turn. Chunk ``i`` is handed out only once
     chunk ``i - slots`` has been taken (``DecoderPool.map`` with ``slots`` = decoders x depth, or one chunk at a
-    time in-process), so its slot is free."""
-    return os.path.join(spill, f"slot-{i % slots}.raw")
+    time in-process), so its slot is free. After ``SLOT_REUSES`` chunks a slot moves to a new file and the taker
+    removes the old one (``slot_retires``): a file kept dirty past the kernel's writeback age (30 s by default;
+    a 5M day's pass 1 takes about a minute) would be written to disk again and again."""
+    return os.path.join(spill, f"slot-{i % slots}.{i // (slots * SLOT_REUSES)}.raw")
+
+
+def slot_retires(spill: str, i: int, slots: int) -> bool:
+    """Whether chunk ``i``'s slot file is used by no later chunk (it can go once the chunk is taken)."""
+    return raw_slot(spill, i, slots) != raw_slot(spill, i + slots, slots)
 
 
 def read_ipc(path: str, mapped: bool = True) -> pa.Table:

@@ -27,6 +27,7 @@ from include.plays.decoders import (
     overwrite_ipc,
     raw_slot,
     read_ipc,
+    slot_retires,
     write_sums,
 )
 from include.plays.ingest_keys import key_chunks
@@ -161,12 +162,13 @@ def chunk_results(run: IngestRun):
     run.decoder_processes = len(pool.procs) if pool is not None else 0
     if pool is None:
         sums = new_sums()
+        run.raw_slots = 1
         for i, (start, keys, s, j, z) in enumerate(prefetch(_raw_chunks(run))):
             yield decode_chunk({**_job(run, None, i, start, keys, len(keys), 1), "raw": (s, j, z)}, sums=sums)
         run.segment_parts = [write_sums(sums, os.path.join(run.spill, "sums-0.arrow"))["path"]]
         return
     with pool:
-        slots = len(pool.procs) * RAW_SLOTS_PER_DECODER
+        run.raw_slots = slots = len(pool.procs) * RAW_SLOTS_PER_DECODER
         yield from pool.map(_jobs(run, spec, slots), depth=RAW_SLOTS_PER_DECODER)
         done = pool.finish([{"finish": True, "spill": run.spill, "path": os.path.join(run.spill, f"sums-{w}.arrow")}
                             for w in range(len(pool.procs))])
@@ -179,6 +181,8 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream) -
     spill file and counts into ``run``."""
     base = os.path.join(run.spill, f"{res['i']:06d}")
     snap.write(read_ipc(res["raw_path"]))  # mapped: no copy of the raw values (about 2.3 KB a play)
+    if slot_retires(run.spill, res["i"], run.raw_slots):
+        os.remove(res["raw_path"])
     run.rt.n += res["round_trips"]
     if run.decoder_processes:
         run.rt_workers += res["round_trips"]

@@ -153,25 +153,29 @@ def _jobs(spill: str, n: int) -> list[dict]:
 def test_chunks_reach_the_snapshot_through_reused_slots_in_order(redis_db, mysql_db, tmp_path, monkeypatch):
     """Many more chunks than slot files (2 decoders x 2 in flight): each chunk's raw values are read from its
     slot before a later chunk writes over it, so the snapshot holds every key once, in the day's order, with
-    the values Redis holds; one chunk at a time in-process uses one slot."""
+    the values Redis holds; one chunk at a time in-process uses one slot. A slot moves to a new file every
+    ``SLOT_REUSES`` chunks and the old one is removed once taken: never more files than slots."""
     import include.plays.ingest_decode as idec
+    from include.plays.decoders import SLOT_REUSES
 
     hook = _day(redis_db, mysql_db)
     order = list(dict.fromkeys(k.decode() if isinstance(k, bytes) else k for k in redis_db.lrange(endlist_key(DAY), 0, -1)))
     for workers, slots in ((2, 4), (0, 1)):
         seen: list[tuple[int, str]] = []
+        files: list[int] = []
         real = idec._take
 
-        def spy(run, res, snap, quar, real=real, seen=seen):
-            seen.append((res["i"], res["raw_path"]))
-            return real(run, res, snap, quar)
+        def spy(run, res, snap, quar, real=real, seen=seen, files=files):
+            seen.append((res["i"], os.path.basename(res["raw_path"])))
+            real(run, res, snap, quar)
+            files.append(sum(f.endswith(".raw") for f in os.listdir(run.spill)))
 
         monkeypatch.setattr(idec, "_take", spy)
         root = DataRoot(str(tmp_path / f"w{workers}"))
-        ingest_plays(root, redis_db, hook, DAY, chunk=5, workers=workers)
-        assert [i for i, _ in seen] == list(range(len(seen))) and len(seen) > 2 * slots
-        assert len({p for _, p in seen}) == slots
-        assert all(p == seen[i % slots][1] for i, p in seen)
+        ingest_plays(root, redis_db, hook, DAY, chunk=2, workers=workers)
+        assert [i for i, _ in seen] == list(range(len(seen))) and len(seen) > slots * SLOT_REUSES
+        assert all(name == f"slot-{i % slots}.{i // (slots * SLOT_REUSES)}.raw" for i, name in seen)
+        assert 0 < max(files) <= slots
         snap = root.read_table(plays_path(DAY, "snapshot", "plays_raw.parquet"))
         assert snap.column("key").to_pylist() == order
         j = redis_db.mget([k + "_J" for k in order])
