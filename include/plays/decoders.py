@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.plays.slots import RAW_SLOTS_PER_DECODER, overwrite_ipc
 from include.procs import die_with_parent, lean_memory, peak_rss_mb, reuse_heap, trim_heap
 from video_analytics.play_decode import TEXT_DOC_FIELDS, decode_columns, factorize, segment_sums
 from video_analytics.play_fast import SegmentSums
@@ -84,39 +85,6 @@ def _arrow(values) -> pa.Array:
 def write_ipc(path: str, tab: pa.Table) -> None:
     with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, tab.schema) as w:
         w.write_table(tab)
-
-
-def overwrite_ipc(path: str, tab: pa.Table) -> None:
-    """``tab`` as the local Arrow file ``path``, written over what the file holds (then cut to its new length),
-    not into a new file: a slot file's pages are reused chunk after chunk (``raw_slot``) instead of being
-    freed and handed out again (about 0.4 CPU-s less on a realistic 1M day's 2.4 GB of raw values)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        with open(fd, "r+b", closefd=False) as fh:
-            with pa.ipc.new_file(pa.PythonFile(fh, mode="w"), tab.schema) as w:
-                w.write_table(tab)
-            fh.flush()
-            os.ftruncate(fd, fh.tell())
-    finally:
-        os.close(fd)
-
-
-RAW_SLOTS_PER_DECODER = 2  # ``DecoderPool.map``'s depth: the chunks in flight per decoder
-SLOT_REUSES = 8  # chunks per slot file before a new one (``raw_slot``)
-
-
-def raw_slot(spill: str, i: int, slots: int) -> str:
-    """Chunk ``i``'s raw-values file: one of ``slots`` files, reused in turn. Chunk ``i`` is handed out only once
-    chunk ``i - slots`` has been taken (``DecoderPool.map`` with ``slots`` = decoders x depth, or one chunk at a
-    time in-process), so its slot is free. After ``SLOT_REUSES`` chunks a slot moves to a new file and the taker
-    removes the old one (``slot_retires``): a file kept dirty past the kernel's writeback age (30 s by default;
-    a 5M day's pass 1 takes about a minute) would be written to disk again and again."""
-    return os.path.join(spill, f"slot-{i % slots}.{i // (slots * SLOT_REUSES)}.raw")
-
-
-def slot_retires(spill: str, i: int, slots: int) -> bool:
-    """Whether chunk ``i``'s slot file is used by no later chunk (it can go once the chunk is taken)."""
-    return raw_slot(spill, i, slots) != raw_slot(spill, i + slots, slots)
 
 
 def read_ipc(path: str, mapped: bool = True) -> pa.Table:

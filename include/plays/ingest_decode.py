@@ -18,20 +18,17 @@ import pyarrow as pa
 
 from include.plays.decoders import (
     RAW_SCHEMA,
-    RAW_SLOTS_PER_DECODER,
     DecoderPool,
     client_spec,
     decode_chunk,
     fetch_plays,
     new_sums,
-    overwrite_ipc,
-    raw_slot,
     read_ipc,
-    slot_retires,
     write_sums,
 )
 from include.plays.ingest_keys import key_chunks
 from include.plays.ingest_run import IngestRun
+from include.plays.slots import RAW_SLOTS_PER_DECODER, overwrite_ipc, raw_slot, slot_retires
 from include.plays.store import ParquetStream, iter_batches
 from include.procs import heap_reused
 

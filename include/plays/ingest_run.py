@@ -45,7 +45,7 @@ class IngestRun:
     rt_workers: int = 0
     dec_rss: float = 0.0
     decoder_processes: int = 0
-    raw_slots: int = 1  # the chunks' raw-values slot files (``decoders.raw_slot``)
+    raw_slots: int = 1  # the chunks' raw-values slot files (``slots.raw_slot``)
     spills: list[str] = field(default_factory=list)
     mixed: set[str] = field(default_factory=set)
     vids_seen: dict[str, None] = field(default_factory=dict)

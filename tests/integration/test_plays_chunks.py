@@ -144,7 +144,7 @@ def _jobs(spill: str, n: int) -> list[dict]:
     import ujson
 
     s = ujson.dumps(GOOD_S).encode()
-    from include.plays.decoders import raw_slot
+    from include.plays.slots import raw_slot
 
     return [{"i": i, "start": i, "keys": [f"100000{i}_a"], "raw": ([s], [b"[[1,2],[2,1]]"], [None]), "day": DAY,
              "spill": spill, "raw_path": raw_slot(spill, i, 4), "old_id": None, "batch": 10} for i in range(n)]
@@ -156,7 +156,7 @@ def test_chunks_reach_the_snapshot_through_reused_slots_in_order(redis_db, mysql
     the values Redis holds; one chunk at a time in-process uses one slot. A slot moves to a new file every
     ``SLOT_REUSES`` chunks and the old one is removed once taken: never more files than slots."""
     import include.plays.ingest_decode as idec
-    from include.plays.decoders import SLOT_REUSES
+    from include.plays.slots import SLOT_REUSES
 
     hook = _day(redis_db, mysql_db)
     order = list(dict.fromkeys(k.decode() if isinstance(k, bytes) else k for k in redis_db.lrange(endlist_key(DAY), 0, -1)))
@@ -188,7 +188,8 @@ def test_a_raw_slot_written_over_holds_only_its_new_chunk(tmp_path):
     length, and no byte of the earlier, larger chunk is read as part of it."""
     import pyarrow as pa
 
-    from include.plays.decoders import RAW_SCHEMA, overwrite_ipc, raw_slot, read_ipc
+    from include.plays.decoders import RAW_SCHEMA, read_ipc
+    from include.plays.slots import overwrite_ipc, raw_slot
 
     def chunk(n, fill):
         return pa.table([pa.array([f"100000{i % 10}_{i}" for i in range(n)]), pa.array([fill * 50] * n, pa.binary()),
