@@ -173,15 +173,16 @@ def decode_chunk(job: dict, client=None, sums: SegmentSums | None = None) -> dic
             raw = fetch_plays(client if client is not None else _worker_client(job["redis"]), keys, job["batch"], rt)
         cols = [a if isinstance(a, pa.Array | pa.ChunkedArray) else pa.array(a, pa.binary()) for a in raw]
         overwrite_ipc(raw_path, pa.table([pa.array(keys, pa.string()), *cols], schema=RAW_SCHEMA))
+    raw_rows, raw_first = len(keys), (keys[0] if keys else None)  # checked by the taker (``slots.check_slot``)
     s_raw, j_raw, z_raw = cols  # read in place by the C readers (``play_arrow``)
     del cols
     dec = decode_columns(keys, s_raw, j_raw, z_raw)
     del keys, raw, s_raw, j_raw, z_raw
     c, q = dec.columns, dec.quarantine
     n_plays = len(dec.pos)
-    out = {"i": job["i"], "raw_path": raw_path, "round_trips": rt.n, "peak_rss_mb": None, "distinct_j": len(dec.segtab.htmap),
-           "quarantined": len(q["key"]), "reasons": {}, "vids": [], "new_counts": {}, "mixed": set(),
-           "plays": n_plays}
+    out = {"i": job["i"], "raw_path": raw_path, "raw_rows": raw_rows, "raw_first": raw_first, "round_trips": rt.n,
+           "peak_rss_mb": None, "distinct_j": len(dec.segtab.htmap), "quarantined": len(q["key"]), "reasons": {},
+           "vids": [], "new_counts": {}, "mixed": set(), "plays": n_plays}
     if q["key"]:
         write_ipc(base + ".bad", pa.table([pa.array(q[f.name], f.type) for f in QUARANTINE_SCHEMA],
                                            schema=QUARANTINE_SCHEMA))

@@ -28,7 +28,7 @@ from include.plays.decoders import (
 )
 from include.plays.ingest_keys import key_chunks
 from include.plays.ingest_run import IngestRun
-from include.plays.slots import RAW_SLOTS_PER_DECODER, overwrite_ipc, raw_slot, slot_retires
+from include.plays.slots import RAW_SLOTS_PER_DECODER, check_slot, overwrite_ipc, raw_slot, slot_retires
 from include.plays.store import ParquetStream, iter_batches
 from include.procs import heap_reused
 
@@ -177,7 +177,7 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream) -
     """One chunk's result: its raw rows to the snapshot, its quarantined plays to ``quar``, its valid plays'
     spill file and counts into ``run``."""
     base = os.path.join(run.spill, f"{res['i']:06d}")
-    snap.write(read_ipc(res["raw_path"]))  # mapped: no copy of the raw values (about 2.3 KB a play)
+    snap.write(check_slot(read_ipc(res["raw_path"]), res))  # mapped: no copy of the raw values (~2.3 KB a play)
     if slot_retires(run.spill, res["i"], run.raw_slots):
         os.remove(res["raw_path"])
     run.rt.n += res["round_trips"]

@@ -41,3 +41,14 @@ def raw_slot(spill: str, i: int, slots: int) -> str:
 def slot_retires(spill: str, i: int, slots: int) -> bool:
     """Whether chunk ``i``'s slot file is used by no later chunk (it can go once the chunk is taken)."""
     return raw_slot(spill, i, slots) != raw_slot(spill, i + slots, slots)
+
+
+def check_slot(tab: pa.Table, res: dict) -> pa.Table:
+    """``tab``, read from chunk ``res["i"]``'s slot, when it holds that chunk (its row count and first key as the
+    decoder reported them); else an error, never a wrong snapshot: a slot written over too early (a pool
+    dispatching more chunks than slots) shows here."""
+    rows, first = res["raw_rows"], res["raw_first"]
+    if tab.num_rows != rows or (rows and tab.column("key")[0].as_py() != first):
+        raise RuntimeError(f"ingest_plays: slot file {res['raw_path']} does not hold chunk {res['i']} "
+                           f"({tab.num_rows} rows, expected {rows})")
+    return tab

@@ -183,6 +183,33 @@ def test_chunks_reach_the_snapshot_through_reused_slots_in_order(redis_db, mysql
             [v.decode() if isinstance(v, bytes) else v for v in j]
 
 
+def test_a_slot_written_over_too_early_is_an_error_not_a_wrong_snapshot(tmp_path):
+    """The taker checks that a slot holds the chunk the decoder reported (rows and first key): a slot written
+    over by a later chunk before it was taken raises, naming the file."""
+    import pyarrow as pa
+
+    from include.plays.decoders import RAW_SCHEMA
+    from include.plays.slots import check_slot, overwrite_ipc, raw_slot
+
+    def chunk(keys):
+        n = len(keys)
+        return pa.table([pa.array(keys), pa.array([b"{}"] * n, pa.binary()), pa.array([b"[]"] * n, pa.binary()),
+                         pa.array([None] * n, pa.binary())], schema=RAW_SCHEMA)
+
+    path = raw_slot(str(tmp_path), 0, 4)
+    overwrite_ipc(path, chunk(["1000001_a", "1000001_b"]))
+    res = {"i": 0, "raw_path": path, "raw_rows": 2, "raw_first": "1000001_a"}
+    from include.plays.decoders import read_ipc as read
+
+    assert check_slot(read(path), res).num_rows == 2
+    overwrite_ipc(path, chunk(["1000004_x", "1000004_y"]))  # chunk 4, same slot, before chunk 0 was taken
+    with pytest.raises(RuntimeError, match="does not hold chunk 0"):
+        check_slot(read(path), res)
+    overwrite_ipc(path, chunk(["1000001_a"]))
+    with pytest.raises(RuntimeError, match=path.split("/")[-1]):
+        check_slot(read(path), res)
+
+
 def test_a_raw_slot_written_over_holds_only_its_new_chunk(tmp_path):
     """A slot file written over with a smaller chunk reads back as that chunk alone: the file is cut to its new
     length, and no byte of the earlier, larger chunk is read as part of it."""
