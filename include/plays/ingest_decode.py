@@ -131,23 +131,23 @@ def _decoders(run: IngestRun):
         return None, None
 
 
-def _jobs(run: IngestRun, spec, slots: int):
+def _jobs(run: IngestRun, spec):
     """Decoder jobs: the earlier snapshot's rows, then the new keys (fetched by the decoder). An earlier
     snapshot's batch is handed over as the chunk's raw file, written here (``raw_file``): its values never
     become Python objects nor go through the decoder's pipe."""
     i = start = 0
     for b in _earlier_batches(run):
-        overwrite_ipc(raw_slot(run.spill, i, slots), pa.Table.from_batches([b]).cast(RAW_SCHEMA))
-        yield _job(run, spec, i, start, None, b.num_rows, slots)
+        overwrite_ipc(raw_slot(run.spill, i, run.raw_slots), pa.Table.from_batches([b]).cast(RAW_SCHEMA))
+        yield _job(run, spec, i, start, None, b.num_rows)
         i, start = i + 1, start + b.num_rows
     for keys in key_chunks(run.new_keys, run.chunk):
-        yield _job(run, spec, i, start, keys, len(keys), slots)
+        yield _job(run, spec, i, start, keys, len(keys))
         i, start = i + 1, start + len(keys)
 
 
-def _job(run: IngestRun, spec, i: int, start: int, keys: list[str] | None, n: int, slots: int) -> dict:
+def _job(run: IngestRun, spec, i: int, start: int, keys: list[str] | None, n: int) -> dict:
     return {"i": i, "start": start, "keys": keys, "raw": None, "raw_file": keys is None, "day": run.day,
-            "spill": run.spill, "raw_path": raw_slot(run.spill, i, slots), "old_id": _part(run.old_id, start, n),
+            "spill": run.spill, "raw_path": raw_slot(run.spill, i, run.raw_slots), "old_id": _part(run.old_id, start, n),
             "batch": run.batch, "redis": spec}
 
 
@@ -161,12 +161,12 @@ def chunk_results(run: IngestRun):
         sums = new_sums()
         run.raw_slots = 1
         for i, (start, keys, s, j, z) in enumerate(prefetch(_raw_chunks(run))):
-            yield decode_chunk({**_job(run, None, i, start, keys, len(keys), 1), "raw": (s, j, z)}, sums=sums)
+            yield decode_chunk({**_job(run, None, i, start, keys, len(keys)), "raw": (s, j, z)}, sums=sums)
         run.segment_parts = [write_sums(sums, os.path.join(run.spill, "sums-0.arrow"))["path"]]
         return
     with pool:
-        run.raw_slots = slots = len(pool.procs) * RAW_SLOTS_PER_DECODER
-        yield from pool.map(_jobs(run, spec, slots), depth=RAW_SLOTS_PER_DECODER)
+        run.raw_slots = len(pool.procs) * RAW_SLOTS_PER_DECODER
+        yield from pool.map(_jobs(run, spec), depth=RAW_SLOTS_PER_DECODER)
         done = pool.finish([{"finish": True, "spill": run.spill, "path": os.path.join(run.spill, f"sums-{w}.arrow")}
                             for w in range(len(pool.procs))])
     run.segment_parts = [d["path"] for d in done]
@@ -178,7 +178,7 @@ def _take(run: IngestRun, res: dict, snap: ParquetStream, quar: ParquetStream) -
     spill file and counts into ``run``."""
     base = os.path.join(run.spill, f"{res['i']:06d}")
     snap.write(check_slot(read_ipc(res["raw_path"]), res))  # mapped: no copy of the raw values (~2.3 KB a play)
-    if slot_retires(run.spill, res["i"], run.raw_slots):
+    if slot_retires(res["i"], run.raw_slots):
         os.remove(res["raw_path"])
     run.rt.n += res["round_trips"]
     if run.decoder_processes:

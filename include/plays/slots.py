@@ -38,9 +38,9 @@ def raw_slot(spill: str, i: int, slots: int) -> str:
     return os.path.join(spill, f"slot-{i % slots}.{i // (slots * SLOT_REUSES)}.raw")
 
 
-def slot_retires(spill: str, i: int, slots: int) -> bool:
+def slot_retires(i: int, slots: int) -> bool:
     """Whether chunk ``i``'s slot file is used by no later chunk (it can go once the chunk is taken)."""
-    return raw_slot(spill, i, slots) != raw_slot(spill, i + slots, slots)
+    return (i + slots) // (slots * SLOT_REUSES) != i // (slots * SLOT_REUSES)
 
 
 def check_slot(tab: pa.Table, res: dict) -> pa.Table:
