@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "20140107"
+HISTORY_DAY = "20140106"  # --history: the day before, run first (untimed), so DAY folds onto a state
 # a Redis server of the bench's own (e.g. without persistence, for a 5M day: ~17 GB of realistic values)
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6379"))
 
@@ -138,6 +139,8 @@ def cmd_gen(a) -> dict:
     r.flushdb(asynchronous=True)
     out = generate_plays(r, _mysql(a.mysql_db), DAY, plays=a.n, model=a.model)
     out["distinct_kj_share"] = out["segment_patterns"] / a.n
+    if a.history:
+        out["history"] = generate_plays(r, _mysql(a.mysql_db), HISTORY_DAY, plays=a.n, model=a.model)
     return out
 
 
@@ -343,6 +346,9 @@ def cmd_cli(a) -> dict:
     env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
     tmp = tempfile.mkdtemp(prefix="bench_plays_cli_")
     try:
+        if a.history:  # the day before, untimed: DAY's rollup and verify then fold onto a kept state
+            subprocess.run([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", HISTORY_DAY,
+                            "--data-root", tmp], env=env, check=True, capture_output=True)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.Popen([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", DAY,
@@ -360,7 +366,7 @@ def cmd_cli(a) -> dict:
         ing = rep["ingest"]
         return {"plays": a.n, "wall_s": wall, "plays_per_s": a.n / wall, "cpu_s": cpu, "peak_rss_mb_tree": peak_tree,
                 "peak_rss_mb_largest_process": largest, "ingest_s": ing["seconds"],
-                "rollup_s": rep["rollup"].get("seconds"), "verify_ok": all(c["ok"] for c in rep["verify"]),
+                "rollup_s": rep["rollup"].get("seconds"), "verify_ok": all(c["ok"] for c in rep["verify"]), "history": a.history,
                 "ingested": ing["ingested"], "distinct_J": ing["distinct_segment_values"],
                 "decoder_processes": ing["decoder_processes"], "decoder_peak_rss_mb": ing["decoder_peak_rss_mb"],
                 "redis_round_trips_ingest": ing["redis_round_trips"],
@@ -374,7 +380,7 @@ def _reset_caches(db: int) -> None:
     every timed run starts from the freshly generated state."""
     from video_analytics.conventions import KID_HASH, PLAYID_HASH, reservation_key
 
-    _redis(db).delete(PLAYID_HASH, KID_HASH, reservation_key(DAY))
+    _redis(db).delete(PLAYID_HASH, KID_HASH, reservation_key(DAY), reservation_key(HISTORY_DAY))
 
 
 def cmd_legacy(a) -> dict:
@@ -431,6 +437,9 @@ def main(argv=None) -> int:
                    help="run rollup_videos in its own process, as its Airflow task does (default: after ingest, "
                         "in the same process)")
     p.add_argument("--n", type=int)
+    p.add_argument("--history", action="store_true",
+                   help=f"gen: also the day before ({HISTORY_DAY}); cli: run it first, untimed, so that the timed "
+                        "day's rollup and verify fold onto history")
     p.add_argument("--publish", action="store_true")
     a = p.parse_args(argv)
     if a.floor_batch is None:

@@ -126,24 +126,39 @@ def seg_bands(root: DataRoot, rels: list[str], rows: int | None = None) -> list[
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
-def _seg_band(root: DataRoot, rel: str | None, lo, hi) -> pd.DataFrame:
-    """The rows of a ``vid_seg`` file with ``lo <= vid < hi``."""
+def _seg_band(root: DataRoot, rel: str | None, lo, hi) -> pa.Table:
+    """The rows of a ``vid_seg`` file with ``lo <= vid < hi`` (``SEG_FILE_SCHEMA``)."""
     if rel is None:
-        return tot.empty_state()[SEG]
+        return SEG_FILE_SCHEMA.empty_table()
     where = [("vid", ">=", lo)] * (lo is not None) + [("vid", "<", hi)] * (hi is not None)
-    return root.read_table(rel, filters=where or None).to_pandas()
+    t = root.read_table(rel, columns=SEG_FILE_SCHEMA.names, filters=where or None)
+    vid = t.column("vid")
+    if pa.types.is_dictionary(vid.type):
+        vid = pa.chunked_array([c.dictionary_decode() for c in vid.chunks], vid.type.value_type)
+    return pa.table([vid, *(t.column(c) for c in SEG_FILE_SCHEMA.names[1:])], names=SEG_FILE_SCHEMA.names
+                    ).cast(SEG_FILE_SCHEMA)
+
+
+def _seg_add(state: pa.Table, day: pa.Table) -> pa.Table:
+    """``state + day`` of one vid range: merged when both are sorted (``tot.add_seg_sorted``: every file the
+    ingest and the fold write), else grouped (``tot.add_kind``)."""
+    out = tot.add_seg_sorted(state, day)
+    if out is None:
+        out = pa.Table.from_pandas(tot.add_kind(SEG, state.to_pandas(), day.to_pandas()), schema=SEG_FILE_SCHEMA,
+                                   preserve_index=False)
+    return out
 
 
 def seg_replay(root: DataRoot, reg: dict, start: str | None, days: list[str], keep=frozenset()):
     """``replay`` of ``vid_seg``, vid range by vid range (``seg_bands``): per range, ``(lo, hi, states)``,
-    ``states`` the range's rows after each day of ``keep`` and the last one (``{day: frame}``). The fold is
+    ``states`` the range's rows after each day of ``keep`` and the last one (``{day: Arrow table}``). The fold is
     per (vid, segment), so the ranges' results, in order, are the whole fold's."""
     base = _seg_base(reg, start)
     rels = [_contrib_rel(d, SEG) for d in days]
     for lo, hi in seg_bands(root, [r for r in (base, *rels) if r is not None]):
         state, out = _seg_band(root, base, lo, hi), {}
         for i, (d, rel) in enumerate(zip(days, rels, strict=True)):
-            state = tot.add_kind(SEG, state, _seg_band(root, rel, lo, hi))
+            state = _seg_add(state, _seg_band(root, rel, lo, hi))
             if d in keep or i == len(days) - 1:
                 out[d] = state
         yield lo, hi, out
@@ -157,7 +172,7 @@ def fold_and_write(root: DataRoot, reg: dict, start: str | None, days: list[str]
     try:
         for *_, states in seg_replay(root, reg, start, days, set(names)):
             for d, out in streams.items():
-                out.write(pa.Table.from_pandas(states[d], schema=SEG_FILE_SCHEMA, preserve_index=False))
+                out.write(states[d])
             del states
     except BaseException:
         for out in streams.values():
@@ -173,7 +188,7 @@ def seg_differs(root: DataRoot, reg: dict, start: str | None, days: list[str], k
     bad: set[str] = set()
     for lo, hi, states in seg_replay(root, reg, start, days, keep):
         for d, got in states.items():
-            if d in keep and d not in bad and not tot.equal_frames(got, _seg_band(root, _snapshot_rel(
+            if d in keep and d not in bad and not got.equals(_seg_band(root, _snapshot_rel(
                     reg["snapshots"][d], SEG), lo, hi)):
                 bad.add(d)
     return bad

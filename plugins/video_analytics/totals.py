@@ -74,6 +74,72 @@ def _add(kind: str, total: pd.DataFrame, day: pd.DataFrame) -> pd.DataFrame:
     return _typed(kind, out.reset_index()[cols])
 
 
+def _sorted_runs(t):
+    """``(run values, run starts, seg)`` of a ``vid_seg`` table whose ``(vid, seg)`` are sorted and unique (runs
+    of equal vids, in increasing byte order, which is Python's order for text), else None."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    vid, seg = t.column("vid").combine_chunks(), t.column("seg")
+    if vid.null_count or any(t.column(c).null_count for c in ("seg", "heat", "plays")):
+        return None
+    seg = seg.to_numpy()
+    n = len(vid)
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        a, b = vid.slice(0, n - 1), vid.slice(1)
+        if pc.any(pc.less(b, a)).as_py():
+            return None
+        new[1:] = pc.not_equal(b, a).to_numpy(zero_copy_only=False)
+        if np.any(np.diff(seg)[~new[1:]] <= 0):
+            return None
+    starts = np.flatnonzero(new)
+    return vid.take(starts), starts, seg
+
+
+def add_seg_sorted(total, day):
+    """``vid_seg``'s ``total + day`` (``_add``) for Arrow tables ``vid, seg, heat, plays`` whose keys are sorted
+    and unique, as the ingest and the fold write them: one merge of the two, no grouping (a 1M-row range with
+    as many rows of history: ~0.9 s grouped). None when either is not sorted and unique, or has nulls."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    runs = [_sorted_runs(total), _sorted_runs(day)]
+    if runs[0] is None or runs[1] is None:
+        return None
+    if not total.num_rows or not day.num_rows:
+        return day if not total.num_rows else total
+    vids = pc.unique(pa.concat_arrays([runs[0][0], runs[1][0]]))
+    vids = vids.take(pc.sort_indices(vids))
+    lo = min(int(r[2].min()) for r in runs)
+    span = max(int(r[2].max()) for r in runs) - lo + 1
+    if len(vids) * span >= 2**62:
+        return None
+    kt, kd = (np.repeat(pc.index_in(rv, value_set=vids).to_numpy().astype(np.int64),
+                        np.diff(np.append(starts, t.num_rows))) * span + (seg - lo)
+              for (rv, starts, seg), t in zip(runs, (total, day), strict=True))
+    at = np.searchsorted(kt, kd)  # each day key's place among the total's
+    hit = at < len(kt)
+    hit[hit] = kt[at[hit]] == kd[hit]
+    new_at = at[~hit]
+    pos_t = np.arange(len(kt)) + np.cumsum(np.bincount(new_at, minlength=len(kt) + 1))[:len(kt)]
+    pos_new = new_at + np.arange(len(new_at))  # before total row new_at[j], after the j new keys before it
+    n = len(kt) + len(new_at)
+    out = {}
+    for c, tv, dv in (("key", kt, kd), *((c, total.column(c).to_numpy(), day.column(c).to_numpy())
+                                           for c in ("heat", "plays"))):
+        o = np.empty(n, dtype=np.int64)
+        o[pos_t] = tv
+        o[pos_new] = dv[~hit]
+        if c != "key":
+            o[pos_t[at[hit]]] += dv[hit]  # one place per key: no repeated index
+        out[c] = o
+    cols = {"vid": vids.take(pa.array(out["key"] // span)).cast(total.schema.field("vid").type),
+            "seg": pa.array(out["key"] % span + lo), "heat": pa.array(out["heat"]), "plays": pa.array(out["plays"])}
+    return pa.table(cols, schema=total.schema)
+
+
 def add_kind(kind: str, total: pd.DataFrame, day: pd.DataFrame) -> pd.DataFrame:
     """``fold``'s step for one kind: ``total + day`` per key. Keys are independent, so the frames may be any
     key range of the state and the day (the same range of both)."""
