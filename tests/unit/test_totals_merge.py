@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from include.plays.totals import SEG_FILE_SCHEMA
 from video_analytics import totals as tot
 
-VIDS = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=4)
+VIDS = st.text(st.characters(codec="utf-8"), max_size=4)
 ROWS = st.dictionaries(st.tuples(VIDS, st.integers(-(2**40), 2**40)),
                        st.tuples(st.integers(-(2**50), 2**50), st.integers(0, 2**31)), max_size=40)
 
