@@ -347,8 +347,11 @@ def cmd_cli(a) -> dict:
     tmp = tempfile.mkdtemp(prefix="bench_plays_cli_")
     try:
         if a.history:  # the day before, untimed: DAY's rollup and verify then fold onto a kept state
-            subprocess.run([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", HISTORY_DAY,
-                            "--data-root", tmp], env=env, check=True, capture_output=True)
+            h = subprocess.run([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", HISTORY_DAY,
+                                "--data-root", tmp], env=env, capture_output=True, text=True)
+            if h.returncode:
+                raise SystemExit(f"video-analytics plays --date {HISTORY_DAY} failed ({h.returncode}): "
+                                 f"{h.stderr[-3000:]}")
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.Popen([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", DAY,
