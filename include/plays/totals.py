@@ -26,6 +26,7 @@ import uuid
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from include.plays.baseline import baseline_day, baseline_rel, baseline_state
 from include.plays.lease import ensure_held
@@ -34,6 +35,7 @@ from include.storage import DataRoot
 from video_analytics import totals as tot
 from video_analytics.conventions import plays_path, totals_path
 from video_analytics.play_decode import SEG_SCHEMA
+from video_analytics.play_fast import sum_segment_tables
 
 REGISTRY = totals_path("registry.json")
 SEG = "vid_seg"  # folded vid range by vid range (seg_replay)
@@ -127,26 +129,34 @@ def seg_bands(root: DataRoot, rels: list[str], rows: int | None = None) -> list[
 
 
 def _seg_band(root: DataRoot, rel: str | None, lo, hi) -> pa.Table:
-    """The rows of a ``vid_seg`` file with ``lo <= vid < hi`` (``SEG_FILE_SCHEMA``)."""
+    """The rows of a ``vid_seg`` file with ``lo <= vid < hi`` (``SEG_SCHEMA``)."""
     if rel is None:
-        return SEG_FILE_SCHEMA.empty_table()
+        return SEG_SCHEMA.empty_table()
     where = [("vid", ">=", lo)] * (lo is not None) + [("vid", "<", hi)] * (hi is not None)
-    t = root.read_table(rel, columns=SEG_FILE_SCHEMA.names, filters=where or None)
+    t = root.read_table(rel, columns=SEG_SCHEMA.names, filters=where or None)
     vid = t.column("vid")
     if pa.types.is_dictionary(vid.type):
         vid = pa.chunked_array([c.dictionary_decode() for c in vid.chunks], vid.type.value_type)
-    return pa.table([vid, *(t.column(c) for c in SEG_FILE_SCHEMA.names[1:])], names=SEG_FILE_SCHEMA.names
-                    ).cast(SEG_FILE_SCHEMA)
+    return pa.table([vid, *(t.column(c) for c in SEG_SCHEMA.names[1:])], names=SEG_SCHEMA.names).cast(SEG_SCHEMA)
+
+
+def _packable(t: pa.Table) -> bool:
+    """Whether ``sum_segment_tables`` can sum ``t``: no nulls, segments in [0, 2**32)."""
+    if any(t.column(c).null_count for c in SEG_SCHEMA.names):
+        return False
+    seg = pc.min_max(t.column("seg")).as_py() if t.num_rows else {"min": 0, "max": 0}
+    return 0 <= seg["min"] and seg["max"] < 2**32
 
 
 def _seg_add(state: pa.Table, day: pa.Table) -> pa.Table:
-    """``state + day`` of one vid range: merged when both are sorted (``tot.add_seg_sorted``: every file the
-    ingest and the fold write), else grouped (``tot.add_kind``)."""
-    out = tot.add_seg_sorted(state, day)
-    if out is None:
-        out = pa.Table.from_pandas(tot.add_kind(SEG, state.to_pandas(), day.to_pandas()), schema=SEG_FILE_SCHEMA,
-                                   preserve_index=False)
-    return out
+    """``state + day`` of one vid range, per (vid, seg): by the ingest's ``sum_segment_tables`` (one stable sort of
+    packed keys, which merges the two files' sorted runs in about linear time; a realistic 1M day onto a day of
+    history: 0.35-0.4 s, pandas' ``groupby`` 1.3-2.0 s), or by that ``groupby`` (``tot.add_kind``) for what it
+    cannot pack."""
+    if _packable(state) and _packable(day):
+        return sum_segment_tables([state, day])
+    return pa.Table.from_pandas(tot.add_kind(SEG, state.to_pandas(), day.to_pandas()), schema=SEG_SCHEMA,
+                                preserve_index=False)
 
 
 def seg_replay(root: DataRoot, reg: dict, start: str | None, days: list[str], keep=frozenset()):
@@ -172,7 +182,7 @@ def fold_and_write(root: DataRoot, reg: dict, start: str | None, days: list[str]
     try:
         for *_, states in seg_replay(root, reg, start, days, set(names)):
             for d, out in streams.items():
-                out.write(states[d])
+                out.write(states[d].cast(SEG_FILE_SCHEMA))
             del states
     except BaseException:
         for out in streams.values():

@@ -1,57 +1,76 @@
-"""``vid_seg``'s merge fold (``video_analytics.totals.add_seg_sorted``) gives exactly what the grouped fold
-(``add_kind``) gives for sorted, unique keys, and declines anything else."""
+"""The running totals' ``vid_seg`` step (``include.plays.totals._seg_add``): summed by the ingest's
+``sum_segment_tables``, whatever the rows' order, to exactly what pandas' grouped fold gives (``add_kind``);
+what it cannot pack (nulls, segments outside [0, 2**32)) goes to that grouped fold."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from include.plays.totals import SEG_FILE_SCHEMA
+import include.plays.totals as totals
 from video_analytics import totals as tot
+from video_analytics.play_decode import SEG_SCHEMA
 
 VIDS = st.text(st.characters(codec="utf-8"), max_size=4)
-ROWS = st.dictionaries(st.tuples(VIDS, st.integers(-(2**40), 2**40)),
-                       st.tuples(st.integers(-(2**50), 2**50), st.integers(0, 2**31)), max_size=40)
+COUNTS = st.tuples(st.integers(-(2**50), 2**50), st.integers(0, 2**31))
 
 
-def _table(rows: dict) -> pa.Table:
-    keys = sorted(rows)  # Python's order for text: the grouped fold's
+def _rows(segs):
+    return st.dictionaries(st.tuples(VIDS, segs), COUNTS, max_size=40)
+
+
+def _table(rows: dict, order: list[int] | None = None) -> pa.Table:
+    keys = sorted(rows)
+    keys = [keys[i] for i in order] if order is not None else keys
     return pa.table({"vid": [k[0] for k in keys], "seg": [k[1] for k in keys],
-                     "heat": [rows[k][0] for k in keys], "plays": [rows[k][1] for k in keys]}, schema=SEG_FILE_SCHEMA)
+                     "heat": [rows[k][0] for k in keys], "plays": [rows[k][1] for k in keys]}, schema=SEG_SCHEMA)
 
 
-def _grouped(total: pa.Table, day: pa.Table) -> pd.DataFrame:
-    return tot.add_kind("vid_seg", total.to_pandas(), day.to_pandas())
+def _grouped(total: pa.Table, day: pa.Table) -> pa.Table:
+    """The fold's definition: per (vid, seg), sorted, the sums of both (``add_kind`` with neither empty)."""
+    both = pa.concat_tables([total, day]).to_pandas()
+    out = both.groupby(["vid", "seg"], sort=True)[["heat", "plays"]].sum().reset_index()
+    return pa.Table.from_pandas(out, schema=SEG_SCHEMA, preserve_index=False)
+
+
+@pytest.fixture
+def grouped_calls(monkeypatch):
+    calls = []
+    monkeypatch.setattr(tot, "add_kind", lambda *a: calls.append(1) or tot._add(*a))
+    return calls
 
 
 @settings(max_examples=300, deadline=None)
-@given(ROWS, ROWS)
-def test_the_merge_equals_the_grouped_fold(a, b):
-    total, day = _table(a), _table(b)
-    got = tot.add_seg_sorted(total, day)
-    assert got is not None and got.schema == SEG_FILE_SCHEMA
-    want = pa.Table.from_pandas(_grouped(total, day), schema=SEG_FILE_SCHEMA, preserve_index=False)
-    assert got.equals(want)
+@given(_rows(st.integers(0, 2**32 - 1)), _rows(st.integers(0, 2**32 - 1)), st.data())
+def test_the_sum_equals_the_grouped_fold_in_any_row_order(a, b, data):
+    total = _table(a, data.draw(st.permutations(range(len(a)))))
+    day = _table(b, data.draw(st.permutations(range(len(b)))))
+    want = _grouped(total, day)
+    calls = []
+    add_kind, tot.add_kind = tot.add_kind, lambda *x: calls.append(1) or add_kind(*x)
+    try:
+        got = totals._seg_add(total, day)
+    finally:
+        tot.add_kind = add_kind
+    assert not calls  # summed, not grouped
+    assert got.schema == SEG_SCHEMA and got.equals(want)
     assert got.num_rows == len(set(a) | set(b))
 
 
-@settings(max_examples=100, deadline=None)
-@given(ROWS.filter(lambda r: len(r) > 1), st.data())
-def test_unsorted_or_repeated_keys_are_declined(rows, data):
-    t = _table(rows)
-    i = data.draw(st.integers(0, t.num_rows - 2))
-    swapped = t.take([*range(i), i + 1, i, *range(i + 2, t.num_rows)])
-    repeated = t.take([*range(i + 1), i, *range(i + 1, t.num_rows)])
-    for bad in (swapped, repeated):
-        assert tot.add_seg_sorted(bad, t) is None
-        assert tot.add_seg_sorted(t, bad) is None
-    nulls = t.set_column(2, "heat", pa.array([None] * t.num_rows, pa.int64()))
-    assert tot.add_seg_sorted(t, nulls) is None
+@pytest.mark.parametrize("seg", [-1, 2**32, 2**62])
+def test_segments_it_cannot_pack_go_to_the_grouped_fold(grouped_calls, seg):
+    t = _table({("a", 1): (5, 1), ("b", seg): (7, 2)})
+    got = totals._seg_add(t, t)
+    assert grouped_calls
+    assert got.to_pylist() == [{"vid": "a", "seg": 1, "heat": 10, "plays": 2},
+                               {"vid": "b", "seg": seg, "heat": 14, "plays": 4}]
 
 
-def test_segments_far_apart_are_declined_not_wrapped():
-    t = pa.table({"vid": ["a", "b"], "seg": [-(2**62), 2**62], "heat": [1, 2], "plays": [1, 1]},
-                 schema=SEG_FILE_SCHEMA)
-    assert tot.add_seg_sorted(t, t) is None
+def test_nulls_are_not_packed():
+    t = _table({("a", 1): (5, 1)})
+    assert totals._packable(t) and totals._packable(SEG_SCHEMA.empty_table())
+    for c in ("vid", "seg", "heat", "plays"):
+        nulled = t.set_column(t.schema.get_field_index(c), c, pa.array([None], SEG_SCHEMA.field(c).type))
+        assert not totals._packable(nulled)
