@@ -236,17 +236,22 @@ def test_a_raw_slot_written_over_holds_only_its_new_chunk(tmp_path):
 
 def test_decoders_are_lean_processes_answering_in_order(tmp_path):
     """Decoder processes start as ``python -P -m include.plays.decoders``: no pandas (nor the parent's
-    ``__main__``) loaded, Arrow on the C heap; results come back in job order over any number of jobs."""
+    ``__main__``) loaded, before or after decoding (pyarrow would import it), Arrow on the C heap; results
+    come back in job order over any number of jobs."""
     from pathlib import Path
 
     from include.plays.decoders import DecoderPool
 
-    with DecoderPool(2) as pool:
-        assert pool.pools == ["system", "system"]
+    def lean(pool):
         for p in pool.procs:
             maps = Path(f"/proc/{p.pid}/maps").read_text()
             assert "pyarrow" in maps and "/pandas/" not in maps, p.pid
+
+    with DecoderPool(2) as pool:
+        assert pool.pools == ["system", "system"]
+        lean(pool)
         out = list(pool.map(_jobs(str(tmp_path), 9), depth=2))
+        lean(pool)
         procs = list(pool.procs)
     assert [o["i"] for o in out] == list(range(9))
     assert all(o["plays"] == 1 and o["quarantined"] == 0 for o in out)
