@@ -151,8 +151,8 @@ def _packable(t: pa.Table) -> bool:
 def _seg_add(state: pa.Table, day: pa.Table) -> pa.Table:
     """``state + day`` of one vid range, per (vid, seg): by the ingest's ``sum_segment_tables`` (one stable sort of
     packed keys, which merges the two files' sorted runs in about linear time; a realistic 1M day onto a day of
-    history: 0.35-0.4 s, pandas' ``groupby`` 1.3-2.0 s), or by that ``groupby`` (``tot.add_kind``) for what it
-    cannot pack."""
+    history: 0.35-0.4 s, pandas' ``groupby`` 1.3-2.0 s; onto an empty range, a day's sorted rows as they are), or
+    by that ``groupby`` (``tot.add_kind``) for what it cannot pack."""
     if _packable(state) and _packable(day):
         return sum_segment_tables([state, day])
     return pa.Table.from_pandas(tot.add_kind(SEG, state.to_pandas(), day.to_pandas()), schema=SEG_SCHEMA,

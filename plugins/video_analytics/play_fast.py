@@ -150,6 +150,18 @@ def segment_sums(vid: Sequence[str], jcode: np.ndarray, segtab) -> pa.Table | No
     return pa.table([vids.take(pa.array(vr)), pa.array(seg), pa.array(heat), pa.array(plays)], schema=pd.SEG_SCHEMA)
 
 
+def _sorted_unique(t: pa.Table) -> bool:
+    """Whether ``t``'s (vid, seg) rows are strictly increasing, vids in code-point order (UTF-8 byte order)
+    and without nulls: already what ``sum_segment_tables`` would make of it alone."""
+    if any(t.column(c).null_count for c in ("vid", "seg")):
+        return False
+    n = t.num_rows
+    vid, seg = t.column("vid"), t.column("seg")
+    a, b = vid.slice(0, n - 1), vid.slice(1)
+    after = pc.or_(pc.less(a, b), pc.and_(pc.equal(a, b), pc.less(seg.slice(0, n - 1), seg.slice(1))))
+    return n < 2 or pc.all(after).as_py()
+
+
 def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
     """Per (vid, segment) ``heat`` and ``plays`` of several ``SEG_SCHEMA`` tables summed, sorted by vid and
     segment: what an Arrow ``group_by`` and ``sort_by`` give, by one stable NumPy sort of int64 keys (vid rank,
@@ -159,6 +171,8 @@ def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
     parts = [p for p in parts if p is not None and p.num_rows]
     if not parts:
         return pd.SEG_SCHEMA.empty_table()
+    if len(parts) == 1 and _sorted_unique(parts[0]):
+        return parts[0].cast(pd.SEG_SCHEMA)
     names = pc.unique(pa.chunked_array([c for p in parts for c in p.column("vid").chunks], pa.string()))
     names = names.take(pc.sort_indices(names))  # code-point order, as Python sorts str
     keys, heat, plays = [], [], []

@@ -74,3 +74,23 @@ def test_nulls_are_not_packed():
     for c in ("vid", "seg", "heat", "plays"):
         nulled = t.set_column(t.schema.get_field_index(c), c, pa.array([None], SEG_SCHEMA.field(c).type))
         assert not totals._packable(nulled)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(VIDS, st.integers(0, 2**32 - 1), st.integers(-(2**50), 2**50), st.integers(0, 2**31)),
+                max_size=40), st.booleans(), st.integers(1, 5))
+def test_one_table_alone_is_summed_or_kept_as_it_is(rows, in_order, chunks):
+    """Onto an empty state, a table comes back as it is when its (vid, seg) rows are strictly increasing (any
+    chunking), else summed and sorted: repeated keys and any order give the grouped fold's rows."""
+    rows = sorted(rows) if in_order else rows
+    cols = {"vid": [r[0] for r in rows], "seg": [r[1] for r in rows], "heat": [r[2] for r in rows],
+            "plays": [r[3] for r in rows]}
+    step = max(1, -(-len(rows) // chunks))
+    day = pa.Table.from_batches([pa.record_batch({k: v[i: i + step] for k, v in cols.items()}, schema=SEG_SCHEMA)
+                                 for i in range(0, len(rows), step)], schema=SEG_SCHEMA)
+    got = totals._seg_add(SEG_SCHEMA.empty_table(), day)
+    want = _grouped(SEG_SCHEMA.empty_table(), day)
+    assert got.schema == SEG_SCHEMA and got.equals(want)
+    keys = [(r[0].encode(), r[1]) for r in rows]
+    if all(x < y for x, y in zip(keys, keys[1:], strict=False)):
+        assert got.equals(day)
