@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +27,7 @@ from include.plays.store import (
     read_frame,
     write_frame,
 )
-from include.plays.totals import fold_day
+from include.plays.totals import DayFold
 from include.procs import SMALL_DAY_PLAYS, lean_memory, trim_heap
 from include.storage import DataRoot
 from video_analytics import plays as core
@@ -128,10 +128,9 @@ def _contributions(root: DataRoot, day: str, rel: str) -> tuple[dict, int, int]:
 
 
 def _copy_day_files(root: DataRoot, day: str, batch: int) -> int:
-    """The files of the day that are copies of the ingest's: ``contrib/vid_seg.parquet`` and
-    ``docs/play.parquet``; returns the number of play documents. Run in a thread alongside the contributions:
-    Arrow reads and writes without the GIL, and ``batch`` bounds what it adds to the peak."""
-    _copy_segments(root, day)
+    """``docs/play.parquet``, made of the ingest's ``plays.parquet``; returns the number of play documents. Run
+    in a thread alongside the contributions: Arrow reads and writes without the GIL, and ``batch`` bounds what
+    it adds to the peak."""
     rel = plays_path(day, "plays.parquet")
     n_docs = 0
     out = None
@@ -154,14 +153,17 @@ def _copy_day_files(root: DataRoot, day: str, batch: int) -> int:
     return n_docs
 
 
-def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
-    """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``) and its play /
-    vdaily / daily / type documents, from what ``ingest_plays`` stored. Needs no other day.
+def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH, copy_segments: bool = True) -> dict:
+    """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``; ``vid_seg`` is
+    ``_copy_segments``, left to the caller when not ``copy_segments``) and its play / vdaily / daily / type
+    documents, from what ``ingest_plays`` stored. Needs no other day.
 
     Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
     one a play, as plain strings), and the play documents are written row group by row group of ``batch``.
     Free memory is handed back between the steps on a large day only (``_trim_past``)."""
     lean_memory()
+    if copy_segments:
+        _copy_segments(root, day)
     rel = plays_path(day, "plays.parquet")
     with ThreadPoolExecutor(1, thread_name_prefix="rollup-copies") as pool:  # Arrow's work: the GIL is free
         copies = pool.submit(contextvars.copy_context().run, _copy_day_files, root, day, batch)
@@ -182,9 +184,11 @@ def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH) -> dict:
 
 
 def rollup_videos(root: DataRoot, day: str, redis=None) -> dict:
-    """The day's own part (``rollup_day``), then its contribution folded into the running totals
+    """The day's own part (``rollup_day``), and its contribution folded into the running totals
     (``include.plays.totals``) under the totals lease when ``redis`` is given (always, outside tests):
-    the ``<uid>_stat`` documents come from those totals, so a day's cost does not grow with history.
+    the ``<uid>_stat`` documents come from those totals, so a day's cost does not grow with history. The
+    ``vid_seg`` fold (``DayFold.segments``) needs only the ingest's segments, so it runs in a thread while
+    ``rollup_day`` makes the other contributions; the lease is held from the start.
 
     ``docs/stat_keys.json`` names the stat documents the day refreshes: its vids, and its uids, or every
     uid when D is the latest day (``Mtraffic`` is the month-to-date traffic of the latest day's month, so a
@@ -192,11 +196,23 @@ def rollup_videos(root: DataRoot, day: str, redis=None) -> dict:
     """
     t0 = time.perf_counter()
     root.remove(plays_path(day, "rollup.json"))
-    report = {"day": day, **rollup_day(root, day)}
-    t_day = time.perf_counter()
     rollup_id = uuid.uuid4().hex
     with totals_lease(redis, f"rollup_videos {day}"):
-        folded = fold_day(root, day, rollup_id)
+        _copy_segments(root, day)
+        fold = DayFold(root, day, rollup_id)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="rollup-fold") as pool:
+                segments = pool.submit(contextvars.copy_context().run, fold.segments)
+                try:
+                    report = {"day": day, **rollup_day(root, day, copy_segments=False)}
+                finally:
+                    wait([segments])
+                t_day = time.perf_counter()
+                segments.result()
+            folded = fold.finish()
+        except BaseException:
+            fold.discard()
+            raise
     cv = read_frame(root, plays_path(day, "contrib", "vid.parquet"), columns=["vid", "uid"])
     latest = folded["head"] == day
     keys = {"vids": cv["vid"].tolist(), "uids": None if latest else sorted(set(cv["uid"].tolist()))}

@@ -68,8 +68,12 @@ def load_state(root: DataRoot, snapshot: str, kinds=tot.STATE_KINDS) -> dict[str
     return {k: read_frame(root, _snapshot_rel(snapshot, k)) for k in kinds}
 
 
-def write_state(root: DataRoot, state: dict[str, pd.DataFrame], through: str) -> str:
-    name = f"{through}-{uuid.uuid4().hex[:8]}"
+def _snapshot_name(through: str) -> str:
+    return f"{through}-{uuid.uuid4().hex[:8]}"
+
+
+def write_state(root: DataRoot, state: dict[str, pd.DataFrame], through: str, name: str | None = None) -> str:
+    name = name or _snapshot_name(through)
     for k, df in state.items():
         write_frame(root, df, _snapshot_rel(name, k))
     return name
@@ -174,10 +178,9 @@ def seg_replay(root: DataRoot, reg: dict, start: str | None, days: list[str], ke
         yield lo, hi, out
 
 
-def fold_and_write(root: DataRoot, reg: dict, start: str | None, days: list[str], keep) -> dict[str, str]:
-    """``days`` folded onto the state kept at ``start``; the states of the days in ``keep`` written as new
-    snapshots (``vid_seg`` range by range, as row groups). Returns ``{day: snapshot}``."""
-    names = {d: write_state(root, state, d) for d, state in replay(root, reg, start, days, keep) if d in keep}
+def fold_segments(root: DataRoot, reg: dict, start: str | None, days: list[str], names: dict[str, str]) -> None:
+    """The ``vid_seg`` of the new snapshots ``names`` (``{day: snapshot}``): ``days`` folded onto the state kept
+    at ``start``, range by range (``seg_replay``), each range a row group."""
     streams = {d: ParquetStream(root, _snapshot_rel(n, SEG), SEG_FILE_SCHEMA) for d, n in names.items()}
     try:
         for *_, states in seg_replay(root, reg, start, days, set(names)):
@@ -190,6 +193,21 @@ def fold_and_write(root: DataRoot, reg: dict, start: str | None, days: list[str]
         raise
     for out in streams.values():
         out.close()
+
+
+def fold_tables(root: DataRoot, reg: dict, start: str | None, days: list[str], names: dict[str, str]) -> None:
+    """Every other kind of the new snapshots ``names``, as ``fold_segments``."""
+    for d, state in replay(root, reg, start, days, set(names)):
+        if d in names:
+            write_state(root, state, d, names[d])
+
+
+def fold_and_write(root: DataRoot, reg: dict, start: str | None, days: list[str], keep) -> dict[str, str]:
+    """``days`` folded onto the state kept at ``start``; the states of the days in ``keep`` written as new
+    snapshots (``vid_seg`` range by range, as row groups). Returns ``{day: snapshot}``."""
+    names = {d: _snapshot_name(d) for d in days if d in keep}
+    fold_segments(root, reg, start, days, names)
+    fold_tables(root, reg, start, days, names)
     return names
 
 
@@ -204,30 +222,61 @@ def seg_differs(root: DataRoot, reg: dict, start: str | None, days: list[str], k
     return bad
 
 
+class DayFold:
+    """Day D's (new) contribution folded into the kept states, in two steps that can run apart: ``segments``
+    (``vid_seg``: it needs only that contribution, so it can run while the day's other contributions are
+    made) and ``finish`` (the other kinds, then the registry). ``discard`` removes what a failed fold wrote.
+    The caller holds the totals lease throughout."""
+
+    def __init__(self, root: DataRoot, day: str, rollup_id: str) -> None:
+        self.root, self.day = root, day
+        self.reg = read_registry(root)
+        self.days = {**self.reg["days"], day: rollup_id}
+        ordered = sorted(self.days)
+        self.keep = tot.kept_snapshots(ordered)
+        self.start = base_for(self.reg, day)
+        self.todo = [d for d in ordered if self.start is None or d > self.start]
+        self.names = {d: _snapshot_name(d) for d in self.todo if d in self.keep}
+        self.head = ordered[-1]
+        self.registered = False
+
+    def segments(self) -> None:
+        fold_segments(self.root, self.reg, self.start, self.todo, self.names)
+
+    def finish(self) -> dict:
+        """The other kinds, then the registry; returns what was read and written."""
+        root, reg = self.root, self.reg
+        fold_tables(root, reg, self.start, self.todo, self.names)
+        snapshots = {d: s for d, s in reg["snapshots"].items() if d < self.day and d in self.keep}
+        snapshots.update(self.names)
+        new = {**reg, "days": self.days, "snapshots": snapshots, "head": self.head}
+        ensure_held()
+        root.write_json(new, REGISTRY)
+        self.registered = True
+        live = set(snapshots.values())
+        for p in root.glob(totals_path("snapshots", "*")):
+            name = p.rstrip("/").split("/")[-1]
+            if name not in live:
+                root.remove(totals_path("snapshots", name))
+        return {"start": self.start, "days_folded": self.todo, "snapshots_written": sorted(self.names),
+                "head": self.head, "days_registered": len(self.days)}
+
+    def discard(self) -> None:
+        """Removes the new snapshots, unless the registry names them already."""
+        for name in () if self.registered else self.names.values():
+            self.root.remove(totals_path("snapshots", name))
+
+
 def fold_day(root: DataRoot, day: str, rollup_id: str) -> dict:
-    """Register day D's (new) contribution and bring the kept states up to date (caller holds the
+    """Register day D's (new) contribution and bring the kept states up to date (``DayFold``; caller holds the
     totals lease). Returns what was read and written."""
-    reg = read_registry(root)
-    days = dict(reg["days"])
-    days[day] = rollup_id
-    ordered = sorted(days)
-    keep = tot.kept_snapshots(ordered)
-    start = base_for(reg, day)
-    todo = [d for d in ordered if start is None or d > start]
-    snapshots = {d: s for d, s in reg["snapshots"].items() if d < day and d in keep}
-    made = fold_and_write(root, reg, start, todo, keep)
-    snapshots.update(made)
-    written = sorted(made)
-    new = {**reg, "days": days, "snapshots": snapshots, "head": ordered[-1]}
-    ensure_held()
-    root.write_json(new, REGISTRY)
-    live = set(snapshots.values())
-    for p in root.glob(totals_path("snapshots", "*")):
-        name = p.rstrip("/").split("/")[-1]
-        if name not in live:
-            root.remove(totals_path("snapshots", name))
-    return {"start": start, "days_folded": todo, "snapshots_written": written, "head": new["head"],
-            "days_registered": len(days)}
+    fold = DayFold(root, day, rollup_id)
+    try:
+        fold.segments()
+        return fold.finish()
+    except BaseException:
+        fold.discard()
+        raise
 
 
 def head_state(root: DataRoot) -> tuple[dict[str, pd.DataFrame], dict]:

@@ -149,3 +149,46 @@ def test_a_hostile_publish_token_is_refused(redis_db, mysql_db, mongo, tmp_path)
         mongo[PUBLISH_MARKER].replace_one({"_id": "target"}, {"token": bad})
         with pytest.raises(ValueError, match="malformed publish token"):
             target_token(mongo)
+
+
+def test_the_segment_fold_runs_during_the_day_and_a_failed_day_leaves_no_snapshot(redis_db, mysql_db, tmp_path,
+                                                                                   monkeypatch):
+    """``rollup_videos`` folds ``vid_seg`` in a thread while ``rollup_day`` makes the other contributions; when
+    either fails, the new snapshots are removed and the registry is untouched; a retry folds as one run would."""
+    import threading
+
+    import pytest
+
+    from include.plays import rollup_videos as rv
+    from include.plays import totals
+
+    hook = mysql_hook(mysql_db)
+    for d in DAYS[:2]:
+        generate_plays(redis_db, hook, d, plays=200, seed=int(d[-2:]))
+    root = DataRoot(str(tmp_path / "r"))
+    run_day(root, redis_db, hook, DAYS[0])
+    before, dirs = read_registry(root), _dirs(root)
+    from include.plays.ingest_plays import ingest_plays
+
+    ingest_plays(root, redis_db, hook, DAYS[1])
+    folded, real_day, real_segments = threading.Event(), rv.rollup_day, totals.DayFold.segments
+
+    def segments(self):
+        real_segments(self)
+        folded.set()
+
+    def day_waits_for_the_fold(*a, **k):
+        assert folded.wait(30), "the vid_seg fold did not run while the day was made"
+        return real_day(*a, **k)
+
+    monkeypatch.setattr(totals.DayFold, "segments", segments)
+    monkeypatch.setattr(rv, "rollup_day", day_waits_for_the_fold)
+    for broken, where in ((rv, "rollup_day"), (totals, "fold_segments"), (totals, "fold_tables")):
+        with monkeypatch.context() as m:
+            m.setattr(broken, where, lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+            with pytest.raises(OSError, match="disk full"):
+                rv.rollup_videos(root, DAYS[1], redis_db)
+        assert read_registry(root) == before and _dirs(root) == dirs, where
+    out = rv.rollup_videos(root, DAYS[1], redis_db)  # the fold ran before the day was made (the hooks)
+    assert out["totals"]["start"] == DAYS[0] and out["totals"]["snapshots_written"] == [DAYS[1]]
+    assert all(c["ok"] for c in verify_plays(root, DAYS[1], redis=redis_db))
