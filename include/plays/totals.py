@@ -39,7 +39,7 @@ from video_analytics.play_fast import sum_segment_tables
 
 REGISTRY = totals_path("registry.json")
 SEG = "vid_seg"  # folded vid range by vid range (seg_replay)
-SEG_BAND_ROWS = 1 << 20  # rows of the vid_seg files per vid range
+SEG_BAND_ROWS = 1 << 19  # rows of the vid_seg files per vid range (bounds what the fold adds to the rollup's peak)
 SEG_FILE_SCHEMA = SEG_SCHEMA.set(0, pa.field("vid", pa.large_string()))  # vid_seg files, as write_frame makes them
 
 
