@@ -208,3 +208,18 @@ def test_a_jsonl_line_reads_back_as_json_dumps_gives_it(row):
     line = jsonl_line(row)
     assert "\n" not in line and line.isascii()
     assert _same(json.loads(line), json.loads(json.dumps(row)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.dictionaries(st.text(max_size=8), JSON_DOC, max_size=5), max_size=6))
+def test_json_lines_read_back_as_json_reads_each_line(rows):
+    """``read_jsonl`` (msgspec, or ``json`` for what msgspec refuses) gives each written line as ``json.loads``
+    does, whatever a line holds (NaN and infinities, huge ints, lone surrogates) and whatever its neighbours."""
+    import json
+
+    from include.storage import jsonl_line, jsonl_rows
+
+    data = "".join(jsonl_line(r) + "\n" for r in rows).encode()
+    got = jsonl_rows(data)
+    assert len(got) == len(rows)
+    assert all(_same(g, json.loads(json.dumps(r))) for g, r in zip(got, rows, strict=True))
