@@ -393,7 +393,7 @@ class DecoderPool:
 
 class _NoPandas:
     """A decoder never uses pandas, but pyarrow's first ``pa.array`` imports it when it can (0.16 CPU-s and
-    some 40 MiB a decoder): this import hook makes it unavailable there, as pyarrow allows."""
+    31 MiB a decoder): this import hook makes it unavailable there, as pyarrow allows."""
 
     @staticmethod
     def find_spec(name, path=None, target=None):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -201,14 +201,11 @@ def rollup_videos(root: DataRoot, day: str, redis=None) -> dict:
         _copy_segments(root, day)
         fold = DayFold(root, day, rollup_id)
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="rollup-fold") as pool:
+            with ThreadPoolExecutor(1, thread_name_prefix="rollup-fold") as pool:  # waited for on the way out
                 segments = pool.submit(contextvars.copy_context().run, fold.segments)
-                try:
-                    report = {"day": day, **rollup_day(root, day, copy_segments=False)}
-                finally:
-                    wait([segments])
-                t_day = time.perf_counter()
+                report = {"day": day, **rollup_day(root, day, copy_segments=False)}
                 segments.result()
+            t_day = time.perf_counter()
             folded = fold.finish()
         except BaseException:
             fold.discard()

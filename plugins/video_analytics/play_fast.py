@@ -165,7 +165,8 @@ def _sorted_unique(t: pa.Table) -> bool:
 def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
     """Per (vid, segment) ``heat`` and ``plays`` of several ``SEG_SCHEMA`` tables summed, sorted by vid and
     segment: what an Arrow ``group_by`` and ``sort_by`` give, by one stable NumPy sort of int64 keys (vid rank,
-    segment), which merges the parts' sorted runs in about linear time. Segments are in [0, 2**32)."""
+    segment), which merges the parts' sorted runs in about linear time. Segments are in [0, 2**32). One part
+    already sorted and unique (``_sorted_unique``) comes back as it is."""
     from video_analytics import play_decode as pd
 
     parts = [p for p in parts if p is not None and p.num_rows]

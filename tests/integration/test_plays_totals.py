@@ -4,10 +4,16 @@ the day and the full `verify --all`."""
 
 from __future__ import annotations
 
+import threading
+
 import mongomock
 import pyarrow as pa
+import pytest
 
+from include.plays import rollup_videos as rv
+from include.plays import totals
 from include.plays.documents import all_documents
+from include.plays.ingest_plays import ingest_plays
 from include.plays.publish import publish
 from include.plays.totals import REGISTRY, read_registry
 from include.plays.verify import verify_history, verify_plays
@@ -155,21 +161,12 @@ def test_the_segment_fold_runs_during_the_day_and_a_failed_day_leaves_no_snapsho
                                                                                    monkeypatch):
     """``rollup_videos`` folds ``vid_seg`` in a thread while ``rollup_day`` makes the other contributions; when
     either fails, the new snapshots are removed and the registry is untouched; a retry folds as one run would."""
-    import threading
-
-    import pytest
-
-    from include.plays import rollup_videos as rv
-    from include.plays import totals
-
     hook = mysql_hook(mysql_db)
     for d in DAYS[:2]:
         generate_plays(redis_db, hook, d, plays=200, seed=int(d[-2:]))
     root = DataRoot(str(tmp_path / "r"))
     run_day(root, redis_db, hook, DAYS[0])
     before, dirs = read_registry(root), _dirs(root)
-    from include.plays.ingest_plays import ingest_plays
-
     ingest_plays(root, redis_db, hook, DAYS[1])
     folded, real_day, real_segments = threading.Event(), rv.rollup_day, totals.DayFold.segments
 
@@ -189,6 +186,7 @@ def test_the_segment_fold_runs_during_the_day_and_a_failed_day_leaves_no_snapsho
             with pytest.raises(OSError, match="disk full"):
                 rv.rollup_videos(root, DAYS[1], redis_db)
         assert read_registry(root) == before and _dirs(root) == dirs, where
-    out = rv.rollup_videos(root, DAYS[1], redis_db)  # the fold ran before the day was made (the hooks)
+    folded.clear()
+    out = rv.rollup_videos(root, DAYS[1], redis_db)  # the day waits for the fold: it must run alongside
     assert out["totals"]["start"] == DAYS[0] and out["totals"]["snapshots_written"] == [DAYS[1]]
     assert all(c["ok"] for c in verify_plays(root, DAYS[1], redis=redis_db))
