@@ -346,16 +346,17 @@ def cmd_cli(a) -> dict:
     env.pop("AIRFLOW_CONN_VIDEO_MONGO", None)
     tmp = tempfile.mkdtemp(prefix="bench_plays_cli_")
     try:
+        cli = str(Path(sys.executable).parent / "video-analytics")
         if a.history:  # the day before, untimed: DAY's rollup and verify then fold onto a kept state
-            h = subprocess.run([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", HISTORY_DAY,
-                                "--data-root", tmp], env=env, capture_output=True, text=True)
+            h = subprocess.run([cli, "plays", "--date", HISTORY_DAY, "--data-root", tmp], env=env,
+                               capture_output=True, text=True)
             if h.returncode:
                 raise SystemExit(f"video-analytics plays --date {HISTORY_DAY} failed ({h.returncode}): "
                                  f"{h.stderr[-3000:]}")
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        p = subprocess.Popen([str(Path(sys.executable).parent / "video-analytics"), "plays", "--date", DAY,
-                              "--data-root", tmp], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen([cli, "plays", "--date", DAY, "--data-root", tmp], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
         tree = _TreeRss(p.pid)
         out, err = p.communicate()
         wall = time.perf_counter() - t0
