@@ -12,6 +12,7 @@ each version's runs in order, its medians, and in how many pairs the new one was
 
 ``--old`` / ``--new``: a folder holding the project, or a git revision of this checkout (exported with
 ``git archive`` to a scratch folder, its C modules built there); ``--new`` defaults to this checkout as it is.
+Both run with this virtualenv's packages, and the day must have been generated first (``--stage gen``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def _tree(ref: str, scratch: Path) -> Path:
-    """The project folder of ``ref``: a folder as it is, else a git revision exported and built."""
+def _tree(ref: str, out: Path) -> Path:
+    """The project folder of ``ref``: a folder as it is, else a git revision exported to ``out`` and built."""
     if Path(ref).is_dir():
         return Path(ref).resolve()
-    out = scratch / ref.replace("/", "_")
     out.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=False)
     if archive.returncode:
@@ -58,7 +58,10 @@ def _run(code: Path, a) -> dict:
     p = subprocess.run(cmd, cwd=code, env=env, capture_output=True, text=True, check=False)
     if p.returncode:
         raise SystemExit(f"ab_plays: {code} failed ({p.returncode}): {p.stderr[-1500:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    lines = p.stdout.strip().splitlines()
+    if not lines:
+        raise SystemExit(f"ab_plays: {code} printed no result")
+    return json.loads(lines[-1])
 
 
 def _summary(name: str, runs: list[dict]) -> dict:
@@ -85,7 +88,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="ab_plays_"))
     try:
-        codes = {"old": _tree(a.old, scratch), "new": _tree(a.new, scratch)}
+        codes = {name: _tree(ref, scratch / name) for name, ref in (("old", a.old), ("new", a.new))}
         runs: dict[str, list[dict]] = {"old": [], "new": []}
         for k in range(a.pairs):
             for name in (("old", "new") if k % 2 == 0 else ("new", "old")):
