@@ -263,20 +263,10 @@ class DayFold:
 
     def discard(self) -> None:
         """Removes the new snapshots, unless the registry names them already."""
-        for name in () if self.registered else self.names.values():
+        if self.registered:
+            return
+        for name in self.names.values():
             self.root.remove(totals_path("snapshots", name))
-
-
-def fold_day(root: DataRoot, day: str, rollup_id: str) -> dict:
-    """Register day D's (new) contribution and bring the kept states up to date (``DayFold``; caller holds the
-    totals lease). Returns what was read and written."""
-    fold = DayFold(root, day, rollup_id)
-    try:
-        fold.segments()
-        return fold.finish()
-    except BaseException:
-        fold.discard()
-        raise
 
 
 def head_state(root: DataRoot) -> tuple[dict[str, pd.DataFrame], dict]:

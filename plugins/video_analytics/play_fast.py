@@ -156,10 +156,12 @@ def _sorted_unique(t: pa.Table) -> bool:
     if any(t.column(c).null_count for c in ("vid", "seg")):
         return False
     n = t.num_rows
+    if n < 2:
+        return True
     vid, seg = t.column("vid"), t.column("seg")
     a, b = vid.slice(0, n - 1), vid.slice(1)
     after = pc.or_(pc.less(a, b), pc.and_(pc.equal(a, b), pc.less(seg.slice(0, n - 1), seg.slice(1))))
-    return n < 2 or pc.all(after).as_py()
+    return pc.all(after).as_py()
 
 
 def sum_segment_tables(parts: list[pa.Table]) -> pa.Table:
