@@ -22,12 +22,12 @@ Data-root layout, per day ``D`` (``video_analytics.conventions.plays_path``)::
     plays/D/kids.parquet               vid, kid, source    the category each vid was given
     plays/D/allocation.parquet         key, vid, playid    play ids given out (reused on re-runs)
     plays/D/quarantine.parquet         key, reason, S, J, z1
-    plays/D/plays.parquet              one row per ingested play (vid, uid, kid, playid, region, flow, ...)
+    plays/D/plays.parquet              one row per ingested play (vid, uid, kid, playid, region, flow, ...);
+                                       also the day's <vid>_play documents (``documents.play_frame``)
     plays/D/segments.parquet           vid, seg, heat, plays   (the day's HeatMapSum / PlayMapSum)
     plays/D/ingest.json                ingest report
     plays/D/contrib/<kind>.parquet     the day's contributions: vid, vid_region, vid_seg, uid, uid_region,
                                        kid, kid_region
-    plays/D/docs/play.parquet          the day's <vid>_play documents (coll, _id, fields)
     plays/D/docs/{vdaily,daily,type}.jsonl   {"coll", "_id", "doc"} per line
     plays/D/docs/stat_keys.json        the vids / uids whose stat documents the day refreshes
     plays/D/published/<target>.parquet coll, id, hash of the day's documents last published there

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from include.plays.store import decode_mixed, read_frame
+from include.plays.store import decode_mixed, read_frame, stored_columns
 from include.plays.totals import head_state, stat_documents
 from include.storage import DataRoot
 from video_analytics import plays as core
@@ -17,8 +17,13 @@ Doc = tuple[str, Any, dict]  # (collection, _id, fields)
 
 
 def play_frame(root: DataRoot, day: str):
-    """The day's ``<vid>_play`` documents as stored (one row each), sorted by collection then ``_id``."""
-    df = read_frame(root, plays_path(day, "docs", "play.parquet"))
+    """The day's ``<vid>_play`` documents (one row each, ``core.play_doc_frame``), made of the ingest's
+    ``plays.parquet`` as it is read, sorted by collection then ``_id``."""
+    rel = plays_path(day, "plays.parquet")
+    names = set(stored_columns(root, rel))
+    sources = (core.PLAY_DOC_SOURCES.get(f, f) for f in core.PLAY_DOC_FIELDS[1:])
+    columns = ["vid", "playid", *(c for s in sources for c in (s, s + "__json") if c in names)]
+    df = core.play_doc_frame(read_frame(root, rel, columns=columns), day)
     return df.sort_values(["coll", "_id"], kind="stable").reset_index(drop=True)
 
 

@@ -15,15 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from include.plays.lease import ensure_held, totals_lease
 from include.plays.store import (
     CONTRIB_KINDS,
-    ParquetStream,
-    iter_batches,
     parquet_file,
-    per_play_options,
     read_frame,
     write_frame,
 )
@@ -33,10 +29,6 @@ from include.storage import DataRoot
 from video_analytics import plays as core
 from video_analytics.conventions import plays_path
 from video_analytics.play_decode import SEG_SCHEMA
-
-PLAY_DOC_BATCH = 25_000  # plays per row group of docs/play.parquet (copied alongside the contributions)
-PLAY_DOC_UNIQUE = {"_id", "PlayTime", "PIP", "Engage", "zz_uinfo", "Htmap"}  # (nearly) one value per play
-
 
 STRS = ("vid", "kid", "region")  # few distinct values: read as dictionary codes
 
@@ -86,26 +78,6 @@ def _copy_segments(root: DataRoot, day: str) -> None:
     root.copy_file(plays_path(day, "segments.parquet"), plays_path(day, "contrib", "vid_seg.parquet"))
 
 
-def _play_doc_batches(root: DataRoot, day: str, batch: int):
-    """The day's ``<vid>_play`` documents (as ``core.play_doc_frame``), as Arrow tables of ``batch`` rows."""
-    rel = plays_path(day, "plays.parquet")
-    names = pq.read_schema(root.path(rel), filesystem=root.fs).names
-    sources = [core.PLAY_DOC_SOURCES.get(f, f) for f in core.PLAY_DOC_FIELDS[1:]]
-    wanted = ["vid", "playid", *(c for s in sources for c in (s, s + "__json") if c in names)]
-    for b in iter_batches(root, rel, batch, columns=wanted):
-        cols: dict[str, pa.Array] = {
-            "coll": pc.binary_join_element_wise(b.column("vid"), pa.scalar("_play"), pa.scalar("")),
-            "_id": b.column("playid"),
-            "Date": pa.array(np.full(b.num_rows, day, dtype=object), pa.string())}
-        for f in core.PLAY_DOC_FIELDS[1:]:
-            src = core.PLAY_DOC_SOURCES.get(f, f)
-            if src in names:
-                cols[f] = b.column(src)
-            elif src + "__json" in names:
-                cols[f + "__json"] = b.column(src + "__json")
-        yield pa.table(cols)
-
-
 def _contributions(root: DataRoot, day: str, rel: str) -> tuple[dict, int, int]:
     """The day's contributions (``core.coded_contributions``, ``vid_seg`` aside), its play count and its bad
     day-table entries."""
@@ -127,51 +99,24 @@ def _contributions(root: DataRoot, day: str, rel: str) -> tuple[dict, int, int]:
     return c, n_plays, bad_tables
 
 
-def _copy_day_files(root: DataRoot, day: str, batch: int) -> int:
-    """``docs/play.parquet``, made of the ingest's ``plays.parquet``; returns the number of play documents. Run
-    in a thread alongside the contributions: Arrow reads and writes without the GIL, and ``batch`` bounds what
-    it adds to the peak."""
-    rel = plays_path(day, "plays.parquet")
-    n_docs = 0
-    out = None
-    try:
-        for part in _play_doc_batches(root, day, batch):
-            if out is None:
-                out = ParquetStream(root, plays_path(day, "docs", "play.parquet"), part.schema,
-                                    **per_play_options(part.schema.names, PLAY_DOC_UNIQUE))
-            out.write(part)
-            n_docs += part.num_rows
-    except BaseException:
-        if out is not None:
-            out.abort()
-        raise
-    if out is None:
-        write_frame(root, core.play_doc_frame(read_frame(root, rel), day), plays_path(day, "docs", "play.parquet"),
-                    schema={"coll": pa.string(), "Date": pa.string(), "zz_uinfo": pa.string()})
-    else:
-        out.close()
-    return n_docs
-
-
-def rollup_day(root: DataRoot, day: str, batch: int = PLAY_DOC_BATCH, copy_segments: bool = True) -> dict:
+def rollup_day(root: DataRoot, day: str, copy_segments: bool = True) -> dict:
     """The day's own part of the rollup: its contributions (``contrib/<kind>.parquet``; ``vid_seg`` is
-    ``_copy_segments``, left to the caller when not ``copy_segments``) and its play / vdaily / daily / type
-    documents, from what ``ingest_plays`` stored. Needs no other day.
+    ``_copy_segments``, left to the caller when not ``copy_segments``) and its vdaily / daily / type documents,
+    from what ``ingest_plays`` stored. Needs no other day. Its ``<vid>_play`` documents are the ingest's
+    ``plays.parquet`` itself, read as documents when they are published (``documents.play_frame``).
 
     Bounded memory: the plays' columns are read as dictionary codes (about 40 bytes a play; the ips, nearly
-    one a play, as plain strings), and the play documents are written row group by row group of ``batch``.
-    Free memory is handed back between the steps on a large day only (``_trim_past``)."""
+    one a play, as plain strings). Free memory is handed back between the steps on a large day only
+    (``_trim_past``)."""
     lean_memory()
+    root.remove(plays_path(day, "docs", "play.parquet"))  # where earlier versions wrote the play documents
     if copy_segments:
         _copy_segments(root, day)
-    rel = plays_path(day, "plays.parquet")
-    with ThreadPoolExecutor(1, thread_name_prefix="rollup-copies") as pool:  # Arrow's work: the GIL is free
-        copies = pool.submit(contextvars.copy_context().run, _copy_day_files, root, day, batch)
-        c, n_plays, bad_tables = _contributions(root, day, rel)
-        for k in CONTRIB_KINDS:
-            if k != "vid_seg":
-                write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
-        n_docs = copies.result()
+    c, n_plays, bad_tables = _contributions(root, day, plays_path(day, "plays.parquet"))
+    for k in CONTRIB_KINDS:
+        if k != "vid_seg":
+            write_frame(root, c[k], plays_path(day, "contrib", f"{k}.parquet"))
+    n_docs = n_plays
     _trim_past(n_plays)
     for name, docs in (("vdaily", core.vdaily_docs), ("daily", core.daily_docs), ("type", core.type_docs)):
         rows = [{"coll": f"{u}_{name}", "_id": day, "doc": d} for u, d in docs(c).items()]

@@ -118,6 +118,13 @@ def stored_rows(root: DataRoot, rel: str) -> int:
         return parquet_file(fh).metadata.num_rows
 
 
+def stored_columns(root: DataRoot, rel: str) -> list[str]:
+    """The column names of a stored Parquet file (from its footer)."""
+    p = root.path(rel)
+    with root.reading(p, "Parquet"), root.fs.open(p, "rb") as fh:
+        return parquet_file(fh).schema_arrow.names
+
+
 def read_frame(root: DataRoot, rel: str, columns=None) -> pd.DataFrame:
     return root.read_table(rel, columns=columns).to_pandas()
 

@@ -46,11 +46,11 @@ def test_export_confines_every_file_to_out(redis_db, mysql_db, tmp_path):
     written = [p for p in tmp_path.rglob("*.jsonl") if "root" not in p.relative_to(tmp_path).parts]
     assert written and all(p.parent == tmp_path / "out" for p in written)
     # a data root written before vids were checked: export refuses instead of escaping --out
-    t = root.read_table(plays_path(DAY, "docs", "play.parquet"))
+    t = root.read_table(plays_path(DAY, "plays.parquet"))
     import pyarrow as pa
 
-    coll = pa.array(["../../evil_play"] * t.num_rows)
-    root.write_table(t.set_column(t.schema.get_field_index("coll"), "coll", coll), plays_path(DAY, "docs", "play.parquet"))
+    vid = pa.array(["../../evil"] * t.num_rows)
+    root.write_table(t.set_column(t.schema.get_field_index("vid"), "vid", vid), plays_path(DAY, "plays.parquet"))
     with pytest.raises(ValueError, match="not valid file names"):
         export_docs(root, str(tmp_path / "out2"))
     assert not (tmp_path / "evil_play.jsonl").exists() and not (tmp_path.parent / "evil_play.jsonl").exists()

@@ -8,6 +8,7 @@ import os
 import pytest
 
 import include.plays.decoders as decode_mod
+from include.plays.documents import play_documents, play_frame
 from include.plays.ingest_plays import ingest_plays
 from include.plays.rollup_videos import rollup_day
 from include.sample_plays import generate_plays
@@ -18,7 +19,7 @@ from video_analytics.conventions import endlist_key, plays_path
 DAY = "20140107"
 CONFIGS = [(10**6, 0), (1, 0), (3, 0), (3, 2), (7, 2)]  # (chunk, workers): the first is one chunk
 TABLES = ["plays.parquet", "allocation.parquet", "quarantine.parquet", "segments.parquet", "kids.parquet",
-          "snapshot/plays_raw.parquet", "snapshot/endlist.parquet", "docs/play.parquet",
+          "snapshot/plays_raw.parquet", "snapshot/endlist.parquet",
           *(f"contrib/{k}.parquet" for k in ("vid", "vid_region", "vid_seg", "uid", "uid_region", "kid",
                                              "kid_region"))]
 
@@ -39,6 +40,7 @@ def _files(root: DataRoot) -> dict:
     out = {t: root.read_table(plays_path(DAY, *t.split("/"))).to_pylist() for t in TABLES}
     for k in ("vdaily", "daily", "type"):
         out[k] = root.read_jsonl(plays_path(DAY, "docs", f"{k}.jsonl"))
+    out["play"] = list(play_documents(play_frame(root, DAY)))
     return out
 
 
