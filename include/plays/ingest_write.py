@@ -13,11 +13,12 @@ from include.plays.decoders import read_ipc
 from include.plays.ingest_run import IngestRun
 from include.plays.play_ids import release_reservation
 from include.plays.store import ParquetStream, iter_batches, per_play_options
-from include.procs import SMALL_DAY_PLAYS, trim_heap
+from include.procs import trim_heap
 from video_analytics import plays as core
 
-TRIM_EVERY = 8  # chunks between hand-backs of free memory, up to SMALL_DAY_PLAYS (a 1M day: every chunk faulted its
-# pages in again, ~0.25 s more; never, ~40 MiB more at the peak); past it, every chunk (a lower peak)
+TRIM_EVERY = 8  # chunks between hand-backs of free memory (a 1M day: every chunk faulted its pages in again, ~0.25 s
+# more; never, ~40 MiB more at the peak; a 5M day: every chunk, 1.1 s more than every 8th, ~100 MiB lower, and still
+# below the rollup's peak; bench/README, sixteenth round)
 ALLOC_SCHEMA = pa.schema([("key", pa.string()), ("vid", pa.string()), ("playid", pa.int64())])
 # (nearly) one value per play: plain, no statistics (a realistic day's heat maps are ~80 % distinct)
 _UNIQUE_COLS = {"pos", "key", "ipkey", "PIP", "PIP__json", "PlayTime", "PlayTime__json", "flow", "comprate",
@@ -98,9 +99,8 @@ def pass2(run: IngestRun, quar: ParquetStream) -> None:
             for b in iter_batches(root, alloc_rel, 1 << 18):
                 alloc_w.write(pa.Table.from_batches([b]))
         with ParquetStream(root, run.rel("plays.parquet"), schema, **per_play_options(schema.names, _UNIQUE_COLS)) as out:
-            every = TRIM_EVERY if run.n_prev + run.n_new <= SMALL_DAY_PLAYS else 1
             for i, path in enumerate(run.spills):
-                if i % every == 0:
+                if i % TRIM_EVERY == 0:
                     trim_heap()
                 tab = num.chunk(read_ipc(path), alloc_w)
                 if tab.num_rows:
