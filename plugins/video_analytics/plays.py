@@ -185,7 +185,8 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
     counts, see ``distinct_counts``), one entry per play in the day's order: about 40 bytes per play
     instead of Python strings. Sums add each group's plays in play order, so the result does not depend
     on how the plays were read (chunks, row groups), only on their order. ``ip_counts``: the distinct ips per
-    vid code, when the caller counted them already (``ip`` is then not used)."""
+    vid code, when the caller counted them already, or a callable giving them once they are needed (after the
+    sums: the caller may count them meanwhile; ``ip`` is then not used)."""
     df = pd.DataFrame({"v": np.asarray(vid_code), "k": np.asarray(kid_code), "r": np.asarray(region_code),
                        "flow": flow, "comprate": comprate, "playid": playid}, copy=False)
     a = df.groupby("v", sort=True).agg(k=("k", "first"), ClickNum=("flow", "size"), Traffic=("flow", "sum"),
@@ -197,7 +198,10 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
                                         EngageSum=("comprate", "sum"))
     del df
     b_v, b_r = np.divmod(b.index.to_numpy(), max(len(regions), 1))
-    ipn = distinct_counts(vid_code, len(vids), ip) if ip_counts is None else ip_counts  # IP: distinct ips per vid
+    if ip_counts is None:  # IP: distinct ips per vid
+        ipn = distinct_counts(vid_code, len(vids), ip)
+    else:
+        ipn = ip_counts() if callable(ip_counts) else ip_counts
     codes = a.index.to_numpy()
     vname = _names(codes, vids)
     vid = pd.DataFrame({"vid": vname, "uid": np.asarray([v[:4] for v in vname.tolist()], dtype=object),

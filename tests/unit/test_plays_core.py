@@ -96,6 +96,22 @@ def test_contributions_and_documents():
     assert dict(tot.uid_stat_docs(t))["1000"]["Mtraffic"] == 2 * 7.0
 
 
+def test_ip_counts_given_counted_or_called_agree():
+    """``coded_contributions`` counts the ips itself, takes them counted, or calls for them after its sums."""
+    vc, kc, rc = np.array([0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 1]), np.array([0, 1, 0, 0, 1])
+    args = (vc, ["1000001", "1000002"], kc, ["k", "nokid"], rc, ["A", "B"], ["x", "y", "x", "x", "z"],
+            np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([0.5, 0.25, 1.0, 0.0, 0.5]), np.array([1, 2, 3, 4, 5]),
+            pd.DataFrame({"vid": [], "seg": [], "heat": [], "plays": []}), {}, {}, {})
+    own = core.coded_contributions(*args)
+    calls = []
+    counted = core.distinct_counts(vc, 2, args[6])
+    called = core.coded_contributions(*args, ip_counts=lambda: calls.append(1) or counted)
+    assert own["vid"]["IP"].tolist() == [2, 2] and calls == [1]
+    for k in ("vid", "uid", "kid"):
+        pd.testing.assert_frame_equal(own[k], core.coded_contributions(*args, ip_counts=counted)[k])
+        pd.testing.assert_frame_equal(own[k], called[k])
+
+
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), st.sampled_from(["a", "b", "c", "é", ""]))),
                      max_size=40),
