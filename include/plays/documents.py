@@ -20,9 +20,7 @@ def play_frame(root: DataRoot, day: str):
     """The day's ``<vid>_play`` documents (one row each, ``core.play_doc_frame``), made of the ingest's
     ``plays.parquet`` as it is read, sorted by collection then ``_id``."""
     rel = plays_path(day, "plays.parquet")
-    names = set(stored_columns(root, rel))
-    sources = (core.PLAY_DOC_SOURCES.get(f, f) for f in core.PLAY_DOC_FIELDS[1:])
-    columns = ["vid", "playid", *(c for s in sources for c in (s, s + "__json") if c in names)]
+    columns = ["vid", "playid", *core.play_doc_sources(stored_columns(root, rel)).values()]
     df = core.play_doc_frame(read_frame(root, rel, columns=columns), day)
     return df.sort_values(["coll", "_id"], kind="stable").reset_index(drop=True)
 

@@ -87,19 +87,16 @@ def _contributions(root: DataRoot, day: str, rel: str) -> tuple[dict, int, int]:
     tab = read_frame(root, plays_path(day, "snapshot", "tables.parquet"))
     tables, bad_tables = core.parse_tables(zip(tab["table"].tolist(), tab["field"].tolist(),
                                                tab["value"].tolist(), strict=True))
-    with ThreadPoolExecutor(1, thread_name_prefix="rollup-ips") as pool:
-        ips = (coded["vid"][0], len(coded["vid"][1]), ipkey)
+    with ThreadPoolExecutor(1, thread_name_prefix="rollup-ips") as pool:  # Arrow's hashing frees the GIL
+        ipn = pool.submit(core.distinct_counts, coded["vid"][0], len(coded["vid"][1]), ipkey)
         del ipkey
-        if n_plays <= SMALL_DAY_PLAYS:  # counted alongside the sums: Arrow's hashing frees the GIL (1M: ~0.3 s)
-            ipn = pool.submit(core.distinct_counts, *ips).result
-        else:  # before the sums, the ips freed (a lower peak)
-            ipn = core.distinct_counts(*ips)
+        if n_plays > SMALL_DAY_PLAYS:  # counted before the sums, the ips freed (a lower peak); else alongside
+            ipn.result()
             _trim_past(n_plays)
-        del ips
         args = (*coded.pop("vid"), *coded.pop("kid"), *coded.pop("region"), None, num.pop("flow"),
                 num.pop("comprate"), num.pop("playid").astype(np.int64, copy=False))
         c = core.coded_contributions(*args, SEG_SCHEMA.empty_table().to_pandas(), tables["load"], tables["play"],
-                                     tables["region"], ip_counts=ipn)
+                                     tables["region"], ip_counts=ipn.result)
         del args
     _trim_past(n_plays)
     return c, n_plays, bad_tables

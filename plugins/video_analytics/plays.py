@@ -84,16 +84,26 @@ def parse_tables(rows: Iterable[tuple[str, str, object]]) -> tuple[dict[str, dic
     return out, bad
 
 
-def play_doc_frame(plays: pd.DataFrame, day: str) -> pd.DataFrame:
-    """The day's ``<vid>_play`` documents as a frame: ``coll``, ``_id`` and the document fields
-    (a text field stored JSON-encoded keeps its ``__json`` suffix)."""
-    docs = pd.DataFrame({"coll": plays["vid"] + "_play", "_id": plays["playid"], "Date": day})
+def play_doc_sources(columns: Iterable[str]) -> dict[str, str]:
+    """``{document field: plays column}`` for the play-document fields among ``columns`` (a text field stored
+    JSON-encoded keeps its ``__json`` suffix on both sides)."""
+    have = set(columns)
+    out: dict[str, str] = {}
     for f in PLAY_DOC_FIELDS[1:]:
         src = PLAY_DOC_SOURCES.get(f, f)
-        if src in plays.columns:
-            docs[f] = plays[src]
-        elif src + "__json" in plays.columns:
-            docs[f + "__json"] = plays[src + "__json"]
+        if src in have:
+            out[f] = src
+        elif src + "__json" in have:
+            out[f + "__json"] = src + "__json"
+    return out
+
+
+def play_doc_frame(plays: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The day's ``<vid>_play`` documents as a frame: ``coll``, ``_id`` and the document fields
+    (``play_doc_sources``)."""
+    docs = pd.DataFrame({"coll": plays["vid"] + "_play", "_id": plays["playid"], "Date": day})
+    for f, src in play_doc_sources(plays.columns).items():
+        docs[f] = plays[src]
     return docs
 
 
