@@ -120,8 +120,17 @@ def play_segments(plays: pd.DataFrame, segtab: SegmentTable) -> pd.DataFrame:
                          **{c: t.column(c).to_numpy().astype(np.int64) for c in ("seg", "heat", "plays")}})
 
 
-def _lookup(table: dict[str, int], keys: Iterable[str]) -> np.ndarray:
-    return np.fromiter((table.get(k, 0) for k in keys), dtype=np.int64)
+def _lookup(table: dict[str, int], keys: Sequence[str]) -> np.ndarray:
+    """``table[k]`` (0 where absent) per key of a list."""
+    get = table.get
+    return np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
+
+
+def _name_ranks(names: Sequence[str]) -> np.ndarray:
+    """Per distinct name its rank in Python's order of the names (``sorted``)."""
+    ranks = np.empty(len(names), dtype=np.int64)
+    ranks[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
+    return ranks
 
 
 def contributions(plays: pd.DataFrame, segs: pd.DataFrame, load: dict[str, int], play: dict[str, int],
@@ -219,17 +228,19 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
                         "Traffic": a["Traffic"].to_numpy(), "EngageSum": a["EngageSum"].to_numpy(),
                         "IP": ipn[codes].astype(np.int64), "PlayID": a["PlayID"].to_numpy(dtype=np.int64)})
     vid = vid.iloc[np.argsort(vname, kind="stable")].reset_index(drop=True)
-    vid["Load"] = _lookup(load, vid["vid"])
-    vid["Play"] = _lookup(play, vid["vid"])
+    vid_names = vid["vid"].tolist()
+    vid["Load"] = _lookup(load, vid_names)
+    vid["Play"] = _lookup(play, vid_names)
+    # (vid, region) rows in the order of their names: by the names' ranks (integers), not by comparing strings
+    order = np.argsort(_name_ranks(vids)[b_v] * max(len(regions), 1) + _name_ranks(regions)[b_r], kind="stable")
+    b_v, b_r = b_v[order], b_r[order]
     bv = _names(b_v, vids)
     br = _names(b_r, regions)
     vr = pd.DataFrame({"vid": bv, "region": br, "uid": np.asarray([v[:4] for v in bv.tolist()], dtype=object),
-                       "kid": _names(b["k"].to_numpy(), kids), "ClickNum": b["ClickNum"].to_numpy(dtype=np.int64),
-                       "Traffic": b["Traffic"].to_numpy(), "EngageSum": b["EngageSum"].to_numpy()})
-    if len(vr):
-        order = sorted(range(len(vr)), key=lambda i: (bv[i], br[i]))
-        vr = vr.iloc[order].reset_index(drop=True)
-    vr["Load"] = _lookup(region_load, (vr["vid"] + vr["region"]))
+                       "kid": _names(b["k"].to_numpy()[order], kids),
+                       "ClickNum": b["ClickNum"].to_numpy(dtype=np.int64)[order],
+                       "Traffic": b["Traffic"].to_numpy()[order], "EngageSum": b["EngageSum"].to_numpy()[order]})
+    vr["Load"] = _lookup(region_load, [v + r for v, r in zip(bv.tolist(), br.tolist(), strict=True)])
     uid = vid.groupby("uid", sort=True)[["Traffic", "EngageSum", "Load", "Play", "IP"]].sum().reset_index()
     ur = vr.groupby(["uid", "region"], sort=True)[["ClickNum", "Traffic", "EngageSum"]].sum().reset_index()
     kv = vid[vid["kid"] != NOKID]
@@ -249,12 +260,13 @@ def _records(df: pd.DataFrame, cols: Sequence[str]) -> Iterable[tuple]:
 def _geo(df: pd.DataFrame, keys: Sequence[str], load: bool) -> dict[tuple, dict]:
     """``{key tuple: {region: {ClickNum, Traffic, EngageSum, Load}}}``; Load 0 unless ``load``."""
     out: dict[tuple, dict] = {}
-    cols = [*keys, "region", "ClickNum", "Traffic", "EngageSum"] + (["Load"] if load else [])
-    for row in _records(df, cols):
-        k = tuple(row[: len(keys)])
-        r, c, t, e = row[len(keys): len(keys) + 4]
-        out.setdefault(k, {})[r] = {"ClickNum": int(c), "Traffic": float(t), "EngageSum": float(e),
-                                    "Load": int(row[-1]) if load else 0}
+    n = len(df)
+    ints = [df[c].to_numpy(dtype=np.int64).tolist() for c in ("ClickNum", *(["Load"] if load else []))]
+    floats = [df[c].to_numpy(dtype=np.float64).tolist() for c in ("Traffic", "EngageSum")]
+    key = zip(*(df[c].tolist() for c in keys), strict=True)
+    for k, r, c, t, e, lo in zip(key, df["region"].tolist(), ints[0], *floats, ints[1] if load else [0] * n,
+                                  strict=True):
+        out.setdefault(k, {})[r] = {"ClickNum": c, "Traffic": t, "EngageSum": e, "Load": lo}
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import ujson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,6 +111,32 @@ def test_ip_counts_given_counted_or_called_agree():
     for k in ("vid", "uid", "kid"):
         pd.testing.assert_frame_equal(own[k], core.coded_contributions(*args, ip_counts=counted)[k])
         pd.testing.assert_frame_equal(own[k], called[k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["1000009", "1000001", "2000005", "1000010"]),
+                               st.sampled_from(["Zé", "a", "B", "é", "10", "9", "ä"]),
+                               st.floats(0, 1e6), st.floats(0, 1)), min_size=1, max_size=30))
+def test_vid_region_rows_and_geo_in_name_order(rows):
+    """The (vid, region) rows come sorted by their names as Python sorts them, whatever the order of the codes
+    (first appearance), with each row's own sums and ``Load``; the documents' ``Geo`` holds exact ints and
+    floats."""
+    vid, region, flow, rate = (list(c) for c in zip(*rows, strict=True))
+    plays = pd.DataFrame({"vid": vid, "uid": [v[:4] for v in vid], "kid": ["k"] * len(vid), "region": region,
+                          "flow": flow, "comprate": rate, "ipkey": ["x"] * len(vid), "playid": range(len(vid))})
+    pairs = sorted({(v, r) for v, r in zip(vid, region, strict=True)})
+    region_load = {v + r: 7 * i for i, (v, r) in enumerate(pairs)}  # vids have 7 characters: keys are distinct
+    c = core.contributions(plays, pd.DataFrame({"vid": [], "seg": [], "heat": [], "plays": []}), {}, {},
+                           region_load)
+    vr = c["vid_region"]
+    assert list(zip(vr["vid"].tolist(), vr["region"].tolist(), strict=True)) == pairs
+    for (v, r), n, t, load in zip(pairs, vr["ClickNum"], vr["Traffic"], vr["Load"], strict=True):
+        mine = [f for pv, pr, f in zip(vid, region, flow, strict=True) if (pv, pr) == (v, r)]
+        assert (n, load) == (len(mine), region_load[v + r]) and t == pytest.approx(sum(mine), rel=1e-12)
+    geo = [g for docs in core.vdaily_docs(c).values() for doc in docs.values() for g in doc["Geo"].values()]
+    assert len(geo) == len(pairs)
+    assert {tuple(type(g[k]) for k in ("ClickNum", "Traffic", "EngageSum", "Load")) for g in geo} == {
+        (int, float, float, int)}
 
 
 @settings(max_examples=60, deadline=None)
