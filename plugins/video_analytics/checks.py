@@ -59,6 +59,8 @@ def distinct_rows(*cols) -> bool:
     arrays = [np.asarray(c) for c in cols]
     if len(arrays[0]) < 2:
         return True
+    if len(arrays) == 2 and (packed := _packed_pair(*arrays)) is not None:
+        arrays = [packed]
     if len(arrays) == 1 and arrays[0].dtype.kind in "iub":  # one column of numbers: a plain sort (~4x lexsort's speed)
         s = np.sort(arrays[0])
         return not bool((s[1:] == s[:-1]).any())
@@ -68,6 +70,22 @@ def distinct_rows(*cols) -> bool:
         s = a[order]
         same &= s[1:] == s[:-1]
     return not bool(same.any())
+
+
+def _packed_pair(a, b):
+    """Two columns of non-negative integers as one int64 per row (``a`` in the high bits), equal exactly when
+    both are; None when they do not fit in 63 bits (or are not integers)."""
+    import numpy as np
+
+    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or not len(a):
+        return None
+    lo = min(int(a.min()), int(b.min()))
+    if lo < 0:
+        return None
+    shift = int(b.max()).bit_length()
+    if int(a.max()).bit_length() + shift > 63:
+        return None
+    return (a.astype(np.int64) << shift) | b.astype(np.int64)
 
 
 def plays_day_checks(*, unique: int, plays, quarantine, duplicates: int, contrib_vid, vdaily: list[dict],
