@@ -11,7 +11,7 @@ One ``IngestRun`` (``ingest_run``) goes through the stages, one module each:
 3. ``ingest_ids``: categories of the day's distinct vids, then one atomic id reservation.
 4. ``ingest_write``: pass 2, kid and play id filled in, ``plays.parquet`` and ``allocation.parquet``; here,
    in a thread alongside it, the decoders' segment sums merged into ``segments.parquet``.
-5. Here: the day tables' snapshot and the report (``ingest.json``).
+5. Here: the day tables' snapshot (read in a thread during pass 1) and the report (``ingest.json``).
 """
 
 from __future__ import annotations
@@ -88,8 +88,12 @@ def _ingest(run: IngestRun) -> dict:
     day_keys(run)
     quar = ParquetStream(root, run.rel("quarantine.parquet"), QUARANTINE_SCHEMA, dictionary=["reason"])
     try:
-        pass1(run, quar)
-        root.write_table(_day_tables(run), run.rel("snapshot", "tables.parquet"))
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-tables") as pool:  # Redis and a small file: alongside
+            rt = Counter()  # its own: ``run.rt`` is counted on this thread
+            tables = pool.submit(contextvars.copy_context().run, _day_tables, run, rt)
+            pass1(run, quar)
+            root.write_table(tables.result(), run.rel("snapshot", "tables.parquet"))
+            run.rt.n += rt.n
         run.times["snap"] = time.perf_counter()
         day_kids(run)
         reserve(run)
@@ -152,11 +156,11 @@ def _entry_ids(tab: pa.Table) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(tab.column("table"), tab.column("field"), "\x00")
 
 
-def _day_tables(run: IngestRun) -> pa.Table:
+def _day_tables(run: IngestRun, rt: Counter) -> pa.Table:
     """``snapshot/tables.parquet``, entry by entry: the value Redis has now, else the stored snapshot's, so a
     value once read is never replaced by nothing (CONTRACT §2). Sets ``run.tables_from_snapshot``: the entries
     taken from the snapshot alone, per table, with up to 10 of their fields."""
-    df = _snapshot_tables(run.redis, run.day, run.rt)
+    df = _snapshot_tables(run.redis, run.day, rt)
     now = pa.table({c: pa.array(df[c].tolist(), pa.string()) for c in ("table", "field", "value")})
     rel = run.rel("snapshot", "tables.parquet")
     if not run.root.exists(rel):
