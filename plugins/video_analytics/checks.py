@@ -60,7 +60,8 @@ def distinct_rows(*cols) -> bool:
     if len(arrays[0]) < 2:
         return True
     if len(arrays) == 2 and (packed := _packed_pair(*arrays)) is not None:
-        arrays = [packed]
+        packed.sort()  # its own array: sorted in place
+        return not bool((packed[1:] == packed[:-1]).any())
     if len(arrays) == 1 and arrays[0].dtype.kind in "iub":  # one column of numbers: a plain sort (~4x lexsort's speed)
         s = np.sort(arrays[0])
         return not bool((s[1:] == s[:-1]).any())
@@ -85,7 +86,10 @@ def _packed_pair(a, b):
     shift = int(b.max()).bit_length()
     if int(a.max()).bit_length() + shift > 63:
         return None
-    return (a.astype(np.int64) << shift) | b.astype(np.int64)
+    out = a.astype(np.int64)  # a copy: shifted and merged in place (one array of 8 bytes a row at most)
+    out <<= shift
+    out |= b.astype(np.int64, copy=False)
+    return out
 
 
 def plays_day_checks(*, unique: int, plays, quarantine, duplicates: int, contrib_vid, vdaily: list[dict],

@@ -120,10 +120,10 @@ def play_segments(plays: pd.DataFrame, segtab: SegmentTable) -> pd.DataFrame:
                          **{c: t.column(c).to_numpy().astype(np.int64) for c in ("seg", "heat", "plays")}})
 
 
-def _lookup(table: dict[str, int], keys: Sequence[str]) -> np.ndarray:
-    """``table[k]`` (0 where absent) per key of a list."""
+def _lookup(table: dict[str, int], keys: Iterable[str], count: int) -> np.ndarray:
+    """``table[k]`` (0 where absent) per key of ``count`` keys."""
     get = table.get
-    return np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
+    return np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=count)
 
 
 def _name_ranks(names: Sequence[str]) -> np.ndarray:
@@ -229,8 +229,8 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
                         "IP": ipn[codes].astype(np.int64), "PlayID": a["PlayID"].to_numpy(dtype=np.int64)})
     vid = vid.iloc[np.argsort(vname, kind="stable")].reset_index(drop=True)
     vid_names = vid["vid"].tolist()
-    vid["Load"] = _lookup(load, vid_names)
-    vid["Play"] = _lookup(play, vid_names)
+    vid["Load"] = _lookup(load, vid_names, len(vid_names))
+    vid["Play"] = _lookup(play, vid_names, len(vid_names))
     # (vid, region) rows in the order of their names: by the names' ranks (integers), not by comparing strings
     order = np.argsort(_name_ranks(vids)[b_v] * max(len(regions), 1) + _name_ranks(regions)[b_r], kind="stable")
     b_v, b_r = b_v[order], b_r[order]
@@ -240,7 +240,7 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
                        "kid": _names(b["k"].to_numpy()[order], kids),
                        "ClickNum": b["ClickNum"].to_numpy(dtype=np.int64)[order],
                        "Traffic": b["Traffic"].to_numpy()[order], "EngageSum": b["EngageSum"].to_numpy()[order]})
-    vr["Load"] = _lookup(region_load, [v + r for v, r in zip(bv.tolist(), br.tolist(), strict=True)])
+    vr["Load"] = _lookup(region_load, (v + r for v, r in zip(bv.tolist(), br.tolist(), strict=True)), len(bv))
     uid = vid.groupby("uid", sort=True)[["Traffic", "EngageSum", "Load", "Play", "IP"]].sum().reset_index()
     ur = vr.groupby(["uid", "region"], sort=True)[["ClickNum", "Traffic", "EngageSum"]].sum().reset_index()
     kv = vid[vid["kid"] != NOKID]

@@ -77,3 +77,27 @@ def test_a_redis_that_lost_the_day_keeps_every_document(redis_db, mysql_db, tmp_
     assert _tables(root) == tables
     assert doc_mismatches(docs, all_documents(root)) == []
     assert all(c["ok"] for c in again["verify"])
+
+
+def test_day_tables_alongside_pass1_or_after_it_agree(redis_db, mysql_db, tmp_path, monkeypatch):
+    """A day of up to ``SMALL_DAY_PLAYS`` plays reads its tables in a thread during pass 1, a bigger one after
+    it: the same tables, and a re-run without them in Redis keeps them."""
+    from include.plays import ingest_plays as ip
+
+    hook = mysql_hook(mysql_db)
+    categories(mysql_db, [], [])
+    generate_plays(redis_db, hook, DAY, plays=300, seed=8)
+    got, real = {}, ip.pass1
+    for name, limit in (("alongside", ip.SMALL_DAY_PLAYS), ("after", 0)):
+        monkeypatch.setattr(ip, "SMALL_DAY_PLAYS", limit)
+        calls = []
+        monkeypatch.setattr(ip, "pass1", lambda run, quar, calls=calls: calls.append(1) or real(run, quar))
+        root = DataRoot(str(tmp_path / name))
+        first = run_day(root, redis_db, hook, DAY)
+        assert calls == [1] and all(c["ok"] for c in first["verify"])
+        got[name] = _tables(root)
+    assert got["alongside"] == got["after"] and got["after"]
+    redis_db.delete(*(table_key(t, DAY) for t in TABLE_KEYS))
+    again = run_day(DataRoot(str(tmp_path / "after")), redis_db, hook, DAY)
+    assert _tables(DataRoot(str(tmp_path / "after"))) == got["after"]
+    assert _check(again, "day_tables_from_snapshot")["detail"]["entries"] == len(got["after"])
