@@ -115,7 +115,7 @@ def _ingest(run: IngestRun) -> dict:
 
 def _pass1_and_tables(run: IngestRun, quar: ParquetStream) -> None:
     """Pass 1, and ``snapshot/tables.parquet``: read from Redis in a thread alongside pass 1 on a day of up to
-    ``SMALL_DAY_PLAYS`` plays (at 1M: 0.2 s less), after it on a bigger one (at 5M the tables' ~0.5M entries
+    ``SMALL_DAY_PLAYS`` plays (at 1M: 0.1–0.3 s less), after it on a bigger one (at 5M the tables' ~0.5M entries
     take ~140 MiB as Python objects, on top of pass 1's peak)."""
     rt = Counter()  # its own: ``run.rt`` is counted on this thread
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-tables") as pool:
