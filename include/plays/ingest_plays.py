@@ -118,8 +118,8 @@ def _pass1_and_tables(run: IngestRun, quar: ParquetStream) -> None:
     ``SMALL_DAY_PLAYS`` plays (at 1M: 0.1–0.3 s less), after it on a bigger one (at 5M the tables' ~0.5M entries
     take ~140 MiB as Python objects, on top of pass 1's peak)."""
     rt = Counter()  # its own: ``run.rt`` is counted on this thread
+    alongside = run.n_prev + run.n_new <= SMALL_DAY_PLAYS
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-tables") as pool:
-        alongside = run.n_prev + run.n_new <= SMALL_DAY_PLAYS
         tables = pool.submit(contextvars.copy_context().run, _day_tables, run, rt) if alongside else None
         pass1(run, quar)
         tab = tables.result() if tables is not None else _day_tables(run, rt)

@@ -227,12 +227,13 @@ def coded_contributions(vid_code: np.ndarray, vids: Sequence[str], kid_code: np.
                         "kid": _names(a["k"].to_numpy(), kids), "ClickNum": a["ClickNum"].to_numpy(dtype=np.int64),
                         "Traffic": a["Traffic"].to_numpy(), "EngageSum": a["EngageSum"].to_numpy(),
                         "IP": ipn[codes].astype(np.int64), "PlayID": a["PlayID"].to_numpy(dtype=np.int64)})
-    vid = vid.iloc[np.argsort(vname, kind="stable")].reset_index(drop=True)
+    # rows in the order of their names: by the names' ranks (integers), not by comparing strings
+    vrank = _name_ranks(vids)
+    vid = vid.iloc[np.argsort(vrank[codes], kind="stable")].reset_index(drop=True)
     vid_names = vid["vid"].tolist()
     vid["Load"] = _lookup(load, vid_names, len(vid_names))
     vid["Play"] = _lookup(play, vid_names, len(vid_names))
-    # (vid, region) rows in the order of their names: by the names' ranks (integers), not by comparing strings
-    order = np.argsort(_name_ranks(vids)[b_v] * max(len(regions), 1) + _name_ranks(regions)[b_r], kind="stable")
+    order = np.argsort(vrank[b_v] * max(len(regions), 1) + _name_ranks(regions)[b_r], kind="stable")
     b_v, b_r = b_v[order], b_r[order]
     bv = _names(b_v, vids)
     br = _names(b_r, regions)
@@ -259,13 +260,14 @@ def _records(df: pd.DataFrame, cols: Sequence[str]) -> Iterable[tuple]:
 
 def _geo(df: pd.DataFrame, keys: Sequence[str], load: bool) -> dict[tuple, dict]:
     """``{key tuple: {region: {ClickNum, Traffic, EngageSum, Load}}}``; Load 0 unless ``load``."""
+    def values(col: str, dtype) -> list:  # a column as Python ints or floats, read once
+        return df[col].to_numpy(dtype=dtype).tolist()
+
     out: dict[tuple, dict] = {}
-    n = len(df)
-    ints = [df[c].to_numpy(dtype=np.int64).tolist() for c in ("ClickNum", *(["Load"] if load else []))]
-    floats = [df[c].to_numpy(dtype=np.float64).tolist() for c in ("Traffic", "EngageSum")]
-    key = zip(*(df[c].tolist() for c in keys), strict=True)
-    for k, r, c, t, e, lo in zip(key, df["region"].tolist(), ints[0], *floats, ints[1] if load else [0] * n,
-                                  strict=True):
+    rows = zip(zip(*(df[c].tolist() for c in keys), strict=True), df["region"].tolist(),
+               values("ClickNum", np.int64), values("Traffic", np.float64), values("EngageSum", np.float64),
+               values("Load", np.int64) if load else [0] * len(df), strict=True)
+    for k, r, c, t, e, lo in rows:
         out.setdefault(k, {})[r] = {"ClickNum": c, "Traffic": t, "EngageSum": e, "Load": lo}
     return out
 
